@@ -1,0 +1,28 @@
+"""Pyramid-BERT: successive core-set token selection inside BERT-family encoders.
+
+Public API::
+
+    from pyramid_bert import pyramidize, unpyramidize
+    from pyramid_bert.selection import kcenter_greedy
+    from pyramid_bert.schedule import sequence_lengths, PAPER_GRID
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "pyramidize", "unpyramidize", "is_pyramidized", "load_pyramid_model"]
+
+if TYPE_CHECKING:
+    from pyramid_bert.patch.hf import is_pyramidized, load_pyramid_model, pyramidize, unpyramidize
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import pyramid_bert` (and the CLI) must not pay for importing torch and transformers.
+    if name in {"pyramidize", "unpyramidize", "is_pyramidized", "load_pyramid_model"}:
+        from pyramid_bert.patch import hf
+
+        return getattr(hf, name)
+    raise AttributeError(f"module 'pyramid_bert' has no attribute {name!r}")
