@@ -87,7 +87,9 @@ def validate_lengths(lengths: Sequence[int], num_layers: int, n: int | None = No
         if n is not None and length > n:
             raise ConfigError(f"lengths[{j}] = {length} exceeds the input length n = {n}")
         if j and length > lengths[j - 1]:
-            raise ConfigError(f"lengths must not increase: lengths[{j}] = {length} > lengths[{j - 1}] = {lengths[j - 1]}")
+            raise ConfigError(
+                f"lengths must not increase: lengths[{j}] = {length} > lengths[{j - 1}] = {lengths[j - 1]}"
+            )
     return lengths
 
 

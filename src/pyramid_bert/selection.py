@@ -1,0 +1,289 @@
+"""Token selection: k-Center-greedy-batch-m (the paper's Algorithm 1) and the baselines.
+
+Pure tensor functions; nothing here knows about models or data. Conventions shared by every method:
+
+- ``x`` is ``[B, N, D]``; ``mask`` is a bool ``[B, N]`` with True for real tokens (None: all real);
+- the result is a LongTensor ``[B, k]`` of token positions; position 0 (CLS) always comes first;
+- padding is never chosen while a real token is left; a row with fewer than k real tokens is completed
+  with padding positions, lowest index first (``mask.gather(1, idx)`` tells the caller which slots they are);
+- :func:`kcenter_greedy` returns indices in selection order (the paper reads that order as importance);
+  callers sort them (:func:`gather_tokens`) so kept tokens stay in their original order.
+
+Each fast path has a slow, obviously correct ``*_reference`` beside it; the tests compare the two.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pyramid_bert.errors import ConfigError
+
+SELECTION_METHODS = ("coreset", "attention", "first_k", "random")
+
+# Squared distances this small relative to the norms are rounding noise of the Gram-matrix identity
+# |a|^2 + |b|^2 - 2ab; snapping them to 0 makes exact duplicates exactly 0, as in the direct formula.
+_GRAM_RELATIVE_TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-6}
+
+
+def resolve_m(m: int | float | None, k: int) -> int:
+    """Centers added per round for a core-set of size ``k``.
+
+    ``m``: an int >= 1 is absolute; a float in (0, 1) means ``ceil(m * k)``; None means ``k - 1`` (one round,
+    the paper's CS-k-1). The result is at least 1.
+    """
+    if m is None:
+        return max(1, k - 1)
+    if isinstance(m, bool):
+        raise ConfigError(f"m must be an int >= 1, a float in (0, 1), or None (k - 1); got {m!r}")
+    if isinstance(m, int):
+        if m < 1:
+            raise ConfigError(f"m must be an int >= 1, a float in (0, 1), or None (k - 1); got {m}")
+        return m
+    if isinstance(m, float):
+        if not 0.0 < m < 1.0:
+            raise ConfigError(f"m must be an int >= 1, a float in (0, 1), or None (k - 1); got {m}")
+        return max(1, math.ceil(m * k))
+    raise ConfigError(f"m must be an int >= 1, a float in (0, 1), or None (k - 1); got {type(m).__name__}")
+
+
+def check_selection_inputs(x: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
+    """Validate ``x [B, N, D]``, ``k`` and ``mask``; return the mask as bool ``[B, N]`` with CLS real."""
+    if x.dim() != 3:
+        raise ConfigError(f"x must be [batch, tokens, dim], got shape {tuple(x.shape)}")
+    batch, tokens, _ = x.shape
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
+        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    return _bool_mask(mask, batch, tokens, x.device)
+
+
+def _bool_mask(mask: torch.Tensor | None, batch: int, tokens: int, device: torch.device) -> torch.Tensor:
+    if mask is None:
+        return torch.ones(batch, tokens, dtype=torch.bool, device=device)
+    if tuple(mask.shape) != (batch, tokens):
+        raise ConfigError(f"mask must have shape [B, N] = [{batch}, {tokens}], got {tuple(mask.shape)}")
+    mask = mask.to(device=device, dtype=torch.bool).clone()
+    mask[:, 0] = True  # CLS is always kept, by every method
+    return mask
+
+
+def _check_finite(values: torch.Tensor, what: str) -> None:
+    if not bool(torch.isfinite(values).all()):
+        raise ConfigError(f"{what} contain NaN or inf; token selection needs finite hidden states")
+
+
+# --------------------------------------------------------------------------------------------------------
+# k-Center-greedy-batch-m
+# --------------------------------------------------------------------------------------------------------
+
+
+def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances ``[B, N, N]`` from one batched Gram product, in float32 or float64.
+
+    ``|a|^2 + |b|^2 - 2 a.b``, clamped at 0; values within rounding noise of 0 are snapped to exactly 0.
+    """
+    work = x.detach()
+    if work.dtype not in (torch.float32, torch.float64):
+        work = work.float()
+    gram = torch.bmm(work, work.transpose(1, 2))
+    sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
+    _check_finite(sq_norms, "hidden states reaching coreset selection")
+    norm_sum = sq_norms[:, :, None] + sq_norms[:, None, :]
+    dist = (norm_sum - 2.0 * gram).clamp_min_(0.0)
+    tolerance = _GRAM_RELATIVE_TOLERANCE[work.dtype]
+    return dist.masked_fill_(dist <= tolerance * norm_sum, 0.0)
+
+
+def kcenter_greedy(
+    x: torch.Tensor, k: int, m: int | float | None = 1, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """k-Center-greedy-batch-m core-set of ``k`` tokens per example, batched, Euclidean distance.
+
+    Args:
+        x: ``[B, N, D]`` token embeddings (no gradient flows through the selection).
+        k: core-set size, ``1 <= k <= N``.
+        m: centers per round (see :func:`resolve_m`).
+        mask: bool ``[B, N]``, True for real tokens; None means all real.
+
+    Returns:
+        LongTensor ``[B, k]`` in selection order: CLS (0) first; each round adds the ``m`` unselected real
+        tokens farthest from their nearest selected center (ties: lower index first); the last round adds only
+        what reaches k; padding comes only after every real token, lowest index first.
+    """
+    mask = check_selection_inputs(x, k, mask)
+    per_round = resolve_m(m, k)
+    batch, tokens, _ = x.shape
+    dist = pairwise_sq_distances(x)  # [B, N, N]
+
+    # score: distance to the nearest selected center for unselected real tokens (>= 0),
+    # -1 for padding (chosen only after every real token), -inf once selected.
+    score = dist[:, 0, :].clone()
+    score.masked_fill_(~mask, -1.0)
+    score[:, 0] = -math.inf
+    chosen = [torch.zeros(batch, 1, dtype=torch.long, device=x.device)]
+    count = 1
+    while count < k:
+        take = min(per_round, k - count)
+        if take == 1:
+            new = score.argmax(dim=1, keepdim=True)  # first maximum: lower index wins ties
+        else:
+            new = torch.sort(score, dim=1, descending=True, stable=True).indices[:, :take]
+        chosen.append(new)
+        count += take
+        if count == k:
+            break
+        score.scatter_(1, new, -math.inf)
+        rows = dist.gather(1, new[:, :, None].expand(batch, take, tokens))  # [B, take, N]
+        torch.minimum(score, rows.amin(dim=1), out=score)
+    return torch.cat(chosen, dim=1)
+
+
+def kcenter_greedy_reference(
+    x: torch.Tensor, k: int, m: int | float | None = 1, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Slow, obviously correct k-Center-greedy-batch-m: one example at a time, float64, direct distances."""
+    mask = check_selection_inputs(x, k, mask)
+    per_round = resolve_m(m, k)
+    result = []
+    for points, real in zip(x.detach().double().cpu(), mask.cpu(), strict=True):
+        tokens = points.shape[0]
+        selected = [0]
+        nearest = [float(((points[j] - points[0]) ** 2).sum()) for j in range(tokens)]
+        while len(selected) < k:
+            take = min(per_round, k - len(selected))
+            unselected = [j for j in range(tokens) if j not in selected]
+            real_left = sorted((j for j in unselected if real[j]), key=lambda j: (-nearest[j], j))
+            padding_left = [j for j in unselected if not real[j]]
+            new = (real_left + padding_left)[:take]
+            selected.extend(new)
+            for center in new:
+                for j in range(tokens):
+                    nearest[j] = min(nearest[j], float(((points[j] - points[center]) ** 2).sum()))
+        result.append(selected)
+    return torch.tensor(result, dtype=torch.long, device=x.device)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Baselines
+# --------------------------------------------------------------------------------------------------------
+
+
+def first_k(mask: torch.Tensor, k: int) -> torch.Tensor:
+    """First-k-select: the first ``k`` real tokens in order (CLS first), then padding. ``mask [B, N]`` -> ``[B, k]``."""
+    batch, tokens = mask.shape
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
+        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    mask = _bool_mask(mask, batch, tokens, mask.device)
+    return torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :k]
+
+
+def random_select(mask: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random-select: CLS, then real tokens in a random order, then padding. ``mask [B, N]`` -> ``[B, k]``.
+
+    ``generator`` (a ``torch.Generator`` on the mask's device) makes the choice reproducible.
+    """
+    batch, tokens = mask.shape
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
+        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    mask = _bool_mask(mask, batch, tokens, mask.device)
+    score = torch.rand(batch, tokens, generator=generator, device=mask.device)  # [0, 1)
+    score = score.masked_fill(~mask, -1.0)
+    score[:, 0] = 2.0
+    return torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
+
+
+def attention_significance(probs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """PoWER-BERT significance: attention probability each key receives, summed over heads and real queries.
+
+    ``probs [B, H, Nq, Nk]`` -> ``[B, Nk]``.
+    """
+    if probs.dim() != 4:
+        raise ConfigError(f"probs must be [batch, heads, queries, keys], got shape {tuple(probs.shape)}")
+    probs = probs.detach().float()
+    if mask is not None:
+        probs = probs * mask[:, None, :, None].to(probs.dtype)
+    return probs.sum(dim=(1, 2))
+
+
+def attention_select(significance: torch.Tensor, k: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Attention-select: CLS, then the real tokens of highest significance (ties: lower index), then padding.
+
+    ``significance [B, N]`` (see :func:`attention_significance`) -> ``[B, k]``.
+    """
+    batch, tokens = significance.shape
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
+        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    mask = _bool_mask(mask, batch, tokens, significance.device)
+    _check_finite(significance, "attention significance scores")
+    score = significance.float().masked_fill(~mask, -math.inf)
+    score[:, 0] = math.inf
+    return torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
+
+
+def average_pool(x: torch.Tensor, mask: torch.Tensor | None, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average-pool: strided mean pooling (window = stride) over real tokens, CLS kept apart.
+
+    ``x [B, N, D]``, ``mask [B, N]`` -> ``(pooled [B, 1 + ceil((N - 1) / window), D], pooled_mask)``. A window
+    averages only its real tokens; a window with none is padding (zeros, mask False). Window 1 is the identity.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ConfigError(f"window must be an int >= 1, got {window!r}")
+    batch, tokens, dim = x.shape
+    mask = _bool_mask(mask, batch, tokens, x.device)
+    if window == 1:
+        return x, mask
+    rest, rest_mask = x[:, 1:], mask[:, 1:]
+    groups = math.ceil((tokens - 1) / window)
+    pad = groups * window - (tokens - 1)
+    weights = rest_mask.to(x.dtype)
+    if pad:
+        rest = torch.nn.functional.pad(rest, (0, 0, 0, pad))
+        weights = torch.nn.functional.pad(weights, (0, pad))
+    sums = (rest * weights[..., None]).view(batch, groups, window, dim).sum(dim=2)
+    counts = weights.view(batch, groups, window).sum(dim=2)
+    pooled = sums / counts.clamp_min(1.0)[..., None]
+    pooled_x = torch.cat([x[:, :1], pooled], dim=1)
+    pooled_mask = torch.cat([mask[:, :1], counts > 0], dim=1)
+    return pooled_x, pooled_mask
+
+
+def average_pool_reference(
+    x: torch.Tensor, mask: torch.Tensor | None, window: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slow reference of :func:`average_pool`: explicit loops over examples and windows (window 1: identity)."""
+    batch, tokens, dim = x.shape
+    mask = _bool_mask(mask, batch, tokens, x.device)
+    if window == 1:
+        return x, mask
+    outputs, masks = [], []
+    for b in range(batch):
+        rows, flags = [x[b, 0]], [True]
+        for start in range(1, tokens, window):
+            members = [j for j in range(start, min(start + window, tokens)) if mask[b, j]]
+            if members:
+                rows.append(torch.stack([x[b, j] for j in members]).mean(dim=0))
+            else:
+                rows.append(torch.zeros(dim, dtype=x.dtype, device=x.device))
+            flags.append(bool(members))
+        outputs.append(torch.stack(rows))
+        masks.append(torch.tensor(flags, device=x.device))
+    return torch.stack(outputs), torch.stack(masks)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Gathering
+# --------------------------------------------------------------------------------------------------------
+
+
+def gather_tokens(
+    x: torch.Tensor, mask: torch.Tensor, indices: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the tokens at ``indices`` in their original order.
+
+    ``x [B, N, D]``, ``mask [B, N]``, ``indices [B, k]`` -> ``(x [B, k, D], mask [B, k], sorted indices [B, k])``.
+    Gradients flow to the kept embeddings (not through the choice of indices).
+    """
+    ordered = torch.sort(indices, dim=1).values
+    kept = x.gather(1, ordered[:, :, None].expand(-1, -1, x.shape[-1]))
+    return kept, mask.gather(1, ordered), ordered
