@@ -13,15 +13,31 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "pyramidize", "unpyramidize", "is_pyramidized", "load_pyramid_model"]
+__all__ = [
+    "__version__",
+    "METHODS",
+    "is_pyramidized",
+    "load_pyramid_model",
+    "pyramid_settings",
+    "pyramidize",
+    "unpyramidize",
+]
+_PATCH_NAMES = frozenset(__all__[1:])
 
 if TYPE_CHECKING:
-    from pyramid_bert.patch.hf import is_pyramidized, load_pyramid_model, pyramidize, unpyramidize
+    from pyramid_bert.patch.hf import (
+        METHODS,
+        is_pyramidized,
+        load_pyramid_model,
+        pyramid_settings,
+        pyramidize,
+        unpyramidize,
+    )
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import pyramid_bert` (and the CLI) must not pay for importing torch and transformers.
-    if name in {"pyramidize", "unpyramidize", "is_pyramidized", "load_pyramid_model"}:
+    if name in _PATCH_NAMES:
         from pyramid_bert.patch import hf
 
         return getattr(hf, name)

@@ -1,0 +1,296 @@
+import pytest
+import torch
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertModel,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+)
+
+from pyramid_bert import METHODS, is_pyramidized, load_pyramid_model, pyramid_settings, pyramidize, unpyramidize
+from pyramid_bert.errors import ConfigError
+
+LAYERS = 3
+
+
+def tiny_bert(attn="sdpa", model_class=BertForSequenceClassification, seed=0, **extra):
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        num_labels=3,
+        attn_implementation=attn,
+        **extra,
+    )
+    return model_class(config).eval()
+
+
+def tiny_roberta(attn="sdpa"):
+    torch.manual_seed(0)
+    config = RobertaConfig(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=70,
+        num_labels=2,
+        pad_token_id=1,
+        attn_implementation=attn,
+    )
+    return RobertaForSequenceClassification(config).eval()
+
+
+def batch(batch_size=4, tokens=20, seed=0, padded=True):
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, 99, (batch_size, tokens), generator=generator)
+    if padded:
+        lengths = torch.randint(2, tokens + 1, (batch_size,), generator=generator)
+        lengths[0] = tokens
+    else:
+        lengths = torch.full((batch_size,), tokens)
+    attention_mask = (torch.arange(tokens)[None, :] < lengths[:, None]).long()
+    input_ids = input_ids.masked_fill(attention_mask == 0, 0)
+    return input_ids, attention_mask
+
+
+def pyramid_kwargs(method, tokens, layers=LAYERS):
+    if method == "average_pool":
+        return dict(pool_windows=[1, 2, 1][:layers] + [1] * max(0, layers - 3))
+    if method == "input_first_k":
+        return dict(lengths=[tokens // 2] * layers)
+    return dict(lengths=[tokens - 4, tokens // 2, tokens // 3][:layers])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_full_lengths_give_exactly_the_dense_logits(method, attn):
+    model = tiny_bert(attn)
+    input_ids, attention_mask = batch()
+    with torch.no_grad():
+        dense = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        if method == "average_pool":
+            pyramidize(model, method=method, pool_windows=[1] * LAYERS)
+        else:
+            pyramidize(model, [20] * LAYERS, method=method)
+        pyramid = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    assert torch.equal(dense, pyramid)
+
+
+@pytest.mark.parametrize("method", [name for name in METHODS if name != "random"])  # random draws per layout
+@pytest.mark.parametrize("position", ["middle", "end"])
+def test_padded_batch_equals_each_example_alone(method, position):
+    """The batched pyramid on padded rows gives what each unpadded example gives on its own."""
+    model = tiny_bert("eager")
+    input_ids, attention_mask = batch(batch_size=5, tokens=20, seed=3)
+    pyramidize(model, position=position, method=method, **pyramid_kwargs(method, 20))
+    with torch.no_grad():
+        together = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        for row in range(5):
+            n = int(attention_mask[row].sum())
+            alone = model(
+                input_ids=input_ids[row : row + 1, :n], attention_mask=attention_mask[row : row + 1, :n]
+            ).logits
+            if method in ("input_first_k", "average_pool") and n < 20:
+                continue  # these depend on absolute positions of padding windows / truncation point only
+            assert torch.allclose(together[row], alone[0], atol=1e-5), (method, row, n)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_shapes_shrink_as_configured(method):
+    model = tiny_bert(model_class=BertModel)
+    input_ids, attention_mask = batch(tokens=20)
+    seen = []
+    for layer in model.encoder.layer:
+        layer.output.register_forward_hook(lambda _m, _i, out: seen.append(out.shape[1]))
+    pyramidize(model, method=method, **pyramid_kwargs(method, 20))
+    with torch.no_grad():
+        out = model(input_ids=input_ids, attention_mask=attention_mask)
+    expected = {
+        "average_pool": [20, 11, 11],
+        "input_first_k": [10, 10, 10],
+    }.get(method, [16, 10, 6])
+    assert seen == expected
+    assert out.last_hidden_state.shape == (4, expected[-1], 32)
+    assert out.pooler_output.shape == (4, 32)
+
+
+def test_end_position_runs_the_ffn_before_selection():
+    model = tiny_bert(model_class=BertModel)
+    seen = []
+    for layer in model.encoder.layer:
+        layer.output.register_forward_hook(lambda _m, _i, out: seen.append(out.shape[1]))
+    pyramidize(model, [16, 10, 6], position="end")
+    with torch.no_grad():
+        out = model(*batch(tokens=20))
+    assert seen == [20, 16, 10]
+    assert out.last_hidden_state.shape[1] == 6
+
+
+def test_cls_is_kept_and_kept_tokens_stay_in_order():
+    model = tiny_bert(model_class=BertModel)
+    input_ids, attention_mask = batch(batch_size=2, tokens=12, padded=False)
+    with torch.no_grad():
+        embedded = model.embeddings(input_ids=input_ids)
+        pyramidize(model, [12, 12, 5], method="first_k")
+        out = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        unpyramidize(model)
+        full = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    assert embedded.shape[1] == 12
+    assert out.shape[1] == 5
+    # with first_k the kept tokens are positions 0..4 after layer 2; layer 3 attention sees all 12
+    assert full.last_hidden_state.shape[1] == 12
+
+
+def test_rows_with_fewer_real_tokens_than_kept_length():
+    model = tiny_bert()
+    input_ids, attention_mask = batch(batch_size=3, tokens=20)
+    attention_mask[1, 3:] = 0  # only 3 real tokens, fewer than every l_j
+    pyramidize(model, [16, 10, 6])
+    with torch.no_grad():
+        together = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        alone = model(input_ids=input_ids[1:2, :3], attention_mask=attention_mask[1:2, :3]).logits
+    assert torch.isfinite(together).all()
+    assert torch.allclose(together[1], alone[0], atol=1e-5)
+
+
+def test_batch_of_one():
+    model = tiny_bert()
+    pyramidize(model, [16, 10, 6])
+    with torch.no_grad():
+        logits = model(*batch(batch_size=1, tokens=20)).logits
+    assert logits.shape == (1, 3)
+
+
+def test_attention_select_same_choice_under_sdpa_and_eager():
+    input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=9)
+    results = []
+    for attn in ("eager", "sdpa"):
+        model = pyramidize(tiny_bert(attn, seed=2), [14, 8, 4], method="attention")
+        with torch.no_grad():
+            results.append(model(input_ids=input_ids, attention_mask=attention_mask).logits)
+    assert torch.allclose(results[0], results[1], atol=1e-5)
+
+
+def test_unpyramidize_restores_the_dense_model_and_second_pyramidize_replaces_first():
+    model = tiny_bert()
+    input_ids, attention_mask = batch()
+    with torch.no_grad():
+        dense = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        pyramidize(model, [16, 10, 6], method="attention")
+        pyramidize(model, [12, 8, 4], method="coreset", m=0.5)
+        assert pyramid_settings(model).lengths == [12, 8, 4]
+        assert model.config.pyramid["method"] == "coreset"
+        second = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        fresh = pyramidize(tiny_bert(), [12, 8, 4], method="coreset", m=0.5)
+        assert torch.equal(second, fresh(input_ids=input_ids, attention_mask=attention_mask).logits)
+        unpyramidize(model)
+        unpyramidize(model)  # idempotent
+        assert not is_pyramidized(model)
+        assert not hasattr(model.config, "pyramid")
+        assert type(model.bert.encoder).__name__ == "BertEncoder"
+        assert torch.equal(dense, model(input_ids=input_ids, attention_mask=attention_mask).logits)
+    assert not model.bert.encoder.layer[0].attention.self.query._forward_hooks
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    model = pyramidize(tiny_bert(), [16, 10, 6], method="coreset", m=0.3)
+    input_ids, attention_mask = batch()
+    model.save_pretrained(tmp_path)
+    reloaded = load_pyramid_model(str(tmp_path)).eval()
+    assert is_pyramidized(reloaded)
+    assert pyramid_settings(reloaded) == pyramid_settings(model)
+    with torch.no_grad():
+        assert torch.equal(
+            model(input_ids=input_ids, attention_mask=attention_mask).logits,
+            reloaded(input_ids=input_ids, attention_mask=attention_mask).logits,
+        )
+
+
+def test_roberta_is_supported():
+    model = tiny_roberta()
+    input_ids, attention_mask = batch()
+    input_ids = input_ids.clamp_min(2).masked_fill(attention_mask == 0, 1)
+    with torch.no_grad():
+        dense = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        pyramidize(model, [20] * LAYERS)
+        assert torch.equal(dense, model(input_ids=input_ids, attention_mask=attention_mask).logits)
+        pyramidize(model, [16, 10, 6], method="attention")
+        assert model(input_ids=input_ids, attention_mask=attention_mask).logits.shape == (4, 2)
+
+
+def test_random_select_is_reproducible_by_seed():
+    input_ids, attention_mask = batch()
+    outputs = []
+    for seed in (5, 5, 6):
+        model = pyramidize(tiny_bert(), [10, 6, 3], method="random", seed=seed)
+        with torch.no_grad():
+            outputs.append(model(input_ids=input_ids, attention_mask=attention_mask).logits)
+    assert torch.equal(outputs[0], outputs[1])
+    assert not torch.equal(outputs[0], outputs[2])
+
+
+def test_bf16_inference_runs():
+    model = pyramidize(tiny_bert().to(torch.bfloat16), [16, 10, 6], m=1)
+    with torch.no_grad():
+        logits = model(*batch()).logits
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+
+
+@pytest.mark.parametrize("method", ["coreset", "attention", "random"])
+def test_tiny_model_fine_tunes_with_selection(method):
+    torch.manual_seed(0)
+    model = pyramidize(tiny_bert().train(), [12, 8, 4], method=method, m=0.25)
+    input_ids, attention_mask = batch(batch_size=16, tokens=16, seed=1)
+    labels = (input_ids[:, 1] % 3).long()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert model.bert.encoder.layer[0].attention.self.query.weight.grad is not None
+
+
+def test_bad_arguments_name_the_parameter():
+    model = tiny_bert()
+    with pytest.raises(ConfigError, match="method must be one of"):
+        pyramidize(model, [10] * LAYERS, method="magic")
+    with pytest.raises(ConfigError, match="position must be one of"):
+        pyramidize(model, [10] * LAYERS, position="start")
+    with pytest.raises(ConfigError, match="one entry per encoder layer"):
+        pyramidize(model, [10] * 5)
+    with pytest.raises(ConfigError, match="must not increase"):
+        pyramidize(model, [5, 10, 10])
+    with pytest.raises(ConfigError, match="m must be"):
+        pyramidize(model, [10] * LAYERS, m=0)
+    with pytest.raises(ConfigError, match="lengths must be constant"):
+        pyramidize(model, [10, 8, 8], method="input_first_k")
+    with pytest.raises(ConfigError, match="pool_windows"):
+        pyramidize(model, [10] * LAYERS, method="average_pool")
+    with pytest.raises(ConfigError, match="needs lengths"):
+        pyramidize(model, None)
+    assert not is_pyramidized(model)
+
+
+def test_unsupported_model_names_the_supported_ones():
+    from transformers import GPT2Config, GPT2Model
+
+    with pytest.raises(ConfigError, match="supports model types bert, roberta"):
+        pyramidize(GPT2Model(GPT2Config(n_layer=1, n_embd=8, n_head=2)), [4])
+
+
+def test_non_finite_hidden_states_reaching_selection_are_reported():
+    model = pyramidize(tiny_bert(model_class=BertModel), [10, 6, 3])
+    with torch.no_grad():
+        model.encoder.layer[0].attention.output.dense.bias.fill_(float("nan"))
+        with pytest.raises(ConfigError, match="NaN or inf"):
+            model(*batch())
