@@ -1,0 +1,218 @@
+"""Checkpoint folders: write atomically, validate before loading, and keep resumable training state.
+
+A finished checkpoint is a folder holding
+
+- ``config.json`` + ``model.safetensors`` (``save_pretrained``; ``config.pyramid`` holds the selection
+  settings, so :func:`pyramid_bert.load_pyramid_model` rebuilds the pyramid model),
+- the tokenizer files (``tokenizer.save_pretrained``),
+- ``run.json``: everything needed to reproduce the run (config, resolved lengths, versions, metrics) and the
+  SHA-256 of every ``*.safetensors`` file, so that a corrupted weight file is detected before use.
+
+Every folder is first written under a temporary name beside its destination, then renamed, so an
+interrupted write never leaves a half checkpoint where a good one was. No pickle anywhere: tensors go to
+safetensors, everything else to JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pyramid_bert.errors import CheckpointError
+
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.json"
+TOKENIZER_FILES_ANY = ("tokenizer.json", "vocab.txt")
+TRAIN_STATE_TENSORS = "train_state.safetensors"
+TRAIN_STATE_JSON = "train_state.json"
+
+
+# ---------------------------------------------------------------------------------------------- atomic I/O
+def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
+    """A fresh path beside ``path`` for writing before the rename (hidden, unique per process)."""
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path)
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` to ``final``, replacing an existing ``final``.
+
+    The old folder is renamed to ``final.old`` first and deleted last; :func:`existing_dir` falls back to
+    it if the process died between the two renames.
+    """
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def existing_dir(final: Path) -> Path | None:
+    """``final`` if it exists, else the ``final.old`` left by an interrupted :func:`replace_dir`, else None."""
+    if final.is_dir():
+        return final
+    old = final.with_name(final.name + ".old")
+    return old if old.is_dir() else None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -------------------------------------------------------------------------------------- final checkpoint
+def write_checkpoint(out: str | Path, model: Any, tokenizer: Any, run_info: dict[str, Any]) -> Path:
+    """Save ``model`` (safetensors), ``tokenizer`` and ``run_info`` (+ weight checksums) to folder ``out``.
+
+    Written to a temporary sibling folder and renamed; an existing ``out`` is replaced only once the new
+    folder is complete. Returns ``out`` as a Path.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(out)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    checksums = {f.name: file_sha256(f) for f in sorted(tmp.glob("*.safetensors"))}
+    atomic_write_json(tmp / RUN_FILE, {**run_info, "weights_sha256": checksums})
+    replace_dir(tmp, out)
+    return out
+
+
+def read_run_info(path: str | Path) -> dict[str, Any]:
+    """The parsed ``run.json`` of checkpoint folder ``path``."""
+    run_file = Path(path) / RUN_FILE
+    if not run_file.is_file():
+        raise CheckpointError(f"checkpoint {path}: missing {RUN_FILE} (not a pyramid-bert checkpoint folder?)")
+    try:
+        return json.loads(run_file.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"checkpoint {path}: {RUN_FILE} is not valid JSON ({error})") from error
+
+
+def validate_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Check that ``path`` is a complete, uncorrupted checkpoint folder; return its run info.
+
+    Raises :class:`CheckpointError` naming the missing or corrupted file.
+    """
+    from safetensors import safe_open
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint {path}: no such folder")
+    for name in (CONFIG_FILE, RUN_FILE):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"checkpoint {path}: missing {name}")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES_ANY):
+        raise CheckpointError(f"checkpoint {path}: missing tokenizer files (one of {', '.join(TOKENIZER_FILES_ANY)})")
+    run_info = read_run_info(folder)
+    expected = run_info.get("weights_sha256") or {}
+    weight_files = sorted(folder.glob("*.safetensors"))
+    if not weight_files:
+        raise CheckpointError(f"checkpoint {path}: missing model.safetensors")
+    for name in expected:
+        if not (folder / name).is_file():
+            raise CheckpointError(f"checkpoint {path}: missing {name}")
+    for weight_file in weight_files:
+        if weight_file.name == TRAIN_STATE_TENSORS:
+            continue
+        try:
+            with safe_open(str(weight_file), framework="pt") as handle:
+                list(handle.keys())
+        except Exception as error:  # safetensors raises several types for a damaged header or size
+            raise CheckpointError(f"checkpoint {path}: {weight_file.name} is corrupted ({error})") from error
+        if weight_file.name in expected and file_sha256(weight_file) != expected[weight_file.name]:
+            raise CheckpointError(
+                f"checkpoint {path}: {weight_file.name} is corrupted (SHA-256 differs from run.json)"
+            )
+    return run_info
+
+
+# --------------------------------------------------------------------------------- resumable train state
+def write_train_state(
+    folder: str | Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
+) -> Path:
+    """Save everything needed to continue training bit-for-bit: weights, AdamW moments, LR schedule,
+    the torch RNG state and the JSON ``state`` (step, epoch, losses, config). Atomic (temp folder + rename).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(folder)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    tensors: dict[str, torch.Tensor] = {
+        f"model.{name}": value.detach().cpu().contiguous() for name, value in model.state_dict().items()
+    }
+    optimizer_dict = optimizer.state_dict()
+    optimizer_scalars: dict[str, dict[str, Any]] = {}
+    for param_id, param_state in optimizer_dict["state"].items():
+        for key, value in param_state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{param_id}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                optimizer_scalars.setdefault(str(param_id), {})[key] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_file(tensors, str(tmp / TRAIN_STATE_TENSORS))
+    payload = {
+        **state,
+        "optimizer_param_groups": optimizer_dict["param_groups"],
+        "optimizer_scalars": optimizer_scalars,
+        "scheduler": scheduler.state_dict(),
+    }
+    (tmp / TRAIN_STATE_JSON).write_text(json.dumps(payload, indent=1))
+    replace_dir(tmp, folder)
+    return folder
+
+
+def read_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    """Restore what :func:`write_train_state` saved into ``model``, ``optimizer`` and ``scheduler`` (built
+    the same way as for the original run) and the torch RNG; returns the JSON state."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        payload = json.loads((folder / TRAIN_STATE_JSON).read_text())
+        tensors = load_file(str(folder / TRAIN_STATE_TENSORS))
+    except Exception as error:
+        raise CheckpointError(f"resume state {folder}: unreadable ({error}); delete it to start over") from error
+    model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+    optimizer_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, param_id, name = key.split(".", 2)
+            optimizer_state.setdefault(int(param_id), {})[name] = value
+    for param_id, scalars in payload.get("optimizer_scalars", {}).items():
+        optimizer_state.setdefault(int(param_id), {}).update(scalars)
+    groups = payload["optimizer_param_groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
+    scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return payload

@@ -1,0 +1,119 @@
+"""``pyramid-bert finetune``: fine-tune a (pyramid) classifier on one task and write a checkpoint folder.
+
+Example::
+
+    pyramid-bert finetune --task rt-polarity --model minilm-l6 --method coreset --p 0.25 --prune-upto 3 \\
+        --m 0.2 --out runs/x
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pyramid_bert.errors import ConfigError
+
+
+def int_list(text: str) -> list[int]:
+    """``"80,50,32"`` -> ``[80, 50, 32]``."""
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
+
+
+def m_value(text: str) -> int | float | None:
+    """``--m``: an int >= 1 (absolute), a float in (0, 1) (fraction of k) or ``none`` (k - 1, one round)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, a float in (0, 1) or none, got {text!r}") from error
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: str | None) -> None:
+    """--method/--lengths/--p/--prune-upto/--pool-windows/--m/--position (shared with ``evaluate``)."""
+    parser.add_argument(
+        "--method", default=method_default,
+        help="coreset (default), attention, first_k, random, input_first_k, average_pool, or dense",
+    )  # fmt: skip
+    parser.add_argument("--lengths", type=int_list, help="kept tokens per encoder layer, e.g. 80,50,32,32,32,32")
+    parser.add_argument("--p", type=float, help="Eq. 5 pruning ratio in (0, 1] (with --prune-upto)")
+    parser.add_argument("--prune-upto", type=int, help="Eq. 5: layer after which the length stays p*N")
+    parser.add_argument("--pool-windows", type=int_list, help="average_pool: window per layer, 1 = none")
+    parser.add_argument("--m", type=m_value, default=1, help="core-set points per round: int, fraction or none")
+    parser.add_argument("--position", default="middle", help="where selection sits: middle (default) or end")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "finetune", help="fine-tune a (pyramid) BERT classifier on a task",
+        description="Fine-tune with the paper's defaults (lr 2e-5, 3 epochs, batch 48, AdamW, linear warm-up "
+        "and decay). Re-running the same command resumes an interrupted run from <out>.partial.",
+    )  # fmt: skip
+    parser.add_argument("--task", required=True, help="task name (see `pyramid-bert data list`)")
+    parser.add_argument("--model", default="minilm-l6", help="model name (minilm-l6) or a local model folder")
+    add_schedule_arguments(parser, method_default="coreset")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--batch-size", type=int, help="train batch (default 48; MNLI 32, RTE 16)")
+    parser.add_argument("--eval-batch-size", type=int, default=128)
+    parser.add_argument("--max-train-examples", type=int, help="train on a seeded random subset of this size")
+    parser.add_argument("--max-eval-examples", type=int, help="score dev on a seeded subset of this size")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from pyramid_bert.train import FinetuneConfig
+
+    if args.method is None:
+        raise ConfigError("method: give --method")
+    return FinetuneConfig(
+        task=args.task, model=args.model, method=args.method, lengths=args.lengths, p=args.p,
+        prune_upto=args.prune_upto, pool_windows=args.pool_windows, m=args.m, position=args.position,
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+        max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
+        device=args.device, glue_dir=args.glue_dir, out=args.out,
+    )  # fmt: skip
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyramid_bert.checkpoint import read_run_info
+    from pyramid_bert.train import finetune, validate_config
+
+    config = config_from_args(args)
+    validate_config(config)
+    folder = finetune(config, progress=not args.no_progress)
+    info = read_run_info(folder)
+    train = info["train"]
+    rows = [
+        ("task / model", f"{info['task']['name']} / {info['config']['model']}"),
+        ("method", info["config"]["method"]),
+        ("lengths", str(info["lengths"]) if info["lengths"] is not None else "dense (N everywhere)"),
+        ("steps x batch", f"{train['steps']} x {train['batch_size']} ({train['examples']} examples)"),
+        ("train time", f"{train['seconds']:.1f} s, median step {train['step_seconds_median'] * 1000:.0f} ms"),
+        ("predicted speedup", f"{info['predicted_speedup']:.2f}X"),
+        ("space reduction", f"{info['space_reduction']:.1%}"),
+    ]
+    dev = info.get("metrics", {}).get("dev")
+    if dev:
+        rows.append((f"dev {dev['metric_name']}", f"{dev['metric']:.4f} ({dev['examples']} examples)"))
+    print(f"checkpoint: {folder}  (run.json holds the config, versions and metrics)")
+    print_table(rows)
+    return 0

@@ -1,0 +1,77 @@
+"""One trial of the paper's experiments: fine-tune, score dev and test, measure the speedup; one flat dict.
+
+This is the unit a sweep runs (:mod:`pyramid_bert.sweep`): everything it returns is JSON-able and flat
+enough to be one row of a results table.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyramid_bert.data import TaskData
+    from pyramid_bert.train import FinetuneConfig
+
+
+def run_trial(
+    config: FinetuneConfig,
+    *,
+    measure_speed: bool = True,
+    measure_memory: bool = False,
+    progress: bool = False,
+    task_data: TaskData | None = None,
+) -> dict[str, Any]:
+    """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.
+
+    Keys: dev_metric, test_metric, metric_name, dev_scores, test_scores, speedup_median, speedup_q25,
+    speedup_q75, train_step_speedup_median, predicted_speedup, space_reduction, train_seconds,
+    train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
+    None), and the config's fields prefixed ``config_``.
+    """
+    from pyramid_bert import checkpoint, evaluate, train
+
+    started = time.perf_counter()
+    folder = train.finetune(config, progress=progress, task_data=task_data)
+    fine_tune_wall = time.perf_counter() - started
+    run_info = checkpoint.read_run_info(folder)
+    eval_started = time.perf_counter()
+    dev = run_info.get("metrics", {}).get("dev")
+    if dev is None:
+        dev = evaluate.evaluate_checkpoint(
+            folder, split="dev", measure_speed=False, max_examples=config.max_eval_examples,
+            task_data=task_data, write_json=False,
+        )  # fmt: skip
+    test = evaluate.evaluate_checkpoint(
+        folder, split="test", measure_speed=measure_speed, measure_memory=measure_memory,
+        max_examples=config.max_eval_examples, task_data=task_data,
+    )  # fmt: skip
+    eval_seconds = time.perf_counter() - eval_started
+    speed = test.get("speed") or {}
+    train_step = speed.get("train_step") or {}
+    return {
+        "task": config.task,
+        "model": config.model,
+        "method": config.method,
+        "seed": config.seed,
+        "metric_name": test["metric_name"],
+        "dev_metric": dev["metric"],
+        "test_metric": test["metric"],
+        "dev_scores": dev.get("scores"),
+        "test_scores": test.get("scores"),
+        "speedup_median": test["speedup_median"],
+        "speedup_q25": test["speedup_q25"],
+        "speedup_q75": test["speedup_q75"],
+        "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
+        "predicted_speedup": test["predicted_speedup"],
+        "space_reduction": test["space_reduction"],
+        "train_seconds": run_info["train"]["seconds"],
+        "train_step_seconds": run_info["train"]["step_seconds_median"],
+        "finetune_wall_seconds": fine_tune_wall,
+        "eval_seconds": eval_seconds,
+        "threads": run_info["train"].get("threads"),
+        "checkpoint": str(folder),
+        "lengths": run_info.get("lengths"),
+        "memory": test.get("memory"),
+        **{f"config_{key}": value for key, value in config.to_json_dict().items()},
+    }
