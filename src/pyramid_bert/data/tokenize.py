@@ -1,0 +1,37 @@
+"""Turn a split of a :class:`~pyramid_bert.data.tasks.TaskData` into model inputs: :func:`tokenize_split`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyramid_bert.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pyramid_bert.data.tasks import TaskData
+
+
+def tokenize_split(tokenizer: Any, task: TaskData, split: str, max_length: int | None = None) -> dict[str, torch.Tensor]:
+    """Tokenize ``task.splits[split]`` with a Hugging Face tokenizer.
+
+    Sentence pairs are tokenized as pairs (``[CLS] a [SEP] b [SEP]``, truncating the longer side first).
+    Every sequence is truncated and padded to ``max_length`` (default ``task.max_length``, the task's N).
+
+    Returns ``input_ids`` and ``attention_mask`` (LongTensor [n, max_length]), ``token_type_ids``
+    (LongTensor [n, max_length], when the tokenizer produces them) and ``labels`` (LongTensor [n], or
+    FloatTensor [n] for regression).
+    """
+    import torch
+
+    if split not in task.splits:
+        raise ConfigError(f"unknown split {split!r} (parameter 'split'); valid splits: {', '.join(task.splits)}")
+    length = task.max_length if max_length is None else max_length
+    if not isinstance(length, int) or length < 2:
+        raise ConfigError(f"max_length must be an int >= 2, got {length!r}")
+    data = task.splits[split]
+    arguments = (data.text_a,) if data.text_b is None else (data.text_a, data.text_b)
+    encoded = tokenizer(*arguments, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
+    batch = {key: encoded[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded}
+    batch["labels"] = torch.tensor(data.labels, dtype=torch.float32 if task.is_regression else torch.long)
+    return batch
