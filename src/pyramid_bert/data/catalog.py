@@ -109,6 +109,22 @@ GLUE_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
 )}
 
 TASKS: dict[str, TaskSpec] = {**TEXT_TASKS, **GLUE_TASKS}
+
+# Measured: examples per split of each corpus after de-duplication, with seed 0 (train, dev, test).
+TEXT_SPLIT_SIZES: dict[str, tuple[int, int, int]] = {
+    "rt-polarity": (10201, 1275, 1275),
+    "trec": (4304, 538, 538),
+    "sms-spam": (3609, 451, 451),
+    "movie-sentiment-score": (8483, 1060, 1060),
+    "pang-lee-reviews": (1200, 150, 150),
+    "bbc-news": (1700, 212, 212),
+}
+# Official GLUE sizes: (train, dev); our "test" is the official dev set, our "dev" is held out from train.
+GLUE_OFFICIAL_SIZES: dict[str, tuple[int, int]] = {
+    "cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "stsb": (5749, 1500),
+    "qqp": (363846, 40430), "mnli": (392702, 9815), "mnli-mm": (392702, 9832), "qnli": (104743, 5463),
+    "rte": (2490, 277), "wnli": (635, 71),
+}
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
