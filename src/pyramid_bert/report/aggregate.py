@@ -1,0 +1,229 @@
+"""From trial records to the numbers of the paper's tables.
+
+For each task and method column (1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt):
+
+1. configurations: trials that differ only by seed are one configuration; its point is the mean over
+   seeds of the measured speedup (or the attention-space reduction) and of the metric;
+2. CS-opt: per schedule, the coreset m with the best mean *dev* metric;
+3. the Pareto frontier of (speedup, mean dev metric), with the dense model at 1.0X (0% reduction) as an
+   anchor: no selection is the dense model, so every method passes through it;
+4. the metric at a target: linear interpolation of the *test* metric on that frontier, never extrapolated;
+   per seed the same weights give a value, whose mean and standard deviation are reported.
+
+Choices (frontier points, m) are made on the dev split, values reported on the test split.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pyramid_bert.report.frontier import locate, pareto_frontier
+from pyramid_bert.sweep.store import TrialRecord
+
+#: Method columns of the paper's tables (dense last).
+METHOD_COLUMNS = ("1st-I", "1st", "Rand", "Pool", "Att", "CS-k-1", "CS-opt", "dense")
+COLUMN_TITLES = {
+    "1st-I": "Input-first-k-select",
+    "1st": "First-k-select",
+    "Rand": "Random-select",
+    "Pool": "Average-pool",
+    "Att": "Attention-select",
+    "CS-k-1": "Coreset-select-k-1",
+    "CS-opt": "Coreset-select-opt",
+    "dense": "dense (no selection)",
+}
+_METHOD_OF_COLUMN = {
+    "1st-I": "input_first_k",
+    "1st": "first_k",
+    "Rand": "random",
+    "Pool": "average_pool",
+    "Att": "attention",
+    "CS-k-1": "coreset",
+    "CS-opt": "coreset",
+    "dense": "dense",
+}
+#: Axes a target can be on: measured speedup, or attention-space reduction.
+AXES = ("speedup", "space")
+
+
+@dataclass
+class ConfigPoint:
+    """One configuration (all its seeds): per-seed values, their means, and a label."""
+
+    label: str
+    method: str
+    m: str | None
+    dev: dict[int, float] = field(default_factory=dict)
+    test: dict[int, float] = field(default_factory=dict)
+    speedup: dict[int, float] = field(default_factory=dict)
+    space: dict[int, float] = field(default_factory=dict)
+    predicted_speedup: float | None = None
+
+    def mean(self, axis: str) -> float:
+        values = {"dev": self.dev, "test": self.test, "speedup": self.speedup, "space": self.space}[axis]
+        return statistics.fmean(values.values())
+
+    @property
+    def seeds(self) -> set[int]:
+        return set(self.test)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: mean and standard deviation over seeds (None for one seed), seed count."""
+
+    mean: float
+    std: float | None
+    seeds: int
+
+
+@dataclass
+class MethodResult:
+    """A method column on one task: its points, frontier per axis, and failures."""
+
+    column: str
+    points: list[ConfigPoint]
+    anchor: ConfigPoint | None
+    failed: int = 0
+
+    def frontier(self, axis: str) -> list[ConfigPoint]:
+        """Frontier points (anchor included) in increasing ``axis`` value, chosen on the dev metric."""
+        candidates = self.points + ([self.anchor] if self.anchor is not None else [])
+        if not candidates:
+            return []
+        xs = [point.mean(axis) for point in candidates]
+        ys = [point.mean("dev") for point in candidates]
+        return [candidates[i] for i in pareto_frontier(xs, ys)]
+
+    def at(self, axis: str, target: float) -> Cell | None:
+        """The test metric at ``target`` on ``axis``; None outside the measured range or with no points."""
+        if not self.points:
+            return None
+        frontier = self.frontier(axis)
+        where = locate([point.mean(axis) for point in frontier], target)
+        if where is None:
+            return None
+        mean = where.apply([point.mean("test") for point in frontier])
+        ends = (frontier[where.left], frontier[where.right])
+        seeds = sorted(ends[0].seeds & ends[1].seeds)
+        per_seed = [where.apply([point.test.get(seed, float("nan")) for point in frontier]) for seed in seeds]
+        std = statistics.stdev(per_seed) if len(per_seed) >= 2 else None
+        return Cell(mean=mean, std=std, seeds=len(per_seed))
+
+
+@dataclass
+class TaskResult:
+    """Everything the report shows for one task."""
+
+    task: str
+    metric_name: str | None
+    dense: ConfigPoint | None
+    methods: dict[str, MethodResult]
+    dense_failed: int = 0
+
+    def cell(self, column: str, axis: str, target: float) -> Cell | None:
+        if column == "dense":
+            if self.dense is None:
+                return None
+            values = list(self.dense.test.values())
+            return Cell(statistics.fmean(values), statistics.stdev(values) if len(values) >= 2 else None, len(values))
+        return self.methods[column].at(axis, target)
+
+    def has_trials(self, column: str) -> bool:
+        if column == "dense":
+            return self.dense is not None or self.dense_failed > 0
+        method = self.methods[column]
+        return bool(method.points) or method.failed > 0
+
+    def failed(self, column: str) -> int:
+        return self.dense_failed if column == "dense" else self.methods[column].failed
+
+
+def aggregate(records: Iterable[TrialRecord], *, dense_anchor: bool = True) -> dict[str, TaskResult]:
+    """Group records by task and method column (see the module docstring); tasks in first-seen order."""
+    by_task: dict[str, list[TrialRecord]] = defaultdict(list)
+    for record in records:
+        by_task[record.spec.task].append(record)
+    return {task: _task_result(task, rows, dense_anchor=dense_anchor) for task, rows in by_task.items()}
+
+
+def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: bool) -> TaskResult:
+    ok = [r for r in records if r.ok and _has_numbers(r)]
+    failed = [r for r in records if not (r.ok and _has_numbers(r))]
+    configs = _config_points(ok)
+    dense_points = [p for p in configs.values() if p.method == "dense"]
+    dense = dense_points[0] if dense_points else None
+    anchor = _dense_anchor(dense) if dense_anchor and dense is not None else None
+    metric_names = [r.result.get("metric_name") for r in ok if r.result.get("metric_name")]
+
+    methods: dict[str, MethodResult] = {}
+    for column in METHOD_COLUMNS[:-1]:
+        method = _METHOD_OF_COLUMN[column]
+        points = [p for p in configs.values() if p.method == method]
+        failures = [r for r in failed if r.spec.method == method]
+        if column == "CS-k-1":
+            points = [p for p in points if p.m is None]
+            failures = [r for r in failures if r.spec.m is None]
+        elif column == "CS-opt":
+            points = _best_m_per_schedule(ok, configs)
+        methods[column] = MethodResult(column=column, points=points, anchor=anchor, failed=len(failures))
+    return TaskResult(
+        task=task,
+        metric_name=metric_names[0] if metric_names else None,
+        dense=dense,
+        methods=methods,
+        dense_failed=sum(1 for r in failed if r.spec.method == "dense"),
+    )
+
+
+def _has_numbers(record: TrialRecord) -> bool:
+    result = record.result
+    return all(isinstance(result.get(name), (int, float)) for name in ("dev_metric", "test_metric")) and (
+        record.spec.method == "dense" or isinstance(result.get("speedup_median"), (int, float))
+    )
+
+
+def _config_points(records: Sequence[TrialRecord]) -> dict[str, ConfigPoint]:
+    points: dict[str, ConfigPoint] = {}
+    for record in records:
+        spec, result = record.spec, record.result
+        point = points.get(spec.config_key)
+        if point is None:
+            m = None if spec.m is None else f"{spec.m:g}"
+            label = spec.schedule + (f" m={m or 'k-1'}" if spec.method == "coreset" else "")
+            point = points[spec.config_key] = ConfigPoint(label=label, method=spec.method, m=m)
+            point.predicted_speedup = result.get("predicted_speedup")
+        point.dev[spec.seed] = float(result["dev_metric"])
+        point.test[spec.seed] = float(result["test_metric"])
+        point.speedup[spec.seed] = 1.0 if spec.method == "dense" else float(result["speedup_median"])
+        point.space[spec.seed] = float(result.get("space_reduction") or 0.0)
+    return points
+
+
+def _best_m_per_schedule(records: Sequence[TrialRecord], configs: dict[str, ConfigPoint]) -> list[ConfigPoint]:
+    """Coreset-select-opt: per schedule, the m whose mean dev metric is best (first listed on ties)."""
+    by_schedule: dict[str, list[ConfigPoint]] = defaultdict(list)
+    seen: set[str] = set()
+    for record in records:
+        spec = record.spec
+        if spec.method != "coreset" or spec.config_key in seen:
+            continue
+        seen.add(spec.config_key)
+        by_schedule[spec.schedule_key].append(configs[spec.config_key])
+    return [max(points, key=lambda p: p.mean("dev")) for points in by_schedule.values()]
+
+
+def _dense_anchor(dense: ConfigPoint) -> ConfigPoint:
+    return ConfigPoint(
+        label="dense",
+        method="dense",
+        m=None,
+        dev=dict(dense.dev),
+        test=dict(dense.test),
+        speedup={seed: 1.0 for seed in dense.test},
+        space={seed: 0.0 for seed in dense.test},
+        predicted_speedup=1.0,
+    )

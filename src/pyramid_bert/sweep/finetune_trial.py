@@ -1,0 +1,13 @@
+"""The real trial function: fine-tune and evaluate with :func:`pyramid_bert.trial.run_trial`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
+    """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here)."""
+    from pyramid_bert.train import FinetuneConfig
+    from pyramid_bert.trial import run_trial
+
+    return dict(run_trial(FinetuneConfig.from_dict(config)))

@@ -1,0 +1,246 @@
+"""Planning a sweep: the schedules each method is tried with, and the list of trials.
+
+A trial is task x model x method x schedule x m x position x seed (Section 6 and Appendix C of the paper):
+
+- coreset, attention, first_k, random: the sequence-length schedules of Table 9 (Eq. 5 with floor, for
+  the task's input length N and the model's number of layers);
+- input_first_k: one truncation of the input, to the lengths of Appendix C (N=256: 240, 224, ..., 16;
+  N=128: 112, ..., 16, 8; N=64: 48, 32, 16, 8, 4; other N by the same rule);
+- average_pool: window = stride in {2, ..., 6}, applied at one encoder layer, every layer tried;
+- coreset additionally over m in {1, 0.1k, 0.2k, 0.3k, 0.4k, k-1} (None = k-1);
+- dense: the unpruned model, once per task and seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pyramid_bert import schedule as schedule_model
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.spec import SWEEP_METHODS, TrialSpec, normalize_m
+
+#: The paper's values of m for Coreset-select (Section 6.1); None means k - 1 (Coreset-select-k-1).
+PAPER_CORESET_MS: tuple[int | float | None, ...] = (1, 0.1, 0.2, 0.3, 0.4, None)
+#: Average-pool windows (= strides) of Appendix C.
+PAPER_POOL_WINDOWS: tuple[int, ...] = (2, 3, 4, 5, 6)
+#: Methods whose schedules come from the Table 9 grid.
+GRID_METHODS = ("coreset", "attention", "first_k", "random")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes the cost model needs: encoder layers, hidden size, FFN intermediate size."""
+
+    num_layers: int
+    hidden: int
+    intermediate: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One way of shrinking the sequence, with what the cost model predicts for it.
+
+    ``lengths``: kept tokens per encoder layer, ``len == num_layers`` (None for dense and average_pool,
+    whose lengths follow from ``pool_windows``); ``p`` / ``prune_upto``: the Eq. 5 parameters when the
+    schedule comes from the grid.
+    """
+
+    label: str
+    lengths: tuple[int, ...] | None
+    predicted_speedup: float
+    space_reduction: float
+    p: float | None = None
+    prune_upto: int | None = None
+    pool_windows: tuple[int, ...] | None = None
+
+
+def input_truncations(n: int) -> list[int]:
+    """Input-first-k truncation lengths of Appendix C, extended to any N.
+
+    Multiples of 16 below N down to 16, then 8 when N <= 128 and 4 when N <= 64:
+    N=256 -> 240, 224, ..., 16; N=128 -> 112, ..., 16, 8; N=64 -> 48, 32, 16, 8, 4.
+    """
+    if n < 2:
+        raise ConfigError(f"input length n must be >= 2 to truncate, got {n}")
+    lengths = [k for k in range(n - 16, 15, -16)] if n % 16 == 0 else [16 * i for i in range((n - 1) // 16, 0, -1)]
+    if n <= 128:
+        lengths.append(8)
+    if n <= 64:
+        lengths.append(4)
+    return [k for k in lengths if 1 <= k < n]
+
+
+def grid_schedules(
+    n: int, shape: ModelShape, *, position: str = "middle", grid: Sequence[tuple[int, float]] | None = None
+) -> list[Schedule]:
+    """The Table 9 schedules for input length ``n`` and the model's layer count, duplicates dropped."""
+    grid = schedule_model.PAPER_GRID if grid is None else grid
+    schedules: dict[tuple[int, ...], Schedule] = {}
+    for prune_upto, p in grid:
+        lengths = tuple(schedule_model.sequence_lengths(n, shape.num_layers, p, prune_upto))
+        if lengths in schedules:
+            continue
+        schedules[lengths] = Schedule(
+            label=f"p={p:g} u={prune_upto}",
+            lengths=lengths,
+            predicted_speedup=_predicted(n, lengths, shape, position),
+            space_reduction=schedule_model.attention_space_reduction(n, lengths),
+            p=float(p),
+            prune_upto=int(prune_upto),
+        )
+    return list(schedules.values())
+
+
+def truncation_schedules(n: int, shape: ModelShape, *, position: str = "middle") -> list[Schedule]:
+    """Input-first-k: one constant schedule per truncation length of :func:`input_truncations`."""
+    schedules = []
+    for k in input_truncations(n):
+        lengths = tuple(schedule_model.constant_lengths(k, shape.num_layers))
+        schedules.append(
+            Schedule(
+                label=f"k={k}",
+                lengths=lengths,
+                predicted_speedup=_predicted(n, lengths, shape, position, truncate_input=True),
+                space_reduction=schedule_model.attention_space_reduction(n, lengths),
+            )
+        )
+    return schedules
+
+
+def pool_schedules(
+    n: int, shape: ModelShape, *, position: str = "middle", windows: Sequence[int] = PAPER_POOL_WINDOWS
+) -> list[Schedule]:
+    """Average-pool: each window of ``windows`` at each single encoder layer (1-based in the label)."""
+    schedules = []
+    for layer in range(shape.num_layers):
+        for window in windows:
+            pool_windows = tuple(window if j == layer else 1 for j in range(shape.num_layers))
+            lengths = tuple(schedule_model.pool_lengths(n, list(pool_windows)))
+            schedules.append(
+                Schedule(
+                    label=f"w={window}@{layer + 1}",
+                    lengths=None,
+                    predicted_speedup=_predicted(n, lengths, shape, position),
+                    space_reduction=schedule_model.attention_space_reduction(n, lengths),
+                    pool_windows=pool_windows,
+                )
+            )
+    return schedules
+
+
+def method_schedules(method: str, n: int, shape: ModelShape, *, position: str = "middle") -> list[Schedule]:
+    """All candidate schedules of ``method`` (see the module docstring); dense has one, the identity."""
+    if method in GRID_METHODS:
+        return grid_schedules(n, shape, position=position)
+    if method == "input_first_k":
+        return truncation_schedules(n, shape, position=position)
+    if method == "average_pool":
+        return pool_schedules(n, shape, position=position)
+    if method == "dense":
+        return [Schedule(label="dense", lengths=None, predicted_speedup=1.0, space_reduction=0.0)]
+    raise ConfigError(f"method must be one of {', '.join(SWEEP_METHODS)}; got {method!r}")
+
+
+def nearest_schedules(schedules: Sequence[Schedule], targets: Iterable[float]) -> list[Schedule]:
+    """For each target predicted speedup, the schedule closest to it (each schedule at most once).
+
+    Ties go to the schedule listed first. Returned in order of increasing predicted speedup.
+    """
+    chosen: list[Schedule] = []
+    for target in targets:
+        remaining = [s for s in schedules if s not in chosen]
+        if not remaining:
+            break
+        chosen.append(min(remaining, key=lambda s: abs(s.predicted_speedup - target)))
+    return sorted(chosen, key=lambda s: s.predicted_speedup)
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """How each trial trains: epochs, learning rate, batch size, example caps (None = all)."""
+
+    epochs: float = 3.0
+    lr: float = 2e-5
+    batch_size: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+
+def plan_trials(
+    *,
+    tasks: dict[str, int],
+    model: str,
+    shape: ModelShape,
+    methods: Sequence[str] = SWEEP_METHODS,
+    coreset_ms: Sequence[int | float | None] = PAPER_CORESET_MS,
+    seeds: Sequence[int] = (0,),
+    position: str = "middle",
+    speedup_targets: Sequence[float] | None = None,
+    budget: TrainingBudget | None = None,
+    device: str = "cpu",
+    glue_dir: str | None = None,
+) -> list[TrialSpec]:
+    """The trials of a sweep, seed-major (all of seed 0 first) so early results cover every method.
+
+    ``tasks`` maps task name -> input length N. With ``speedup_targets`` each method keeps only the
+    schedules whose predicted speedup is nearest to the targets (the quick preset); otherwise every
+    schedule is tried (the paper's full grid).
+    """
+    for method in methods:
+        if method not in SWEEP_METHODS:
+            raise ConfigError(f"method must be one of {', '.join(SWEEP_METHODS)}; got {method!r}")
+    if not tasks:
+        raise ConfigError("tasks must name at least one task")
+    if not seeds:
+        raise ConfigError("seeds must hold at least one seed")
+    if "coreset" in methods and not coreset_ms:
+        raise ConfigError("coreset_ms must hold at least one value of m for the coreset method")
+    budget = budget or TrainingBudget()
+    trials: list[TrialSpec] = []
+    for seed in seeds:
+        for task, n in tasks.items():
+            for method in methods:
+                schedules = method_schedules(method, n, shape, position=position)
+                if speedup_targets is not None and method != "dense":
+                    schedules = nearest_schedules(schedules, speedup_targets)
+                ms = [normalize_m(m) for m in coreset_ms] if method == "coreset" else [1]
+                for sched in schedules:
+                    for m in ms:
+                        trials.append(
+                            TrialSpec(
+                                task=task,
+                                model=model,
+                                method=method,
+                                schedule=sched.label,
+                                lengths=sched.lengths,
+                                p=sched.p,
+                                prune_upto=sched.prune_upto,
+                                pool_windows=sched.pool_windows,
+                                m=m,
+                                position=position,
+                                seed=int(seed),
+                                epochs=budget.epochs,
+                                lr=budget.lr,
+                                batch_size=budget.batch_size,
+                                max_train_examples=budget.max_train_examples,
+                                max_eval_examples=budget.max_eval_examples,
+                                device=device,
+                                glue_dir=glue_dir,
+                            )
+                        )
+    return trials
+
+
+def _predicted(
+    n: int, lengths: Sequence[int], shape: ModelShape, position: str, *, truncate_input: bool = False
+) -> float:
+    return schedule_model.predicted_speedup(
+        n,
+        list(lengths),
+        hidden=shape.hidden,
+        intermediate=shape.intermediate,
+        num_layers=shape.num_layers,
+        position=position,
+        truncate_input=truncate_input,
+    )

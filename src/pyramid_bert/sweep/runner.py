@@ -1,0 +1,108 @@
+"""Running a planned sweep into a results store, resumably.
+
+The driver asks the store which trials already have a row, hands the others to the executor, and writes
+each outcome as it arrives (one transaction per trial). Killed at any moment, it loses at most the trials
+in flight, which the next ``resume=True`` run does again; finished trials are never run twice.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.executors import Executor, LocalExecutor
+from pyramid_bert.sweep.outcome import TrialFunction
+from pyramid_bert.sweep.spec import TrialSpec
+from pyramid_bert.sweep.store import STATUS_FAILED, STATUS_OK, ResultsStore, TrialRecord
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a run of :func:`run_sweep` did."""
+
+    planned: int
+    already_done: int
+    ran: int
+    failed: int
+
+    @property
+    def complete(self) -> bool:
+        return self.already_done + self.ran == self.planned
+
+
+def unique_trials(trials: Sequence[TrialSpec]) -> list[TrialSpec]:
+    """Trials without repeats of the same key, first occurrence kept."""
+    return list({trial.key: trial for trial in reversed(trials)}.values())[::-1]
+
+
+def run_sweep(
+    trials: Sequence[TrialSpec],
+    store: ResultsStore,
+    trial_fn: TrialFunction,
+    *,
+    checkpoint_root: str | Path,
+    executor: Executor | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run every trial of ``trials`` that has no row in ``store`` yet and record each outcome.
+
+    ``resume=False`` refuses a store that already holds trials (so results are never mixed by
+    accident); ``retry_failed`` also re-runs trials recorded as failed. Each trial's checkpoint goes to
+    ``checkpoint_root / <first 16 hex digits of its key>``.
+    """
+    trials = unique_trials(trials)
+    recorded = store.finished_keys(include_failed=True)
+    if recorded and not resume:
+        raise ConfigError(
+            f"the results store {store.path} already holds {len(recorded)} trials: pass --resume to continue "
+            "that sweep, or choose another --out"
+        )
+    done = store.finished_keys(include_failed=not retry_failed)
+    pending = [trial for trial in trials if trial.key not in done]
+    by_key = {trial.key: trial for trial in pending}
+    checkpoint_root = Path(checkpoint_root)
+    jobs = [(trial.key, trial.finetune_config(str(checkpoint_root / trial.key[:16]))) for trial in pending]
+
+    executor = executor or LocalExecutor()
+    bar = _progress_bar(total=len(trials), initial=len(trials) - len(pending), enabled=progress)
+    ran = failed = 0
+    try:
+        for outcome in executor.run(jobs, trial_fn):
+            trial = by_key[outcome["key"]]
+            status = STATUS_OK if outcome["status"] == STATUS_OK else STATUS_FAILED
+            store.add(
+                TrialRecord(
+                    spec=trial,
+                    status=status,
+                    result=outcome.get("result") or {},
+                    error=outcome.get("error"),
+                    versions=outcome.get("versions") or {},
+                    host=outcome.get("host"),
+                    started_at=outcome.get("started_at"),
+                    finished_at=outcome.get("finished_at"),
+                    wall_seconds=outcome.get("wall_seconds"),
+                )
+            )
+            ran += 1
+            if status == STATUS_FAILED:
+                failed += 1
+                first_line = (outcome.get("error") or "").splitlines()[:1]
+                bar.write(f"trial failed ({trial.task} {trial.method} {trial.schedule} seed {trial.seed}): "
+                          f"{first_line[0] if first_line else 'unknown error'}")
+            bar.update(1)
+            bar.set_postfix_str(f"{trial.task} {trial.method} {trial.schedule}" + (f", {failed} failed" if failed else ""))
+    finally:
+        bar.close()
+    return SweepSummary(planned=len(trials), already_done=len(trials) - len(pending), ran=ran, failed=failed)
+
+
+def _progress_bar(*, total: int, initial: int, enabled: bool):  # noqa: ANN202 - tqdm type
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="trial", desc="sweep", disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True)

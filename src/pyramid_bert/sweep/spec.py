@@ -1,0 +1,140 @@
+"""One trial of a sweep, as plain data: what to fine-tune and how, with a stable identity.
+
+A :class:`TrialSpec` names a task, a model, a token-selection method and its schedule, ``m``, the
+position of the selection, a seed and the training budget. Its :attr:`TrialSpec.key` is a hash of all of
+that, so the results store can tell a finished trial from a new one across runs and machines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Selection methods of the paper plus "dense" (the unpruned baseline).
+SWEEP_METHODS = ("coreset", "attention", "first_k", "random", "input_first_k", "average_pool", "dense")
+
+# Fields that say where things go rather than what the trial is: never part of its identity.
+_NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir"})
+
+
+def normalize_m(m: int | float | None) -> int | float | None:
+    """``m`` in its canonical form: an int >= 1, a float in (0, 1), or None (meaning k - 1)."""
+    if m is None:
+        return None
+    if isinstance(m, bool):
+        raise TypeError("m must be an int >= 1, a float in (0, 1) or None")
+    if float(m) >= 1 and float(m) == int(m):
+        return int(m)
+    return float(m)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that defines one trial.
+
+    ``lengths`` are the kept sequence lengths per encoder layer (``len(lengths) == num_layers``) for
+    coreset / attention / first_k / random / input_first_k (constant for the latter); ``pool_windows``
+    one average-pool window per layer (1 = none) for average_pool; both None for dense.
+    ``schedule`` is a human label ("p=0.25 u=3", "k=32", "w=2@3", "dense"), not part of the identity.
+    """
+
+    task: str
+    model: str
+    method: str
+    schedule: str
+    lengths: tuple[int, ...] | None = None
+    p: float | None = None
+    prune_upto: int | None = None
+    pool_windows: tuple[int, ...] | None = None
+    m: int | float | None = 1
+    position: str = "middle"
+    seed: int = 0
+    epochs: float = 3.0
+    lr: float = 2e-5
+    batch_size: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    device: str = "cpu"
+    glue_dir: str | None = field(default=None, compare=False)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the trial, JSON-able, in a canonical form."""
+        data = self.to_dict()
+        return {name: value for name, value in data.items() if name not in _NON_IDENTITY_FIELDS}
+
+    @property
+    def key(self) -> str:
+        """SHA-256 hex digest of :meth:`identity` (canonical JSON)."""
+        return _digest(self.identity())
+
+    @property
+    def config_key(self) -> str:
+        """Identity without the seed: trials that differ only by seed share it."""
+        identity = self.identity()
+        identity.pop("seed")
+        return _digest(identity)
+
+    @property
+    def schedule_key(self) -> str:
+        """Identity without seed and ``m``: the coreset trials among which Coreset-select-opt chooses."""
+        identity = self.identity()
+        identity.pop("seed")
+        identity.pop("m")
+        return _digest(identity)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as JSON-able values (tuples become lists)."""
+        data = dataclasses.asdict(self)
+        for name in ("lengths", "pool_windows"):
+            if data[name] is not None:
+                data[name] = [int(v) for v in data[name]]
+        data["m"] = normalize_m(data["m"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        for name in ("lengths", "pool_windows"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = tuple(int(v) for v in kwargs[name])
+        if "m" in kwargs:
+            kwargs["m"] = normalize_m(kwargs["m"])
+        return cls(**kwargs)
+
+    def finetune_config(self, out: str) -> dict[str, Any]:
+        """The keyword arguments of :class:`pyramid_bert.train.FinetuneConfig` for this trial.
+
+        Returned as a plain dict so that it pickles and travels to Ray workers; ``out`` is the
+        trial's checkpoint folder.
+        """
+        method = self.method
+        return {
+            "task": self.task,
+            "model": self.model,
+            "method": method,
+            "lengths": list(self.lengths) if self.lengths is not None else None,
+            "p": None,
+            "prune_upto": None,
+            "pool_windows": list(self.pool_windows) if self.pool_windows is not None else None,
+            "m": normalize_m(self.m) if method == "coreset" else 1,
+            "position": self.position,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "max_train_examples": self.max_train_examples,
+            "max_eval_examples": self.max_eval_examples,
+            "seed": self.seed,
+            "device": self.device,
+            "glue_dir": self.glue_dir,
+            "out": out,
+        }
+
+
+def _digest(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
