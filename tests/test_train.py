@@ -1,0 +1,178 @@
+"""Fine-tuning: a tiny random BERT learns a fixture task; determinism, resume, reuse and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_train_fixtures import make_keyword_task, write_tiny_bert
+
+from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.train import FinetuneConfig, finetune, resolve_lengths, validate_config
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: faster than two on a shared 2-core machine, and the same result every run."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_keyword_task(sizes=(64, 32, 32))
+
+
+def tiny_config(model_dir: Path, out_dir: Path, **overrides) -> FinetuneConfig:
+    settings = dict(task="rt-polarity", model=str(model_dir), method="coreset", lengths=[8, 4], epochs=6, lr=1e-2,
+                    batch_size=16, out=str(out_dir))  # fmt: skip
+    settings.update(overrides)
+    return FinetuneConfig(**settings)
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_tiny_pyramid_bert_learns_the_fixture_task_and_writes_a_complete_checkpoint(tiny_model, task, tmp_path):
+    out = finetune(tiny_config(tiny_model, tmp_path / "run"), task_data=task, progress=False)
+    info = json.loads((out / "run.json").read_text())
+    assert info["metrics"]["dev"]["metric"] >= 0.9
+    assert info["train"]["loss_last_mean10"] < info["train"]["loss_first"]
+    assert info["lengths"] == [8, 4]
+    assert info["pyramid"]["method"] == "coreset" and info["pyramid"]["lengths"] == [8, 4]
+    assert info["train"]["steps"] == 6 * 4 and info["train"]["warmup_steps"] == 2
+    assert info["config"] == tiny_config(tiny_model, tmp_path / "run").to_json_dict()
+    assert set(info["weights_sha256"]) == {"model.safetensors"}
+    assert {"config.json", "model.safetensors", "run.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))  # no pickle
+    assert not (tmp_path / "run.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left behind
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(tiny_model, task, tmp_path):
+    first = finetune(tiny_config(tiny_model, tmp_path / "a", epochs=1), task_data=task, progress=False)
+    again = finetune(tiny_config(tiny_model, tmp_path / "b", epochs=1), task_data=task, progress=False)
+    other = finetune(tiny_config(tiny_model, tmp_path / "c", epochs=1, seed=1), task_data=task, progress=False)
+    assert_same_weights(weights(first), weights(again))
+    assert not torch.equal(weights(first)["classifier.weight"], weights(other)["classifier.weight"])
+
+
+def test_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tiny_model, task, tmp_path):
+    config = tiny_config(tiny_model, tmp_path / "resumed", epochs=2)
+    reference = finetune(tiny_config(tiny_model, tmp_path / "straight", epochs=2), task_data=task, progress=False)
+
+    def interrupt(step: int) -> None:
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, task_data=task, progress=False, save_every_steps=3, step_callback=interrupt)
+    assert not (tmp_path / "resumed").exists()  # nothing half-written at the destination
+    partial = json.loads((tmp_path / "resumed.partial" / "train_state.json").read_text())
+    assert partial["step"] == 4  # the epoch-end save after step 4 is the last good state (step 5 is lost)
+
+    resumed = finetune(config, task_data=task, progress=False)
+    info = json.loads((resumed / "run.json").read_text())
+    assert info["train"]["resumed_at_steps"] == [4]
+    assert_same_weights(weights(reference), weights(resumed))
+    assert not (tmp_path / "resumed.partial").exists()
+
+
+def test_finished_run_is_reused_and_a_different_config_at_the_same_out_is_refused(tiny_model, task, tmp_path):
+    config = tiny_config(tiny_model, tmp_path / "run", epochs=0.25)
+    out = finetune(config, task_data=task, progress=False)
+    stamp = (out / "run.json").stat().st_mtime_ns
+    assert finetune(config, task_data=task, progress=False) == out
+    assert (out / "run.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="different config"):
+        finetune(tiny_config(tiny_model, tmp_path / "run", epochs=0.5), task_data=task, progress=False)
+
+
+def test_fractional_epochs_and_example_limit_set_the_step_count(tiny_model, task, tmp_path):
+    config = tiny_config(tiny_model, tmp_path / "run", epochs=0.5, max_train_examples=40, method="dense",
+                         lengths=None)  # fmt: skip
+    info = json.loads((finetune(config, task_data=task, progress=False) / "run.json").read_text())
+    assert info["train"]["examples"] == 40 and info["train"]["steps_per_epoch"] == 3 and info["train"]["steps"] == 2
+    assert info["lengths"] is None and info["predicted_speedup"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"task": "no-such-task"}, "valid tasks: rt-polarity"),
+        ({"model": "no-such-model"}, "valid names: minilm-l6"),
+        ({"method": "magic"}, "valid methods: dense, coreset"),
+        ({"position": "start"}, "middle"),
+        ({"device": "cuda"}, "CUDA is not available"),
+        ({"device": "tpu"}, "valid: cpu, cuda"),
+        ({"epochs": 0}, "epochs"),
+        ({"method": "dense", "p": 0.5}, "takes no schedule"),
+    ],
+)
+def test_bad_config_names_the_parameter_and_the_valid_choices(tiny_model, tmp_path, overrides, message):
+    if overrides.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is present here")
+    with pytest.raises(ConfigError, match=message):
+        validate_config(tiny_config(tiny_model, tmp_path / "run", **overrides))
+
+
+def test_schedule_longer_than_the_model_is_refused(tiny_model, task, tmp_path):
+    config = tiny_config(tiny_model, tmp_path / "run", lengths=[8, 4, 2])
+    with pytest.raises(ConfigError, match="3 entries but the model has only 2 layers"):
+        finetune(config, task_data=task, progress=False)
+
+
+def test_labels_that_do_not_fit_the_head_are_refused(tmp_path, task):
+    three_way_head = write_tiny_bert(tmp_path / "head3", num_labels=3)
+    with pytest.raises(ConfigError, match="2 label.*head of .* has 3"):
+        finetune(tiny_config(three_way_head, tmp_path / "run"), task_data=task, progress=False)
+    plain = write_tiny_bert(tmp_path / "plain")
+    bad_labels = make_keyword_task(sizes=(8, 4, 4))
+    bad_labels.splits["train"].labels[0] = 7
+    with pytest.raises(DataError, match=r"label values in \[0, 7\]"):
+        finetune(tiny_config(plain, tmp_path / "run2"), task_data=bad_labels, progress=False)
+
+
+def test_resolve_lengths_covers_every_way_of_giving_a_schedule(tiny_model, tmp_path):
+    def resolve(**overrides):
+        return resolve_lengths(tiny_config(tiny_model, tmp_path, **overrides), 64, 6)
+
+    assert resolve(lengths=None, p=0.25, prune_upto=2) == [32, 16, 16, 16, 16, 16]
+    assert resolve(lengths=None, method="input_first_k", p=0.25) == [16] * 6
+    assert resolve(lengths=None, method="average_pool", pool_windows=[1, 2, 1, 1, 1, 1]) == [64, 33, 33, 33, 33, 33]
+    assert resolve(lengths=None, method="dense") is None
+    with pytest.raises(ConfigError, match="prune_upto"):
+        resolve(lengths=None, p=0.25)
+    with pytest.raises(ConfigError, match="either lengths or p"):
+        resolve(lengths=[8] * 6, p=0.25, prune_upto=2)
+    with pytest.raises(ConfigError, match="must be constant"):
+        resolve(lengths=[32, 16, 16, 16, 16, 16], method="input_first_k")
+    with pytest.raises(ConfigError, match="needs a schedule"):
+        resolve(lengths=None)
+
+
+def test_config_round_trips_through_json_and_rejects_unknown_fields():
+    config = FinetuneConfig(task="trec", lengths=[40, 20], m=0.2, batch_size=None)
+    assert FinetuneConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config.resolved_batch_size() == 48
+    assert FinetuneConfig(task="rte").resolved_batch_size() == 16
+    assert FinetuneConfig(task="mnli").resolved_batch_size() == 32
+    with pytest.raises(ConfigError, match="unknown field.*learning_rate"):
+        FinetuneConfig.from_dict({"task": "trec", "learning_rate": 1e-3})
