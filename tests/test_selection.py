@@ -16,6 +16,7 @@ from pyramid_bert.selection import (
     gather_tokens,
     kcenter_greedy,
     kcenter_greedy_reference,
+    kcenter_greedy_torch,
     random_select,
     resolve_m,
 )
@@ -39,12 +40,29 @@ def test_fast_equals_reference_on_random_inputs(m, pad):
             fast = kcenter_greedy(x, k, m=m, mask=mask)
             slow = kcenter_greedy_reference(x, k, m=m, mask=mask)
             assert torch.equal(fast, slow), (seed, k, m)
+            assert torch.equal(kcenter_greedy_torch(x, k, m=m, mask=mask), slow), (seed, k, m)
 
 
 def test_fast_equals_reference_in_float32_on_well_separated_points():
     x, mask = random_padded_batch(4, 40, 16, seed=7, dtype=torch.float32)
     for m in (1, 0.3, None):
-        assert torch.equal(kcenter_greedy(x, 20, m, mask), kcenter_greedy_reference(x, 20, m, mask))
+        reference = kcenter_greedy_reference(x, 20, m, mask)
+        assert torch.equal(kcenter_greedy(x, 20, m, mask), reference)
+        assert torch.equal(kcenter_greedy_torch(x, 20, m, mask), reference)
+
+
+def test_compiled_rounds_and_torch_rounds_agree_on_duplicates_and_padding():
+    x, mask = random_padded_batch(6, 33, 8, seed=11, dtype=torch.float32)
+    x[:, 20:] = x[:, 1:14]  # exact copies: many ties at distance 0
+    for m in (1, 3, 0.25, None):
+        for k in (1, 5, 20, 33):
+            assert torch.equal(kcenter_greedy(x, k, m, mask), kcenter_greedy_torch(x, k, m, mask)), (m, k)
+
+
+def test_compiled_kernel_is_in_use_on_cpu():
+    from pyramid_bert import kcenter_kernel
+
+    assert kcenter_kernel.AVAILABLE, "numba is a dependency: the CPU fast path must be compiled"
 
 
 def test_hand_computed_tiny_case():

@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from pyramid_bert import kcenter_kernel
 from pyramid_bert.errors import ConfigError
 
 SELECTION_METHODS = ("coreset", "attention", "first_k", "random")
@@ -78,20 +79,26 @@ def _check_finite(values: torch.Tensor, what: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
+def gram_matrix(x: torch.Tensor) -> torch.Tensor:
+    """``x [B, N, D]`` -> ``x x^T [B, N, N]`` in float32 (or float64), detached; checks for NaN / inf."""
+    work = x.detach()
+    if work.dtype not in (torch.float32, torch.float64):
+        work = work.float()
+    gram = torch.bmm(work, work.transpose(1, 2))
+    _check_finite(torch.diagonal(gram, dim1=1, dim2=2), "hidden states reaching coreset selection")
+    return gram
+
+
 def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances ``[B, N, N]`` from one batched Gram product, in float32 or float64.
 
     ``|a|^2 + |b|^2 - 2 a.b``, clamped at 0; values within rounding noise of 0 are snapped to exactly 0.
     """
-    work = x.detach()
-    if work.dtype not in (torch.float32, torch.float64):
-        work = work.float()
-    gram = torch.bmm(work, work.transpose(1, 2))
+    gram = gram_matrix(x)
     sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
-    _check_finite(sq_norms, "hidden states reaching coreset selection")
     norm_sum = sq_norms[:, :, None] + sq_norms[:, None, :]
     dist = (norm_sum - 2.0 * gram).clamp_min_(0.0)
-    tolerance = _GRAM_RELATIVE_TOLERANCE[work.dtype]
+    tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
     return dist.masked_fill_(dist <= tolerance * norm_sum, 0.0)
 
 
@@ -110,18 +117,37 @@ def kcenter_greedy(
         LongTensor ``[B, k]`` in selection order: CLS (0) first; each round adds the ``m`` unselected real
         tokens farthest from their nearest selected center (ties: lower index first); the last round adds only
         what reaches k; padding comes only after every real token, lowest index first.
+
+    One batched Gram product gives all distances; the rounds then only read rows of it. On CPU the rounds run
+    as one compiled loop (:mod:`pyramid_bert.kcenter_kernel`, when numba is installed); elsewhere, as a loop of
+    batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`).
     """
     mask = check_selection_inputs(x, k, mask)
     per_round = resolve_m(m, k)
-    batch, tokens, _ = x.shape
-    dist = pairwise_sq_distances(x)  # [B, N, N]
+    if x.device.type == "cpu" and kcenter_kernel.AVAILABLE:
+        gram = gram_matrix(x)  # [B, N, N]; distance rows are formed inside the kernel as centers are chosen
+        tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
+        return torch.from_numpy(kcenter_kernel.kcenter_rounds(gram.numpy(), mask.numpy(), k, per_round, tolerance))
+    return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
 
+
+def kcenter_greedy_torch(
+    x: torch.Tensor, k: int, m: int | float | None = 1, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """:func:`kcenter_greedy` with its rounds as batched torch ops on any device (the CUDA path)."""
+    mask = check_selection_inputs(x, k, mask)
+    return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, resolve_m(m, k))
+
+
+def _kcenter_rounds_torch(dist: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The greedy rounds on ``dist [B, N, N]`` and ``mask [B, N]`` -> selection order ``[B, k]``."""
+    batch, tokens, _ = dist.shape
     # score: distance to the nearest selected center for unselected real tokens (>= 0),
     # -1 for padding (chosen only after every real token), -inf once selected.
     score = dist[:, 0, :].clone()
     score.masked_fill_(~mask, -1.0)
     score[:, 0] = -math.inf
-    chosen = [torch.zeros(batch, 1, dtype=torch.long, device=x.device)]
+    chosen = [torch.zeros(batch, 1, dtype=torch.long, device=dist.device)]
     count = 1
     while count < k:
         take = min(per_round, k - count)
