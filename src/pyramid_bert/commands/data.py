@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import sys
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -246,5 +248,12 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Show a warning (e.g. a corrupted cache being fetched again) as one line on stderr."""
+    print(f"pyramid-bert data: warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"list": run_list, "fetch": run_fetch, "show": run_show}[args.action](args)
+    with warnings.catch_warnings():
+        warnings.showwarning = print_warning
+        return {"list": run_list, "fetch": run_fetch, "show": run_show}[args.action](args)
