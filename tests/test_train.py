@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_fixtures import make_keyword_task, write_tiny_bert
 
 from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.train import FinetuneConfig, finetune, resolve_lengths, validate_config
+from test_train_fixtures import make_keyword_task, write_tiny_bert
 
 
 @pytest.fixture(autouse=True)

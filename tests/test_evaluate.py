@@ -1,0 +1,169 @@
+"""Evaluation of a checkpoint: metric, speed fields, only-infer, memory probe, corrupted folders, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+
+from pyramid_bert import cli, schedule
+from pyramid_bert.checkpoint import validate_checkpoint
+from pyramid_bert.errors import CheckpointError, ConfigError
+from pyramid_bert.evaluate import evaluate_checkpoint
+from pyramid_bert.memory import measure_peak_memory
+from pyramid_bert.train import FinetuneConfig, finetune
+from test_train_fixtures import make_keyword_task, write_tiny_bert
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_keyword_task(sizes=(64, 32, 40))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, task) -> dict[str, Path]:
+    """A dense and a coreset checkpoint of the tiny BERT (trained once for the module)."""
+    root = tmp_path_factory.mktemp("runs")
+    model = write_tiny_bert(root / "tiny")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    folders = {}
+    for method, lengths in (("dense", None), ("coreset", [8, 4])):
+        config = FinetuneConfig(task="rt-polarity", model=str(model), method=method, lengths=lengths, epochs=6,
+                                lr=1e-2, batch_size=16, out=str(root / method))  # fmt: skip
+        folders[method] = finetune(config, task_data=task, progress=False)
+    torch.set_num_threads(previous)
+    return folders
+
+
+def copy_run(source: Path, destination: Path) -> Path:
+    shutil.copytree(source, destination)
+    return destination
+
+
+def test_metric_matches_sklearn_on_the_checkpoint_predictions(runs, task):
+    from pyramid_bert import load_pyramid_model
+    from pyramid_bert.data import tokenize_split
+    from pyramid_bert.metrics import predictions_from_logits
+
+    result = evaluate_checkpoint(runs["coreset"], task_data=task, measure_speed=False, write_json=False)
+    model = load_pyramid_model(str(runs["coreset"])).eval()
+    encodings = tokenize_split(__import__("transformers").AutoTokenizer.from_pretrained(runs["coreset"]), task, "test")
+    labels = encodings.pop("labels")
+    with torch.inference_mode():
+        logits = model(**encodings).logits.numpy()
+    expected = accuracy_score(labels.numpy(), predictions_from_logits(logits, is_regression=False))
+    assert result["metric_name"] == "accuracy" and result["examples"] == 40
+    assert result["metric"] == pytest.approx(expected)
+    assert result["metric"] >= 0.9  # the tiny pyramid model really learned the keyword task
+
+
+def test_speed_fields_and_cost_model_figures(runs, task):
+    result = evaluate_checkpoint(runs["coreset"], task_data=task, timing_repeats=3, timing_warmup=1)
+    speed = result["speed"]
+    assert len(speed["dense_seconds"]["samples"]) == 3 and len(speed["pyramid_seconds"]["samples"]) == 3
+    assert speed["batch_size"] == 40 and speed["seq_len"] == 16 and speed["threads"] == 1
+    assert speed["speedup"]["q25"] <= result["speedup_median"] <= speed["speedup"]["q75"]
+    assert speed["train_step"]["batch_size"] == 16
+    assert result["predicted_speedup"] == pytest.approx(
+        schedule.predicted_speedup(16, [8, 4], hidden=32, intermediate=64, num_layers=2)
+    )
+    assert result["space_reduction"] == pytest.approx(schedule.attention_space_reduction(16, [8, 4]))
+    written = json.loads((runs["coreset"] / "eval-test.json").read_text())
+    assert written["metric"] == result["metric"] and written["lengths"] == [8, 4]
+
+
+def test_dense_checkpoint_has_speedup_one_without_timing(runs, task):
+    result = evaluate_checkpoint(runs["dense"], task_data=task, split="dev", write_json=False)
+    assert result["speed"] is None and result["speedup_median"] == 1.0
+    assert result["predicted_speedup"] == 1.0 and result["space_reduction"] == 0.0
+
+
+def test_only_infer_applies_selection_to_dense_weights_at_inference(runs, task):
+    result = evaluate_checkpoint(
+        runs["dense"], task_data=task, only_infer={"method": "input_first_k", "lengths": [2, 2]}, timing_repeats=2,
+    )  # fmt: skip
+    assert result["method"] == "input_first_k" and result["lengths"] == [2, 2] and result["only_infer"]
+    assert result["speed"] is not None
+    assert (runs["dense"] / "eval-test-only-infer.json").is_file()
+    dense = evaluate_checkpoint(runs["dense"], task_data=task, measure_speed=False, write_json=False)
+    # Cutting the input to CLS and the first word hides the keyword from most sentences.
+    assert result["metric"] < dense["metric"] - 0.2
+    with pytest.raises(ConfigError, match="densely fine-tuned"):
+        evaluate_checkpoint(runs["coreset"], task_data=task, only_infer={"method": "coreset", "lengths": [4, 2]})
+    with pytest.raises(ConfigError, match="unknown key"):
+        evaluate_checkpoint(runs["dense"], task_data=task, only_infer={"method": "coreset", "k": 3})
+
+
+def test_labels_that_do_not_fit_the_head_are_refused(runs):
+    three_class = make_keyword_task(sizes=(8, 8, 8), num_labels=3)
+    with pytest.raises(ConfigError, match="3 label.*2 output"):
+        evaluate_checkpoint(runs["dense"], task_data=three_class, measure_speed=False, write_json=False)
+
+
+def test_missing_or_corrupted_checkpoint_files_are_named(runs, tmp_path):
+    with pytest.raises(CheckpointError, match="no such folder"):
+        validate_checkpoint(tmp_path / "nowhere")
+    missing = copy_run(runs["coreset"], tmp_path / "missing")
+    (missing / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="missing config.json"):
+        evaluate_checkpoint(missing, measure_speed=False)
+    truncated = copy_run(runs["coreset"], tmp_path / "truncated")
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupted"):
+        validate_checkpoint(truncated)
+    flipped = copy_run(runs["coreset"], tmp_path / "flipped")
+    data = bytearray((flipped / "model.safetensors").read_bytes())
+    data[-100] ^= 0xFF  # a weight byte: the header still parses, only the checksum can tell
+    (flipped / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        validate_checkpoint(flipped)
+    garbage = copy_run(runs["coreset"], tmp_path / "garbage")
+    (garbage / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        validate_checkpoint(garbage)
+
+
+def test_memory_probe_reports_peak_rss_of_a_fresh_process_growing_with_the_batch(runs):
+    small = measure_peak_memory(runs["coreset"], mode="train", variant="pyramid", batch_size=2, seq_len=16)
+    large = measure_peak_memory(runs["coreset"], mode="train", variant="dense", batch_size=1024, seq_len=64)
+    assert small["peak_mb"] > 50  # python + torch + transformers alone take far more than this
+    assert small["peak_mb"] >= small["before_mb"] > 0
+    assert small["mode"] == "train" and small["variant"] == "pyramid"
+    assert "fresh process" in small["method"] or "ru_maxrss" in small["method"]
+    # [1024, 64, 32] activations kept for backward, plus attention maps: tens of MB more than a tiny batch.
+    assert large["step_mb"] > small["step_mb"] + 20
+
+
+def test_cli_evaluate_prints_a_table_and_writes_json(runs, task, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("pyramid_bert.data.load_task", lambda *args, **kwargs: task)
+    out_json = tmp_path / "result.json"
+    code = cli.main(["evaluate", str(runs["coreset"]), "--repeats", "2", "--json-out", str(out_json)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "accuracy" in printed and "inference speedup" in printed and "predicted speedup" in printed
+    assert json.loads(out_json.read_text())["lengths"] == [8, 4]
+
+
+def test_cli_reports_bad_input_in_one_line_without_traceback(runs, capsys, tmp_path):
+    assert cli.main(["evaluate", str(tmp_path / "nowhere")]) == 2
+    error = capsys.readouterr().err
+    assert "no such folder" in error and "Traceback" not in error
+    code = cli.main(["finetune", "--task", "nope", "--out", str(tmp_path / "x")])
+    error = capsys.readouterr().err
+    assert code == 2 and "valid tasks:" in error and "rt-polarity" in error and "Traceback" not in error
+    code = cli.main(["finetune", "--task", "rt-polarity", "--method", "magic", "--out", str(tmp_path / "x")])
+    assert code == 2 and "valid methods: dense, coreset" in capsys.readouterr().err
