@@ -1,0 +1,193 @@
+"""Inference speed of pyramid models against their dense twin, measured side by side in one process.
+
+For one model (a named geometry with random weights, or a checkpoint) and each (batch size, schedule, m):
+dense time, pyramid time, measured speedup T(dense)/T(pyramid), the FLOPs model's predicted speedup, their
+ratio, and the share of the pyramid forward spent inside token selection. A third model, the same schedule
+with First-k-select (whose selection is a sort of a bool mask), shows what the schedule itself allows once the
+selection cost is removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.hf import PyramidEncoderMixin, pyramidize
+from pyramid_bert.schedule import predicted_speedup
+from pyramid_bert.timing import speedup_stats, time_interleaved
+
+#: Named model geometries (random weights: speed does not depend on their values).
+GEOMETRIES: dict[str, dict[str, int]] = {
+    "minilm-l6": dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536),
+    "bert-base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+}
+
+
+@dataclass
+class BenchRow:
+    """One measured configuration; times in milliseconds, speedups as medians of paired ratios."""
+
+    model: str
+    batch_size: int
+    n: int
+    lengths: list[int]
+    method: str
+    m: str
+    dense_ms: float
+    pyramid_ms: float
+    speedup: float
+    speedup_q25: float
+    speedup_q75: float
+    predicted: float
+    ratio: float
+    selection_share: float
+    no_selection_speedup: float
+
+    def to_dict(self) -> dict[str, object]:
+        row = asdict(self)
+        row["lengths"] = " ".join(map(str, self.lengths))
+        return row
+
+
+def geometry_model(name: str, n: int, seed: int = 0) -> nn.Module:
+    """A BertModel with random weights and the named geometry (see ``GEOMETRIES``), in eval mode."""
+    from transformers import BertConfig, BertModel
+
+    if name not in GEOMETRIES:
+        raise ConfigError(f"model geometry must be one of {', '.join(GEOMETRIES)} or a checkpoint path; got {name!r}")
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, max_position_embeddings=max(512, n), **GEOMETRIES[name])
+    return BertModel(config, add_pooling_layer=True).eval()
+
+
+def load_bench_model(name_or_path: str, n: int) -> nn.Module:
+    """A named geometry, or any BERT-family checkpoint folder / hub name (``AutoModel``), in eval mode."""
+    if name_or_path in GEOMETRIES:
+        return geometry_model(name_or_path, n)
+    from transformers import AutoModel
+
+    from pyramid_bert.data import resolve_model
+
+    return AutoModel.from_pretrained(resolve_model(name_or_path)).eval()
+
+
+def m_label(m: int | float | None) -> str:
+    """How a table names m: ``1``, ``0.2k``, ``k-1``."""
+    if m is None:
+        return "k-1"
+    return f"{m}k" if isinstance(m, float) else str(m)
+
+
+@contextmanager
+def selection_timer(model: nn.Module) -> Iterator[list[float]]:
+    """Accumulate wall time spent in the pyramid encoder's selection step (CPU; synchronises on CUDA)."""
+    encoder = next(module for module in model.modules() if isinstance(module, PyramidEncoderMixin))
+    spent: list[float] = []
+    original = encoder._pyramid_reduce
+    synchronize = torch.cuda.synchronize if next(model.parameters()).is_cuda else (lambda: None)
+
+    def timed(*args, **kwargs):
+        synchronize()
+        start = time.perf_counter()
+        result = original(*args, **kwargs)
+        synchronize()
+        spent.append(time.perf_counter() - start)
+        return result
+
+    encoder._pyramid_reduce = timed
+    try:
+        yield spent
+    finally:
+        del encoder._pyramid_reduce
+
+
+def bench_schedule(
+    dense: nn.Module,
+    *,
+    model_name: str,
+    batch_size: int,
+    n: int,
+    lengths: Sequence[int],
+    method: str = "coreset",
+    m_values: Sequence[int | float | None] = (1,),
+    repeats: int = 7,
+    warmup: int = 2,
+    device: str = "cpu",
+) -> list[BenchRow]:
+    """Measure one schedule at one batch size for each m (one row per m)."""
+    config = dense.config
+    geometry = dict(
+        hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers
+    )
+    predicted = predicted_speedup(n, list(lengths), **geometry)
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(1000, 20000, (batch_size, n), generator=generator).to(device)
+    attention_mask = torch.ones_like(input_ids)
+
+    def forward(model: nn.Module):
+        return lambda: model(input_ids=input_ids, attention_mask=attention_mask)
+
+    no_selection = pyramidize(copy.deepcopy(dense), list(lengths), method="first_k")
+    pyramids = {m_label(m): pyramidize(copy.deepcopy(dense), list(lengths), method=method, m=m) for m in m_values}
+    candidates = {"dense": forward(dense), "no_selection": forward(no_selection)}
+    candidates.update({label: forward(model) for label, model in pyramids.items()})
+    with torch.inference_mode():
+        times = time_interleaved(candidates, warmup=warmup, repeats=repeats)
+        shares = {label: _selection_share(model, forward(model)) for label, model in pyramids.items()}
+    no_selection_speedup = speedup_stats(times["dense"], times["no_selection"]).median
+    rows = []
+    for label in pyramids:
+        speedup = speedup_stats(times["dense"], times[label])
+        rows.append(
+            BenchRow(
+                model=model_name,
+                batch_size=batch_size,
+                n=n,
+                lengths=list(lengths),
+                method=method,
+                m=label,
+                dense_ms=1e3 * times["dense"].median,
+                pyramid_ms=1e3 * times[label].median,
+                speedup=speedup.median,
+                speedup_q25=speedup.q25,
+                speedup_q75=speedup.q75,
+                predicted=predicted,
+                ratio=speedup.median / predicted,
+                selection_share=shares[label],
+                no_selection_speedup=no_selection_speedup,
+            )
+        )
+    return rows
+
+
+def _selection_share(model: nn.Module, run, calls: int = 3) -> float:
+    """Fraction of the forward's wall time spent in selection, over ``calls`` forwards."""
+    with selection_timer(model) as spent:
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        total = time.perf_counter() - start
+    return sum(spent) / total
+
+
+def format_table(rows: Sequence[BenchRow]) -> str:
+    """A Markdown table of bench rows."""
+    header = (
+        "| model | B | N | lengths | m | dense ms | pyramid ms | speedup (IQR) | predicted | ratio | "
+        "selection share | no-selection speedup |"
+    )
+    lines = [header, "|" + "---|" * 12]
+    for row in rows:
+        lines.append(
+            f"| {row.model} | {row.batch_size} | {row.n} | {' '.join(map(str, row.lengths))} | {row.m} | "
+            f"{row.dense_ms:.1f} | {row.pyramid_ms:.1f} | {row.speedup:.2f} ({row.speedup_q25:.2f}-{row.speedup_q75:.2f}) | "
+            f"{row.predicted:.2f} | {row.ratio:.2f} | {100 * row.selection_share:.1f}% | {row.no_selection_speedup:.2f} |"
+        )
+    return "\n".join(lines)
