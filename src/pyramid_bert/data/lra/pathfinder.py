@@ -12,8 +12,9 @@ Both classes thus hold the same ink: two long contours, two markers, the same di
 Geometry, on the pixel grid (all distances are Chebyshev distances, max(|dr|, |dc|)):
 
 - a contour is ``contour_length`` dashes ("paddles") of ``paddle_length`` pixels, consecutive pixels of a
-  dash 8-adjacent; the direction turns by a random angle in ``[-max_turn, max_turn]`` from one dash to the
-  next (curved contours), and one empty pixel separates consecutive dashes (distance exactly 2);
+  dash 8-adjacent, heading in one of 64 directions; from one dash to the next the direction turns by at
+  most ``max_turn`` (curved contours; the turn is drawn uniformly among those whose dash fits, all checked
+  at once), and one empty pixel separates consecutive dashes (distance exactly 2);
 - a marker is a filled 3x3 square (a circle of radius 1.5 at this size), one empty pixel away from the end
   of its contour; no dash can contain a filled 3x3 block, so the markers can be found from pixels alone;
 - a contour never touches itself (distance >= 2 to its own earlier pixels) and stays at distance >= 3 from
@@ -30,6 +31,7 @@ the number of worker processes.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import random
@@ -45,7 +47,6 @@ INK = 255
 _MARKER_OFFSETS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1))
 _MAX_IMAGE_ATTEMPTS = 200
 _MAX_CONTOUR_ATTEMPTS = 30
-_MAX_TURN_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def generate(
             images[i] = _draw_job(job)
             bar.update(1)
     else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with _process_pool(workers) as pool:
             for i, image in enumerate(pool.imap(_draw_job, jobs, chunksize=64)):
                 images[i] = image
                 bar.update(1)
@@ -181,6 +182,12 @@ def markers_joined(image: np.ndarray) -> bool:
     return bool(components[r0, c0] == components[r1, c1])
 
 
+def _process_pool(workers: int):
+    # fork where the platform has it: no re-import of the caller's __main__ (no `if __name__` guard needed).
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(workers)
+
+
 def _progress_bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -194,43 +201,48 @@ def _draw_job(job: tuple[PathfinderParams, int, int, int]) -> np.ndarray:
     return _draw_image(rng, label, params)
 
 
+_DIRECTIONS = 64
+"""Contours head in one of this many directions (5.6 degree steps)."""
+_MARGIN = 8
+"""Border around the occupancy arrays: every candidate piece of an in-image anchor lies inside them."""
+
+
 class _Canvas:
-    """Occupancy of one image: drawn pixels, and the pixels closer than 3 to a finished contour."""
+    """One image being drawn: its pixels, and where a new contour may not go (outside the padded image, or
+    within distance 2 of a finished contour)."""
 
     def __init__(self, params: PathfinderParams) -> None:
-        size = params.resolution
+        size, low, high = params.resolution, params.padding, params.resolution - 1 - params.padding
         self.params = params
-        self.low = params.padding
-        self.high = size - 1 - params.padding
+        self.low, self.high = low, high
         self.drawn = np.zeros((size, size), dtype=np.uint8)
-        # Offset by 2 so that stamping a 5x5 block never leaves the array.
-        self.near_others = np.zeros((size + 4, size + 4), dtype=bool)
-
-    def free_for_new_contour(self, r: int, c: int) -> bool:
-        return self.low <= r <= self.high and self.low <= c <= self.high and not self.near_others[r + 2, c + 2]
+        self.blocked = np.ones((size + 2 * _MARGIN, size + 2 * _MARGIN), dtype=bool)
+        self.blocked[low + _MARGIN : high + _MARGIN + 1, low + _MARGIN : high + _MARGIN + 1] = False
 
     def commit(self, pixels: list[tuple[int, int]]) -> None:
         for r, c in pixels:
             self.drawn[r, c] = INK
-            self.near_others[r : r + 5, c : c + 5] = True
+            self.blocked[r + _MARGIN - 2 : r + _MARGIN + 3, c + _MARGIN - 2 : c + _MARGIN + 3] = True
 
 
 class _Contour:
-    """A contour being drawn: its pixels and the pixels that would touch them (distance <= 1)."""
+    """A contour being drawn: its pixels, and where its next piece may not go (the canvas's blocked pixels,
+    and those within distance 1 of its own pixels)."""
 
     def __init__(self, canvas: _Canvas) -> None:
-        size = canvas.params.resolution
-        self.canvas = canvas
+        self.blocked = canvas.blocked.copy()
         self.pixels: list[tuple[int, int]] = []
-        self.touching = np.zeros((size + 2, size + 2), dtype=bool)
 
-    def fits(self, pixels: list[tuple[int, int]]) -> bool:
-        return all(self.canvas.free_for_new_contour(r, c) and not self.touching[r + 1, c + 1] for r, c in pixels)
+    def fitting(self, anchor: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+        """bool ``[k]``: which of the ``k`` candidate pieces ``anchor + shapes`` (``shapes [k, P, 2]``) fit."""
+        rows = shapes[..., 0] + (anchor[0] + _MARGIN)
+        cols = shapes[..., 1] + (anchor[1] + _MARGIN)
+        return ~self.blocked[rows, cols].any(axis=1)
 
-    def add(self, pixels: list[tuple[int, int]]) -> None:
-        for r, c in pixels:
-            self.touching[r : r + 3, c : c + 3] = True
-        self.pixels.extend(pixels)
+    def add(self, piece: np.ndarray) -> None:
+        for r, c in piece.tolist():
+            self.blocked[r + _MARGIN - 1 : r + _MARGIN + 2, c + _MARGIN - 1 : c + _MARGIN + 2] = True
+            self.pixels.append((r, c))
 
 
 def _unit_step(angle: float) -> tuple[float, float]:
@@ -252,39 +264,62 @@ def _square(centre: tuple[int, int]) -> list[tuple[int, int]]:
     return [(centre[0] + dr, centre[1] + dc) for dr, dc in _MARKER_OFFSETS]
 
 
+@functools.lru_cache(maxsize=8)
+def _piece_shapes(paddle_length: int) -> dict[tuple[str, int], np.ndarray]:
+    """Pixel offsets from the anchor of every candidate piece, by (kind, gap) and direction.
+
+    ``("dash", gap)`` -> ``[64, paddle_length, 2]``: a dash starting at distance ``gap`` (0 for a contour's
+    first dash); ``("marker", gap)`` -> ``[64, 9, 2]``: a marker square whose edge is at distance ``gap``.
+    """
+    shapes = {}
+    for gap in (0, 2, 3):
+        dashes, markers = [], []
+        for direction in range(_DIRECTIONS):
+            step = _unit_step(2 * math.pi * direction / _DIRECTIONS)
+            dashes.append(_dash(_offset((0, 0), step, gap), step, paddle_length))
+            markers.append(_square(_offset((0, 0), step, gap + 1)))
+        shapes["dash", gap] = np.array(dashes, dtype=np.intp)
+        shapes["marker", gap] = np.array(markers, dtype=np.intp)
+    return shapes
+
+
 def _draw_contour(
     rng: random.Random, canvas: _Canvas, num_dashes: int, start_marker: bool, end_marker: bool
 ) -> list[tuple[int, int]] | None:
-    """Try to draw one contour into free space; returns its pixels (not yet committed) or None."""
+    """Try to draw one contour into free space; returns its pixels (not yet committed) or None.
+
+    Each next piece turns by a uniformly chosen number of direction steps among those within ``max_turn``
+    whose piece fits (all candidates are checked at once).
+    """
     params = canvas.params
+    shapes = _piece_shapes(params.paddle_length)
+    max_steps = int(params.max_turn * _DIRECTIONS / (2 * math.pi) + 1e-9)
+    turns = np.arange(-max_steps, max_steps + 1)
+    origin_at = np.zeros(2, dtype=np.intp)
     for _ in range(_MAX_CONTOUR_ATTEMPTS):
         contour = _Contour(canvas)
-        angle = rng.uniform(-math.pi, math.pi)
-        origin = (rng.randint(canvas.low, canvas.high), rng.randint(canvas.low, canvas.high))
+        direction = rng.randrange(_DIRECTIONS)
+        origin = np.array([rng.randint(canvas.low, canvas.high), rng.randint(canvas.low, canvas.high)])
         if start_marker:
             # The first dash starts one empty pixel past the square's edge: 3 from its centre.
-            first, anchor, gap, dashes_left = _square(origin), origin, 3, num_dashes
+            first = origin + np.array(_MARKER_OFFSETS, dtype=np.intp)
+            anchor, gap, dashes_left = origin, 3, num_dashes
         else:
-            first = _dash(origin, _unit_step(angle), params.paddle_length)
+            first = origin + shapes["dash", 0][direction]
             anchor, gap, dashes_left = first[-1], 2, num_dashes - 1
-        if not contour.fits(first):
+        if not contour.fitting(origin_at, first[None])[0]:
             continue
         contour.add(first)
-        pieces = [False] * dashes_left + ([True] if end_marker else [])
-        for is_marker in pieces:
-            for _ in range(_MAX_TURN_ATTEMPTS):
-                new_angle = angle + rng.uniform(-params.max_turn, params.max_turn)
-                step = _unit_step(new_angle)
-                if is_marker:
-                    piece = _square(_offset(anchor, step, gap + 1))
-                else:
-                    piece = _dash(_offset(anchor, step, gap), step, params.paddle_length)
-                if contour.fits(piece):
-                    break
-            else:
+        for is_marker in [False] * dashes_left + ([True] if end_marker else []):
+            candidates = (direction + turns) % _DIRECTIONS
+            pieces = shapes["marker" if is_marker else "dash", gap][candidates]
+            fitting = np.flatnonzero(contour.fitting(anchor, pieces))
+            if not fitting.size:
                 break
+            choice = int(fitting[rng.randrange(len(fitting))])
+            piece = anchor + pieces[choice]
             contour.add(piece)
-            angle, anchor, gap = new_angle, piece[-1], 2
+            direction, anchor, gap = int(candidates[choice]), piece[-1], 2
         else:
             return contour.pixels
     return None

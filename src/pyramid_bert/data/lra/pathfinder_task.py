@@ -44,9 +44,10 @@ def cache_path(n: int, generation_seed: int, params: PathfinderParams) -> Path:
     return cache_home() / "lra" / "pathfinder" / name
 
 
-def is_pathfinder_cached(n: int = DEFAULT_SIZE, generation_seed: int = 0,
+def is_pathfinder_cached(n: int | None = None, generation_seed: int = 0,
                          params: PathfinderParams | None = None) -> bool:
-    return cache_path(n, generation_seed, params or PathfinderParams()).exists()
+    """Whether the images of ``(n or DEFAULT_SIZE, generation_seed, params or defaults)`` are cached."""
+    return cache_path(n or DEFAULT_SIZE, generation_seed, params or PathfinderParams()).exists()
 
 
 def load_or_generate(n: int, generation_seed: int, params: PathfinderParams, *, workers: int | None = None,
@@ -94,9 +95,9 @@ def pathfinder_task(images: np.ndarray, labels: np.ndarray, *, seed: int = 0, ge
     )
 
 
-def load_pathfinder_task(*, seed: int = 0, n: int = DEFAULT_SIZE, generation_seed: int = 0,
+def load_pathfinder_task(*, seed: int = 0, n: int | None = None, generation_seed: int = 0,
                          workers: int | None = None, progress: bool = False, **params: object) -> SequenceTask:
-    """Generate (or read from the cache) ``n`` Pathfinder images and build the task.
+    """Generate (or read from the cache) ``n`` (default DEFAULT_SIZE) Pathfinder images and build the task.
 
     ``params`` are :class:`~pyramid_bert.data.lra.pathfinder.PathfinderParams` fields (resolution is
     fixed to 32 for this task).
@@ -106,6 +107,7 @@ def load_pathfinder_task(*, seed: int = 0, n: int = DEFAULT_SIZE, generation_see
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {NAME}; valid options: n, "
                           f"generation_seed, workers, progress, {', '.join(sorted(valid))}")
+    n = DEFAULT_SIZE if n is None else n
     settings = PathfinderParams(resolution=32, **params)  # type: ignore[arg-type]
     settings.validate()
     images, labels = load_or_generate(n, generation_seed, settings, workers=workers, progress=progress)
