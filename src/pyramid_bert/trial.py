@@ -21,6 +21,7 @@ def run_trial(
     measure_memory: bool = False,
     progress: bool = False,
     task_data: TaskData | None = None,
+    timing_repeats: int = 7,
 ) -> dict[str, Any]:
     """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.
 
@@ -44,7 +45,7 @@ def run_trial(
         )  # fmt: skip
     test = evaluate.evaluate_checkpoint(
         folder, split="test", measure_speed=measure_speed, measure_memory=measure_memory,
-        max_examples=config.max_eval_examples, task_data=task_data,
+        max_examples=config.max_eval_examples, task_data=task_data, timing_repeats=timing_repeats,
     )  # fmt: skip
     eval_seconds = time.perf_counter() - eval_started
     speed = test.get("speed") or {}
