@@ -64,6 +64,19 @@ def test_both_classes_hold_the_same_amount_of_ink(sample) -> None:
     assert abs(positives - negatives) < 0.1 * negatives
 
 
+def test_marker_distance_does_not_tell_the_label(sample) -> None:
+    from scipy import ndimage
+
+    images, labels = sample
+    distances = []
+    for image in images:
+        centres = np.argwhere(ndimage.binary_erosion(image > 0, structure=np.ones((3, 3), dtype=bool)))
+        distances.append(np.abs(centres[0] - centres[1]).max())
+    distances = np.array(distances)
+    assert abs(distances[labels == 1].mean() - distances[labels == 0].mean()) < 1.0
+    assert distances.min() >= 5
+
+
 @pytest.mark.parametrize(("contour_length", "paddle_length"), [(6, 2), (14, 2), (9, 3)])
 def test_two_contours_of_the_given_length_and_two_markers(contour_length: int, paddle_length: int) -> None:
     images, _ = generate(20, seed=2, contour_length=contour_length, paddle_length=paddle_length,

@@ -7,7 +7,9 @@ marker circles, two long dashed curved contours, and a few short distractor cont
   second long contour carries no marker;
 - negative (label 0): each long contour carries one marker at its start, so the markers are not joined.
 
-Both classes thus hold the same ink: two long contours, two markers, the same distractors.
+Both classes thus hold the same ink: two long contours, two markers, the same distractors; and the
+distance between the two markers follows the same distribution in both (each image draws a target
+distance first), so neither the amount of ink nor the marker distance tells the label.
 
 Geometry, on the pixel grid (all distances are Chebyshev distances, max(|dr|, |dc|)):
 
@@ -47,6 +49,9 @@ INK = 255
 _MARKER_OFFSETS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1))
 _MAX_IMAGE_ATTEMPTS = 200
 _MAX_CONTOUR_ATTEMPTS = 30
+_MAX_JOINED_CONTOUR_ATTEMPTS = 200
+_MARKER_CENTRE = 4
+"""Index of the centre pixel in a marker's 9 pixels."""
 
 
 @dataclass(frozen=True)
@@ -283,23 +288,50 @@ def _piece_shapes(paddle_length: int) -> dict[tuple[str, int], np.ndarray]:
     return shapes
 
 
+def _chebyshev(a: tuple[int, int] | np.ndarray, b: tuple[int, int] | np.ndarray) -> int:
+    return int(max(abs(int(a[0]) - int(b[0])), abs(int(a[1]) - int(b[1]))))
+
+
+def _marker_distance_range(params: PathfinderParams) -> tuple[int, int]:
+    """Smallest and largest target distance between the two marker centres.
+
+    The largest is what the image allows, capped at 80% of a straight contour's reach (curved contours
+    rarely get further).
+    """
+    in_image = params.resolution - 2 * params.padding - 3
+    reach = params.contour_length * (params.paddle_length + 1) + 4
+    return 5, max(7, min(in_image, int(0.8 * reach)))
+
+
 def _draw_contour(
-    rng: random.Random, canvas: _Canvas, num_dashes: int, start_marker: bool, end_marker: bool
-) -> list[tuple[int, int]] | None:
-    """Try to draw one contour into free space; returns its pixels (not yet committed) or None.
+    rng: random.Random,
+    canvas: _Canvas,
+    num_dashes: int,
+    start_marker: bool,
+    end_marker: bool,
+    *,
+    start_span: tuple[tuple[int, int], int, int] | None = None,
+    end_span: tuple[int, int] | None = None,
+    attempts: int = _MAX_CONTOUR_ATTEMPTS,
+) -> tuple[list[tuple[int, int]], tuple[int, int]] | None:
+    """Try to draw one contour into free space; returns (its pixels, its origin) or None.
 
     Each next piece turns by a uniformly chosen number of direction steps among those within ``max_turn``
-    whose piece fits (all candidates are checked at once).
+    whose piece fits (all candidates are checked at once). ``start_span = (point, lo, hi)`` puts the origin
+    at a distance in ``[lo, hi]`` from ``point``; ``end_span = (lo, hi)`` puts the end marker's centre at a
+    distance in ``[lo, hi]`` from the origin. The pixels are not committed to the canvas.
     """
     params = canvas.params
     shapes = _piece_shapes(params.paddle_length)
     max_steps = int(params.max_turn * _DIRECTIONS / (2 * math.pi) + 1e-9)
     turns = np.arange(-max_steps, max_steps + 1)
     origin_at = np.zeros(2, dtype=np.intp)
-    for _ in range(_MAX_CONTOUR_ATTEMPTS):
+    for _ in range(attempts):
         contour = _Contour(canvas)
         direction = rng.randrange(_DIRECTIONS)
-        origin = np.array([rng.randint(canvas.low, canvas.high), rng.randint(canvas.low, canvas.high)])
+        origin = _random_origin(rng, canvas, start_span)
+        if origin is None:
+            continue
         if start_marker:
             # The first dash starts one empty pixel past the square's edge: 3 from its centre.
             first = origin + np.array(_MARKER_OFFSETS, dtype=np.intp)
@@ -313,7 +345,11 @@ def _draw_contour(
         for is_marker in [False] * dashes_left + ([True] if end_marker else []):
             candidates = (direction + turns) % _DIRECTIONS
             pieces = shapes["marker" if is_marker else "dash", gap][candidates]
-            fitting = np.flatnonzero(contour.fitting(anchor, pieces))
+            fits = contour.fitting(anchor, pieces)
+            if is_marker and end_span is not None:
+                distances = np.abs(pieces[:, _MARKER_CENTRE] + anchor - origin).max(axis=1)
+                fits &= (distances >= end_span[0]) & (distances <= end_span[1])
+            fitting = np.flatnonzero(fits)
             if not fitting.size:
                 break
             choice = int(fitting[rng.randrange(len(fitting))])
@@ -321,24 +357,59 @@ def _draw_contour(
             contour.add(piece)
             direction, anchor, gap = int(candidates[choice]), piece[-1], 2
         else:
-            return contour.pixels
+            return contour.pixels, (int(origin[0]), int(origin[1]))
+    return None
+
+
+def _random_origin(
+    rng: random.Random, canvas: _Canvas, span: tuple[tuple[int, int], int, int] | None
+) -> np.ndarray | None:
+    """A uniform pixel of the image, or (with ``span = (point, lo, hi)``) of those at distance in [lo, hi]."""
+    for _ in range(100):
+        origin = (rng.randint(canvas.low, canvas.high), rng.randint(canvas.low, canvas.high))
+        if span is None or span[1] <= _chebyshev(origin, span[0]) <= span[2]:
+            return np.array(origin, dtype=np.intp)
     return None
 
 
 def _draw_image(rng: random.Random, label: int, params: PathfinderParams) -> np.ndarray:
-    """One image ``[resolution, resolution]`` uint8 with the given label."""
-    markers = [(True, True), (False, False)] if label == 1 else [(True, False), (True, False)]
+    """One image ``[resolution, resolution]`` uint8 with the given label.
+
+    Both classes draw the distance between the marker centres from the same distribution (uniform target
+    ``t``, accepted within ``t +- 1``), so that it says nothing about the label.
+    """
+    lowest, highest = _marker_distance_range(params)
+    target = rng.randint(lowest + 1, highest - 1)
+    span = (target - 1, target + 1)
     for _ in range(_MAX_IMAGE_ATTEMPTS):
         canvas = _Canvas(params)
-        for start_marker, end_marker in markers:
-            pixels = _draw_contour(rng, canvas, params.contour_length, start_marker, end_marker)
-            if pixels is None:
-                break
-            canvas.commit(pixels)
-        else:
-            for _ in range(params.num_distractors):
-                pixels = _draw_contour(rng, canvas, params.resolved_distractor_length(), False, False)
-                if pixels is not None:
-                    canvas.commit(pixels)
-            return canvas.drawn
+        if not _draw_long_contours(rng, canvas, label, span):
+            continue
+        for _ in range(params.num_distractors):
+            distractor = _draw_contour(rng, canvas, params.resolved_distractor_length(), False, False)
+            if distractor is not None:
+                canvas.commit(distractor[0])
+        return canvas.drawn
     raise RuntimeError(f"could not place two contours in {_MAX_IMAGE_ATTEMPTS} attempts with {params}")
+
+
+def _draw_long_contours(rng: random.Random, canvas: _Canvas, label: int, span: tuple[int, int]) -> bool:
+    """Draw and commit the two long contours and the markers; False when they do not fit.
+
+    Label 1: the first contour carries both markers, ``span`` apart; the second none. Label 0: each carries
+    a marker at its start, the second's ``span`` away from the first's.
+    """
+    length = canvas.params.contour_length
+    if label == 1:
+        first = _draw_contour(rng, canvas, length, True, True, end_span=span, attempts=_MAX_JOINED_CONTOUR_ATTEMPTS)
+    else:
+        first = _draw_contour(rng, canvas, length, True, False)
+    if first is None:
+        return False
+    canvas.commit(first[0])
+    start_span = None if label == 1 else (first[1], *span)
+    second = _draw_contour(rng, canvas, length, label == 0, False, start_span=start_span)
+    if second is None:
+        return False
+    canvas.commit(second[0])
+    return True
