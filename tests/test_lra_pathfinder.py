@@ -37,11 +37,17 @@ def test_output_does_not_depend_on_the_number_of_workers() -> None:
     assert np.array_equal(serial[0], parallel[0]) and np.array_equal(serial[1], parallel[1])
 
 
-@pytest.mark.parametrize("n", [1, 2, 31, 200])
+@pytest.mark.parametrize("n", [1, 2, 31])
 def test_labels_are_balanced(n: int) -> None:
-    _, labels = generate(n, seed=1) if n < 200 else (None, generate(n, seed=3)[1])
+    _, labels = generate(n, seed=1)
     assert labels.dtype == np.int64
     assert np.bincount(labels, minlength=2).tolist() == [n // 2, n - n // 2]
+
+
+def test_labels_are_balanced_and_shuffled(sample) -> None:
+    _, labels = sample
+    assert np.bincount(labels).tolist() == [100, 100]
+    assert 0 < labels[:100].sum() < 100
 
 
 def test_images_have_the_documented_shape_and_grey_levels(sample) -> None:
@@ -64,16 +70,17 @@ def test_both_classes_hold_the_same_amount_of_ink(sample) -> None:
     assert abs(positives - negatives) < 0.1 * negatives
 
 
-def test_marker_distance_does_not_tell_the_label(sample) -> None:
+def test_marker_distance_does_not_tell_the_label() -> None:
     from scipy import ndimage
 
-    images, labels = sample
+    images, labels = generate(800, seed=4, num_distractors=0)
     distances = []
     for image in images:
         centres = np.argwhere(ndimage.binary_erosion(image > 0, structure=np.ones((3, 3), dtype=bool)))
         distances.append(np.abs(centres[0] - centres[1]).max())
     distances = np.array(distances)
-    assert abs(distances[labels == 1].mean() - distances[labels == 0].mean()) < 1.0
+    # Standard error of the difference is about 0.45 here; without matching it was about 3.3 pixels.
+    assert abs(distances[labels == 1].mean() - distances[labels == 0].mean()) < 1.5
     assert distances.min() >= 5
 
 
