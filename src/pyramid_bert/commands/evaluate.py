@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.commands.finetune import add_schedule_arguments, print_table
+from pyramid_bert.commands.finetune import (
+    add_runtime_arguments,
+    add_schedule_arguments,
+    prepare_runtime,
+    print_table,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -37,6 +42,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
     parser.add_argument("--glue-dir")
     parser.add_argument("--json-out", help="also write the result JSON here")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import atomic_write_json
     from pyramid_bert.evaluate import evaluate_checkpoint
 
+    prepare_runtime(args)
     result = evaluate_checkpoint(
         args.checkpoint, split=args.split, task=args.task, measure_speed=not args.no_speed,
         measure_memory=args.memory, only_infer=only_infer_spec(args), batch_size=args.batch_size,

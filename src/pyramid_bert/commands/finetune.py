@@ -70,7 +70,27 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--verbose", action="store_true", help="show transformers' load reports and bars")
+
+
+def prepare_runtime(args: argparse.Namespace) -> None:
+    """Apply --threads and quiet transformers' per-load reports and progress bars (unless --verbose)."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"threads: must be an int >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if not args.verbose:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -99,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     validate_config(config)
+    prepare_runtime(args)
     folder = finetune(config, progress=not args.no_progress)
     info = read_run_info(folder)
     train = info["train"]
