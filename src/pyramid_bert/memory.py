@@ -71,6 +71,8 @@ def _build_model(spec: dict[str, Any]) -> Any:
             unpyramidize(model)
         selection = dict(spec["selection"])
         lengths = selection.pop("lengths", None)
+        if selection.get("method") == "average_pool":
+            lengths = None  # pooling is given by its windows; the lengths follow from them
         return pyramidize(model, lengths, **selection)
     return load_pyramid_model(checkpoint)
 

@@ -106,13 +106,16 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def validate_config(config: FinetuneConfig) -> None:
-    """Check names and ranges that need neither the data nor the model (fail before any download)."""
+def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> None:
+    """Check names and ranges that need neither the data nor the model (fail before any download).
+
+    ``check_task_name=False`` skips the task-name check (a custom ``task_data`` is given instead).
+    """
     from pyramid_bert import METHODS
     from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
     from pyramid_bert.schedule import POSITIONS
 
-    if config.task not in TASK_NAMES:
+    if check_task_name and config.task not in TASK_NAMES:
         raise ConfigError(f"task: unknown task {config.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
     if config.model not in MODEL_NAMES and not Path(config.model).exists():
         raise ConfigError(
@@ -335,10 +338,7 @@ def finetune(
     from pyramid_bert import checkpoint, evaluate
     from pyramid_bert.data import load_task, resolve_model, tokenize_split
 
-    if task_data is None:
-        validate_config(config)
-    else:
-        resolve_device(config.device)
+    validate_config(config, check_task_name=task_data is None)
     out = config.resolved_out()
     finished = _finished_run(out, config)
     if finished is not None:
