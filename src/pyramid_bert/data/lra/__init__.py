@@ -38,6 +38,7 @@ def lra_sources() -> list[LraSource]:
     from pyramid_bert.data.lra import byte_text, fashion_mnist, pathfinder_task
 
     pathfinder_splits = pathfinder_task.split_sizes(pathfinder_task.DEFAULT_SIZE)
+    byte_splits = _text_split_sizes(byte_text.TEXT_TASK)
     return [
         LraSource(
             name="lra-image", kind="image",
@@ -56,7 +57,7 @@ def lra_sources() -> list[LraSource]:
         LraSource(
             name="lra-bytes", kind="bytes",
             description="pang-lee-reviews full movie reviews as UTF-8 byte sequences (LRA's IMDB bytes)",
-            size=1_500, splits={"train": None, "dev": None, "test": None}, metric="accuracy",
+            size=sum(byte_splits.values()), splits=byte_splits, metric="accuracy",
             seq_len=byte_text.DEFAULT_MAX_LENGTH, vocab_size=byte_text.VOCAB_SIZE, num_labels=2,
             cached=_text_source_cached(byte_text.TEXT_TASK),
         ),
@@ -103,10 +104,16 @@ def fetch_lra_source(name: str, *, progress: bool = False) -> None:
         load_lra_task(name)
 
 
+def _text_split_sizes(task_name: str) -> dict[str, int]:
+    """The (measured) split sizes of text task ``task_name`` from the text catalog."""
+    from pyramid_bert.data.catalog import TEXT_SPLIT_SIZES
+
+    train, dev, test = TEXT_SPLIT_SIZES[task_name]
+    return {"train": train, "dev": dev, "test": test}
+
+
 def _text_source_cached(source_name: str) -> bool:
-    try:
-        from pyramid_bert.data.catalog import package_source
-        from pyramid_bert.data.fetch import is_cached
-    except ImportError:
-        return False
+    from pyramid_bert.data.catalog import package_source
+    from pyramid_bert.data.fetch import is_cached
+
     return is_cached(package_source(source_name))
