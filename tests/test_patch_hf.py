@@ -294,3 +294,32 @@ def test_non_finite_hidden_states_reaching_selection_are_reported():
         model.encoder.layer[0].attention.output.dense.bias.fill_(float("nan"))
         with pytest.raises(ConfigError, match="NaN or inf"):
             model(*batch())
+
+
+def test_hugging_face_trainer_fine_tunes_a_pyramid_model(tmp_path):
+    from torch.utils.data import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    input_ids, attention_mask = batch(batch_size=32, tokens=16, seed=4)
+    labels = (input_ids[:, 1] % 3).long()
+
+    class Examples(Dataset):
+        def __len__(self):
+            return 32
+
+        def __getitem__(self, i):
+            return {"input_ids": input_ids[i], "attention_mask": attention_mask[i], "labels": labels[i]}
+
+    model = pyramidize(tiny_bert().train(), [12, 8, 4], method="coreset", m=0.25)
+    before = model.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=3, per_device_train_batch_size=8, learning_rate=3e-3,
+        report_to=[], save_strategy="no", logging_steps=1, use_cpu=True, seed=0,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=arguments, train_dataset=Examples())
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) < sum(losses[:3])
+    assert is_pyramidized(model)
+    assert not torch.equal(before, model.bert.encoder.layer[0].attention.self.query.weight)
