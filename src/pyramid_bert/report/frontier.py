@@ -54,7 +54,7 @@ def locate(frontier_xs: Sequence[float], target: float) -> Interpolation | None:
     """Where ``target`` falls among increasing ``frontier_xs``; None outside their range (no extrapolation)."""
     if not frontier_xs:
         return None
-    if any(b <= a for a, b in zip(frontier_xs, frontier_xs[1:])):
+    if any(b <= a for a, b in zip(frontier_xs, frontier_xs[1:], strict=False)):
         raise ValueError("frontier_xs must be strictly increasing")
     if target < frontier_xs[0] - RANGE_TOLERANCE or target > frontier_xs[-1] + RANGE_TOLERANCE:
         return None

@@ -6,8 +6,14 @@ from typing import Any
 
 
 def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
-    """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here)."""
+    """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here).
+
+    ``config["trial_options"]`` (optional) holds keyword arguments of ``run_trial`` (timing_repeats,
+    time_train_step); every other key is a ``FinetuneConfig`` field.
+    """
     from pyramid_bert.train import FinetuneConfig
     from pyramid_bert.trial import run_trial
 
-    return dict(run_trial(FinetuneConfig.from_dict(config)))
+    config = dict(config)
+    options = config.pop("trial_options", None) or {}
+    return dict(run_trial(FinetuneConfig.from_dict(config), **options))

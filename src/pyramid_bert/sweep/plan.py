@@ -158,13 +158,20 @@ def nearest_schedules(schedules: Sequence[Schedule], targets: Iterable[float]) -
 
 @dataclass(frozen=True)
 class TrainingBudget:
-    """How each trial trains: epochs, learning rate, batch size, example caps (None = all)."""
+    """How each trial trains and is measured.
+
+    epochs, learning rate, train batch size (None = the task's default), example caps (None = all);
+    inference batch for scoring and timing, timing repeats, and whether a training step is timed too.
+    """
 
     epochs: float = 3.0
     lr: float = 2e-5
     batch_size: int | None = None
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+    eval_batch_size: int = 128
+    timing_repeats: int = 7
+    time_train_step: bool = True
 
 
 def plan_trials(
@@ -225,6 +232,9 @@ def plan_trials(
                                 batch_size=budget.batch_size,
                                 max_train_examples=budget.max_train_examples,
                                 max_eval_examples=budget.max_eval_examples,
+                                eval_batch_size=budget.eval_batch_size,
+                                timing_repeats=budget.timing_repeats,
+                                time_train_step=budget.time_train_step,
                                 device=device,
                                 glue_dir=glue_dir,
                             )

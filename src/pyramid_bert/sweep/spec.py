@@ -57,6 +57,9 @@ class TrialSpec:
     batch_size: int | None = None
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+    eval_batch_size: int = 128
+    timing_repeats: int = 7
+    time_train_step: bool = True
     device: str = "cpu"
     glue_dir: str | None = field(default=None, compare=False)
 
@@ -107,7 +110,8 @@ class TrialSpec:
         return cls(**kwargs)
 
     def finetune_config(self, out: str) -> dict[str, Any]:
-        """The keyword arguments of :class:`pyramid_bert.train.FinetuneConfig` for this trial.
+        """The keyword arguments of :class:`pyramid_bert.train.FinetuneConfig` for this trial, plus
+        ``"trial_options"`` (how :func:`pyramid_bert.trial.run_trial` measures speed).
 
         Returned as a plain dict so that it pickles and travels to Ray workers; ``out`` is the
         trial's checkpoint folder.
@@ -128,10 +132,12 @@ class TrialSpec:
             "batch_size": self.batch_size,
             "max_train_examples": self.max_train_examples,
             "max_eval_examples": self.max_eval_examples,
+            "eval_batch_size": self.eval_batch_size,
             "seed": self.seed,
             "device": self.device,
             "glue_dir": self.glue_dir,
             "out": out,
+            "trial_options": {"timing_repeats": self.timing_repeats, "time_train_step": self.time_train_step},
         }
 
 

@@ -1,0 +1,48 @@
+"""``pyramid-bert report RESULTS_DB``: tables (Markdown, CSV) and plots rebuilt from a results store alone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="rebuild tables and plots from a sweep's results store",
+        description=__doc__,
+    )
+    parser.add_argument("results_db", metavar="RESULTS_DB", help="a results.sqlite written by sweep or reproduce")
+    parser.add_argument("--out", help="output folder (default: report/ beside RESULTS_DB)")
+    parser.add_argument("--no-dense-anchor", action="store_true",
+                        help="do not put the dense model (1.0X) on each method's frontier")
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.set_defaults(func=run)
+
+
+def print_report_summary(report, *, targets: tuple[tuple[str, float], ...] = (("speedup", 3.0), ("speedup", 1.5))) -> None:  # noqa: ANN001
+    """Print the chosen tables and where the files are."""
+    from pyramid_bert.report.tables import TableTarget
+
+    for axis, target in targets:
+        print(f"\n{TableTarget(axis, target).title}\n")
+        print(report.table(axis, target))
+    print(f"\nreport: {report.markdown_path}")
+    if report.plot_paths:
+        print("plots: " + ", ".join(str(path) for path in report.plot_paths))
+    print(f"tables (CSV): {report.markdown_path.parent / 'tables'}")
+    if report.trials_failed:
+        print(f"note: {report.trials_failed} trials failed; the report lists them and marks their cells with †")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyramid_bert.errors import DataError
+    from pyramid_bert.report.build import build_report
+
+    store_path = Path(args.results_db)
+    if not store_path.is_file():
+        raise DataError(f"RESULTS_DB: no such file {store_path}")
+    out = Path(args.out) if args.out else store_path.parent / "report"
+    report = build_report(store_path, out, dense_anchor=not args.no_dense_anchor, plots=not args.no_plots)
+    print_report_summary(report)
+    return 0

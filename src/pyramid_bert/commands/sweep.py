@@ -1,0 +1,210 @@
+"""``pyramid-bert sweep``: plan a sweep (a preset, or your choice of tasks / methods / seeds) and run it
+into a resumable SQLite results store, locally or on Ray. ``pyramid-bert report`` turns the store into tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pyramid_bert.errors import ConfigError, DataError
+
+DEFAULT_MODEL = "minilm-l6"
+STORE_NAME = "results.sqlite"
+#: Encoder sizes of the built-in model, so that --synthetic runs need no download.
+_KNOWN_SHAPES = {"minilm-l6": (6, 384, 1536)}
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
+    """Arguments shared by ``sweep`` and ``reproduce``."""
+    from pyramid_bert.sweep.executors import EXECUTORS
+    from pyramid_bert.sweep.presets import PRESETS
+
+    parser.add_argument("--preset", default="quick", help=f"named sweep: {', '.join(PRESETS)} (default quick)")
+    parser.add_argument("--task", action="append", metavar="NAME",
+                        help="task to sweep (repeat or comma-separate for several; default: the preset's)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or local folder (default {DEFAULT_MODEL})")
+    parser.add_argument("--methods", help="comma-separated methods (default: the preset's, all six + dense)")
+    parser.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the preset's)")
+    parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the sweep in --out: finished trials are kept and not run again")
+    parser.add_argument("--retry-failed", action="store_true", help="with --resume: run failed trials again")
+    parser.add_argument("--executor", default="local", help=f"where trials run: {', '.join(EXECUTORS)} (default local)")
+    parser.add_argument("--address", help="with --executor ray: 'auto' or HOST:PORT of a Ray head (default: start Ray here)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="with --executor ray: CPUs per trial (default 1)")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="with --executor ray: GPUs per trial (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--glue-dir", help="folder with GLUE data (for GLUE tasks)")
+    parser.add_argument("--epochs", type=float, help="override the preset's epochs")
+    parser.add_argument("--max-train-examples", type=int, help="override the preset's train subset size")
+    parser.add_argument("--max-eval-examples", type=int, help="override the preset's dev/test subset size")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="use a synthetic trial function (no training; checks the pipeline in seconds)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a sweep of schedules x methods x seeds into a resumable results store",
+        description=__doc__,
+    )
+    add_sweep_arguments(parser, default_out="runs/sweep")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class SweepSetup:
+    """A planned sweep and where it goes."""
+
+    out: Path
+    store_path: Path
+    trials: list
+    settings: dict[str, Any]
+
+
+def plan_from_args(args: argparse.Namespace) -> SweepSetup:
+    """Check the arguments and plan the trials (no store is touched yet)."""
+    from pyramid_bert.sweep.plan import ModelShape, plan_trials
+    from pyramid_bert.sweep.presets import get_preset
+    from pyramid_bert.sweep.spec import SWEEP_METHODS
+
+    preset = get_preset(args.preset)
+    tasks = _split(args.task) if args.task else list(preset.tasks)
+    task_lengths = {task: _task_length(task) for task in tasks}
+    methods = _split([args.methods]) if args.methods else list(preset.methods)
+    for method in methods:
+        if method not in SWEEP_METHODS:
+            raise ConfigError(f"--methods: unknown method {method!r}; valid methods: {', '.join(SWEEP_METHODS)}")
+    seeds = preset.seeds if args.seeds is None else args.seeds
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if args.retry_failed and not args.resume:
+        raise ConfigError("--retry-failed needs --resume")
+    budget = preset.budget
+    overrides = {
+        "epochs": args.epochs,
+        "max_train_examples": args.max_train_examples,
+        "max_eval_examples": args.max_eval_examples,
+    }
+    budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
+    if budget.epochs <= 0:
+        raise ConfigError(f"--epochs must be > 0, got {budget.epochs}")
+    shape = ModelShape(*_model_shape(args.model, synthetic=args.synthetic))
+    trials = plan_trials(
+        tasks=task_lengths,
+        model=args.model,
+        shape=shape,
+        methods=methods,
+        coreset_ms=preset.coreset_ms,
+        seeds=range(seeds),
+        speedup_targets=preset.speedup_targets,
+        budget=budget,
+        device=args.device,
+        glue_dir=args.glue_dir,
+    )
+    out = Path(args.out)
+    settings = {
+        "preset": preset.name,
+        "tasks": tasks,
+        "model": args.model,
+        "methods": methods,
+        "seeds": seeds,
+        "coreset_ms": ["k-1" if m is None else m for m in preset.coreset_ms],
+        "speedup_targets": preset.speedup_targets,
+        "budget": budget.__dict__,
+        "executor": args.executor,
+        "synthetic": bool(args.synthetic),
+    }
+    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings)
+
+
+def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - SweepSummary
+    """Open the store, run the sweep with the chosen executor, close everything."""
+    from pyramid_bert.sweep.executors import make_executor
+    from pyramid_bert.sweep.runner import run_sweep
+    from pyramid_bert.sweep.store import ResultsStore
+
+    if setup.store_path.exists() and not args.resume:
+        raise ConfigError(
+            f"{setup.store_path} already exists: pass --resume to continue that sweep, or choose another --out"
+        )
+    trial_fn = _trial_function(synthetic=args.synthetic)
+    executor = make_executor(
+        args.executor, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial
+    )
+    try:
+        with ResultsStore(setup.store_path) as store:
+            if store.get_meta("sweep") is None:
+                store.set_meta("sweep", setup.settings)
+            return run_sweep(
+                setup.trials,
+                store,
+                trial_fn,
+                checkpoint_root=setup.out / "checkpoints",
+                executor=executor,
+                resume=args.resume,
+                retry_failed=args.retry_failed,
+                progress=not args.no_progress,
+            )
+    finally:
+        executor.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    setup = plan_from_args(args)
+    print(f"sweep: {len(setup.trials)} trials into {setup.store_path}", file=sys.stderr)
+    summary = run_setup(setup, args)
+    minutes = (time.perf_counter() - started) / 60
+    print(
+        f"sweep: {summary.ran} trials run ({summary.failed} failed), {summary.already_done} already done, "
+        f"{minutes:.1f} min; results in {setup.store_path}; tables: pyramid-bert report {setup.store_path}"
+    )
+    return 1 if summary.failed else 0
+
+
+def _split(values: list[str]) -> list[str]:
+    names = [name.strip() for value in values for name in value.split(",")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _task_length(task: str) -> int:
+    """The task's input length N, from the data catalog (no data is read); lists valid names if unknown."""
+    from pyramid_bert.data import TASK_NAMES, task_spec
+
+    if task not in TASK_NAMES:
+        raise ConfigError(f"--task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    return int(task_spec(task).max_length)
+
+
+def _model_shape(model: str, *, synthetic: bool) -> tuple[int, int, int]:
+    """(layers, hidden, intermediate) of ``model`` from its config.json."""
+    if synthetic and model in _KNOWN_SHAPES:
+        return _KNOWN_SHAPES[model]
+    from pyramid_bert.data import resolve_model
+
+    folder = Path(resolve_model(model))
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise DataError(f"--model: {model!r} has no config.json at {config_path} (give a catalog name or a local folder)")
+    config = json.loads(config_path.read_text())
+    try:
+        return int(config["num_hidden_layers"]), int(config["hidden_size"]), int(config["intermediate_size"])
+    except KeyError as missing:
+        raise DataError(f"--model: {config_path} lacks {missing}; is it a BERT-family encoder?") from None
+
+
+def _trial_function(*, synthetic: bool):  # noqa: ANN202 - TrialFunction
+    if synthetic:
+        from pyramid_bert.sweep.synthetic import synthetic_trial
+
+        return synthetic_trial
+    from pyramid_bert.sweep.finetune_trial import finetune_trial
+
+    return finetune_trial

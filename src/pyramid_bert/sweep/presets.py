@@ -1,0 +1,72 @@
+"""Named sweeps: ``quick`` (the README's main job, minutes on a laptop CPU) and ``paper`` (the full grid).
+
+``quick`` was sized from measured trial times on a 2-core CPU (see :data:`QUICK`): a few schedules per
+method spanning about 1.5X to 4X predicted speedup, every method and dense, small train/eval subsets,
+one seed. ``paper`` is Section 6 / Appendix C: every Table 9 schedule, every truncation and pooling
+configuration, m in {1, 0.1k, 0.2k, 0.3k, 0.4k, k-1}, 20 seeds, the paper's fine-tuning settings (meant
+for GPUs and Ray clusters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.plan import PAPER_CORESET_MS, TrainingBudget
+from pyramid_bert.sweep.spec import SWEEP_METHODS
+
+#: The GLUE tasks of the paper's Tables 1-3.
+PAPER_GLUE_TASKS = ("stsb", "mrpc", "sst2", "qnli", "cola", "rte", "mnli", "mnli-mm", "qqp")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named sweep: tasks, methods, m values, seeds, schedule targets and training budget."""
+
+    name: str
+    description: str
+    tasks: tuple[str, ...]
+    seeds: int
+    budget: TrainingBudget
+    methods: tuple[str, ...] = SWEEP_METHODS
+    coreset_ms: tuple[int | float | None, ...] = PAPER_CORESET_MS
+    #: Predicted speedups to pick schedules near (None: every schedule of the grid).
+    speedup_targets: tuple[float, ...] | None = None
+
+
+QUICK = Preset(
+    name="quick",
+    description="minutes on a 2-core CPU: 3 schedules per method, all methods + dense, small subsets, 1 seed",
+    tasks=("rt-polarity",),
+    seeds=1,
+    budget=TrainingBudget(
+        epochs=1.0,
+        lr=1e-4,
+        batch_size=16,
+        max_train_examples=500,
+        max_eval_examples=200,
+        eval_batch_size=32,
+        timing_repeats=3,
+        time_train_step=False,
+    ),
+    coreset_ms=(0.2, None),
+    speedup_targets=(1.6, 2.6, 4.2),
+)
+
+PAPER = Preset(
+    name="paper",
+    description="the paper's full grid: every schedule, 6 values of m, 20 seeds, GLUE settings (GPUs / Ray)",
+    tasks=PAPER_GLUE_TASKS,
+    seeds=20,
+    budget=TrainingBudget(),
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER)}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ConfigError listing the valid names otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}") from None
