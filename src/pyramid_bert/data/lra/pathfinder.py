@@ -43,6 +43,8 @@ import numpy as np
 
 from pyramid_bert.errors import ConfigError
 
+GENERATOR_VERSION = 1
+"""Bumped whenever a change to the drawing changes the images of a given seed (it keys the disk cache)."""
 INK = 255
 """Grey level of contour and marker pixels (the background is 0)."""
 

@@ -1,7 +1,7 @@
 """Pathfinder-32 as an LRA task: generated images cached on disk, flattened to 1024-token sequences.
 
 The images of ``generate(n, seed=generation_seed, **params)`` are cached as one ``.npz`` file per
-``(n, generation_seed, params)`` under ``<cache home>/lra/pathfinder/`` (written to a temporary file and
+``(n, generation_seed, params, generator version)`` under ``<cache home>/lra/pathfinder/`` (written to a temporary file and
 renamed). Splits: "test" is a fixed stratified 10% (chosen by ``generation_seed``), "dev" a stratified
 10% of the whole chosen by ``seed`` from the rest, "train" what remains. Tokens are the grey levels in
 row-major pixel order (vocabulary 256, no padding).
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pyramid_bert.data.cache import atomic_write_bytes, cache_home
-from pyramid_bert.data.lra.pathfinder import PathfinderParams, generate
+from pyramid_bert.data.lra.pathfinder import GENERATOR_VERSION, PathfinderParams, generate
 from pyramid_bert.data.lra.sequence_task import SequenceTask
 from pyramid_bert.data.lra.splitting import stratified_holdout
 from pyramid_bert.errors import ConfigError
@@ -38,10 +38,14 @@ def split_sizes(n: int) -> dict[str, int]:
 
 def cache_path(n: int, generation_seed: int, params: PathfinderParams) -> Path:
     """Where the images of ``(n, generation_seed, params)`` are cached."""
-    key = json.dumps({"n": n, "seed": generation_seed, **params.as_dict()}, sort_keys=True)
+    key = json.dumps(_cache_key(n, generation_seed, params), sort_keys=True)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
     name = f"pathfinder{params.resolution}-len{params.contour_length}-n{n}-seed{generation_seed}-{digest}.npz"
     return cache_home() / "lra" / "pathfinder" / name
+
+
+def _cache_key(n: int, generation_seed: int, params: PathfinderParams) -> dict[str, object]:
+    return {"n": n, "seed": generation_seed, "generator_version": GENERATOR_VERSION, **params.as_dict()}
 
 
 def is_pathfinder_cached(n: int | None = None, generation_seed: int = 0,
@@ -66,7 +70,7 @@ def load_or_generate(n: int, generation_seed: int, params: PathfinderParams, *, 
     images, labels = generate(n, seed=generation_seed, workers=workers, progress=progress, **params.__dict__)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images, labels=labels,
-                        params=json.dumps({"n": n, "seed": generation_seed, **params.as_dict()}))
+                        params=json.dumps(_cache_key(n, generation_seed, params)))
     atomic_write_bytes(path, buffer.getvalue())
     return images, labels
 
