@@ -37,6 +37,10 @@ def test_bench_rows_pair_dense_with_each_m():
     assert len({row.dense_ms for row in rows}) == 1  # one dense timing, paired with every m
     table = format_table(rows)
     assert table.count("\n") == 4 and "0.5k" in table
+    torch_rows = bench_schedule(
+        tiny_model(), model_name="tiny", batch_size=1, n=16, lengths=[8, 4], repeats=1, warmup=0, compiled=False
+    )
+    assert torch_rows[0].method == "coreset (torch rounds)"
 
 
 def test_selection_timer_counts_one_call_per_layer_and_restores_the_method():

@@ -243,3 +243,14 @@ def test_gather_keeps_original_order_and_gradients():
     assert torch.equal(kept[0], x[0, [0, 2, 4]])
     kept.sum().backward()
     assert x.grad[0, 4].abs().sum() > 0 and x.grad[0, 3].abs().sum() == 0
+
+
+def test_compiled_rounds_switch_gives_identical_results_and_restores_itself():
+    from pyramid_bert import selection
+
+    x, mask = random_padded_batch(2, 30, 5, seed=3, dtype=torch.float32)
+    compiled = kcenter_greedy(x, 12, 1, mask)
+    with selection.compiled_rounds(False):
+        assert not selection._compiled_rounds_enabled
+        assert torch.equal(kcenter_greedy(x, 12, 1, mask), compiled)
+    assert selection._compiled_rounds_enabled

@@ -21,6 +21,7 @@ from torch import nn
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.hf import PyramidEncoderMixin, pyramidize
 from pyramid_bert.schedule import predicted_speedup
+from pyramid_bert.selection import compiled_rounds
 from pyramid_bert.timing import speedup_stats, time_interleaved
 
 #: Named model geometries (random weights: speed does not depend on their values).
@@ -120,8 +121,12 @@ def bench_schedule(
     repeats: int = 7,
     warmup: int = 2,
     device: str = "cpu",
+    compiled: bool = True,
 ) -> list[BenchRow]:
-    """Measure one schedule at one batch size for each m (one row per m)."""
+    """Measure one schedule at one batch size for each m (one row per m).
+
+    ``compiled=False`` runs k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop.
+    """
     config = dense.config
     geometry = dict(
         hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers
@@ -138,7 +143,7 @@ def bench_schedule(
     pyramids = {m_label(m): pyramidize(copy.deepcopy(dense), list(lengths), method=method, m=m) for m in m_values}
     candidates = {"dense": forward(dense), "no_selection": forward(no_selection)}
     candidates.update({label: forward(model) for label, model in pyramids.items()})
-    with torch.inference_mode():
+    with torch.inference_mode(), compiled_rounds(compiled):
         times = time_interleaved(candidates, warmup=warmup, repeats=repeats)
         shares = {label: _selection_share(model, forward(model)) for label, model in pyramids.items()}
     no_selection_speedup = speedup_stats(times["dense"], times["no_selection"]).median
@@ -151,7 +156,7 @@ def bench_schedule(
                 batch_size=batch_size,
                 n=n,
                 lengths=list(lengths),
-                method=method,
+                method=method if compiled or method != "coreset" else "coreset (torch rounds)",
                 m=label,
                 dense_ms=1e3 * times["dense"].median,
                 pyramid_ms=1e3 * times[label].median,
@@ -180,13 +185,13 @@ def _selection_share(model: nn.Module, run, calls: int = 3) -> float:
 def format_table(rows: Sequence[BenchRow]) -> str:
     """A Markdown table of bench rows."""
     header = (
-        "| model | B | N | lengths | m | dense ms | pyramid ms | speedup (IQR) | predicted | ratio | "
+        "| model | method | B | N | lengths | m | dense ms | pyramid ms | speedup (IQR) | predicted | ratio | "
         "selection share | no-selection speedup |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|" + "---|" * 13]
     for row in rows:
         lines.append(
-            f"| {row.model} | {row.batch_size} | {row.n} | {' '.join(map(str, row.lengths))} | {row.m} | "
+            f"| {row.model} | {row.method} | {row.batch_size} | {row.n} | {' '.join(map(str, row.lengths))} | {row.m} | "
             f"{row.dense_ms:.1f} | {row.pyramid_ms:.1f} | {row.speedup:.2f} ({row.speedup_q25:.2f}-{row.speedup_q75:.2f}) | "
             f"{row.predicted:.2f} | {row.ratio:.2f} | {100 * row.selection_share:.1f}% | {row.no_selection_speedup:.2f} |"
         )

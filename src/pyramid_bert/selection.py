@@ -15,6 +15,8 @@ Each fast path has a slow, obviously correct ``*_reference`` beside it; the test
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -26,6 +28,23 @@ SELECTION_METHODS = ("coreset", "attention", "first_k", "random")
 # Squared distances this small relative to the norms are rounding noise of the Gram-matrix identity
 # |a|^2 + |b|^2 - 2ab; snapping them to 0 makes exact duplicates exactly 0, as in the direct formula.
 _GRAM_RELATIVE_TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-6}
+
+# Whether kcenter_greedy may use the compiled CPU rounds; see compiled_rounds().
+_compiled_rounds_enabled = True
+
+
+@contextmanager
+def compiled_rounds(enabled: bool) -> Iterator[None]:
+    """Within the block, let :func:`kcenter_greedy` use (True) or skip (False) the compiled CPU rounds.
+
+    For benchmarks that compare the two paths inside whole models; results are identical either way.
+    """
+    global _compiled_rounds_enabled
+    previous, _compiled_rounds_enabled = _compiled_rounds_enabled, enabled
+    try:
+        yield
+    finally:
+        _compiled_rounds_enabled = previous
 
 
 def resolve_m(m: int | float | None, k: int) -> int:
@@ -124,7 +143,7 @@ def kcenter_greedy(
     """
     mask = check_selection_inputs(x, k, mask)
     per_round = resolve_m(m, k)
-    if x.device.type == "cpu" and kcenter_kernel.AVAILABLE:
+    if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
         gram = gram_matrix(x)  # [B, N, N]; distance rows are formed inside the kernel as centers are chosen
         tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
         return torch.from_numpy(kcenter_kernel.kcenter_rounds(gram.numpy(), mask.numpy(), k, per_round, tolerance))

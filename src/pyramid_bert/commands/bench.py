@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up rounds (default 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument(
+        "--torch-rounds",
+        action="store_true",
+        help="run k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop, for comparison",
+    )
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     parser.set_defaults(func=run)
 
@@ -110,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 repeats=args.repeats,
                 warmup=args.warmup,
                 device=device,
+                compiled=not args.torch_rounds,
             )
             rows.extend(new)
             print(format_table(new).split("\n", 2)[2], flush=True)
