@@ -132,11 +132,9 @@ class TaskResult:
             return Cell(statistics.fmean(values), statistics.stdev(values) if len(values) >= 2 else None, len(values))
         return self.methods[column].at(axis, target)
 
-    def has_trials(self, column: str) -> bool:
-        if column == "dense":
-            return self.dense is not None or self.dense_failed > 0
-        method = self.methods[column]
-        return bool(method.points) or method.failed > 0
+    def has_points(self, column: str) -> bool:
+        """Whether the column has at least one successful configuration on this task."""
+        return self.dense is not None if column == "dense" else bool(self.methods[column].points)
 
     def failed(self, column: str) -> int:
         return self.dense_failed if column == "dense" else self.methods[column].failed

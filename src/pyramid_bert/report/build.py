@@ -110,7 +110,7 @@ def _markdown(
         "- CS-opt takes, per schedule, the coreset m (1, 0.1k, 0.2k, 0.3k, 0.4k, k-1, as far as swept) with "
         "the best dev metric; CS-k-1 is m = k-1.",
         f"- `{OUT_OF_RANGE}`: the target lies outside the measured range of that method (never extrapolated, "
-        f"as in the paper's Table 11); `{NO_TRIALS}`: no trials of that method; `{FAILED_MARK}`: some trials of "
+        f"as in the paper's Table 11); `{NO_TRIALS}`: no successful trial of that method; `{FAILED_MARK}`: some trials of "
         "that method failed on that task (see Failed trials): the cell is built from the others.",
         "- Speedup is measured (T(dense) / T(pyramid), same weights, inputs, batch, threads, one process, "
         "median of interleaved repeats), so it is noisy on a shared machine.",

@@ -1,7 +1,7 @@
 """Tables laid out like the paper's Tables 1-3: rows are tasks and their mean, columns the methods.
 
 Cells are percentages (metric x 100), ``mean ± std`` over seeds. ``–`` marks a target outside the measured
-range (never extrapolated, as in the paper's Table 11), ``n/a`` a method without trials, and ``†`` a cell
+range (never extrapolated, as in the paper's Table 11), ``n/a`` a method without successful trials, and ``†`` a cell
 whose method had failed trials on that task (a gap in the sweep).
 """
 
@@ -51,10 +51,13 @@ TABLE_TARGETS = (
 )
 
 
-def _format_cell(cell: Cell | None, *, has_trials: bool, failed: int) -> str:
-    if not has_trials:
-        return NO_TRIALS
-    text = OUT_OF_RANGE if cell is None else f"{cell.mean * SCALE:.1f}"
+def _format_cell(cell: Cell | None, *, has_points: bool, failed: int) -> str:
+    if not has_points:
+        text = NO_TRIALS
+    elif cell is None:
+        text = OUT_OF_RANGE
+    else:
+        text = f"{cell.mean * SCALE:.1f}"
     if cell is not None and cell.std is not None:
         text += f" ± {cell.std * SCALE:.1f}"
     return text + (FAILED_MARK if failed else "")
@@ -77,7 +80,7 @@ def markdown_table(results: Sequence[TaskResult], target: TableTarget, *, with_p
         cells = [
             _format_cell(
                 result.cell(column, target.axis, target.target),
-                has_trials=result.has_trials(column),
+                has_points=result.has_points(column),
                 failed=result.failed(column),
             )
             for column in METHOD_COLUMNS

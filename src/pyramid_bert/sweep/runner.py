@@ -93,7 +93,7 @@ def run_sweep(
                 failed += 1
                 first_line = (outcome.get("error") or "").splitlines()[:1]
                 bar.write(f"trial failed ({trial.task} {trial.method} {trial.schedule} seed {trial.seed}): "
-                          f"{first_line[0] if first_line else 'unknown error'}")
+                          f"{first_line[0] if first_line else 'unknown error'}", file=sys.stderr)
             bar.update(1)
             bar.set_postfix_str(f"{trial.task} {trial.method} {trial.schedule}" + (f", {failed} failed" if failed else ""))
     finally:

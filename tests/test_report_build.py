@@ -1,0 +1,71 @@
+"""The report rebuilt from a results store alone: Markdown, CSV tables, PNG plots, paper numbers only
+beside GLUE tasks of the same name, failed trials marked."""
+
+from __future__ import annotations
+
+import csv
+
+from pyramid_bert.report.build import build_report
+from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
+from pyramid_bert.sweep.runner import run_sweep
+from pyramid_bert.sweep.store import ResultsStore
+from pyramid_bert.sweep.synthetic import synthetic_trial
+
+
+def _store(tmp_path, *, fail_method=None):
+    trials = plan_trials(tasks={"rt-polarity": 64, "sst2": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                         coreset_ms=(1, 0.2, None), seeds=(0, 1), speedup_targets=(1.5, 2.5, 4.0),
+                         budget=TrainingBudget(epochs=1))  # fmt: skip
+
+    def trial(config):
+        if config["method"] == fail_method and config["task"] == "sst2":
+            raise RuntimeError("simulated crash")
+        return synthetic_trial(config)
+
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.set_meta("sweep", {"preset": "test"})
+        run_sweep(trials, store, trial, checkpoint_root=tmp_path / "ck", progress=False)
+    return path, trials
+
+
+def test_report_is_rebuilt_from_the_store_alone(tmp_path):
+    path, trials = _store(tmp_path)
+    report = build_report(path, tmp_path / "report")
+    text = report.markdown_path.read_text()
+    assert "## Test metric at 3X measured inference speedup" in text
+    assert "## Test metric at 70% attention-space reduction" in text
+    assert report.trials_ok == len(trials) and report.trials_failed == 0
+    assert "source corpus of SST-2" in text
+    # the paper's SST-2 row appears below sst2, never below rt-polarity
+    table = report.table("speedup", 3.0).splitlines()
+    rt_row = next(i for i, line in enumerate(table) if line.startswith("| rt-polarity"))
+    sst2_row = next(i for i, line in enumerate(table) if line.startswith("| sst2"))
+    assert "paper" not in table[rt_row + 1]
+    assert table[sst2_row + 1].startswith("| *SST-2 (paper, BERT-base, Table 1)*")
+    assert "| *89.6* | *92.4* |" in table[sst2_row + 1]
+    for png in report.plot_paths:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(report.plot_paths) == 4
+
+    with open(tmp_path / "report" / "tables" / "speedup_1.5x.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["task"] for row in rows] == ["rt-polarity", "sst2", "mean"]
+    assert rows[1]["paper_CS-opt"] == "92.4" and rows[0]["paper_CS-opt"] == ""
+    assert 0 < float(rows[0]["dense"]) <= 100 and rows[0]["dense_seeds"] == "2"
+
+    # the same store gives the same tables again
+    again = build_report(path, tmp_path / "again", plots=False)
+    assert again.tables == report.tables
+
+
+def test_failed_trials_are_listed_and_their_cells_marked(tmp_path):
+    path, _ = _store(tmp_path, fail_method="attention")
+    report = build_report(path, tmp_path / "report", plots=False)
+    text = report.markdown_path.read_text()
+    assert report.trials_failed == 6  # 3 schedules x 2 seeds on sst2
+    assert "simulated crash" in text
+    sst2_row = next(line for line in report.table("speedup", 1.5).splitlines() if line.startswith("| sst2"))
+    cells = [cell.strip() for cell in sst2_row.strip("|").split("|")]
+    assert cells[2 + 4] == "n/a†"  # Att: no successful trial, and failures
+    assert not cells[2 + 2].endswith("†")  # Rand is complete

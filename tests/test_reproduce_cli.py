@@ -1,0 +1,72 @@
+"""The ``reproduce``, ``sweep`` and ``report`` commands: end to end with the synthetic trial function, and
+one clear message for each kind of bad input."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from pyramid_bert.cli import main
+
+
+def test_reproduce_runs_the_quick_preset_and_prints_the_3x_and_1_5x_tables(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["reproduce", "--synthetic", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "Test metric at 3X measured inference speedup" in printed
+    assert "Test metric at 1.5X measured inference speedup" in printed
+    assert "| rt-polarity | accuracy |" in printed
+    assert f"report: {out / 'report' / 'report.md'}" in printed
+    assert (out / "report" / "plots" / "rt-polarity_speedup.png").is_file()
+    assert (out / "results.sqlite").is_file()
+
+    # a second run on the same folder needs --resume, and then runs nothing again
+    assert main(["reproduce", "--synthetic", "--out", str(out), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["reproduce", "--synthetic", "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert "0 trials run (0 failed)" in capsys.readouterr().out
+
+
+def test_sweep_then_report_rebuilds_the_tables(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--synthetic", "--out", str(out), "--task", "rt-polarity,sst2", "--methods",
+                 "coreset,random,dense", "--seeds", "2", "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    with sqlite3.connect(out / "results.sqlite") as db:
+        tasks = {row[0] for row in db.execute("SELECT DISTINCT task FROM trials")}
+        seeds = {row[0] for row in db.execute("SELECT DISTINCT seed FROM trials")}
+    assert tasks == {"rt-polarity", "sst2"} and seeds == {0, 1}
+    assert main(["report", str(out / "results.sqlite"), "--out", str(tmp_path / "rep"), "--no-plots"]) == 0
+    printed = capsys.readouterr().out
+    assert "*SST-2 (paper, BERT-base, Table 2)*" in printed
+    assert (tmp_path / "rep" / "report.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--preset", "huge"], "preset must be one of quick, paper"),
+        (["--task", "imdb"], "unknown task 'imdb'"),
+        (["--methods", "coreset,magic"], "unknown method 'magic'"),
+        (["--executor", "slurm"], "executor must be one of local, ray"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--retry-failed"], "--retry-failed needs --resume"),
+    ],
+)
+def test_bad_input_gets_one_clear_message(tmp_path, capsys, arguments, message):
+    code = main(["reproduce", "--synthetic", "--out", str(tmp_path / "x"), "--no-progress", *arguments])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert message in error
+    assert "Traceback" not in error
+
+
+def test_report_refuses_a_file_that_is_not_a_results_store(tmp_path, capsys):
+    path = tmp_path / "notes.db"
+    path.write_text("not a database")
+    assert main(["report", str(path)]) == 2
+    assert "not a pyramid-bert results store" in capsys.readouterr().err
+    assert path.read_text() == "not a database"
+    assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -1,0 +1,115 @@
+"""The SQLite results store: one row per trial key, foreign or incompatible files refused and untouched."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from pyramid_bert.errors import DataError
+from pyramid_bert.sweep.spec import TrialSpec
+from pyramid_bert.sweep.store import APPLICATION_ID, ResultsStore, TrialRecord, is_results_store, open_existing
+
+
+def _spec(seed=0, **changes):
+    fields = {"task": "rt-polarity", "model": "minilm-l6", "method": "coreset", "schedule": "p=0.25 u=3",
+              "lengths": (40, 25, 16, 16, 16, 16), "m": 0.2, "seed": seed}  # fmt: skip
+    fields.update(changes)
+    return TrialSpec(**fields)
+
+
+def _ok(spec, value=0.8):
+    return TrialRecord(spec=spec, status="ok", versions={"python": "3"}, host="h", wall_seconds=1.5,
+                       result={"dev_metric": value, "test_metric": value - 0.01, "metric_name": "accuracy",
+                               "speedup_median": 2.0, "checkpoint": "/ck", "lengths": [40, 25, 16, 16, 16, 16],
+                               "memory": {"peak": 1}})  # fmt: skip
+
+
+def test_rows_round_trip_with_spec_result_versions_and_wal(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        assert store.add(_ok(_spec()))
+        store.set_meta("sweep", {"preset": "quick"})
+    with open_existing(path) as store:
+        (record,) = list(store.records())
+        assert record.spec == _spec()
+        assert record.result["memory"] == {"peak": 1}
+        assert record.versions == {"python": "3"} and record.host == "h" and record.ok
+        assert store.get_meta("sweep") == {"preset": "quick"}
+        assert store.finished_keys() == {_spec().key}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        row = db.execute("SELECT method, m, dev_metric, checkpoint FROM trials").fetchone()
+    assert row == ("coreset", "0.2", 0.8, "/ck")
+    assert is_results_store(path)
+
+
+def test_a_finished_key_is_never_written_twice(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        assert store.add(_ok(_spec(), 0.8))
+        assert not store.add(_ok(_spec(), 0.5))
+        assert len(store) == 1
+        assert next(store.records()).result["dev_metric"] == 0.8
+
+
+def test_a_failed_trial_is_replaced_by_its_retry(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.add(TrialRecord(spec=_spec(), status="failed", error="RuntimeError: boom"))
+        assert store.finished_keys(include_failed=False) == set()
+        assert store.add(_ok(_spec()))
+        assert [r.status for r in store.records()] == ["ok"]
+
+
+def test_keys_differ_by_every_identity_field_but_not_by_placement():
+    base = _spec()
+    assert base.key != _spec(seed=1).key
+    assert base.key != _spec(m=None).key
+    assert base.key != _spec(m=1).key
+    assert base.key != _spec(lengths=(40, 25, 16, 16, 16, 15)).key
+    assert base.key != _spec(epochs=1.0).key
+    assert base.key == _spec(glue_dir="/elsewhere", device="cpu", schedule="renamed").key
+    assert base.config_key == _spec(seed=3).config_key
+    assert base.schedule_key == _spec(seed=3, m=None).schedule_key
+    assert TrialSpec.from_dict(base.to_dict()) == base
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    path.write_bytes(b"my precious notes\n" * 10)
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="not a pyramid-bert results store"):
+        ResultsStore(path)
+    assert path.read_bytes() == before
+    assert not is_results_store(path)
+
+
+def test_another_applications_sqlite_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE mine (x)")
+        db.execute("INSERT INTO mine VALUES (1)")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="not a pyramid-bert results store"):
+        ResultsStore(path)
+    assert path.read_bytes() == before
+
+
+def test_a_store_of_another_schema_version_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultsStore(path) as store:
+        store.add(_ok(_spec()))
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="schema version 99"):
+        ResultsStore(path)
+    assert path.read_bytes() == before
+
+
+def test_opening_a_missing_store_for_reading_says_so(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        open_existing(tmp_path / "nothing.sqlite")
+    assert not (tmp_path / "nothing.sqlite").exists()

@@ -1,0 +1,111 @@
+"""Planning: Table 9 schedules for any N and depth, Appendix C truncations and pooling, trial counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyramid_bert import schedule
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.plan import (
+    PAPER_CORESET_MS,
+    ModelShape,
+    TrainingBudget,
+    grid_schedules,
+    input_truncations,
+    method_schedules,
+    nearest_schedules,
+    plan_trials,
+    pool_schedules,
+)
+from pyramid_bert.sweep.presets import PRESETS, get_preset
+from pyramid_bert.sweep.spec import SWEEP_METHODS
+
+BERT_BASE = ModelShape(12, 768, 3072)
+MINILM = ModelShape(6, 384, 1536)
+
+
+def test_truncations_are_those_of_appendix_c():
+    assert input_truncations(256) == list(range(240, 15, -16))
+    assert input_truncations(128) == [112, 96, 80, 64, 48, 32, 16, 8]
+    assert input_truncations(64) == [48, 32, 16, 8, 4]
+    assert all(k < 50 for k in input_truncations(50))
+
+
+def test_grid_for_bert_base_at_128_is_table_9_without_its_repeated_row(tmp_path):
+    schedules = grid_schedules(128, BERT_BASE)
+    assert len(schedules) == 29  # 30 rows, (3, 0.25) twice
+    by_label = {s.label: s for s in schedules}
+    assert by_label["p=0.25 u=3"].lengths == (80, 50) + (32,) * 10
+    assert by_label["p=0.5 u=11"].lengths == (120, 112, 105, 99, 93, 87, 82, 77, 72, 68, 64, 64)
+    assert all(s.predicted_speedup > 1 for s in schedules)
+
+
+def test_grid_applies_to_a_six_layer_model():
+    schedules = grid_schedules(64, MINILM)
+    assert all(len(s.lengths) == 6 for s in schedules)
+    assert len({s.lengths for s in schedules}) == len(schedules)
+    assert {s.lengths for s in schedules} >= {tuple(schedule.sequence_lengths(64, 6, 0.25, 3))}
+
+
+def test_pool_schedules_cover_windows_2_to_6_at_every_layer():
+    schedules = pool_schedules(64, MINILM)
+    assert len(schedules) == 5 * 6
+    first = schedules[0]
+    assert first.pool_windows == (2, 1, 1, 1, 1, 1) and first.lengths is None
+    assert {max(s.pool_windows) for s in schedules} == {2, 3, 4, 5, 6}
+
+
+def test_nearest_schedules_pick_distinct_schedules_sorted_by_speedup():
+    schedules = grid_schedules(64, MINILM)
+    chosen = nearest_schedules(schedules, (3.5, 1.5, 1.5))
+    assert len(chosen) == 3 == len(set(chosen))
+    assert [s.predicted_speedup for s in chosen] == sorted(s.predicted_speedup for s in chosen)
+    assert abs(chosen[-1].predicted_speedup - 3.5) < 0.2
+
+
+def test_full_plan_counts_every_method_schedule_m_and_seed():
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM, seeds=(0, 1))
+    grid = len(grid_schedules(64, MINILM))
+    per_seed = grid * len(PAPER_CORESET_MS) + 3 * grid + len(input_truncations(64)) + 30 + 1
+    assert len(trials) == 2 * per_seed
+    assert len({t.key for t in trials}) == len(trials)
+    assert {t.method for t in trials} == set(SWEEP_METHODS)
+    assert trials[0].seed == 0 and trials[-1].seed == 1  # seed-major
+    coreset_ms = {t.m for t in trials if t.method == "coreset"}
+    assert coreset_ms == {1, 0.1, 0.2, 0.3, 0.4, None}
+
+
+def test_quick_plan_uses_the_targets_and_the_budget():
+    quick = get_preset("quick")
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM,
+                         coreset_ms=quick.coreset_ms, speedup_targets=quick.speedup_targets,
+                         budget=quick.budget)  # fmt: skip
+    per_method = {m: sum(t.method == m for t in trials) for m in SWEEP_METHODS}
+    n_targets = len(quick.speedup_targets)
+    assert per_method["coreset"] == n_targets * len(quick.coreset_ms)
+    assert per_method["dense"] == 1
+    assert all(per_method[m] == n_targets for m in ("attention", "first_k", "random", "input_first_k", "average_pool"))
+    assert all(t.max_train_examples == quick.budget.max_train_examples for t in trials)
+
+
+def test_finetune_config_carries_the_schedule_of_each_method():
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM,
+                         speedup_targets=(2.0,), budget=TrainingBudget(epochs=1))  # fmt: skip
+    configs = {t.method: t.finetune_config("/out") for t in trials}
+    assert configs["average_pool"]["pool_windows"] and configs["average_pool"]["lengths"] is None
+    assert len(set(configs["input_first_k"]["lengths"])) == 1
+    assert configs["dense"]["lengths"] is None and configs["dense"]["pool_windows"] is None
+    assert configs["coreset"]["out"] == "/out" and configs["coreset"]["epochs"] == 1
+    assert configs["coreset"]["trial_options"] == {"timing_repeats": 7, "time_train_step": True}
+
+
+def test_bad_method_preset_and_empty_inputs_are_refused_with_the_valid_names():
+    with pytest.raises(ConfigError, match="coreset, attention"):
+        plan_trials(tasks={"t": 64}, model="m", shape=MINILM, methods=("fast",))
+    with pytest.raises(ConfigError, match="tasks"):
+        plan_trials(tasks={}, model="m", shape=MINILM)
+    with pytest.raises(ConfigError, match="quick, paper"):
+        get_preset("fast")
+    assert set(PRESETS) == {"quick", "paper"}
+    with pytest.raises(ConfigError, match="method must be one of"):
+        method_schedules("magic", 64, MINILM)

@@ -1,0 +1,170 @@
+"""Running sweeps: failures recorded and skipped over, and a sweep killed with SIGKILL resumes without
+losing a finished trial or running one twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.runner import run_sweep
+from pyramid_bert.sweep.spec import TrialSpec
+from pyramid_bert.sweep.store import ResultsStore
+from pyramid_bert.sweep.synthetic import synthetic_trial
+
+TRIALS = [TrialSpec(task="toy", model="tiny", method="random", schedule=f"k={k}", lengths=(k,) * 6, seed=seed)
+          for seed in range(2) for k in (48, 32, 16, 8)]  # fmt: skip
+
+# Runs the TRIALS sweep with a trial function that logs "start <key>" and blocks forever on one trial.
+_DRIVER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_sweep_resume import TRIALS
+    from pyramid_bert.sweep.runner import run_sweep
+    from pyramid_bert.sweep.store import ResultsStore
+    from pyramid_bert.sweep.synthetic import synthetic_trial
+
+    store_path, log_path, block_at, pause = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+
+    def trial(config):
+        key = config["out"].rsplit("/", 1)[-1]
+        with open(log_path, "a") as log:
+            log.write(f"start {{key}}\\n")
+        if key == block_at:
+            Path(log_path + ".blocked").touch()
+            time.sleep(600)
+        time.sleep(pause)
+        return synthetic_trial(config)
+
+    with ResultsStore(store_path) as store:
+        run_sweep(TRIALS, store, trial, checkpoint_root="ck", resume=True, progress=False)
+    """
+)
+
+
+def _driver(tmp_path: Path) -> Path:
+    path = tmp_path / "driver.py"
+    path.write_text(_DRIVER.format(tests=str(Path(__file__).parent)))
+    return path
+
+
+def _keys(store_path: Path) -> list[str]:
+    with ResultsStore(store_path) as store:
+        return [record.spec.key for record in store.records()]
+
+
+def _started(log_path: Path) -> list[str]:
+    return log_path.read_text().split("start ")[1:] if log_path.exists() else []
+
+
+def _wait_for(path: Path, process: subprocess.Popen, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while not path.exists():
+        assert process.poll() is None, "the sweep ended before reaching the blocking trial"
+        assert time.monotonic() < deadline, "the sweep never reached the blocking trial"
+        time.sleep(0.05)
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
+    def trial(config):
+        if config["lengths"][0] == 16:
+            raise RuntimeError("out of memory (simulated)")
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_sweep(TRIALS, store, trial, checkpoint_root=tmp_path, progress=False)
+        records = list(store.records())
+    assert summary.ran == len(TRIALS) and summary.failed == 2
+    failed = [r for r in records if not r.ok]
+    assert {r.spec.schedule for r in failed} == {"k=16"}
+    assert all("RuntimeError: out of memory (simulated)" in r.error for r in failed)
+    assert sum(r.ok for r in records) == len(TRIALS) - 2
+
+
+def test_resume_skips_failed_trials_unless_asked_to_retry_them(tmp_path):
+    calls = []
+
+    def failing(config):
+        raise ValueError("nope")
+
+    def counting(config):
+        calls.append(config["out"])
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        run_sweep(TRIALS[:2], store, failing, checkpoint_root=tmp_path, progress=False)
+        summary = run_sweep(TRIALS[:2], store, counting, checkpoint_root=tmp_path, resume=True, progress=False)
+        assert summary.ran == 0 and calls == []
+        summary = run_sweep(TRIALS[:2], store, counting, checkpoint_root=tmp_path, resume=True,
+                            retry_failed=True, progress=False)  # fmt: skip
+        assert summary.ran == 2 and summary.failed == 0 and len(calls) == 2
+        assert all(record.ok for record in store.records())
+
+
+def test_a_store_with_trials_needs_resume(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        run_sweep(TRIALS[:1], store, synthetic_trial, checkpoint_root=tmp_path, progress=False)
+        with pytest.raises(ConfigError, match="--resume"):
+            run_sweep(TRIALS, store, synthetic_trial, checkpoint_root=tmp_path, progress=False)
+
+
+def test_a_sweep_killed_mid_trial_resumes_without_loss_or_repetition(tmp_path):
+    store_path, log_path = tmp_path / "r.sqlite", tmp_path / "starts.log"
+    blocked = TRIALS[5].key[:16]
+    process = subprocess.Popen([sys.executable, str(_driver(tmp_path)), str(store_path), str(log_path), blocked, "0"],
+                               cwd=tmp_path)  # fmt: skip
+    try:
+        _wait_for(Path(str(log_path) + ".blocked"), process)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert _keys(store_path) == [t.key for t in TRIALS[:5]]  # the five finished before the kill
+
+    resumed = []
+
+    def counting(config):
+        resumed.append(config["out"].rsplit("/", 1)[-1])
+        return synthetic_trial(config)
+
+    with ResultsStore(store_path) as store:
+        summary = run_sweep(TRIALS, store, counting, checkpoint_root=tmp_path / "ck", resume=True, progress=False)
+    assert summary.already_done == 5 and summary.ran == 3
+    assert resumed == [t.key[:16] for t in TRIALS[5:]]  # the killed trial again, then the rest; nothing else
+    assert sorted(_keys(store_path)) == sorted(t.key for t in TRIALS)
+
+
+def test_kills_at_random_moments_never_lose_nor_repeat_a_finished_trial(tmp_path):
+    store_path, log_path = tmp_path / "r.sqlite", tmp_path / "starts.log"
+    driver = _driver(tmp_path)
+    rng = random.Random(1234)
+    for _ in range(30):
+        done_before = set(_keys(store_path)) if store_path.exists() else set()
+        if len(done_before) == len(TRIALS):
+            break
+        log_path.unlink(missing_ok=True)
+        process = subprocess.Popen([sys.executable, str(driver), str(store_path), str(log_path), "-", "0.2"],
+                                   cwd=tmp_path)  # fmt: skip
+        time.sleep(rng.uniform(0.3, 1.5))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        started = {key.strip() for key in _started(log_path)}
+        assert not started & {key[:16] for key in done_before}, "a finished trial was run again"
+        keys = _keys(store_path) if store_path.exists() else []
+        assert len(keys) == len(set(keys))
+        assert set(keys) >= done_before, "a finished trial was lost"
+    with ResultsStore(store_path) as store:
+        run_sweep(TRIALS, store, synthetic_trial, checkpoint_root=tmp_path / "ck", resume=True, progress=False)
+        records = list(store.records())
+    assert sorted(r.spec.key for r in records) == sorted(t.key for t in TRIALS)
+    assert all(r.ok and "test_metric" in r.result for r in records)
