@@ -89,6 +89,9 @@ def _markdown(
     ]
     if sweep_meta:
         lines.append(f"- sweep settings: `{json.dumps(sweep_meta, sort_keys=True)}`")
+    if sweep_meta.get("synthetic"):
+        lines += ["", "> **Synthetic trial function (`--synthetic`): no model was trained; these numbers only "
+                  "check the pipeline and say nothing about any method.**"]
     lines += [
         "",
         "## How to read",
@@ -123,8 +126,9 @@ def _markdown(
         )
     if "rt-polarity" in tasks:
         lines.append(
-            "- rt-polarity is the source corpus of SST-2 (Rotten Tomatoes snippets), but not the same task "
-            "(different splits and labels at sentence level), so no paper numbers are shown beside it."
+            "- rt-polarity (Pang and Lee's Rotten Tomatoes snippets) is the source corpus of SST-2, but not the "
+            "same task: SST-2 re-labelled those sentences and their phrases and has its own splits, so the "
+            "paper's SST-2 numbers are not shown beside rt-polarity."
         )
     for target in TABLE_TARGETS:
         lines += ["", f"## {target.title}", "", report.tables[target.slug], "", f"CSV: `tables/{target.slug}.csv`"]
