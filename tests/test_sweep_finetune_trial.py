@@ -1,0 +1,37 @@
+"""The real trial function hands each planned trial to ``run_trial`` as a valid ``FinetuneConfig``."""
+
+from __future__ import annotations
+
+import pyramid_bert.trial
+from pyramid_bert.sweep.finetune_trial import finetune_trial
+from pyramid_bert.sweep.plan import ModelShape, plan_trials
+from pyramid_bert.sweep.presets import get_preset
+from pyramid_bert.train import FinetuneConfig
+
+
+def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(monkeypatch):
+    calls = []
+
+    def fake_run_trial(config, **options):
+        calls.append((config, options))
+        return {"dev_metric": 0.5}
+
+    monkeypatch.setattr(pyramid_bert.trial, "run_trial", fake_run_trial)
+    quick = get_preset("quick")
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                         coreset_ms=quick.coreset_ms, speedup_targets=quick.speedup_targets,
+                         budget=quick.budget)  # fmt: skip
+    for trial in trials:
+        assert finetune_trial(trial.finetune_config(f"/ck/{trial.key[:16]}")) == {"dev_metric": 0.5}
+    assert len(calls) == len(trials)
+    for trial, (config, options) in zip(trials, calls, strict=True):
+        assert isinstance(config, FinetuneConfig)
+        assert (config.task, config.method, config.seed) == (trial.task, trial.method, trial.seed)
+        assert config.lengths == (list(trial.lengths) if trial.lengths else None)
+        assert config.pool_windows == (list(trial.pool_windows) if trial.pool_windows else None)
+        assert config.max_train_examples == quick.budget.max_train_examples
+        assert config.eval_batch_size == quick.budget.eval_batch_size
+        assert config.out == f"/ck/{trial.key[:16]}"
+        assert options == {"timing_repeats": quick.budget.timing_repeats,
+                           "time_train_step": quick.budget.time_train_step}  # fmt: skip
+    assert {c.m for c, _ in calls if c.method == "coreset"} == set(quick.coreset_ms)
