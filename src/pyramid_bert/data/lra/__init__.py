@@ -27,8 +27,18 @@ LRA_TASK_NAMES: tuple[str, ...] = ("lra-image", "lra-pathfinder32", "lra-bytes")
 
 _OPTIONS = {
     "lra-image": ("dev_size",),
-    "lra-pathfinder32": ("n", "generation_seed", "workers", "progress", "contour_length", "distractor_length",
-                         "num_distractors", "paddle_length", "max_turn", "padding"),
+    "lra-pathfinder32": (
+        "n",
+        "generation_seed",
+        "workers",
+        "progress",
+        "contour_length",
+        "distractor_length",
+        "num_distractors",
+        "paddle_length",
+        "max_turn",
+        "padding",
+    ),
     "lra-bytes": ("max_length",),
 }
 
@@ -41,24 +51,39 @@ def lra_sources() -> list[LraSource]:
     byte_splits = _text_split_sizes(byte_text.TEXT_TASK)
     return [
         LraSource(
-            name="lra-image", kind="image",
+            name="lra-image",
+            kind="image",
             description=f"Fashion-MNIST 28x28 grey images as pixel sequences (Debian {fashion_mnist.DEB_PACKAGE})",
-            size=70_000, splits={"train": 54_000, "dev": 6_000, "test": 10_000}, metric="accuracy",
-            seq_len=fashion_mnist.SEQ_LEN, vocab_size=fashion_mnist.VOCAB_SIZE,
-            num_labels=len(fashion_mnist.LABEL_NAMES), cached=fashion_mnist.is_fashion_mnist_cached(),
+            size=70_000,
+            splits={"train": 54_000, "dev": 6_000, "test": 10_000},
+            metric="accuracy",
+            seq_len=fashion_mnist.SEQ_LEN,
+            vocab_size=fashion_mnist.VOCAB_SIZE,
+            num_labels=len(fashion_mnist.LABEL_NAMES),
+            cached=fashion_mnist.is_fashion_mnist_cached(),
         ),
         LraSource(
-            name="lra-pathfinder32", kind="synthetic image",
+            name="lra-pathfinder32",
+            kind="synthetic image",
             description="generated Pathfinder 32x32, hard (contour length 14): are the two markers joined?",
-            size=pathfinder_task.DEFAULT_SIZE, splits=dict(pathfinder_splits), metric="accuracy",
-            seq_len=32 * 32, vocab_size=pathfinder_task.VOCAB_SIZE, num_labels=2,
+            size=pathfinder_task.DEFAULT_SIZE,
+            splits=dict(pathfinder_splits),
+            metric="accuracy",
+            seq_len=32 * 32,
+            vocab_size=pathfinder_task.VOCAB_SIZE,
+            num_labels=2,
             cached=pathfinder_task.is_pathfinder_cached(),
         ),
         LraSource(
-            name="lra-bytes", kind="bytes",
+            name="lra-bytes",
+            kind="bytes",
             description="pang-lee-reviews full movie reviews as UTF-8 byte sequences (LRA's IMDB bytes)",
-            size=sum(byte_splits.values()), splits=byte_splits, metric="accuracy",
-            seq_len=byte_text.DEFAULT_MAX_LENGTH, vocab_size=byte_text.VOCAB_SIZE, num_labels=2,
+            size=sum(byte_splits.values()),
+            splits=byte_splits,
+            metric="accuracy",
+            seq_len=byte_text.DEFAULT_MAX_LENGTH,
+            vocab_size=byte_text.VOCAB_SIZE,
+            num_labels=2,
             cached=_text_source_cached(byte_text.TEXT_TASK),
         ),
     ]
@@ -81,8 +106,9 @@ def load_lra_task(name: str, *, seed: int = 0, **options: object) -> SequenceTas
         raise DataError(f"unknown LRA task {name!r} (parameter 'name'); valid: {', '.join(LRA_TASK_NAMES)}")
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {name}; valid options: "
-                          f"{', '.join(_OPTIONS[name])}")
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)} for {name}; valid options: {', '.join(_OPTIONS[name])}"
+        )
     if name == "lra-image":
         from pyramid_bert.data.lra.fashion_mnist import load_image_task
 

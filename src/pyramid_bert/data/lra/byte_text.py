@@ -45,8 +45,12 @@ def decode_bytes(tokens: np.ndarray) -> str:
     return (ids - BYTE_OFFSET).astype(np.uint8).tobytes().decode("utf-8", errors="ignore")
 
 
-def byte_task(text_splits: dict[str, tuple[Sequence[str], Sequence[int]]], label_names: Sequence[str], *,
-              max_length: int = DEFAULT_MAX_LENGTH) -> SequenceTask:
+def byte_task(
+    text_splits: dict[str, tuple[Sequence[str], Sequence[int]]],
+    label_names: Sequence[str],
+    *,
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> SequenceTask:
     """The byte-level task from text splits: split -> (texts, integer labels)."""
     splits = {
         split: (encode_bytes(texts, max_length), np.asarray(labels, dtype=np.int64))

@@ -32,11 +32,12 @@ FILES = {
     "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
 }
 SOURCE = PackageSource(
-    NAME, DEB_PACKAGE, DEB_VERSION,
+    NAME,
+    DEB_PACKAGE,
+    DEB_VERSION,
     tuple(Member(_MEMBER_FOLDER + name, name, digest) for name, digest in FILES.items()),
 )
-LABEL_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot"]
+LABEL_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 IMAGE_SIDE = 28
 SEQ_LEN = IMAGE_SIDE * IMAGE_SIDE
 VOCAB_SIZE = 256
@@ -54,9 +55,11 @@ def apt_download(requirement: str, destination: Path) -> Path:
     package, _, version = requirement.partition("==")
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
-            raise DataError(f"{tool} not found: {package} comes from Debian's package registry and needs apt. "
-                            f"On other systems, put the files {', '.join(FILES)} of Fashion-MNIST into "
-                            f"{source_dir(SOURCE)} (their sha256 are checked)")
+            raise DataError(
+                f"{tool} not found: {package} comes from Debian's package registry and needs apt. "
+                f"On other systems, put the files {', '.join(FILES)} of Fashion-MNIST into "
+                f"{source_dir(SOURCE)} (their sha256 are checked)"
+            )
     destination.mkdir(parents=True, exist_ok=True)
     command = ["apt-get", "download", f"{package}={version}" if version else package]
     completed = _run(command, destination)
@@ -65,15 +68,22 @@ def apt_download(requirement: str, destination: Path) -> Path:
         completed = _run(command, destination)
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-3:])
-        raise DataError(f"could not download {package}={version} with apt-get (exit {completed.returncode}); "
-                        f"is Debian's package registry reachable? apt said:\n{tail}")
+        raise DataError(
+            f"could not download {package}={version} with apt-get (exit {completed.returncode}); "
+            f"is Debian's package registry reachable? apt said:\n{tail}"
+        )
     debs = sorted(destination.glob(f"{package}_*.deb"))
     if not debs:
         raise DataError(f"apt-get downloaded no .deb of {package} into {destination}")
     data_tar = destination / "data.tar"
     with data_tar.open("wb") as stream:
-        unpacked = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=stream,
-                                  stderr=subprocess.PIPE, text=False, timeout=APT_TIMEOUT_SECONDS)
+        unpacked = subprocess.run(
+            ["dpkg-deb", "--fsys-tarfile", str(debs[0])],
+            stdout=stream,
+            stderr=subprocess.PIPE,
+            text=False,
+            timeout=APT_TIMEOUT_SECONDS,
+        )
     if unpacked.returncode != 0:
         raise DataError(f"dpkg-deb could not read {debs[0].name}: {unpacked.stderr.decode(errors='replace')}")
     return data_tar
@@ -83,8 +93,9 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=APT_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired as error:
-        raise DataError(f"{' '.join(command)} timed out after {APT_TIMEOUT_SECONDS} s; "
-                        "is Debian's package registry reachable?") from error
+        raise DataError(
+            f"{' '.join(command)} timed out after {APT_TIMEOUT_SECONDS} s; is Debian's package registry reachable?"
+        ) from error
 
 
 def is_fashion_mnist_cached() -> bool:
@@ -108,8 +119,9 @@ def load_fashion_mnist(folder: Path | None = None) -> dict[str, tuple[np.ndarray
         images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
         labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or images.dtype != np.uint8:
-            raise DataError(f"{folder}/{prefix}-images: expected uint8 [n, 28, 28], got {images.dtype} "
-                            f"{list(images.shape)}")
+            raise DataError(
+                f"{folder}/{prefix}-images: expected uint8 [n, 28, 28], got {images.dtype} {list(images.shape)}"
+            )
         if len(labels) != len(images) or labels.min() < 0 or labels.max() >= len(LABEL_NAMES):
             raise DataError(f"{folder}/{prefix}-labels: expected {len(images)} labels in [0, 9]")
         splits[split] = (images, labels)

@@ -49,8 +49,9 @@ def parse_idx(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
     dtype = IDX_TYPES[type_code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header_size != expected:
-        raise DataError(f"{name}: IDX payload is {len(data) - header_size} bytes, shape {shape} of "
-                        f"{dtype.name} needs {expected}")
+        raise DataError(
+            f"{name}: IDX payload is {len(data) - header_size} bytes, shape {shape} of {dtype.name} needs {expected}"
+        )
     values = np.frombuffer(data, dtype=dtype, offset=header_size).reshape(shape)
     return values.astype(dtype.newbyteorder("="), copy=True)
 

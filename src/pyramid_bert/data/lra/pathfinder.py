@@ -16,7 +16,8 @@ Geometry, on the pixel grid (all distances are Chebyshev distances, max(|dr|, |d
 - a contour is ``contour_length`` dashes ("paddles") of ``paddle_length`` pixels, consecutive pixels of a
   dash 8-adjacent, heading in one of 64 directions; from one dash to the next the direction turns by at
   most ``max_turn`` (curved contours; the turn is drawn uniformly among those whose dash fits, all checked
-  at once), and one empty pixel separates consecutive dashes (distance exactly 2);
+  at once, stepping back a few dashes at a dead end), and one empty pixel separates consecutive dashes
+  (distance exactly 2);
 - a marker is a filled 3x3 square (a circle of radius 1.5 at this size), one empty pixel away from the end
   of its contour; no dash can contain a filled 3x3 block, so the markers can be found from pixels alone;
 - a contour never touches itself (distance >= 2 to its own earlier pixels) and stays at distance >= 3 from
@@ -43,7 +44,7 @@ import numpy as np
 
 from pyramid_bert.errors import ConfigError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever a change to the drawing changes the images of a given seed (it keys the disk cache)."""
 INK = 255
 """Grey level of contour and marker pixels (the background is 0)."""
@@ -52,6 +53,7 @@ _MARKER_OFFSETS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1))
 _MAX_IMAGE_ATTEMPTS = 200
 _MAX_CONTOUR_ATTEMPTS = 30
 _MAX_JOINED_CONTOUR_ATTEMPTS = 200
+_MAX_BACKTRACKS = 5
 _MARKER_CENTRE = 4
 """Index of the centre pixel in a marker's 9 pixels."""
 
@@ -344,23 +346,82 @@ def _draw_contour(
         if not contour.fitting(origin_at, first[None])[0]:
             continue
         contour.add(first)
-        for is_marker in [False] * dashes_left + ([True] if end_marker else []):
-            candidates = (direction + turns) % _DIRECTIONS
-            pieces = shapes["marker" if is_marker else "dash", gap][candidates]
-            fits = contour.fitting(anchor, pieces)
-            if is_marker and end_span is not None:
-                distances = np.abs(pieces[:, _MARKER_CENTRE] + anchor - origin).max(axis=1)
-                fits &= (distances >= end_span[0]) & (distances <= end_span[1])
-            fitting = np.flatnonzero(fits)
-            if not fitting.size:
-                break
-            choice = int(fitting[rng.randrange(len(fitting))])
-            piece = anchor + pieces[choice]
-            contour.add(piece)
-            direction, anchor, gap = int(candidates[choice]), piece[-1], 2
-        else:
+        kinds = ["dash"] * dashes_left + (["marker"] if end_marker else [])
+        if _extend(rng, contour, kinds, (anchor, gap, direction), shapes, turns, origin, end_span):
             return contour.pixels, (int(origin[0]), int(origin[1]))
     return None
+
+
+@dataclass
+class _Step:
+    """One piece of a contour being placed: the state before it, and the candidates not tried yet."""
+
+    anchor: np.ndarray
+    candidates: np.ndarray
+    pieces: np.ndarray
+    untried: list[int]
+    blocked_before: np.ndarray
+    pixels_before: int
+
+
+def _extend(
+    rng: random.Random,
+    contour: _Contour,
+    kinds: list[str],
+    state: tuple[np.ndarray, int, int],
+    shapes: dict[tuple[str, int], np.ndarray],
+    turns: np.ndarray,
+    origin: np.ndarray,
+    end_span: tuple[int, int] | None,
+) -> bool:
+    """Add pieces of ``kinds`` ("dash" | "marker") to ``contour`` from ``state = (anchor, gap, direction)``.
+
+    Each piece is drawn uniformly among the fitting candidates; at a dead end, up to ``_MAX_BACKTRACKS``
+    times, the previous piece is taken back and another of its candidates tried. Returns whether all fit.
+    """
+    if not kinds:
+        return True
+    steps: list[_Step] = []
+    backtracks = 0
+    entering_new_step = True
+    while True:
+        if entering_new_step:
+            anchor, gap, direction = state
+            kind = kinds[len(steps)]
+            candidates = (direction + turns) % _DIRECTIONS
+            pieces = shapes[kind, gap][candidates]
+            fits = contour.fitting(anchor, pieces)
+            if kind == "marker" and end_span is not None:
+                distances = np.abs(pieces[:, _MARKER_CENTRE] + anchor - origin).max(axis=1)
+                fits &= (distances >= end_span[0]) & (distances <= end_span[1])
+            steps.append(
+                _Step(
+                    anchor,
+                    candidates,
+                    pieces,
+                    np.flatnonzero(fits).tolist(),
+                    contour.blocked.copy(),
+                    len(contour.pixels),
+                )
+            )
+        step = steps[-1]
+        if not step.untried:
+            steps.pop()
+            backtracks += 1
+            if not steps or backtracks > _MAX_BACKTRACKS:
+                return False
+            # Take back the previous piece; its step then tries another of its candidates.
+            np.copyto(contour.blocked, steps[-1].blocked_before)
+            del contour.pixels[steps[-1].pixels_before :]
+            entering_new_step = False
+            continue
+        choice = step.untried.pop(rng.randrange(len(step.untried)))
+        piece = step.anchor + step.pieces[choice]
+        contour.add(piece)
+        if len(steps) == len(kinds):
+            return True
+        state = (piece[-1], 2, int(step.candidates[choice]))
+        entering_new_step = True
 
 
 def _random_origin(

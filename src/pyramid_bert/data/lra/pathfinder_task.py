@@ -48,14 +48,16 @@ def _cache_key(n: int, generation_seed: int, params: PathfinderParams) -> dict[s
     return {"n": n, "seed": generation_seed, "generator_version": GENERATOR_VERSION, **params.as_dict()}
 
 
-def is_pathfinder_cached(n: int | None = None, generation_seed: int = 0,
-                         params: PathfinderParams | None = None) -> bool:
+def is_pathfinder_cached(
+    n: int | None = None, generation_seed: int = 0, params: PathfinderParams | None = None
+) -> bool:
     """Whether the images of ``(n or DEFAULT_SIZE, generation_seed, params or defaults)`` are cached."""
     return cache_path(n or DEFAULT_SIZE, generation_seed, params or PathfinderParams()).exists()
 
 
-def load_or_generate(n: int, generation_seed: int, params: PathfinderParams, *, workers: int | None = None,
-                     progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_or_generate(
+    n: int, generation_seed: int, params: PathfinderParams, *, workers: int | None = None, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 ``[n, R, R]`` and labels int64 ``[n]`` from the cache, generating them when absent."""
     path = cache_path(n, generation_seed, params)
     if path.exists():
@@ -69,14 +71,19 @@ def load_or_generate(n: int, generation_seed: int, params: PathfinderParams, *, 
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     images, labels = generate(n, seed=generation_seed, workers=workers, progress=progress, **params.__dict__)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images, labels=labels,
-                        params=json.dumps(_cache_key(n, generation_seed, params)))
+    np.savez_compressed(buffer, images=images, labels=labels, params=json.dumps(_cache_key(n, generation_seed, params)))
     atomic_write_bytes(path, buffer.getvalue())
     return images, labels
 
 
-def pathfinder_task(images: np.ndarray, labels: np.ndarray, *, seed: int = 0, generation_seed: int = 0,
-                    info: dict[str, object] | None = None) -> SequenceTask:
+def pathfinder_task(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    generation_seed: int = 0,
+    info: dict[str, object] | None = None,
+) -> SequenceTask:
     """The task over images uint8 ``[n, R, R]``: tokens int64 ``[n, R * R]``; splits as the module says."""
     n = len(labels)
     if n < 20:
@@ -88,8 +95,10 @@ def pathfinder_task(images: np.ndarray, labels: np.ndarray, *, seed: int = 0, ge
     tokens = images.reshape(n, -1).astype(np.int64)
     return SequenceTask(
         name=NAME,
-        splits={part: (tokens[index], labels[index].astype(np.int64))
-                for part, index in (("train", train), ("dev", dev), ("test", test))},
+        splits={
+            part: (tokens[index], labels[index].astype(np.int64))
+            for part, index in (("train", train), ("dev", dev), ("test", test))
+        },
         vocab_size=VOCAB_SIZE,
         num_labels=len(LABEL_NAMES),
         seq_len=tokens.shape[1],
@@ -99,8 +108,15 @@ def pathfinder_task(images: np.ndarray, labels: np.ndarray, *, seed: int = 0, ge
     )
 
 
-def load_pathfinder_task(*, seed: int = 0, n: int | None = None, generation_seed: int = 0,
-                         workers: int | None = None, progress: bool = False, **params: object) -> SequenceTask:
+def load_pathfinder_task(
+    *,
+    seed: int = 0,
+    n: int | None = None,
+    generation_seed: int = 0,
+    workers: int | None = None,
+    progress: bool = False,
+    **params: object,
+) -> SequenceTask:
     """Generate (or read from the cache) ``n`` (default DEFAULT_SIZE) Pathfinder images and build the task.
 
     ``params`` are :class:`~pyramid_bert.data.lra.pathfinder.PathfinderParams` fields (resolution is
@@ -109,11 +125,14 @@ def load_pathfinder_task(*, seed: int = 0, n: int | None = None, generation_seed
     valid = set(PathfinderParams.__dataclass_fields__) - {"resolution"}
     unknown = sorted(set(params) - valid)
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {NAME}; valid options: n, "
-                          f"generation_seed, workers, progress, {', '.join(sorted(valid))}")
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)} for {NAME}; valid options: n, "
+            f"generation_seed, workers, progress, {', '.join(sorted(valid))}"
+        )
     n = DEFAULT_SIZE if n is None else n
     settings = PathfinderParams(resolution=32, **params)  # type: ignore[arg-type]
     settings.validate()
     images, labels = load_or_generate(n, generation_seed, settings, workers=workers, progress=progress)
-    return pathfinder_task(images, labels, seed=seed, generation_seed=generation_seed,
-                           info={"n": n, **settings.as_dict()})
+    return pathfinder_task(
+        images, labels, seed=seed, generation_seed=generation_seed, info={"n": n, **settings.as_dict()}
+    )
