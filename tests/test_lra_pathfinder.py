@@ -143,6 +143,11 @@ def test_bad_parameters_are_named(option: str, value: object) -> None:
         generate(4, seed=0, **{option: value})
 
 
+def test_contours_too_long_for_the_image_are_named() -> None:
+    with pytest.raises(ConfigError, match="contour_length=60 in a 32x32 image"):
+        generate(2, seed=0, contour_length=60)
+
+
 def test_bad_count_is_named() -> None:
     with pytest.raises(ConfigError, match="n=0"):
         generate(0, seed=0)
