@@ -1,0 +1,95 @@
+"""``pyramid-bert lra``: the paper's Table 4 at CPU scale (Big Bird / Performer, token selection at the input).
+
+Example::
+
+    pyramid-bert lra --task lra-image --backbone performer --train-size 2000 --test-size 500 --epochs 3 \\
+        --out runs/lra
+"""
+
+from __future__ import annotations
+
+import argparse
+
+BACKBONE_CHOICES = ("bigbird", "performer")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The experiment's options (shared with ``benchmarks/lra_table4.py``)."""
+    parser.add_argument("--task", default="lra-image", help="lra-image | lra-pathfinder32 | lra-bytes (default lra-image)")
+    parser.add_argument("--backbone", default="performer,bigbird",
+                        help="comma-separated: bigbird, performer (default both)")
+    parser.add_argument("--methods", default="first_k,random,cs_k_1,cs_opt,no_pruning",
+                        help="comma-separated Table 4 columns (default all five)")
+    parser.add_argument("--train-size", type=int, default=2000, help="training examples (seeded subset; default 2000)")
+    parser.add_argument("--test-size", type=int, default=500, help="test examples (seeded subset; default 500)")
+    parser.add_argument("--space-reduction", type=float, default=0.7, help="attention-space reduction (default 0.7)")
+    parser.add_argument("--epochs", type=float, default=3.0, help="training epochs (default 3)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    parser.add_argument("--hidden", type=int, default=64, help="hidden size (default 64)")
+    parser.add_argument("--layers", type=int, default=2, help="encoder layers (default 2)")
+    parser.add_argument("--heads", type=int, default=2, help="attention heads (default 2)")
+    parser.add_argument("--intermediate", type=int, default=128, help="feed-forward size (default 128)")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout (default 0)")
+    parser.add_argument("--block-size", type=int, default=8, help="Big Bird block size (default 8)")
+    parser.add_argument("--num-features", type=int, default=64, help="Performer random features (default 64)")
+    parser.add_argument("--pathfinder-n", type=int, default=None,
+                        help="generate only this many Pathfinder images (default: the task's 20000)")
+    parser.add_argument("--timing-batch", type=int, default=64, help="examples per timed forward (default 64)")
+    parser.add_argument("--timing-repeats", type=int, default=5, help="interleaved timing repeats (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, subsets and order (default 0)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--out", default=None, help="folder for <task>_<backbone>.json and .md (default: print only)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lra",
+        help="LRA comparison of input-layer token selection (the paper's Table 4) at CPU scale",
+        description="Trains a small Big Bird and/or Performer from scratch once per method (First-k, Random, "
+        "CS-k-1, CS with m=1, no pruning) at a given attention-space reduction and reports test accuracy and the "
+        "measured inference speedup over no pruning.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from pyramid_bert.errors import ConfigError
+    from pyramid_bert.io import atomic_write_json, atomic_write_text
+    from pyramid_bert.lra.experiment import LraExperimentConfig, format_comparison, run_lra_comparison
+    from pyramid_bert.lra.training import LraTrainConfig
+
+    backbones = [name for name in args.backbone.split(",") if name]
+    unknown = [name for name in backbones if name not in BACKBONE_CHOICES]
+    if unknown or not backbones:
+        raise ConfigError(f"--backbone: choose from {', '.join(BACKBONE_CHOICES)}, got {args.backbone!r}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    task_options = {"n": args.pathfinder_n} if args.pathfinder_n and args.task == "lra-pathfinder32" else {}
+    for backbone in backbones:
+        model = {"hidden": args.hidden, "num_layers": args.layers, "heads": args.heads,
+                 "intermediate": args.intermediate, "dropout": args.dropout, "seed": args.seed}
+        model["block_size" if backbone == "bigbird" else "num_features"] = (
+            args.block_size if backbone == "bigbird" else args.num_features)
+        config = LraExperimentConfig(
+            task=args.task, backbone=backbone, methods=tuple(m for m in args.methods.split(",") if m),
+            train_size=args.train_size, test_size=args.test_size, space_reduction=args.space_reduction,
+            model=model, seed=args.seed, timing_batch=args.timing_batch, timing_repeats=args.timing_repeats,
+            train=LraTrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                                 progress=not args.quiet),
+            task_options=task_options,
+        )
+        result = run_lra_comparison(config)
+        table = format_comparison(result)
+        print(table, flush=True)
+        if args.out:
+            out = Path(args.out)
+            atomic_write_json(out / f"{args.task}_{backbone}.json", result)
+            atomic_write_text(out / f"{args.task}_{backbone}.md", table + "\n")
+    return 0
