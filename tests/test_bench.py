@@ -45,12 +45,11 @@ def test_bench_rows_pair_dense_with_each_m():
 
 def test_selection_timer_counts_one_call_per_layer_and_restores_the_method():
     model = pyramidize(tiny_model(), [8, 4])
-    encoder = model.encoder
     ids = torch.randint(0, 100, (2, 16))
     with selection_timer(model) as spent:
         model(input_ids=ids)
     assert len(spent) == 2
-    assert "_pyramid_reduce" not in vars(encoder)
+    assert all("_pyramid_reduce" not in vars(layer) for layer in model.encoder.layer)
 
 
 def test_parse_m_and_configs():

@@ -194,6 +194,8 @@ def test_unpyramidize_restores_the_dense_model_and_second_pyramidize_replaces_fi
         assert not is_pyramidized(model)
         assert not hasattr(model.config, "pyramid")
         assert type(model.bert.encoder).__name__ == "BertEncoder"
+        assert {type(layer).__name__ for layer in model.bert.encoder.layer} == {"BertLayer"}
+        assert not any(hasattr(layer, "_pyramid") for layer in model.bert.encoder.layer)
         assert torch.equal(dense, model(input_ids=input_ids, attention_mask=attention_mask).logits)
     assert not model.bert.encoder.layer[0].attention.self.query._forward_hooks
 
@@ -323,3 +325,12 @@ def test_hugging_face_trainer_fine_tunes_a_pyramid_model(tmp_path):
     assert sum(losses[-3:]) < sum(losses[:3])
     assert is_pyramidized(model)
     assert not torch.equal(before, model.bert.encoder.layer[0].attention.self.query.weight)
+
+
+def test_output_hidden_states_and_attentions_report_each_layer_at_its_length():
+    model = pyramidize(tiny_bert("eager", model_class=BertModel), [16, 10, 6])
+    with torch.no_grad():
+        out = model(*batch(tokens=20), output_hidden_states=True, output_attentions=True)
+    assert [h.shape[1] for h in out.hidden_states] == [20, 16, 10, 6]
+    assert [a.shape[-1] for a in out.attentions] == [20, 16, 10]
+    assert torch.equal(out.hidden_states[-1], out.last_hidden_state)

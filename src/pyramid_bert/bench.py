@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.patch.hf import PyramidEncoderMixin, pyramidize
+from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
 from pyramid_bert.schedule import predicted_speedup
 from pyramid_bert.selection import compiled_rounds
 from pyramid_bert.timing import speedup_stats, time_interleaved
@@ -88,25 +88,29 @@ def m_label(m: int | float | None) -> str:
 
 @contextmanager
 def selection_timer(model: nn.Module) -> Iterator[list[float]]:
-    """Accumulate wall time spent in the pyramid encoder's selection step (CPU; synchronises on CUDA)."""
-    encoder = next(module for module in model.modules() if isinstance(module, PyramidEncoderMixin))
+    """Collect the wall time of every selection step of a pyramid model (CPU; synchronises on CUDA)."""
+    layers = [module for module in model.modules() if isinstance(module, PyramidLayerMixin)]
     spent: list[float] = []
-    original = encoder._pyramid_reduce
     synchronize = torch.cuda.synchronize if next(model.parameters()).is_cuda else (lambda: None)
 
-    def timed(*args, **kwargs):
-        synchronize()
-        start = time.perf_counter()
-        result = original(*args, **kwargs)
-        synchronize()
-        spent.append(time.perf_counter() - start)
-        return result
+    def timed(original):
+        def run(*args, **kwargs):
+            synchronize()
+            start = time.perf_counter()
+            result = original(*args, **kwargs)
+            synchronize()
+            spent.append(time.perf_counter() - start)
+            return result
 
-    encoder._pyramid_reduce = timed
+        return run
+
+    for layer in layers:
+        layer._pyramid_reduce = timed(layer._pyramid_reduce)
     try:
         yield spent
     finally:
-        del encoder._pyramid_reduce
+        for layer in layers:
+            del layer._pyramid_reduce
 
 
 def bench_schedule(

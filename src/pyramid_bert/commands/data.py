@@ -40,8 +40,11 @@ def register(subparsers: Any) -> None:
     show.add_argument("name", help="a name from `data list`")
     show.add_argument("--examples", type=int, default=3, help="examples to print per split (default 3)")
     for sub in (listing, fetch, show):
-        sub.add_argument("--glue-dir", default=None, help="folder in the standard GLUE TSV layout "
-                         "(default $PYRAMID_BERT_GLUE_DIR; else the `datasets` library)")
+        sub.add_argument(
+            "--glue-dir",
+            default=None,
+            help="folder in the standard GLUE TSV layout (default $PYRAMID_BERT_GLUE_DIR; else the `datasets` library)",
+        )
         sub.add_argument("--seed", type=int, default=0, help="seed of the dev hold-out (default 0)")
     parser.set_defaults(func=run)
 
@@ -69,8 +72,13 @@ def group_members(group: str) -> list[str]:
     from pyramid_bert.data.catalog import GLUE_TASKS, MODEL_NAMES, TEXT_TASKS
 
     lra = [entry.name for entry in lra_entries()]
-    return {"models": list(MODEL_NAMES), "text": list(TEXT_TASKS), "glue": list(GLUE_TASKS), "lra": lra,
-            "all": [*MODEL_NAMES, *TEXT_TASKS, *lra]}[group]
+    return {
+        "models": list(MODEL_NAMES),
+        "text": list(TEXT_TASKS),
+        "glue": list(GLUE_TASKS),
+        "lra": lra,
+        "all": [*MODEL_NAMES, *TEXT_TASKS, *lra],
+    }[group]
 
 
 def check_name(name: str) -> None:
@@ -107,18 +115,44 @@ def list_rows(glue_dir: str | None) -> list[list[str]]:
         rows.append([name, "model", f"BERT 6x384 ({source.requirement})", "-", "-", "512", yes_no(is_cached(source))])
     for name, spec in TEXT_TASKS.items():
         train, dev, test = TEXT_SPLIT_SIZES[name]
-        rows.append([name, "text" + (" regression" if spec.is_regression else f" {spec.num_labels}-class"),
-                     str(train + dev + test), f"{train}/{dev}/{test}", spec.metric, str(spec.max_length),
-                     yes_no(is_cached(SOURCES[name]))])
+        rows.append(
+            [
+                name,
+                "text" + (" regression" if spec.is_regression else f" {spec.num_labels}-class"),
+                str(train + dev + test),
+                f"{train}/{dev}/{test}",
+                spec.metric,
+                str(spec.max_length),
+                yes_no(is_cached(SOURCES[name])),
+            ]
+        )
     for name, spec in GLUE_TASKS.items():
         train, official_dev = GLUE_OFFICIAL_SIZES[name]
         kind = "glue pair" if spec.is_pair else "glue"
-        rows.append([name, kind, str(train + official_dev), f"{train}-dev/dev*/{official_dev}", spec.metric,
-                     str(spec.max_length), glue_status(name, glue_dir)])
+        rows.append(
+            [
+                name,
+                kind,
+                str(train + official_dev),
+                f"{train}-dev/dev*/{official_dev}",
+                spec.metric,
+                str(spec.max_length),
+                glue_status(name, glue_dir),
+            ]
+        )
     for entry in lra_entries():
         splits = "/".join("?" if n is None else str(n) for n in entry.splits.values())
-        rows.append([entry.name, f"lra {entry.kind}", str(entry.size), splits, entry.metric, str(entry.seq_len),
-                     yes_no(entry.cached)])
+        rows.append(
+            [
+                entry.name,
+                f"lra {entry.kind}",
+                str(entry.size),
+                splits,
+                entry.metric,
+                str(entry.seq_len),
+                yes_no(entry.cached),
+            ]
+        )
     return rows
 
 
@@ -128,14 +162,19 @@ def yes_no(flag: bool) -> str:
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    print(format_table(["NAME", "KIND", "SIZE", "SPLITS (train/dev/test)", "METRIC", "N", "CACHED"],
-                       list_rows(args.glue_dir)))
+    print(
+        format_table(
+            ["NAME", "KIND", "SIZE", "SPLITS (train/dev/test)", "METRIC", "N", "CACHED"], list_rows(args.glue_dir)
+        )
+    )
     print("\nGLUE: test = the official dev set; dev* = a seeded hold-out from train (10%, at most 5000).")
     print("Text corpora: de-duplicated; test = fixed 10%, dev = seeded 10%, stratified by label.")
     return 0
@@ -183,8 +222,15 @@ def show_model(name: str) -> None:
     folder = fetch_source(SOURCES[name])
     config = json.loads((Path(folder) / "config.json").read_text())
     print(f"{name}: {SOURCES[name].requirement} -> {folder}")
-    for key in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
-                "vocab_size", "max_position_embeddings"):
+    for key in (
+        "model_type",
+        "num_hidden_layers",
+        "hidden_size",
+        "num_attention_heads",
+        "intermediate_size",
+        "vocab_size",
+        "max_position_embeddings",
+    ):
         print(f"  {key}: {config.get(key)}")
     problems = checksum_problems(Path(folder), SOURCES[name])
     print("  checksums: " + ("ok" if not problems else "; ".join(problems)))
@@ -194,8 +240,10 @@ def show_text_task(name: str, args: argparse.Namespace) -> None:
     from pyramid_bert.data.tasks import load_task
 
     task = load_task(name, glue_dir=args.glue_dir, seed=args.seed)
-    print(f"{name}: metric {task.metric}, N = {task.max_length}, "
-          + ("regression" if task.is_regression else f"{task.num_labels} labels {task.label_names}"))
+    print(
+        f"{name}: metric {task.metric}, N = {task.max_length}, "
+        + ("regression" if task.is_regression else f"{task.num_labels} labels {task.label_names}")
+    )
     if "deduplication" in task.notes:
         print(f"  de-duplication: {task.notes['deduplication']}")
     for split, data in task.splits.items():

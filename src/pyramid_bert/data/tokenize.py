@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from pyramid_bert.data.tasks import TaskData
 
 
-def tokenize_split(tokenizer: Any, task: TaskData, split: str, max_length: int | None = None) -> dict[str, torch.Tensor]:
+def tokenize_split(
+    tokenizer: Any, task: TaskData, split: str, max_length: int | None = None
+) -> dict[str, torch.Tensor]:
     """Tokenize ``task.splits[split]`` with a Hugging Face tokenizer.
 
     Sentence pairs are tokenized as pairs (``[CLS] a [SEP] b [SEP]``, truncating the longer side first).

@@ -1,17 +1,21 @@
 """``pyramidize`` / ``unpyramidize`` for Hugging Face BERT-family encoders.
 
-The patch swaps the class of the model's encoder in place (weights untouched) for a subclass whose forward
-runs each layer's attention sublayer, keeps ``l_j`` tokens, then runs the FFN on them.
+The patch swaps, in place and with weights untouched, the classes of the model's encoder and of its layers for
+subclasses (in the manner of ToMe's patches).
 
 Modifications of the encoder (``BertEncoder``, ``RobertaEncoder``, ...):
 - before layer 1, Input-first-k truncates the sequence to ``lengths[0]`` tokens;
-- in layer j, after the attention sublayer's residual + LayerNorm ("middle", the paper's choice) or after the
-  FFN ("end"), the hidden states ``[B, n, D]`` shrink to ``[B, min(l_j, n), D]`` by gathering the selected
-  tokens in their original order (CLS first), and the key-padding mask shrinks with them;
-- each layer gets an attention mask ``[B, 1, 1, n]`` built for its own length (None when nothing is padded),
-  in the format the model's attention implementation expects (additive float for eager, bool for SDPA).
+- it carries a key-padding mask ``[B, n]`` from layer to layer and gives each layer an attention mask
+  ``[B, 1, 1, n]`` for its own length (None when nothing is padded), in the format the model's attention
+  implementation expects (additive float for eager, bool for SDPA).
 
-Everything else (embeddings, pooler, heads, attention kernels) is the model's own code.
+Modifications of each layer (``BertLayer``, ...):
+- after the attention sublayer's residual + LayerNorm ("middle", the paper's choice) or after the FFN ("end"),
+  the hidden states ``[B, n, D]`` shrink to ``[B, min(l_j, n), D]`` by gathering the selected tokens in their
+  original order (CLS first); the layer leaves the shrunk key-padding mask for the encoder.
+
+Everything else (embeddings, attention kernels, pooler, heads, Hugging Face's output capture) is the model's
+own code, so ``output_hidden_states`` / ``output_attentions`` report every layer at its own length.
 """
 
 from __future__ import annotations
@@ -98,13 +102,16 @@ def pyramidize(
     if is_pyramidized(model):
         unpyramidize(model)
     encoder._pyramid_original_class = encoder.__class__
-    encoder.__class__ = _pyramid_class(encoder.__class__)
+    encoder.__class__ = _pyramid_class(encoder.__class__, PyramidEncoderMixin)
     encoder._pyramid_settings = settings
-    encoder._pyramid_generators = {}
     encoder._pyramid_hooks = []
-    encoder._pyramid_captured = {}
-    if settings.method == "attention":
-        _capture_queries_and_keys(encoder)
+    generators: dict[str, torch.Generator] = {}
+    for index, layer in enumerate(encoder.layer):
+        layer._pyramid_original_class = layer.__class__
+        layer.__class__ = _pyramid_class(layer.__class__, PyramidLayerMixin)
+        layer._pyramid = LayerState(index=index, settings=settings, generators=generators)
+        if settings.method == "attention":
+            _capture_queries_and_keys(layer, encoder._pyramid_hooks)
     model.config.pyramid = settings.to_dict()
     return model
 
@@ -116,15 +123,11 @@ def unpyramidize(model: nn.Module) -> nn.Module:
         return model
     for handle in encoder._pyramid_hooks:
         handle.remove()
+    for layer in encoder.layer:
+        layer.__class__ = layer._pyramid_original_class
+        del layer._pyramid_original_class, layer._pyramid
     encoder.__class__ = encoder._pyramid_original_class
-    for name in (
-        "_pyramid_original_class",
-        "_pyramid_settings",
-        "_pyramid_generators",
-        "_pyramid_hooks",
-        "_pyramid_captured",
-    ):
-        delattr(encoder, name)
+    del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks
     if hasattr(model.config, CONFIG_KEY):
         delattr(model.config, CONFIG_KEY)
     return model
@@ -224,6 +227,18 @@ def find_encoder(model: nn.Module) -> nn.Module:
     return encoder
 
 
+@dataclass
+class LayerState:
+    """What one pyramid layer knows: its index, the shared settings and generators, and its masks in and out."""
+
+    index: int
+    settings: PyramidSettings
+    generators: dict[str, torch.Generator]
+    key_mask_in: torch.Tensor | None = None
+    key_mask_out: torch.Tensor | None = None
+    captured: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
 class PyramidEncoderMixin:
     """Forward of a pyramid encoder; mixed in front of the model's own encoder class by :func:`pyramidize`."""
 
@@ -244,39 +259,58 @@ class PyramidEncoderMixin:
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
         padded = mask_kind is not None and not bool(key_mask.all())
-        for index, layer in enumerate(self.layer):
+        for layer in self.layer:
             layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
-            attention_output, attention_weights = layer.attention(hidden_states, layer_mask, **kwargs)
-            if settings.position == "middle":
-                attention_output, key_mask = self._pyramid_reduce(index, attention_output, key_mask, attention_weights)
-            hidden_states = apply_chunking_to_forward(
-                layer.feed_forward_chunk, layer.chunk_size_feed_forward, layer.seq_len_dim, attention_output
-            )
-            if settings.position == "end":
-                hidden_states, key_mask = self._pyramid_reduce(index, hidden_states, key_mask, attention_weights)
+            layer._pyramid.key_mask_in = key_mask
+            hidden_states = layer(hidden_states, layer_mask, **kwargs)
+            key_mask = layer._pyramid.key_mask_out
+            layer._pyramid.key_mask_in = layer._pyramid.key_mask_out = None
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
 
+
+class PyramidLayerMixin:
+    """Forward of a pyramid encoder layer; mixed in front of the model's own layer class by :func:`pyramidize`.
+
+    The encoder sets ``self._pyramid.key_mask_in`` ``[B, n]`` before the call and reads ``key_mask_out`` after it.
+    """
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *args, **kwargs):
+        """``hidden_states [B, n, D]`` -> ``[B, min(l_j, n), D]`` (or pooled lengths for Average-pool)."""
+        state: LayerState = self._pyramid
+        key_mask = state.key_mask_in
+        attention_output, attention_weights = self.attention(hidden_states, attention_mask, **kwargs)
+        if state.settings.position == "middle":
+            attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
+        layer_output = apply_chunking_to_forward(
+            self.feed_forward_chunk, self.chunk_size_feed_forward, self.seq_len_dim, attention_output
+        )
+        if state.settings.position == "end":
+            layer_output, key_mask = self._pyramid_reduce(layer_output, key_mask, attention_weights)
+        state.key_mask_out = key_mask
+        state.captured = None
+        return layer_output
+
     def _pyramid_reduce(
-        self, index: int, hidden: torch.Tensor, key_mask: torch.Tensor, attention_weights: torch.Tensor | None
+        self, hidden: torch.Tensor, key_mask: torch.Tensor, attention_weights: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer ``index``'s selection: ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]``."""
-        settings: PyramidSettings = self._pyramid_settings
+        """This layer's selection: ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]``."""
+        state: LayerState = self._pyramid
+        settings = state.settings
         method = settings.method
         if method == "input_first_k":
             return hidden, key_mask
         if method == "average_pool":
-            window = settings.pool_windows[index]
+            window = settings.pool_windows[state.index]
             return average_pool(hidden, key_mask, window) if window > 1 else (hidden, key_mask)
         tokens = hidden.shape[1]
-        k = min(settings.lengths[index], tokens)
+        k = min(settings.lengths[state.index], tokens)
         if k == tokens:
             return hidden, key_mask
         with torch.no_grad():
             if method == "coreset":
                 indices = kcenter_greedy(hidden, k, m=settings.m, mask=key_mask)
             elif method == "attention":
-                significance = self._pyramid_significance(index, key_mask, attention_weights)
-                indices = attention_select(significance, k, key_mask)
+                indices = attention_select(self._pyramid_significance(key_mask, attention_weights), k, key_mask)
             elif method == "first_k":
                 indices = first_k(key_mask, k)
             else:  # random
@@ -284,13 +318,11 @@ class PyramidEncoderMixin:
         kept, kept_mask, _ = gather_tokens(hidden, key_mask, indices)
         return kept, kept_mask
 
-    def _pyramid_significance(
-        self, index: int, key_mask: torch.Tensor, attention_weights: torch.Tensor | None
-    ) -> torch.Tensor:
+    def _pyramid_significance(self, key_mask: torch.Tensor, attention_weights: torch.Tensor | None) -> torch.Tensor:
         """Attention received per key ``[B, n]``, from the layer's probabilities or its captured Q and K."""
         if attention_weights is None:  # SDPA and other fused kernels return no probabilities
-            query, key = self._pyramid_captured.pop(index)
-            attention = self.layer[index].attention.self
+            query, key = self._pyramid.captured
+            attention = self.attention.self
             heads, head_size = attention.num_attention_heads, attention.attention_head_size
             batch, tokens, _ = query.shape
             query = query.view(batch, tokens, heads, head_size).transpose(1, 2).float()
@@ -298,39 +330,37 @@ class PyramidEncoderMixin:
             scores = torch.matmul(query, key.transpose(2, 3)) / math.sqrt(head_size)
             scores = scores.masked_fill(~key_mask[:, None, None, :], -math.inf)
             attention_weights = scores.softmax(dim=-1)
-        self._pyramid_captured.pop(index, None)
         return attention_significance(attention_weights, key_mask)
 
     def _pyramid_generator(self, device: torch.device) -> torch.Generator:
-        key = str(device)
-        if key not in self._pyramid_generators:
-            self._pyramid_generators[key] = torch.Generator(device=device).manual_seed(self._pyramid_settings.seed)
-        return self._pyramid_generators[key]
+        generators = self._pyramid.generators
+        if str(device) not in generators:
+            generators[str(device)] = torch.Generator(device=device).manual_seed(self._pyramid.settings.seed)
+        return generators[str(device)]
 
 
-_CLASS_CACHE: dict[type, type] = {}
+_CLASS_CACHE: dict[tuple[type, type], type] = {}
 
 
-def _pyramid_class(encoder_class: type) -> type:
-    if encoder_class not in _CLASS_CACHE:
-        _CLASS_CACHE[encoder_class] = type(f"Pyramid{encoder_class.__name__}", (PyramidEncoderMixin, encoder_class), {})
-    return _CLASS_CACHE[encoder_class]
+def _pyramid_class(original: type, mixin: type) -> type:
+    """``Pyramid<Original>``: ``mixin`` in front of ``original`` (cached, so isinstance checks stay cheap)."""
+    if (original, mixin) not in _CLASS_CACHE:
+        _CLASS_CACHE[original, mixin] = type(f"Pyramid{original.__name__}", (mixin, original), {})
+    return _CLASS_CACHE[original, mixin]
 
 
-def _capture_queries_and_keys(encoder: nn.Module) -> None:
-    """Attention-select under SDPA: keep each layer's Q and K projections (no recomputation)."""
-    for index, layer in enumerate(encoder.layer):
-        attention = layer.attention.self
-        store: dict[int, Any] = encoder._pyramid_captured
+def _capture_queries_and_keys(layer: nn.Module, hooks: list) -> None:
+    """Attention-select under SDPA: keep the layer's Q and K projections (no recomputation)."""
+    attention, state = layer.attention.self, layer._pyramid
 
-        def keep_query(_module, _inputs, output, index=index, store=store):
-            store[index] = (output.detach(), None)
+    def keep_query(_module, _inputs, output):
+        state.captured = (output.detach(), None)
 
-        def keep_key(_module, _inputs, output, index=index, store=store):
-            store[index] = (store[index][0], output.detach())
+    def keep_key(_module, _inputs, output):
+        state.captured = (state.captured[0], output.detach())
 
-        encoder._pyramid_hooks.append(attention.query.register_forward_hook(keep_query))
-        encoder._pyramid_hooks.append(attention.key.register_forward_hook(keep_key))
+    hooks.append(attention.query.register_forward_hook(keep_query))
+    hooks.append(attention.key.register_forward_hook(keep_key))
 
 
 def _key_padding_mask(
