@@ -334,3 +334,17 @@ def test_output_hidden_states_and_attentions_report_each_layer_at_its_length():
     assert [h.shape[1] for h in out.hidden_states] == [20, 16, 10, 6]
     assert [a.shape[-1] for a in out.attentions] == [20, 16, 10]
     assert torch.equal(out.hidden_states[-1], out.last_hidden_state)
+
+
+def test_average_pool_settings_round_trip(tmp_path):
+    model = pyramidize(tiny_bert(), method="average_pool", pool_windows=[1, 2, 3])
+    assert pyramid_settings(model).lengths is None
+    model.save_pretrained(tmp_path)
+    reloaded = load_pyramid_model(str(tmp_path)).eval()
+    assert pyramid_settings(reloaded).pool_windows == [1, 2, 3]
+    input_ids, attention_mask = batch()
+    with torch.no_grad():
+        assert torch.equal(
+            model(input_ids=input_ids, attention_mask=attention_mask).logits,
+            reloaded(input_ids=input_ids, attention_mask=attention_mask).logits,
+        )

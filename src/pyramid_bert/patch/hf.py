@@ -51,7 +51,7 @@ CONFIG_KEY = "pyramid"
 class PyramidSettings:
     """What a pyramidized model does; stored as ``model.config.pyramid`` (a plain dict) for save/load."""
 
-    lengths: list[int]
+    lengths: list[int] | None  # None for Average-pool, whose lengths follow from pool_windows and N
     method: str = "coreset"
     m: int | float | None = 1
     position: str = "middle"
@@ -154,7 +154,7 @@ def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
         settings = PyramidSettings.from_dict(stored)
         pyramidize(
             model,
-            settings.lengths if settings.method != "average_pool" else None,
+            settings.lengths,
             method=settings.method,
             m=settings.m,
             position=settings.position,
@@ -191,7 +191,7 @@ def make_settings(
             raise ConfigError(
                 f"pool_windows must be {num_layers} ints >= 1 (one per layer, 1 = none); got {list(pool_windows)}"
             )
-        return PyramidSettings([0] * num_layers, method, m, position, windows, int(seed))
+        return PyramidSettings(None, method, m, position, windows, int(seed))
     if pool_windows is not None:
         raise ConfigError(f"pool_windows applies only to method 'average_pool', not {method!r}")
     if lengths is None:
