@@ -12,6 +12,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from pyramid_bert.io import atomic_write_bytes
+
+__all__ = ["atomic_write_bytes", "cache_home", "make_temp_dir", "sha256_file", "sha256_of", "sha256_tree"]
+
 HOME_ENV = "PYRAMID_BERT_HOME"
 DEFAULT_HOME = Path("~/.cache/pyramid-bert")
 _CHUNK = 1 << 20
@@ -54,18 +58,3 @@ def make_temp_dir(parent: Path, prefix: str) -> Path:
     final destination so that :func:`os.replace` is an atomic rename."""
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{prefix}-", suffix=".tmp", dir=parent))
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
