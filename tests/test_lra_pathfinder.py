@@ -184,6 +184,20 @@ def test_task_reads_generated_images_from_the_cache(tmp_path, monkeypatch) -> No
         load_lra_task("lra-pathfinder32", n=40, workers=1, contour_length=10)
 
 
+def test_corrupted_cache_file_is_generated_again(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PYRAMID_BERT_HOME", str(tmp_path))
+    made = load_lra_task("lra-pathfinder32", n=20, workers=1)
+    (cached,) = (tmp_path / "lra" / "pathfinder").glob("*.npz")
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # flip one byte inside the compressed arrays
+    cached.write_bytes(bytes(data))
+    calls = []
+    monkeypatch.setattr(pathfinder_task, "generate", lambda *a, **k: calls.append(1) or generate(*a, **k))
+    again = load_lra_task("lra-pathfinder32", n=20, workers=1)
+    assert calls == [1]
+    assert np.array_equal(made.tokens("train"), again.tokens("train"))
+
+
 def test_unknown_pathfinder_option_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match="contour_length"):
         load_lra_task("lra-pathfinder32", contour_lenght=14)

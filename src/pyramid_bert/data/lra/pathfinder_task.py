@@ -13,6 +13,8 @@ import hashlib
 import io
 import json
 import os
+import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +68,10 @@ def load_or_generate(
                 images, labels = stored["images"], stored["labels"]
             if images.shape == (n, params.resolution, params.resolution) and labels.shape == (n,):
                 return images, labels
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable (e.g. truncated by hand): generate it again
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # unreadable or corrupted (the zip CRC checks every array): generate it again
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    images, labels = generate(n, seed=generation_seed, workers=workers, progress=progress, **params.__dict__)
+    images, labels = generate(n, seed=generation_seed, workers=workers, progress=progress, **asdict(params))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images, labels=labels, params=json.dumps(_cache_key(n, generation_seed, params)))
     atomic_write_bytes(path, buffer.getvalue())
