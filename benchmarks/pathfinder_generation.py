@@ -33,13 +33,16 @@ def main() -> None:
     args = parser.parse_args()
 
     wall, cpu = time.perf_counter(), _cpu_seconds()
-    images, labels = generate(args.n, seed=args.seed, workers=args.workers, contour_length=args.contour_length,
-                              progress=True)
+    images, labels = generate(
+        args.n, seed=args.seed, workers=args.workers, contour_length=args.contour_length, progress=True
+    )
     wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
     agreeing = sum(markers_joined(image) == bool(label) for image, label in zip(images, labels, strict=True))
-    print(f"generated {args.n} images of {images.shape[1]}x{images.shape[2]} (contour length "
-          f"{args.contour_length}, seed {args.seed}) with {args.workers} worker(s): {wall:.1f} s wall, "
-          f"{cpu:.1f} s CPU, {args.n / wall:.0f} images/s; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"generated {args.n} images of {images.shape[1]}x{images.shape[2]} (contour length "
+        f"{args.contour_length}, seed {args.seed}) with {args.workers} worker(s): {wall:.1f} s wall, "
+        f"{cpu:.1f} s CPU, {args.n / wall:.0f} images/s; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"labels: {np.bincount(labels, minlength=2).tolist()} (disconnected, connected)")
     print(f"connected-components check agrees with {agreeing}/{args.n} labels ({agreeing / args.n:.4%})")
 

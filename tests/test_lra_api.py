@@ -14,7 +14,10 @@ def test_sources_describe_the_three_tasks(tmp_path, monkeypatch) -> None:
     sources = {source.name: source for source in lra_sources()}
     assert tuple(sources) == LRA_TASK_NAMES == ("lra-image", "lra-pathfinder32", "lra-bytes")
     assert {name: source.seq_len for name, source in sources.items()} == {
-        "lra-image": 784, "lra-pathfinder32": 1024, "lra-bytes": 1000}
+        "lra-image": 784,
+        "lra-pathfinder32": 1024,
+        "lra-bytes": 1000,
+    }
     assert all(source.metric == "accuracy" and not source.cached for source in sources.values())
     assert sources["lra-pathfinder32"].splits == {"train": 16000, "dev": 2000, "test": 2000}
     assert sum(sources["lra-image"].splits.values()) == sources["lra-image"].size == 70000
@@ -52,9 +55,11 @@ def test_real_fashion_mnist_fetch(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PYRAMID_BERT_HOME", str(tmp_path))
     task = load_lra_task("lra-image", seed=0)
     assert {name: len(labels) for name, (_, labels) in task.splits.items()} == {
-        "train": 54000, "dev": 6000, "test": 10000}
-    assert all(set(counts.values()) == {len(task.labels(split)) // 10}
-               for split, counts in task.label_counts().items())
+        "train": 54000,
+        "dev": 6000,
+        "test": 10000,
+    }
+    assert all(set(counts.values()) == {len(task.labels(split)) // 10} for split, counts in task.label_counts().items())
     tokens = task.tokens("test")
     assert tokens.shape == (10000, 784) and tokens.min() == 0 and tokens.max() == 255
     assert {s.name: s for s in lra_sources()}["lra-image"].cached

@@ -42,8 +42,11 @@ def test_decode_rejects_ids_outside_the_vocabulary() -> None:
 
 
 def test_byte_task_keeps_splits_labels_and_padding_mask() -> None:
-    task = byte_task({"train": (["good", "bad film"], [1, 0]), "dev": (["ok"], [1]), "test": (["meh"], [0])},
-                     ["negative", "positive"], max_length=6)
+    task = byte_task(
+        {"train": (["good", "bad film"], [1, 0]), "dev": (["ok"], [1]), "test": (["meh"], [0])},
+        ["negative", "positive"],
+        max_length=6,
+    )
     assert task.seq_len == 6 and task.pad_id == PAD_ID and task.vocab_size == 257 and task.num_labels == 2
     assert task.labels("train").tolist() == [1, 0]
     assert task.attention_mask("train").sum(axis=1).tolist() == [4, 6]

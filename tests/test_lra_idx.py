@@ -37,8 +37,14 @@ def test_reads_gzip_compressed_files(tmp_path: Path) -> None:
     assert read_idx(path).tolist() == [9, 0, 3, 3]
 
 
-@pytest.mark.parametrize("values", [np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
-                                    np.array([[1.5, -2.0]], dtype=np.float32), np.array([-7, 300], dtype=np.int16)])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+        np.array([[1.5, -2.0]], dtype=np.float32),
+        np.array([-7, 300], dtype=np.int16),
+    ],
+)
 def test_encode_then_parse_round_trips(values: np.ndarray) -> None:
     parsed = parse_idx(encode_idx(values))
     assert parsed.dtype == values.dtype and np.array_equal(parsed, values)
@@ -76,7 +82,10 @@ def test_fashion_task_on_fixture_files(tmp_path: Path) -> None:
     task = image_task(load_fashion_mnist(tmp_path), seed=0, dev_size=20)
     assert task.seq_len == 784 and task.vocab_size == 256 and task.num_labels == 10 and task.pad_id is None
     assert {name: tokens.shape for name, (tokens, _) in task.splits.items()} == {
-        "train": (80, 784), "dev": (20, 784), "test": (30, 784)}
+        "train": (80, 784),
+        "dev": (20, 784),
+        "test": (30, 784),
+    }
     assert task.label_counts()["dev"] == dict.fromkeys(LABEL_NAMES, 2)
     # One token per pixel, row-major: each train/dev sequence is one of the fixture images, flattened.
     originals = {bytes(image.reshape(-1)): int(label) for image, label in zip(train_images, train_labels, strict=True)}
@@ -86,7 +95,8 @@ def test_fashion_task_on_fixture_files(tmp_path: Path) -> None:
             assert originals[bytes(row.astype(np.uint8))] == label
     other = image_task(load_fashion_mnist(tmp_path), seed=1, dev_size=20)
     assert not np.array_equal(task.labels("dev"), other.labels("dev")) or not np.array_equal(
-        task.tokens("dev"), other.tokens("dev"))
+        task.tokens("dev"), other.tokens("dev")
+    )
     assert np.array_equal(task.tokens("test"), other.tokens("test"))
 
 

@@ -95,8 +95,7 @@ def test_marker_distance_does_not_tell_the_label() -> None:
 
 @pytest.mark.parametrize(("contour_length", "paddle_length"), [(6, 2), (14, 2), (9, 3)])
 def test_two_contours_of_the_given_length_and_two_markers(contour_length: int, paddle_length: int) -> None:
-    images, _ = generate(20, seed=2, contour_length=contour_length, paddle_length=paddle_length,
-                         num_distractors=0)
+    images, _ = generate(20, seed=2, contour_length=contour_length, paddle_length=paddle_length, num_distractors=0)
     ink_per_image = (images > 0).sum(axis=(1, 2))
     assert (ink_per_image == 2 * contour_length * paddle_length + 2 * 9).all()
 
