@@ -35,3 +35,26 @@ def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(
         assert options == {"timing_repeats": quick.budget.timing_repeats,
                            "time_train_step": quick.budget.time_train_step}  # fmt: skip
     assert {c.m for c, _ in calls if c.method == "coreset"} == set(quick.coreset_ms)
+
+
+def test_threads_set_torch_threads_and_are_not_passed_to_run_trial(monkeypatch):
+    import torch
+
+    seen = {}
+
+    def fake_run_trial(config, **options):
+        seen.update(options=options, threads=torch.get_num_threads())
+        return {}
+
+    monkeypatch.setattr(pyramid_bert.trial, "run_trial", fake_run_trial)
+    before = torch.get_num_threads()
+    trial = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                        methods=("dense",))[0]  # fmt: skip
+    try:
+        finetune_trial(trial.finetune_config("/ck", threads=1))
+    finally:
+        torch.set_num_threads(before)
+    assert seen["threads"] == 1
+    assert "threads" not in seen["options"]
+    assert trial.finetune_config("/ck", threads=1)["trial_options"]["threads"] == 1
+    assert "threads" not in trial.finetune_config("/ck")["trial_options"]

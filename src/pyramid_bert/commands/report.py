@@ -14,13 +14,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("results_db", metavar="RESULTS_DB", help="a results.sqlite written by sweep or reproduce")
     parser.add_argument("--out", help="output folder (default: report/ beside RESULTS_DB)")
-    parser.add_argument("--no-dense-anchor", action="store_true",
-                        help="do not put the dense model (1.0X) on each method's frontier")
+    parser.add_argument(
+        "--no-dense-anchor", action="store_true", help="do not put the dense model (1.0X) on each method's frontier"
+    )
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     parser.set_defaults(func=run)
 
 
-def print_report_summary(report, *, targets: tuple[tuple[str, float], ...] = (("speedup", 3.0), ("speedup", 1.5))) -> None:  # noqa: ANN001
+def print_report_summary(
+    report, *, targets: tuple[tuple[str, float], ...] = (("speedup", 3.0), ("speedup", 1.5))
+) -> None:  # noqa: ANN001
     """Print the chosen tables and where the files are."""
     from pyramid_bert.report.tables import TableTarget
 

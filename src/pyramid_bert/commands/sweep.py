@@ -25,26 +25,42 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
     from pyramid_bert.sweep.presets import PRESETS
 
     parser.add_argument("--preset", default="quick", help=f"named sweep: {', '.join(PRESETS)} (default quick)")
-    parser.add_argument("--task", action="append", metavar="NAME",
-                        help="task to sweep (repeat or comma-separate for several; default: the preset's)")
+    parser.add_argument(
+        "--task",
+        action="append",
+        metavar="NAME",
+        help="task to sweep (repeat or comma-separate for several; default: the preset's)",
+    )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or local folder (default {DEFAULT_MODEL})")
     parser.add_argument("--methods", help="comma-separated methods (default: the preset's, all six + dense)")
     parser.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the preset's)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the sweep in --out: finished trials are kept and not run again")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the sweep in --out: finished trials are kept and not run again"
+    )
     parser.add_argument("--retry-failed", action="store_true", help="with --resume: run failed trials again")
     parser.add_argument("--executor", default="local", help=f"where trials run: {', '.join(EXECUTORS)} (default local)")
-    parser.add_argument("--address", help="with --executor ray: 'auto' or HOST:PORT of a Ray head (default: start Ray here)")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="with --executor ray: CPUs per trial (default 1)")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="with --executor ray: GPUs per trial (default 0)")
+    parser.add_argument(
+        "--address", help="with --executor ray: 'auto' or HOST:PORT of a Ray head (default: start Ray here)"
+    )
+    parser.add_argument(
+        "--cpus-per-trial", type=float, default=1.0, help="with --executor ray: CPUs per trial (default 1)"
+    )
+    parser.add_argument(
+        "--gpus-per-trial", type=float, default=0.0, help="with --executor ray: GPUs per trial (default 0)"
+    )
+    parser.add_argument("--threads", type=int,
+                        help="torch threads per trial (default: the preset's; quick uses 1, paper torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (for GLUE tasks)")
     parser.add_argument("--epochs", type=float, help="override the preset's epochs")
     parser.add_argument("--max-train-examples", type=int, help="override the preset's train subset size")
     parser.add_argument("--max-eval-examples", type=int, help="override the preset's dev/test subset size")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="use a synthetic trial function (no training; checks the pipeline in seconds)")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="use a synthetic trial function (no training; checks the pipeline in seconds)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -93,6 +109,9 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         "max_eval_examples": args.max_eval_examples,
     }
     budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
+    threads = preset.threads if args.threads is None else args.threads
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
     if budget.epochs <= 0:
         raise ConfigError(f"--epochs must be > 0, got {budget.epochs}")
     shape = ModelShape(*_model_shape(args.model, synthetic=args.synthetic))
@@ -119,6 +138,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         "speedup_targets": preset.speedup_targets,
         "budget": budget.__dict__,
         "executor": args.executor,
+        "threads": threads,
         "synthetic": bool(args.synthetic),
     }
     return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings)
@@ -151,6 +171,7 @@ def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - Sw
                 resume=args.resume,
                 retry_failed=args.retry_failed,
                 progress=not args.no_progress,
+                threads=setup.settings["threads"],
             )
     finally:
         executor.close()
@@ -192,7 +213,9 @@ def _model_shape(model: str, *, synthetic: bool) -> tuple[int, int, int]:
     folder = Path(resolve_model(model))
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise DataError(f"--model: {model!r} has no config.json at {config_path} (give a catalog name or a local folder)")
+        raise DataError(
+            f"--model: {model!r} has no config.json at {config_path} (give a catalog name or a local folder)"
+        )
     config = json.loads(config_path.read_text())
     try:
         return int(config["num_hidden_layers"]), int(config["hidden_size"]), int(config["intermediate_size"])

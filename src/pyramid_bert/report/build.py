@@ -64,7 +64,9 @@ def build_report(
     if plots:
         for result in results:
             for axis in ("speedup", "space"):
-                report.plot_paths.append(plot_task(result, out_dir / "plots" / f"{_slug(result.task)}_{axis}.png", axis=axis))
+                report.plot_paths.append(
+                    plot_task(result, out_dir / "plots" / f"{_slug(result.task)}_{axis}.png", axis=axis)
+                )
     _write_text(report.markdown_path, _markdown(report, results, records, sweep_meta, Path(store_path), dense_anchor))
     return report
 
@@ -90,8 +92,11 @@ def _markdown(
     if sweep_meta:
         lines.append(f"- sweep settings: `{json.dumps(sweep_meta, sort_keys=True)}`")
     if sweep_meta.get("synthetic"):
-        lines += ["", "> **Synthetic trial function (`--synthetic`): no model was trained; these numbers only "
-                  "check the pipeline and say nothing about any method.**"]
+        lines += [
+            "",
+            "> **Synthetic trial function (`--synthetic`): no model was trained; these numbers only "
+            "check the pipeline and say nothing about any method.**",
+        ]
     lines += [
         "",
         "## How to read",
@@ -105,8 +110,7 @@ def _markdown(
         "split; the value at a target is the linear interpolation of the test metric between the two "
         "frontier points around it, with the same weights per seed (for the std)."
         + (
-            " Each method's frontier includes the dense model at 1.0X (0% reduction): no selection is the "
-            "dense model."
+            " Each method's frontier includes the dense model at 1.0X (0% reduction): no selection is the dense model."
             if dense_anchor
             else ""
         ),

@@ -25,8 +25,10 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
             ax.scatter(
                 [p.mean(axis) for p in method.points],
                 [p.mean("test") * SCALE for p in method.points],
-                s=14,
-                alpha=0.7,
+                s=30,
+                facecolors="none",
+                edgecolors="tab:blue",
+                zorder=3,
                 label="configurations",
             )
             frontier = method.frontier(axis)
@@ -36,7 +38,8 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
                 color="tab:red",
                 linewidth=1.2,
                 marker="o",
-                markersize=3,
+                markersize=2,
+                zorder=2,
                 label="frontier (chosen on dev)",
             )
         if result.dense is not None:

@@ -89,14 +89,16 @@ def markdown_table(results: Sequence[TaskResult], target: TableTarget, *, with_p
         paper = paper_row(result.task, target.axis, target.target) if with_paper else None
         if paper is not None:
             paper_cells = [OUT_OF_RANGE if paper[c] is None else f"{paper[c]:.1f}" for c in METHOD_COLUMNS]
-            name = f"{PAPER_TASK_NAMES[result.task]} (paper, BERT-base, {PAPER_TABLE_NAMES[(target.axis, target.target)]})"
+            name = (
+                f"{PAPER_TASK_NAMES[result.task]} (paper, BERT-base, {PAPER_TABLE_NAMES[(target.axis, target.target)]})"
+            )
             lines.append("| " + " | ".join([f"*{name}*", "", *[f"*{c}*" for c in paper_cells]]) + " |")
     means = column_means(results, target)
     mean_cells = []
     for column in METHOD_COLUMNS:
         entry = means[column]
         if entry is None:
-            mean_cells.append(OUT_OF_RANGE)
+            mean_cells.append(OUT_OF_RANGE if any(r.has_points(column) for r in results) else NO_TRIALS)
         else:
             value, count = entry
             mean_cells.append(f"{value * SCALE:.1f}" + (f" ({count}/{len(results)})" if count < len(results) else ""))

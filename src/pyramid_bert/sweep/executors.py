@@ -83,9 +83,7 @@ class RayExecutor:
 
     def run(self, jobs: Sequence[Job], trial_fn: TrialFunction) -> Iterator[dict[str, Any]]:
         ray = self._ray
-        remote_trial = ray.remote(execute_trial).options(
-            num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0
-        )
+        remote_trial = ray.remote(execute_trial).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
         waiting = list(jobs)
         limit = self.max_in_flight or len(waiting) or 1
         in_flight: dict[Any, str] = {}

@@ -9,7 +9,8 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here).
 
     ``config["trial_options"]`` (optional) holds keyword arguments of ``run_trial`` (timing_repeats,
-    time_train_step); every other key is a ``FinetuneConfig`` field. Transformers' per-load messages and
+    time_train_step) and ``threads`` (torch intra-op threads for this process); every other key is a
+    ``FinetuneConfig`` field. Transformers' per-load messages and
     progress bars are silenced: the sweep shows one progress bar over trials.
     """
     from transformers.utils import logging as transformers_logging
@@ -20,5 +21,10 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     config = dict(config)
-    options = config.pop("trial_options", None) or {}
+    options = dict(config.pop("trial_options", None) or {})
+    threads = options.pop("threads", None)
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     return dict(run_trial(FinetuneConfig.from_dict(config), **options))

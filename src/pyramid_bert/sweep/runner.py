@@ -35,7 +35,10 @@ class SweepSummary:
 
 def unique_trials(trials: Sequence[TrialSpec]) -> list[TrialSpec]:
     """Trials without repeats of the same key, first occurrence kept."""
-    return list({trial.key: trial for trial in reversed(trials)}.values())[::-1]
+    unique: dict[str, TrialSpec] = {}
+    for trial in trials:
+        unique.setdefault(trial.key, trial)
+    return list(unique.values())
 
 
 def run_sweep(
@@ -48,12 +51,14 @@ def run_sweep(
     resume: bool = False,
     retry_failed: bool = False,
     progress: bool = True,
+    threads: int | None = None,
 ) -> SweepSummary:
     """Run every trial of ``trials`` that has no row in ``store`` yet and record each outcome.
 
     ``resume=False`` refuses a store that already holds trials (so results are never mixed by
     accident); ``retry_failed`` also re-runs trials recorded as failed. Each trial's checkpoint goes to
-    ``checkpoint_root / <first 16 hex digits of its key>``.
+    ``checkpoint_root / <first 16 hex digits of its key>``; ``threads`` sets torch's threads per trial
+    (where it runs, not what it is: not part of a trial's identity).
     """
     trials = unique_trials(trials)
     recorded = store.finished_keys(include_failed=True)
@@ -66,7 +71,7 @@ def run_sweep(
     pending = [trial for trial in trials if trial.key not in done]
     by_key = {trial.key: trial for trial in pending}
     checkpoint_root = Path(checkpoint_root)
-    jobs = [(trial.key, trial.finetune_config(str(checkpoint_root / trial.key[:16]))) for trial in pending]
+    jobs = [(trial.key, trial.finetune_config(str(checkpoint_root / trial.key[:16]), threads=threads)) for trial in pending]
 
     executor = executor or LocalExecutor()
     bar = _progress_bar(total=len(trials), initial=len(trials) - len(pending), enabled=progress)
@@ -92,10 +97,15 @@ def run_sweep(
             if status == STATUS_FAILED:
                 failed += 1
                 first_line = (outcome.get("error") or "").splitlines()[:1]
-                bar.write(f"trial failed ({trial.task} {trial.method} {trial.schedule} seed {trial.seed}): "
-                          f"{first_line[0] if first_line else 'unknown error'}", file=sys.stderr)
+                bar.write(
+                    f"trial failed ({trial.task} {trial.method} {trial.schedule} seed {trial.seed}): "
+                    f"{first_line[0] if first_line else 'unknown error'}",
+                    file=sys.stderr,
+                )
             bar.update(1)
-            bar.set_postfix_str(f"{trial.task} {trial.method} {trial.schedule}" + (f", {failed} failed" if failed else ""))
+            bar.set_postfix_str(
+                f"{trial.task} {trial.method} {trial.schedule}" + (f", {failed} failed" if failed else "")
+            )
     finally:
         bar.close()
     return SweepSummary(planned=len(trials), already_done=len(trials) - len(pending), ran=ran, failed=failed)
@@ -104,5 +114,12 @@ def run_sweep(
 def _progress_bar(*, total: int, initial: int, enabled: bool):  # noqa: ANN202 - tqdm type
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="trial", desc="sweep", disable=not enabled, file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="trial",
+        desc="sweep",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )

@@ -109,12 +109,12 @@ class TrialSpec:
             kwargs["m"] = normalize_m(kwargs["m"])
         return cls(**kwargs)
 
-    def finetune_config(self, out: str) -> dict[str, Any]:
+    def finetune_config(self, out: str, *, threads: int | None = None) -> dict[str, Any]:
         """The keyword arguments of :class:`pyramid_bert.train.FinetuneConfig` for this trial, plus
         ``"trial_options"`` (how :func:`pyramid_bert.trial.run_trial` measures speed).
 
         Returned as a plain dict so that it pickles and travels to Ray workers; ``out`` is the
-        trial's checkpoint folder.
+        trial's checkpoint folder; ``threads`` the torch threads of the trial (None: torch's default).
         """
         method = self.method
         return {
@@ -137,7 +137,11 @@ class TrialSpec:
             "device": self.device,
             "glue_dir": self.glue_dir,
             "out": out,
-            "trial_options": {"timing_repeats": self.timing_repeats, "time_train_step": self.time_train_step},
+            "trial_options": {
+                "timing_repeats": self.timing_repeats,
+                "time_train_step": self.time_train_step,
+                **({"threads": threads} if threads else {}),
+            },
         }
 
 

@@ -239,9 +239,17 @@ class ResultsStore:
             "SELECT spec_json, status, result_json, error, versions_json, host, started_at, finished_at, "
             "wall_seconds FROM trials ORDER BY rowid"
         )
-        for spec_json, status, result_json, error, versions_json, host, started, finished, wall in (
-            self._connection.execute(query)
-        ):
+        for (
+            spec_json,
+            status,
+            result_json,
+            error,
+            versions_json,
+            host,
+            started,
+            finished,
+            wall,
+        ) in self._connection.execute(query):
             yield TrialRecord(
                 spec=TrialSpec.from_dict(json.loads(spec_json)),
                 status=status,

@@ -29,8 +29,14 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
         lengths = [n] * SYNTHETIC_LAYERS
     kept = sum(lengths) / (len(lengths) * n)
     rng = random.Random(f"{config.get('task')}|{config.get('method')}|{lengths}|{config.get('m')}|{config['seed']}")
-    method_penalty = {"coreset": 0.10, "attention": 0.12, "random": 0.16, "first_k": 0.2,
-                      "input_first_k": 0.22, "average_pool": 0.3}.get(config.get("method", ""), 0.0)
+    method_penalty = {
+        "coreset": 0.10,
+        "attention": 0.12,
+        "random": 0.16,
+        "first_k": 0.2,
+        "input_first_k": 0.22,
+        "average_pool": 0.3,
+    }.get(config.get("method", ""), 0.0)
     m_bonus = 0.01 if config.get("method") == "coreset" and config.get("m") not in (None, 1) else 0.0
     dev = 0.9 - method_penalty * (1 - kept) ** 2 + m_bonus + rng.gauss(0, 0.005)
     test = dev + rng.gauss(0, 0.005)
