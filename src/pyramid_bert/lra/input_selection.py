@@ -52,7 +52,7 @@ def select_input_tokens(
         keep: ``k``, ``1 <= k <= N``.
         method: one of :data:`INPUT_METHODS` other than "dense".
         m: centers per k-center round (coreset only; see :func:`pyramid_bert.selection.resolve_m`).
-        generator: random source of ``"random"``.
+        generator: random source of ``"random"`` (its device is where the draw happens).
 
     Returns:
         ``(hidden [B, k, D], mask [B, k], positions [B, k])``, positions ascending, CLS first.
@@ -60,7 +60,9 @@ def select_input_tokens(
     if method == "first_k":
         indices = first_k(mask, keep)
     elif method == "random":
-        indices = random_select(mask, keep, generator=generator)
+        # a CPU generator draws on the CPU; the indices then move to the tokens' device
+        on_generator_device = mask if generator is None else mask.to(generator.device)
+        indices = random_select(on_generator_device, keep, generator=generator)
     elif method == "coreset":
         indices = kcenter_greedy(hidden, keep, m=m, mask=mask)
     else:
@@ -115,10 +117,6 @@ class InputTokenSelector(nn.Module):
             return hidden, mask
         generator = None
         if self.method == "random":
-            # generators live on the CPU here; random_select draws on the mask's device, so select on CPU
             generator = self._train_generator if self.training else torch.Generator().manual_seed(self.seed)
-            kept_idx = random_select(mask.cpu(), self.keep, generator=generator).to(hidden.device)
-            kept, kept_mask, _ = gather_tokens(hidden, mask, kept_idx)
-            return kept, kept_mask
-        kept, kept_mask, _ = select_input_tokens(hidden, mask, self.keep, self.method, m=self.m)
+        kept, kept_mask, _ = select_input_tokens(hidden, mask, self.keep, self.method, m=self.m, generator=generator)
         return kept, kept_mask
