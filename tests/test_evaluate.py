@@ -137,15 +137,15 @@ def test_missing_or_corrupted_checkpoint_files_are_named(runs, tmp_path):
         validate_checkpoint(garbage)
 
 
-def test_memory_probe_reports_peak_rss_of_a_fresh_process_growing_with_the_batch(runs):
-    small = measure_peak_memory(runs["coreset"], mode="train", variant="pyramid", batch_size=2, seq_len=16)
-    large = measure_peak_memory(runs["coreset"], mode="train", variant="dense", batch_size=1024, seq_len=64)
-    assert small["peak_mb"] > 50  # python + torch + transformers alone take far more than this
-    assert small["peak_mb"] >= small["before_mb"] > 0
-    assert small["mode"] == "train" and small["variant"] == "pyramid"
-    assert "fresh process" in small["method"] or "ru_maxrss" in small["method"]
-    # [1024, 64, 32] activations kept for backward, plus attention maps: tens of MB more than a tiny batch.
-    assert large["step_mb"] > small["step_mb"] + 20
+def test_memory_probe_reports_peak_rss_of_a_fresh_process_that_sees_the_activations(runs):
+    # One fresh process (each costs an import of torch + transformers). A [1024, 64] batch through the
+    # tiny BERT keeps tens of MB of activations for backward: the probe must see them above the model.
+    result = measure_peak_memory(runs["coreset"], mode="train", variant="dense", batch_size=1024, seq_len=64)
+    assert result["mode"] == "train" and result["variant"] == "dense" and result["batch_size"] == 1024
+    assert result["peak_mb"] > 50  # python + torch + transformers alone take far more than this
+    assert result["peak_mb"] >= result["before_mb"] > 0
+    assert result["step_mb"] > 20
+    assert "fresh process" in result["method"] or "ru_maxrss" in result["method"]
 
 
 def test_cli_evaluate_prints_a_table_and_writes_json(runs, task, monkeypatch, capsys, tmp_path):

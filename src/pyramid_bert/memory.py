@@ -8,9 +8,10 @@ What is measured, honestly:
   another model leaks in. Inside it: load the model, build the batch, run one untimed warm-up step (for
   training this also allocates the AdamW moments and gradients), then reset the kernel's peak-RSS mark
   (``/proc/self/clear_refs`` <- ``5``), run the measured step and read ``VmHWM`` (peak RSS) from
-  ``/proc/self/status``. Reported: ``peak_mb`` (whole process peak during the step: weights, optimizer
-  state, activations, runtime) and ``step_mb`` = peak minus the RSS just before the step (what the step
-  itself added: mostly activations). Where the peak mark cannot be reset (not Linux), the fallback is the
+  ``/proc/self/status``. Reported: ``peak_mb`` (whole process peak during the measured step: runtime,
+  weights, gradients, optimizer state, activations, allocator caches; the figure to compare) and
+  ``step_mb`` = peak minus ``before_mb``, the RSS of the loaded model and inputs before any step (what
+  training or inference adds on top of the loaded model). Where the peak mark cannot be reset (not Linux), the fallback is the
   child's lifetime peak ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` read by the parent, flagged by
   ``method``.
 - **CUDA**: ``torch.cuda.max_memory_allocated`` after ``torch.cuda.reset_peak_memory_stats`` (tensor
@@ -112,10 +113,11 @@ def _measure_here(spec: dict[str, Any]) -> dict[str, Any]:
             with torch.inference_mode():
                 model(**inputs)
 
-    step()  # warm-up: allocations that persist across steps (grads, AdamW moments, kernel caches)
     if device.type == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated(device)
+        step()  # warm-up: allocations that persist across steps (grads, AdamW moments, kernel caches)
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
         step()
         torch.cuda.synchronize()
@@ -126,7 +128,8 @@ def _measure_here(spec: dict[str, Any]) -> dict[str, Any]:
             "before_mb": before / 2**20,
             "step_mb": (peak - before) / 2**20,
         }
-    before_kb = _status_kb("VmRSS")
+    before_kb = _status_kb("VmRSS")  # the loaded model and inputs, before any step
+    step()  # warm-up: allocations that persist across steps (grads, AdamW moments, kernel caches)
     if before_kb is None or not _reset_peak_rss():
         step()
         return {"method": "ru_maxrss of the child (lifetime peak, includes loading)", "fallback": True}
