@@ -25,7 +25,7 @@ COMMAND_MODULES = (
     "data",
     "sweep",
     "report",
-    "demo",
+    "lra",
 )
 
 
