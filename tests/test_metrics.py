@@ -50,12 +50,16 @@ def test_correlations_match_scipy(pairs):
     got = compute_metric("spearman", predictions, labels)
     assert (np.isnan(got) and np.isnan(expected_spearman)) or got == pytest.approx(expected_spearman)
     if np.std(predictions) > 1e-6 and np.std(labels) > 1e-6:
-        assert compute_metric("pearson", predictions, labels) == pytest.approx(stats.pearsonr(predictions, labels).statistic)
+        assert compute_metric("pearson", predictions, labels) == pytest.approx(
+            stats.pearsonr(predictions, labels).statistic
+        )
 
 
 def test_f1_of_a_multiclass_task_is_macro_averaged():
     labels, predictions = [0, 1, 2, 2], [0, 2, 2, 2]
-    assert compute_metric("f1", predictions, labels) == pytest.approx(skm.f1_score(labels, predictions, average="macro"))
+    assert compute_metric("f1", predictions, labels) == pytest.approx(
+        skm.f1_score(labels, predictions, average="macro")
+    )
 
 
 def test_companion_metrics_sit_beside_the_task_metric():

@@ -142,16 +142,12 @@ def validate_checkpoint(path: str | Path) -> dict[str, Any]:
         except Exception as error:  # safetensors raises several types for a damaged header or size
             raise CheckpointError(f"checkpoint {path}: {weight_file.name} is corrupted ({error})") from error
         if weight_file.name in expected and file_sha256(weight_file) != expected[weight_file.name]:
-            raise CheckpointError(
-                f"checkpoint {path}: {weight_file.name} is corrupted (SHA-256 differs from run.json)"
-            )
+            raise CheckpointError(f"checkpoint {path}: {weight_file.name} is corrupted (SHA-256 differs from run.json)")
     return run_info
 
 
 # --------------------------------------------------------------------------------- resumable train state
-def write_train_state(
-    folder: str | Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
-) -> Path:
+def write_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> Path:
     """Save everything needed to continue training bit-for-bit: weights, AdamW moments, LR schedule,
     the torch RNG state and the JSON ``state`` (step, epoch, losses, config). Atomic (temp folder + rename).
     """

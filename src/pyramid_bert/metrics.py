@@ -65,9 +65,7 @@ def compute_metric(
     return float(stats.pearsonr(predicted.astype(float), expected.astype(float)).statistic)
 
 
-def compute_metrics(
-    name: str, predictions: Sequence | np.ndarray, labels: Sequence | np.ndarray
-) -> dict[str, float]:
+def compute_metrics(name: str, predictions: Sequence | np.ndarray, labels: Sequence | np.ndarray) -> dict[str, float]:
     """The task metric ``name`` and its usual companions (e.g. accuracy beside F1), keyed by metric name."""
     scores = {name: compute_metric(name, predictions, labels)}
     for companion in COMPANION_METRICS.get(name, ()):

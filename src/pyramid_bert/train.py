@@ -167,7 +167,9 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
             )
         lengths = schedule.validate_lengths(list(config.lengths), num_layers, n)
         if method == "input_first_k" and len(set(lengths)) != 1:
-            raise ConfigError(f"lengths: input_first_k truncates the input once, so lengths must be constant: {lengths}")
+            raise ConfigError(
+                f"lengths: input_first_k truncates the input once, so lengths must be constant: {lengths}"
+            )
         return lengths
     if config.p is None:
         raise ConfigError(f"method {method} needs a schedule: give lengths, or p and prune_upto")
@@ -435,24 +437,37 @@ def finetune(
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
         "task": {
-            "name": task.name, "metric": task.metric, "is_regression": task.is_regression,
-            "num_labels": task.num_labels, "label_names": list(task.label_names), "max_length": n,
+            "name": task.name,
+            "metric": task.metric,
+            "is_regression": task.is_regression,
+            "num_labels": task.num_labels,
+            "label_names": list(task.label_names),
+            "max_length": n,
         },
         "model_source": str(source),
         "model_shape": {
-            "num_layers": num_layers, "hidden": model.config.hidden_size,
-            "intermediate": model.config.intermediate_size, "heads": model.config.num_attention_heads,
+            "num_layers": num_layers,
+            "hidden": model.config.hidden_size,
+            "intermediate": model.config.intermediate_size,
+            "heads": model.config.num_attention_heads,
         },
         "lengths": lengths,
         "pyramid": getattr(model.config, "pyramid", None),
         **pyramid_summary(model.config, n, lengths, config.method, config.position),
         "train": {
-            "examples": num_examples, "batch_size": batch_size, "steps": total_steps,
-            "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup_steps, "weight_decay": WEIGHT_DECAY,
-            "max_grad_norm": MAX_GRAD_NORM, "seconds": state["train_seconds"],
+            "examples": num_examples,
+            "batch_size": batch_size,
+            "steps": total_steps,
+            "steps_per_epoch": steps_per_epoch,
+            "warmup_steps": warmup_steps,
+            "weight_decay": WEIGHT_DECAY,
+            "max_grad_norm": MAX_GRAD_NORM,
+            "seconds": state["train_seconds"],
             "step_seconds_median": statistics.median(step_seconds),
-            "loss_first": state["losses"][0], "loss_last_mean10": statistics.fmean(state["losses"][-10:]),
-            "resumed_at_steps": state["resumed_at"], "threads": torch.get_num_threads(),
+            "loss_first": state["losses"][0],
+            "loss_last_mean10": statistics.fmean(state["losses"][-10:]),
+            "resumed_at_steps": state["resumed_at"],
+            "threads": torch.get_num_threads(),
         },
         "metrics": metrics,
         "device": str(device),

@@ -81,22 +81,44 @@ def run(args: argparse.Namespace) -> int:
     rows += [(name, f"{value:.4f}") for name, value in result["scores"].items() if name != result["metric_name"]]
     speed = result.get("speed")
     if speed:
-        rows.append(("inference speedup", fmt_speedup(speed["speedup"]) + f"  (batch {speed['batch_size']}, "
-                     f"N {speed['seq_len']}, {speed['threads']} threads, {speed['repeats']} repeats)"))
-        rows.append(("  dense / pyramid", f"{speed['dense_seconds']['median'] * 1000:.1f} ms / "
-                     f"{speed['pyramid_seconds']['median'] * 1000:.1f} ms per batch"))
+        rows.append(
+            (
+                "inference speedup",
+                fmt_speedup(speed["speedup"]) + f"  (batch {speed['batch_size']}, "
+                f"N {speed['seq_len']}, {speed['threads']} threads, {speed['repeats']} repeats)",
+            )
+        )
+        rows.append(
+            (
+                "  dense / pyramid",
+                f"{speed['dense_seconds']['median'] * 1000:.1f} ms / "
+                f"{speed['pyramid_seconds']['median'] * 1000:.1f} ms per batch",
+            )
+        )
         if speed.get("train_step"):
             step = speed["train_step"]
-            rows.append(("train-step speedup", fmt_speedup(step["speedup"]) + f"  (fwd+bwd, batch {step['batch_size']})"))
-            rows.append(("  dense / pyramid", f"{step['dense_seconds']['median'] * 1000:.1f} ms / "
-                         f"{step['pyramid_seconds']['median'] * 1000:.1f} ms per step"))
+            rows.append(
+                ("train-step speedup", fmt_speedup(step["speedup"]) + f"  (fwd+bwd, batch {step['batch_size']})")
+            )
+            rows.append(
+                (
+                    "  dense / pyramid",
+                    f"{step['dense_seconds']['median'] * 1000:.1f} ms / "
+                    f"{step['pyramid_seconds']['median'] * 1000:.1f} ms per step",
+                )
+            )
     rows.append(("predicted speedup", f"{result['predicted_speedup']:.2f}X"))
     rows.append(("space reduction", f"{result['space_reduction']:.1%}"))
     for key, memory in (result.get("memory") or {}).items():
-        rows.append((f"peak mem {key}", f"{memory['peak_mb']:.0f} MB (step adds {memory.get('step_mb', float('nan')):.0f} MB)"))
+        rows.append(
+            (f"peak mem {key}", f"{memory['peak_mb']:.0f} MB (step adds {memory.get('step_mb', float('nan')):.0f} MB)")
+        )
     print_table(rows)
     if args.json_out:
         atomic_write_json(args.json_out, result)
     suffix = "-only-infer" if result["only_infer"] else ""
-    print(f"result JSON: {args.checkpoint}/eval-{result['split']}{suffix}.json" + (f", {args.json_out}" if args.json_out else ""))
+    print(
+        f"result JSON: {args.checkpoint}/eval-{result['split']}{suffix}.json"
+        + (f", {args.json_out}" if args.json_out else "")
+    )
     return 0
