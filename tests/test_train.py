@@ -176,3 +176,18 @@ def test_config_round_trips_through_json_and_rejects_unknown_fields():
     assert FinetuneConfig(task="mnli").resolved_batch_size() == 32
     with pytest.raises(ConfigError, match="unknown field.*learning_rate"):
         FinetuneConfig.from_dict({"task": "trec", "learning_rate": 1e-3})
+
+
+def test_regression_task_trains_a_one_output_head_scored_by_spearman(tiny_model, tmp_path):
+    from pyramid_bert.evaluate import evaluate_checkpoint
+
+    task = make_keyword_task(sizes=(64, 32, 32))
+    task.is_regression, task.metric, task.num_labels, task.label_names = True, "spearman", 1, ["score"]
+    for split in task.splits.values():
+        split.labels = [float(label) for label in split.labels]
+    config = tiny_config(tiny_model, tmp_path / "run", method="dense", lengths=None)
+    out = finetune(config, task_data=task, progress=False)
+    result = evaluate_checkpoint(out, task_data=task, measure_speed=False, write_json=False)
+    assert json.loads((out / "config.json").read_text())["problem_type"] == "regression"
+    assert result["metric_name"] == "spearman" and set(result["scores"]) == {"spearman", "pearson"}
+    assert result["metric"] > 0.5  # the score follows the keyword
