@@ -30,10 +30,10 @@ def print_report_summary(
     for axis, target in targets:
         print(f"\n{TableTarget(axis, target).title}\n")
         print(report.table(axis, target))
-    print(f"\nreport: {report.markdown_path}")
+    print(f"\nreport: {report.markdown_path.resolve()}")
     if report.plot_paths:
-        print("plots: " + ", ".join(str(path) for path in report.plot_paths))
-    print(f"tables (CSV): {report.markdown_path.parent / 'tables'}")
+        print("plots: " + ", ".join(str(path.resolve()) for path in report.plot_paths))
+    print(f"tables (CSV): {(report.markdown_path.parent / 'tables').resolve()}")
     if report.trials_failed:
         print(f"note: {report.trials_failed} trials failed; the report lists them and marks their cells with †")
 
