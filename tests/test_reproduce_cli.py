@@ -70,3 +70,16 @@ def test_report_refuses_a_file_that_is_not_a_results_store(tmp_path, capsys):
     assert path.read_text() == "not a database"
     assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_missing_task_data_is_one_message_before_any_trial(tmp_path, capsys, monkeypatch):
+    import pyramid_bert.commands.sweep as sweep_command
+
+    monkeypatch.setattr(sweep_command, "_model_shape", lambda model, synthetic: (6, 384, 1536))
+    monkeypatch.delenv("PYRAMID_BERT_GLUE_DIR", raising=False)
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)
+    out = tmp_path / "glue"
+    assert main(["reproduce", "--task", "sst2", "--out", str(out), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "GLUE" in error and "--glue-dir" in error
+    assert not (out / "results.sqlite").exists()

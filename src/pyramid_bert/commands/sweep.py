@@ -144,6 +144,15 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
     return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings)
 
 
+def check_data(tasks: list[str], *, glue_dir: str | None) -> None:
+    """Load each task once before the sweep: a missing corpus or GLUE folder is one clear message now,
+    not one failed trial per configuration later (and downloads happen before the progress bar)."""
+    from pyramid_bert.data import load_task
+
+    for task in tasks:
+        load_task(task, glue_dir=glue_dir)
+
+
 def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - SweepSummary
     """Open the store, run the sweep with the chosen executor, close everything."""
     from pyramid_bert.sweep.executors import make_executor
@@ -154,6 +163,8 @@ def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - Sw
         raise ConfigError(
             f"{setup.store_path} already exists: pass --resume to continue that sweep, or choose another --out"
         )
+    if not args.synthetic:
+        check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
     executor = make_executor(
         args.executor, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial
