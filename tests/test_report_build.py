@@ -54,6 +54,13 @@ def test_report_is_rebuilt_from_the_store_alone(tmp_path):
     assert rows[1]["paper_CS-opt"] == "92.4" and rows[0]["paper_CS-opt"] == ""
     assert 0 < float(rows[0]["dense"]) <= 100 and rows[0]["dense_seeds"] == "2"
 
+    # one row per configuration of each task (seeds merged), the dense row anchoring every frontier
+    section = text.split("### rt-polarity")[1].split("###")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert len(rows) == len({t.config_key for t in trials if t.task == "rt-polarity"})
+    dense_row = next(line for line in rows if line.startswith("| dense"))
+    assert dense_row.rstrip(" |").endswith("1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt")
+
     # the same store gives the same tables again
     again = build_report(path, tmp_path / "again", plots=False)
     assert again.tables == report.tables

@@ -123,6 +123,17 @@ class TaskResult:
     dense: ConfigPoint | None
     methods: dict[str, MethodResult]
     dense_failed: int = 0
+    #: Every configuration of the task (all methods, all m), in first-seen order.
+    points: list[ConfigPoint] = field(default_factory=list)
+
+    def frontier_columns(self, point: ConfigPoint, axis: str = "speedup") -> list[str]:
+        """The method columns whose frontier on ``axis`` passes through ``point`` (dense: as the anchor)."""
+        columns = []
+        for column, method in self.methods.items():
+            wanted = method.anchor if point.method == "dense" else point
+            if method.points and wanted is not None and any(p is wanted for p in method.frontier(axis)):
+                columns.append(column)
+        return columns
 
     def cell(self, column: str, axis: str, target: float) -> Cell | None:
         if column == "dense":
@@ -174,6 +185,7 @@ def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: boo
         dense=dense,
         methods=methods,
         dense_failed=sum(1 for r in failed if r.spec.method == "dense"),
+        points=list(configs.values()),
     )
 
 

@@ -136,6 +136,21 @@ def _markdown(
         )
     for target in TABLE_TARGETS:
         lines += ["", f"## {target.title}", "", report.tables[target.slug], "", f"CSV: `tables/{target.slug}.csv`"]
+    lines += ["", "## Configurations", "",
+              "Every configuration (mean over seeds; metric x 100); *frontier* lists the columns whose speedup "
+              "frontier passes through it."]
+    for result in results:
+        lines += ["", f"### {result.task}", "",
+                  "| method | configuration | measured speedup | predicted speedup | attention-space reduction "
+                  "| dev | test | seeds | frontier |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for point in result.points:
+            predicted = "" if point.predicted_speedup is None else f"{point.predicted_speedup:.2f}"
+            lines.append(
+                f"| {point.method} | {point.label} | {point.mean('speedup'):.2f} | {predicted} | "
+                f"{point.mean('space') * 100:.0f}% | {point.mean('dev') * 100:.1f} | {point.mean('test') * 100:.1f} | "
+                f"{len(point.seeds)} | {', '.join(result.frontier_columns(point))} |"
+            )
     failed = [r for r in records if not r.ok]
     lines += ["", "## Failed trials", ""]
     if failed:
