@@ -191,3 +191,17 @@ def test_regression_task_trains_a_one_output_head_scored_by_spearman(tiny_model,
     assert json.loads((out / "config.json").read_text())["problem_type"] == "regression"
     assert result["metric_name"] == "spearman" and set(result["scores"]) == {"spearman", "pearson"}
     assert result["metric"] > 0.5  # the score follows the keyword
+
+
+def test_cli_finetune_prints_a_summary_table_and_writes_run_json(tiny_model, task, tmp_path, monkeypatch, capsys):
+    from pyramid_bert import cli
+
+    monkeypatch.setattr("pyramid_bert.data.load_task", lambda *args, **kwargs: task)
+    out = tmp_path / "cli-run"
+    argv = ["finetune", "--task", "rt-polarity", "--model", str(tiny_model), "--method", "coreset", "--lengths", "8,4",
+            "--m", "0.5", "--epochs", "1", "--batch-size", "16", "--lr", "1e-2", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "predicted speedup" in printed and "dev accuracy" in printed and "[8, 4]" in printed
+    info = json.loads((out / "run.json").read_text())
+    assert info["config"]["m"] == 0.5 and info["config"]["lengths"] == [8, 4] and info["train"]["steps"] == 4
