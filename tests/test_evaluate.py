@@ -18,13 +18,7 @@ from pyramid_bert.memory import measure_peak_memory
 from pyramid_bert.train import FinetuneConfig, finetune
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,7 @@ from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.train import FinetuneConfig, finetune, resolve_lengths, validate_config
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: faster than two on a shared 2-core machine, and the same result every run."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

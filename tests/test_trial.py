@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from pyramid_bert.train import FinetuneConfig
 from pyramid_bert.trial import run_trial
@@ -17,12 +16,7 @@ REQUIRED_KEYS = {
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_trial_returns_a_flat_json_able_row_with_the_sweep_keys(tmp_path):
