@@ -14,7 +14,7 @@ A trial is task x model x method x schedule x m x position x seed (Section 6 and
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pyramid_bert import schedule as schedule_model
 from pyramid_bert.errors import ConfigError
@@ -227,14 +227,7 @@ def plan_trials(
                                 m=m,
                                 position=position,
                                 seed=int(seed),
-                                epochs=budget.epochs,
-                                lr=budget.lr,
-                                batch_size=budget.batch_size,
-                                max_train_examples=budget.max_train_examples,
-                                max_eval_examples=budget.max_eval_examples,
-                                eval_batch_size=budget.eval_batch_size,
-                                timing_repeats=budget.timing_repeats,
-                                time_train_step=budget.time_train_step,
+                                **asdict(budget),
                                 device=device,
                                 glue_dir=glue_dir,
                             )
