@@ -306,5 +306,6 @@ def test_comparison_runs_end_to_end_on_byte_text() -> None:
     rows = {row["label"]: row for row in result["rows"]}
     assert set(rows) == {"first_k", "random", "cs_k_1", "cs_opt", "no_pruning"}
     assert result["keep"] % 8 == 0 and rows["cs_opt"]["space_reduction"] >= 0.7
+    assert (result["train_examples"], result["test_examples"]) == (32, 16)
     assert rows["no_pruning"]["keep"] == 1001 and rows["no_pruning"]["speedup_median"] == 1.0
     assert all(0.0 <= row["accuracy"] <= 1.0 for row in rows.values())

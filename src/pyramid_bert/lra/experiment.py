@@ -94,7 +94,8 @@ def _mask(tokens: np.ndarray, pad_id: int | None) -> np.ndarray | None:
 def run_lra_comparison(config: LraExperimentConfig) -> dict[str, object]:
     """Train and evaluate every method of ``config``; measure speed on shared weights.
 
-    Returns a JSON-able dict: ``config``, ``keep``, ``seq_len``, and ``rows``, one per method with label,
+    Returns a JSON-able dict: ``config``, ``task``, ``keep``, ``seq_len``, ``train_examples``, ``test_examples``
+    (the subset sizes actually used) and ``rows``, one per method with label,
     method, m, keep, space_reduction, accuracy, train_seconds, final_loss, speedup_median/q25/q75.
     """
     from pyramid_bert.data.lra import load_lra_task
@@ -155,7 +156,8 @@ def run_lra_comparison(config: LraExperimentConfig) -> dict[str, object]:
     )
     for row in rows:
         row.update(speed[row["label"]])
-    return {"config": config.to_dict(), "task": task.name, "seq_len": task.seq_len, "keep": keep, "rows": rows}
+    return {"config": config.to_dict(), "task": task.name, "seq_len": task.seq_len, "keep": keep,
+            "train_examples": len(train_y), "test_examples": len(test_y), "rows": rows}
 
 
 def measure_speedups(
@@ -228,7 +230,8 @@ def format_comparison(result: dict[str, object]) -> str:
     paper = PAPER_TABLE4.get((backbone, task), {})
     lines = [
         f"{backbone} on {task}: N = {result['seq_len']} (+ CLS), keep k = {result['keep']}, "
-        f"train {config['train_size']} / test {config['test_size']} examples",
+        f"train {result.get('train_examples', config['train_size'])} / "
+        f"test {result.get('test_examples', config['test_size'])} examples",
         "",
         "| method | k | space red. | accuracy % | paper % | speedup (median [q25, q75]) | train s |",
         "|---|---|---|---|---|---|---|",
