@@ -137,17 +137,42 @@ def kcenter_greedy(
         tokens farthest from their nearest selected center (ties: lower index first); the last round adds only
         what reaches k; padding comes only after every real token, lowest index first.
 
-    One batched Gram product gives all distances; the rounds then only read rows of it. On CPU the rounds run
+    A single round (``m`` >= k - 1) needs only the distances to CLS (one matrix-vector product per example).
+    Otherwise one batched Gram product gives all distances; the rounds then only read rows of it. On CPU the rounds run
     as one compiled loop (:mod:`pyramid_bert.kcenter_kernel`, when numba is installed); elsewhere, as a loop of
     batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`).
     """
     mask = check_selection_inputs(x, k, mask)
     per_round = resolve_m(m, k)
+    if per_round >= k - 1:  # a single round (CS-k-1): only the distances to CLS are needed
+        return _kcenter_one_round(x, mask, k)
     if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
         gram = gram_matrix(x)  # [B, N, N]; distance rows are formed inside the kernel as centers are chosen
         tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
         return torch.from_numpy(kcenter_kernel.kcenter_rounds(gram.numpy(), mask.numpy(), k, per_round, tolerance))
     return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
+
+
+def _kcenter_one_round(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """CLS, then the ``k - 1`` real tokens farthest from CLS (ties: lower index), then padding: ``[B, k]``.
+
+    The distances to CLS come from one ``[B, N, D] x [B, D, 1]`` product and the norms, with the rounding rules of
+    :func:`pairwise_sq_distances`; no ``[B, N, N]`` matrix is formed.
+    """
+    work = x.detach()
+    if work.dtype not in (torch.float32, torch.float64):
+        work = work.float()
+    sq_norms = (work * work).sum(dim=-1)  # [B, N]
+    _check_finite(sq_norms, "hidden states reaching coreset selection")
+    dots = torch.bmm(work, work[:, :1].transpose(1, 2)).squeeze(-1)  # [B, N]
+    norm_sum = sq_norms + sq_norms[:, :1]
+    dist = (norm_sum - 2.0 * dots).clamp_min_(0.0)
+    dist.masked_fill_(dist <= _GRAM_RELATIVE_TOLERANCE[work.dtype] * norm_sum, 0.0)
+    score = dist.masked_fill_(~mask, -1.0)
+    score[:, 0] = -math.inf
+    farthest = torch.sort(score, dim=1, descending=True, stable=True).indices[:, : k - 1]
+    cls = torch.zeros(score.shape[0], 1, dtype=torch.long, device=score.device)
+    return torch.cat([cls, farthest], dim=1)
 
 
 def kcenter_greedy_torch(
@@ -330,5 +355,7 @@ def gather_tokens(
     Gradients flow to the kept embeddings (not through the choice of indices).
     """
     ordered = torch.sort(indices, dim=1).values
-    kept = x.gather(1, ordered[:, :, None].expand(-1, -1, x.shape[-1]))
+    batch, tokens, dim = x.shape
+    rows = (ordered + torch.arange(batch, device=x.device)[:, None] * tokens).reshape(-1)
+    kept = x.reshape(batch * tokens, dim).index_select(0, rows).view(batch, -1, dim)  # faster than gather on CPU
     return kept, mask.gather(1, ordered), ordered
