@@ -348,3 +348,18 @@ def test_average_pool_settings_round_trip(tmp_path):
             model(input_ids=input_ids, attention_mask=attention_mask).logits,
             reloaded(input_ids=input_ids, attention_mask=attention_mask).logits,
         )
+
+
+@pytest.mark.parametrize("method", ["coreset", "attention", "first_k", "average_pool"])
+def test_gradient_checkpointing_gives_the_same_gradients(method):
+    input_ids, attention_mask = batch(batch_size=4, tokens=20)
+    labels = torch.tensor([0, 1, 2, 0])
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_bert(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+        pyramidize(model, method=method, **pyramid_kwargs(method, 20))
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
+        grads.append(model.bert.encoder.layer[0].attention.self.query.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)

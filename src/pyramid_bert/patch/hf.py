@@ -264,7 +264,7 @@ class PyramidEncoderMixin:
             layer._pyramid.key_mask_in = key_mask
             hidden_states = layer(hidden_states, layer_mask, **kwargs)
             key_mask = layer._pyramid.key_mask_out
-            layer._pyramid.key_mask_in = layer._pyramid.key_mask_out = None
+            layer._pyramid.key_mask_out = None  # key_mask_in stays: gradient checkpointing re-runs the layer
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
 
 
@@ -272,6 +272,8 @@ class PyramidLayerMixin:
     """Forward of a pyramid encoder layer; mixed in front of the model's own layer class by :func:`pyramidize`.
 
     The encoder sets ``self._pyramid.key_mask_in`` ``[B, n]`` before the call and reads ``key_mask_out`` after it.
+    ``key_mask_in`` is kept until the next forward, so gradient checkpointing can re-run the layer; Random-select
+    then draws anew in the re-run, so use it without checkpointing.
     """
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *args, **kwargs):
