@@ -13,14 +13,7 @@ from pyramid_bert.lra.models import bigbird_attention_type
 from pyramid_bert.lra.performer import favor_attention, orthogonal_gaussian_projection, softmax_attention
 from pyramid_bert.lra.training import LraTrainConfig, evaluate_accuracy, train_lra_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"hidden": 16, "num_layers": 2, "heads": 2, "intermediate": 32, "block_size": 4, "num_random_blocks": 1,
