@@ -186,8 +186,8 @@ def make_settings(
             raise ConfigError(
                 "method 'average_pool' takes pool_windows (one window per layer, 1 = none) and no lengths"
             )
-        windows = [int(w) if not isinstance(w, bool) and isinstance(w, int) else w for w in pool_windows]
-        if len(windows) != num_layers or any(not isinstance(w, int) or w < 1 for w in windows):
+        windows = list(pool_windows)
+        if len(windows) != num_layers or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in windows):
             raise ConfigError(
                 f"pool_windows must be {num_layers} ints >= 1 (one per layer, 1 = none); got {list(pool_windows)}"
             )
@@ -196,9 +196,7 @@ def make_settings(
         raise ConfigError(f"pool_windows applies only to method 'average_pool', not {method!r}")
     if lengths is None:
         raise ConfigError(f"method {method!r} needs lengths: one kept length per encoder layer ({num_layers} layers)")
-    lengths = validate_lengths(
-        [int(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in lengths], num_layers
-    )
+    lengths = validate_lengths(lengths, num_layers)
     if method == "input_first_k" and len(set(lengths)) != 1:
         raise ConfigError(f"method 'input_first_k' truncates the input once: lengths must be constant, got {lengths}")
     return PyramidSettings(lengths, method, m, position, None, int(seed))
