@@ -52,6 +52,57 @@ def sequence_lengths(n: int, num_layers: int, p: float, prune_upto: int) -> list
     return lengths
 
 
+def sequence_ratios(num_layers: int, p: float, prune_upto: int) -> list[float]:
+    """Eq. 5 as keep ratios: ``r_j = p ** (min(j, prune_upto) / prune_upto)`` for j = 1..num_layers (no floor).
+
+    A keep-ratio schedule keeps ``ceil(r_j * n)`` tokens at layer j, where n is each example's own number of real
+    tokens (see :func:`ratio_lengths`), so a short sentence is pruned as hard as a long one.
+
+    Example: ``sequence_ratios(6, 0.25, 2) == [0.5, 0.25, 0.25, 0.25, 0.25, 0.25]``.
+    """
+    _check_positive_int("num_layers", num_layers)
+    _check_positive_int("prune_upto", prune_upto)
+    if not (isinstance(p, (int, float)) and not isinstance(p, bool) and 0.0 < p <= 1.0):
+        raise ConfigError(f"p must be a pruning ratio in (0, 1], got {p!r}")
+    return [float(p ** (min(j, prune_upto) / prune_upto)) for j in range(1, num_layers + 1)]
+
+
+def validate_ratios(ratios: Sequence[float], num_layers: int) -> list[float]:
+    """Check a keep-ratio schedule: one float in (0, 1] per layer, non-increasing."""
+    ratios = list(ratios)
+    if len(ratios) != num_layers:
+        raise ConfigError(
+            f"keep_ratios must have one entry per encoder layer: got {len(ratios)} for a model with {num_layers} layers"
+        )
+    for j, ratio in enumerate(ratios):
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < ratio <= 1.0:
+            raise ConfigError(f"keep_ratios[{j}] must be a number in (0, 1], got {ratio!r}")
+        if j and ratio > ratios[j - 1]:
+            raise ConfigError(
+                f"keep_ratios must not increase: keep_ratios[{j}] = {ratio} > keep_ratios[{j - 1}] = {ratios[j - 1]}"
+            )
+    return [float(ratio) for ratio in ratios]
+
+
+def ratio_keep(ratio: float, real_tokens: int) -> int:
+    """Tokens a layer of ratio ``ratio`` keeps of an example with ``real_tokens`` real tokens: ``ceil(r * n)``.
+
+    At least 1 (CLS), at most ``real_tokens``; a tolerance guards ceil() against binary rounding
+    (``0.3 * 10 == 3.0000000000000004`` keeps 3, not 4).
+    """
+    return min(real_tokens, max(1, math.ceil(ratio * real_tokens - _FLOOR_TOLERANCE)))
+
+
+def ratio_lengths(n: int, ratios: Sequence[float]) -> list[int]:
+    """The per-layer widths of a keep-ratio schedule for an input of ``n`` real tokens (non-increasing)."""
+    _check_positive_int("n", n)
+    lengths, previous = [], n
+    for ratio in ratios:
+        previous = min(previous, ratio_keep(ratio, n))
+        lengths.append(previous)
+    return lengths
+
+
 def pool_lengths(n: int, pool_windows: Sequence[int]) -> list[int]:
     """Kept lengths after strided mean pooling with ``window == stride``, one window per layer (1 = none).
 
@@ -153,6 +204,52 @@ def predicted_speedup(
     kwargs = dict(hidden=hidden, intermediate=intermediate, num_layers=num_layers, position=position)
     dense = encoder_flops(n, None, **kwargs)
     return dense / encoder_flops(n, lengths, truncate_input=truncate_input, **kwargs)
+
+
+def batch_layer_lengths(
+    width: int, longest: int, *, lengths: Sequence[int] | None = None, ratios: Sequence[float] | None = None
+) -> list[int] | None:
+    """Tensor widths after each layer for one batch: ``width`` tokens in (padding included), the longest example
+    having ``longest`` real tokens. Fixed ``lengths`` keep ``min(l_j, tokens left)``; keep ``ratios`` keep
+    ``ceil(r_j * longest)`` (the widest example of the batch sets the width); neither: dense (None).
+    """
+    if lengths is not None and ratios is not None:
+        raise ConfigError("give lengths or ratios, not both")
+    if ratios is not None:
+        return [min(width, length) for length in ratio_lengths(longest, ratios)]
+    if lengths is None:
+        return None
+    widths, previous = [], width
+    for length in lengths:
+        previous = min(previous, length)
+        widths.append(previous)
+    return widths
+
+
+def batches_flops(
+    batches: Sequence[tuple[int, int, int]],
+    *,
+    lengths: Sequence[int] | None = None,
+    ratios: Sequence[float] | None = None,
+    hidden: int,
+    intermediate: int,
+    num_layers: int,
+    position: str = "middle",
+    truncate_input: bool = False,
+) -> int:
+    """Encoder FLOPs of a whole split, batch by batch: ``batches`` holds ``(batch_size, width, longest)`` per batch
+    (``width``: the tensor's token count, padding included; ``longest``: real tokens of its longest example).
+    ``lengths`` / ``ratios`` as in :func:`batch_layer_lengths`; neither gives the dense model's FLOPs.
+    """
+    total = 0
+    for size, width, longest in batches:
+        layer_lengths = batch_layer_lengths(width, longest, lengths=lengths, ratios=ratios)
+        flops = encoder_flops(
+            width, layer_lengths, hidden=hidden, intermediate=intermediate, num_layers=num_layers,
+            position=position, truncate_input=truncate_input,
+        )  # fmt: skip
+        total += size * flops
+    return total
 
 
 def attention_space_reduction(n: int, lengths: Sequence[int]) -> float:

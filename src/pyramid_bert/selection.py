@@ -347,15 +347,31 @@ def average_pool_reference(
 
 
 def gather_tokens(
-    x: torch.Tensor, mask: torch.Tensor, indices: torch.Tensor
+    x: torch.Tensor, mask: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Keep the tokens at ``indices`` in their original order.
 
-    ``x [B, N, D]``, ``mask [B, N]``, ``indices [B, k]`` -> ``(x [B, k, D], mask [B, k], sorted indices [B, k])``.
+    ``x [B, N, D]``, ``mask [B, N]``, ``indices [B, k]`` (selection order) -> ``(x [B, k, D], mask [B, k],
+    sorted indices [B, k])``. ``counts [B]`` (optional): row b keeps only the first ``counts[b]`` indices of its
+    selection order; the other slots are still gathered but marked padding in the returned mask.
     Gradients flow to the kept embeddings (not through the choice of indices).
     """
-    ordered = torch.sort(indices, dim=1).values
+    ordered, permutation = torch.sort(indices, dim=1)
     batch, tokens, dim = x.shape
     rows = (ordered + torch.arange(batch, device=x.device)[:, None] * tokens).reshape(-1)
     kept = x.reshape(batch * tokens, dim).index_select(0, rows).view(batch, -1, dim)  # faster than gather on CPU
-    return kept, mask.gather(1, ordered), ordered
+    kept_mask = mask.gather(1, ordered)
+    if counts is not None:
+        ranked = torch.arange(indices.shape[1], device=x.device)[None, :] < counts[:, None]  # by selection rank
+        kept_mask = kept_mask & ranked.gather(1, permutation)
+    return kept, kept_mask, ordered
+
+
+def ratio_counts(real_lengths: torch.Tensor, current: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Tokens each example keeps at a layer of keep ratio ``ratio``: ``ceil(ratio * n_b)``, in [1, current_b].
+
+    ``real_lengths [B]``: real tokens of each example at the encoder's input; ``current [B]``: real tokens it has
+    now. Same rounding as :func:`pyramid_bert.schedule.ratio_keep`.
+    """
+    wanted = torch.ceil(real_lengths.to(torch.float64) * ratio - 1e-9).to(torch.long)
+    return torch.minimum(wanted.clamp_min(1), current)

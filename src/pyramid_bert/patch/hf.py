@@ -12,7 +12,9 @@ Modifications of the encoder (``BertEncoder``, ``RobertaEncoder``, ...):
 Modifications of each layer (``BertLayer``, ...):
 - after the attention sublayer's residual + LayerNorm ("middle", the paper's choice) or after the FFN ("end"),
   the hidden states ``[B, n, D]`` shrink to ``[B, min(l_j, n), D]`` by gathering the selected tokens in their
-  original order (CLS first); the layer leaves the shrunk key-padding mask for the encoder.
+  original order (CLS first); the layer leaves the shrunk key-padding mask for the encoder;
+- with a keep-ratio schedule, example b keeps ``ceil(r_j * n_b)`` tokens (n_b: its real tokens at the input) and the
+  batch shrinks to its widest example's count; the other slots of shorter examples become padding.
 
 Everything else (embeddings, attention kernels, pooler, heads, Hugging Face's output capture) is the model's
 own code, so ``output_hidden_states`` / ``output_attentions`` report every layer at its own length.
@@ -30,7 +32,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttenti
 from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.schedule import POSITIONS, validate_lengths
+from pyramid_bert.schedule import POSITIONS, validate_lengths, validate_ratios
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
@@ -39,10 +41,13 @@ from pyramid_bert.selection import (
     gather_tokens,
     kcenter_greedy,
     random_select,
+    ratio_counts,
     resolve_m,
 )
 
 METHODS = ("coreset", "attention", "average_pool", "first_k", "input_first_k", "random")
+#: Methods that take a keep-ratio schedule (Input-first-k truncates the input once; Average-pool uses windows).
+RATIO_METHODS = ("coreset", "attention", "first_k", "random")
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 CONFIG_KEY = "pyramid"
 
@@ -51,13 +56,14 @@ CONFIG_KEY = "pyramid"
 class PyramidSettings:
     """What a pyramidized model does; stored as ``model.config.pyramid`` (a plain dict) for save/load."""
 
-    lengths: list[int] | None  # None for Average-pool, whose lengths follow from pool_windows and N
+    lengths: list[int] | None  # None for Average-pool (pool_windows) and keep-ratio schedules (keep_ratios)
     method: str = "coreset"
     m: int | float | None = 1
     position: str = "middle"
     pool_windows: list[int] | None = None
     seed: int = 0
     version: int = field(default=1)
+    keep_ratios: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +83,7 @@ def pyramidize(
     position: str = "middle",
     pool_windows: list[int] | tuple[int, ...] | None = None,
     seed: int = 0,
+    keep_ratios: list[float] | tuple[float, ...] | None = None,
 ) -> nn.Module:
     """Make ``model`` a Pyramid-BERT in place and return it.
 
@@ -91,14 +98,21 @@ def pyramidize(
         position: "middle" (after the attention sublayer, before the FFN) or "end" (after the FFN).
         pool_windows: Average-pool only: one window (= stride) per layer, 1 meaning no pooling at that layer.
         seed: seeds Random-select's generator.
+        keep_ratios: instead of ``lengths``, one non-increasing ratio in (0, 1] per layer (e.g. from
+            :func:`pyramid_bert.schedule.sequence_ratios`): each example keeps ``ceil(r_j * n)`` tokens after layer
+            j, n being its own number of real tokens (at least 1, never more than it has), and a batch is as wide
+            as its widest example needs. Every method but Input-first-k and Average-pool. The kept tokens of an
+            example do not depend on the other examples of its batch (except for Random-select, and for a
+            fractional ``m``, which is resolved against the batch's widest keep count).
 
     A second call replaces the first; :func:`unpyramidize` restores the dense model.
     """
     encoder = find_encoder(model)
     num_layers = len(encoder.layer)
     settings = make_settings(
-        num_layers, lengths, method=method, m=m, position=position, pool_windows=pool_windows, seed=seed
-    )
+        num_layers, lengths, method=method, m=m, position=position, pool_windows=pool_windows, seed=seed,
+        keep_ratios=keep_ratios,
+    )  # fmt: skip
     if is_pyramidized(model):
         unpyramidize(model)
     encoder._pyramid_original_class = encoder.__class__
@@ -160,6 +174,7 @@ def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
             position=settings.position,
             pool_windows=settings.pool_windows,
             seed=settings.seed,
+            keep_ratios=settings.keep_ratios,
         )
     return model
 
@@ -173,6 +188,7 @@ def make_settings(
     position: str,
     pool_windows: list[int] | tuple[int, ...] | None,
     seed: int,
+    keep_ratios: list[float] | tuple[float, ...] | None = None,
 ) -> PyramidSettings:
     """Validate pyramidize's arguments for a model with ``num_layers`` encoder layers."""
     if method not in METHODS:
@@ -181,6 +197,13 @@ def make_settings(
         raise ConfigError(f"position must be one of {', '.join(POSITIONS)}; got {position!r}")
     if method == "coreset":
         resolve_m(m, 2)  # validates m
+    if keep_ratios is not None:
+        if method not in RATIO_METHODS:
+            raise ConfigError(f"keep_ratios work with methods {', '.join(RATIO_METHODS)}, not {method!r}")
+        if lengths is not None or pool_windows is not None:
+            raise ConfigError("give lengths (or pool_windows) or keep_ratios, not both")
+        ratios = validate_ratios(keep_ratios, num_layers)
+        return PyramidSettings(None, method, m, position, None, int(seed), keep_ratios=ratios)
     if method == "average_pool":
         if pool_windows is None or lengths is not None:
             raise ConfigError(
@@ -235,6 +258,7 @@ class LayerState:
     key_mask_in: torch.Tensor | None = None
     key_mask_out: torch.Tensor | None = None
     captured: tuple[torch.Tensor, torch.Tensor] | None = None
+    real_lengths: torch.Tensor | None = None  # [B] real tokens per example at the encoder input (keep ratios)
 
 
 class PyramidEncoderMixin:
@@ -257,9 +281,11 @@ class PyramidEncoderMixin:
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
         padded = mask_kind is not None and not bool(key_mask.all())
+        real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
         for layer in self.layer:
             layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
             layer._pyramid.key_mask_in = key_mask
+            layer._pyramid.real_lengths = real_lengths
             hidden_states = layer(hidden_states, layer_mask, **kwargs)
             key_mask = layer._pyramid.key_mask_out
             layer._pyramid.key_mask_out = None  # key_mask_in stays: gradient checkpointing re-runs the layer
@@ -303,9 +329,17 @@ class PyramidLayerMixin:
             window = settings.pool_windows[state.index]
             return average_pool(hidden, key_mask, window) if window > 1 else (hidden, key_mask)
         tokens = hidden.shape[1]
-        k = min(settings.lengths[state.index], tokens)
-        if k == tokens:
-            return hidden, key_mask
+        counts = None
+        if settings.keep_ratios is not None:
+            current = key_mask.sum(dim=1)
+            counts = ratio_counts(state.real_lengths, current, settings.keep_ratios[state.index])
+            k = int(counts.max())
+            if k == tokens and bool((counts == current).all()):
+                return hidden, key_mask
+        else:
+            k = min(settings.lengths[state.index], tokens)
+            if k == tokens:
+                return hidden, key_mask
         with torch.no_grad():
             if method == "coreset":
                 indices = kcenter_greedy(hidden, k, m=settings.m, mask=key_mask)
@@ -315,7 +349,7 @@ class PyramidLayerMixin:
                 indices = first_k(key_mask, k)
             else:  # random
                 indices = random_select(key_mask, k, self._pyramid_generator(hidden.device))
-        kept, kept_mask, _ = gather_tokens(hidden, key_mask, indices)
+        kept, kept_mask, _ = gather_tokens(hidden, key_mask, indices, counts)
         return kept, kept_mask
 
     def _pyramid_significance(self, key_mask: torch.Tensor, attention_weights: torch.Tensor | None) -> torch.Tensor:
