@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from test_patch_hf import LAYERS, batch, tiny_bert
 from transformers import BertModel
 
 from pyramid_bert import load_pyramid_model, pyramid_settings, pyramidize
@@ -19,6 +18,7 @@ from pyramid_bert.schedule import (
     validate_ratios,
 )
 from pyramid_bert.selection import first_k, gather_tokens, kcenter_greedy, ratio_counts
+from test_patch_hf import LAYERS, batch, tiny_bert
 
 RATIOS = [0.8, 0.5, 0.3]
 
