@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pyramid_bert.trial
+from pyramid_bert.run_config import FinetuneConfig
 from pyramid_bert.sweep.finetune_trial import finetune_trial
 from pyramid_bert.sweep.plan import ModelShape, plan_trials
 from pyramid_bert.sweep.presets import get_preset
-from pyramid_bert.train import FinetuneConfig
 
 
 def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(monkeypatch):

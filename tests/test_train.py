@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from pyramid_bert.errors import ConfigError, DataError
-from pyramid_bert.train import FinetuneConfig, finetune, resolve_lengths, validate_config
+from pyramid_bert.run_config import resolve_lengths, validate_config
+from pyramid_bert.train import FinetuneConfig, finetune
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -198,3 +199,33 @@ def test_cli_finetune_prints_a_summary_table_and_writes_run_json(tiny_model, tas
     assert "predicted speedup" in printed and "dev accuracy" in printed and "[8, 4]" in printed
     info = json.loads((out / "run.json").read_text())
     assert info["config"]["m"] == 0.5 and info["config"]["lengths"] == [8, 4] and info["train"]["steps"] == 4
+
+
+def _imported_modules(module_file: Path) -> set[str]:
+    """Every module named by an import statement anywhere in ``module_file`` (also imports inside functions)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(module_file.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_train_and_evaluate_do_not_import_each_other_and_the_public_names_stay():
+    import pyramid_bert.evaluate as evaluate
+    import pyramid_bert.run_config as run_config
+    import pyramid_bert.scoring as scoring
+    import pyramid_bert.train as train
+
+    train_imports = _imported_modules(Path(train.__file__))
+    evaluate_imports = _imported_modules(Path(evaluate.__file__))
+    assert not {"pyramid_bert.evaluate", "pyramid_bert.evaluate.score_split"} & train_imports
+    assert not any(name.startswith("pyramid_bert.train") for name in evaluate_imports)
+    below = _imported_modules(Path(run_config.__file__)) | _imported_modules(Path(scoring.__file__))
+    assert not any(name.startswith(("pyramid_bert.train", "pyramid_bert.evaluate")) for name in below)
+    assert train.FinetuneConfig is run_config.FinetuneConfig  # `from pyramid_bert.train import FinetuneConfig`
+    assert evaluate.score_split is scoring.score_split

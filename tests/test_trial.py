@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pyramid_bert.train import FinetuneConfig
+from pyramid_bert.run_config import FinetuneConfig
 from pyramid_bert.trial import run_trial
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 

@@ -18,62 +18,29 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.run_config import (
+    DENSE,
+    FinetuneConfig,
+    apply_selection,
+    check_labels_fit,
+    pyramid_summary,
+    resolve_device,
+    resolve_lengths,
+    subset_indices,
+    take,
+)
+from pyramid_bert.scoring import predict_logits, score_split
 
 if TYPE_CHECKING:
     import torch
 
     from pyramid_bert.data import TaskData
 
+__all__ = ["SELECTION_KEYS", "evaluate_checkpoint", "measure_memory_pair", "predict_logits", "score_split",
+           "time_speed"]  # fmt: skip
+
 SELECTION_KEYS = ("method", "lengths", "p", "prune_upto", "pool_windows", "m", "position")
-
-
-def predict_logits(model: Any, encodings: dict[str, torch.Tensor], *, batch_size: int, device: Any) -> np.ndarray:
-    """Logits ``[num_examples, num_labels]`` of ``model`` (eval mode, no grad) in batches of ``batch_size``."""
-    import torch
-
-    inputs = {key: value for key, value in encodings.items() if key != "labels"}
-    count = len(next(iter(inputs.values())))
-    was_training = model.training
-    model.eval()
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, count, batch_size):
-            batch = {key: value[start : start + batch_size].to(device) for key, value in inputs.items()}
-            chunks.append(model(**batch).logits.float().cpu())
-    model.train(was_training)
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.config.num_labels))
-
-
-def score_split(
-    model: Any,
-    tokenizer: Any,
-    task: TaskData,
-    split: str,
-    *,
-    batch_size: int = 128,
-    max_examples: int | None = None,
-    device: Any = "cpu",
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset."""
-    from pyramid_bert.data import tokenize_split
-    from pyramid_bert.metrics import compute_metrics, predictions_from_logits
-    from pyramid_bert.train import subset_indices, take
-
-    if split not in task.splits:
-        raise ConfigError(f"split: task {task.name} has no split {split!r}; valid: {', '.join(task.splits)}")
-    encodings = tokenize_split(tokenizer, task, split)
-    encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, seed))
-    logits = predict_logits(model, encodings, batch_size=batch_size, device=device)
-    predictions = predictions_from_logits(logits, is_regression=task.is_regression)
-    scores = compute_metrics(task.metric, predictions, encodings["labels"].numpy())
-    return {
-        "split": split, "examples": int(len(predictions)), "metric_name": task.metric,
-        "metric": scores[task.metric], "scores": scores,
-    }  # fmt: skip
 
 
 def _load_dense(path: Path) -> Any:
@@ -206,14 +173,14 @@ def evaluate_checkpoint(
     """
     from transformers import AutoTokenizer
 
-    from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model, train
+    from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model
     from pyramid_bert.data import load_task, tokenize_split
 
     started = time.perf_counter()
     folder = Path(path)
     run_info = checkpoint.validate_checkpoint(folder)
-    run_config = train.FinetuneConfig.from_dict(run_info["config"])
-    torch_device = train.resolve_device(device or run_config.device)
+    run_config = FinetuneConfig.from_dict(run_info["config"])
+    torch_device = resolve_device(device or run_config.device)
     eval_batch_size = batch_size or run_config.eval_batch_size
     task_name = task or run_config.task
     if task_data is None:
@@ -234,7 +201,7 @@ def evaluate_checkpoint(
     method, lengths, position = run_config.method, run_info.get("lengths"), run_config.position
     selection_spec = None
     if only_infer:
-        if run_config.method != train.DENSE:
+        if run_config.method != DENSE:
             raise ConfigError(
                 f"only_infer: needs a densely fine-tuned checkpoint; {folder} was fine-tuned with {run_config.method}"
             )
@@ -246,8 +213,8 @@ def evaluate_checkpoint(
             raise ConfigError(f"only_infer: unknown method {selection_config.method!r}; valid: {', '.join(METHODS)}")
         if selection_config.position not in POSITIONS:
             raise ConfigError(f"only_infer: position must be one of {', '.join(POSITIONS)}")
-        lengths = train.resolve_lengths(selection_config, n, model.config.num_hidden_layers)
-        train.apply_selection(model, selection_config, lengths)
+        lengths = resolve_lengths(selection_config, n, model.config.num_hidden_layers)
+        apply_selection(model, selection_config, lengths)
         method, position = selection_config.method, selection_config.position
         selection_spec = {
             "lengths": lengths, "method": method, "m": selection_config.m, "position": position,
@@ -259,8 +226,8 @@ def evaluate_checkpoint(
             f"schedule {lengths} was made for"
         )
     encodings = tokenize_split(tokenizer, task_data, split)
-    train.check_labels_fit(task_data, model.config.num_labels, encodings["labels"], str(folder))
-    encodings = train.take(encodings, train.subset_indices(len(encodings["labels"]), max_examples, run_config.seed))
+    check_labels_fit(task_data, model.config.num_labels, encodings["labels"], str(folder))
+    encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run_config.seed))
     model.to(torch_device)
 
     logits = predict_logits(model, encodings, batch_size=eval_batch_size, device=torch_device)
@@ -272,7 +239,7 @@ def evaluate_checkpoint(
         "checkpoint": str(folder), "task": task_data.name, "split": split, "examples": int(len(predictions)),
         "metric_name": task_data.metric, "metric": scores[task_data.metric], "scores": scores,
         "method": method, "lengths": lengths, "position": position, "n": n, "only_infer": only_infer or None,
-        **train.pyramid_summary(model.config, n, lengths, method, position),
+        **pyramid_summary(model.config, n, lengths, method, position),
         "speedup_median": None, "speedup_q25": None, "speedup_q75": None, "speed": None, "memory": None,
         "device": str(torch_device),
     }  # fmt: skip

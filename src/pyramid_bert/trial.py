@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
-    from pyramid_bert.train import FinetuneConfig
+    from pyramid_bert.run_config import FinetuneConfig
 
 
 def run_trial(

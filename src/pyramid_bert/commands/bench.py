@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pyramid_bert.bench import bench_schedule, format_table, load_bench_model
     from pyramid_bert.io import write_csv_atomic
-    from pyramid_bert.train import resolve_device
+    from pyramid_bert.run_config import resolve_device
 
     device = resolve_device(args.device)
     if args.threads:

@@ -94,7 +94,7 @@ def prepare_runtime(args: argparse.Namespace) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from pyramid_bert.train import FinetuneConfig
+    from pyramid_bert.run_config import FinetuneConfig
 
     if args.method is None:
         raise ConfigError("method: give --method")
@@ -115,7 +115,8 @@ def print_table(rows: list[tuple[str, str]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import read_run_info
-    from pyramid_bert.train import finetune, validate_config
+    from pyramid_bert.run_config import validate_config
+    from pyramid_bert.train import finetune
 
     config = config_from_args(args)
     validate_config(config)

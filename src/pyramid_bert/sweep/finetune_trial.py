@@ -15,7 +15,7 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     """
     from transformers.utils import logging as transformers_logging
 
-    from pyramid_bert.train import FinetuneConfig
+    from pyramid_bert.run_config import FinetuneConfig
     from pyramid_bert.trial import run_trial
 
     transformers_logging.set_verbosity_error()

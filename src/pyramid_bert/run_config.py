@@ -1,0 +1,266 @@
+"""What fine-tuning, evaluation and scoring share: the run config, its checks, device, model loading and
+selection set-up, and the seeded example subsets.
+
+Below :mod:`pyramid_bert.train`, :mod:`pyramid_bert.evaluate` and :mod:`pyramid_bert.scoring` (none of them is
+imported here), so those modules do not import each other.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pyramid_bert.data import TaskData
+
+DENSE = "dense"
+DEFAULT_BATCH_SIZE = 48
+TASK_BATCH_SIZES = {"mnli": 32, "mnli-mm": 32, "rte": 16}
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything that defines one fine-tuning run (JSON round-trip through ``to_dict`` / ``from_dict``).
+
+    Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5), or
+    ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes none of them.
+    """
+
+    task: str
+    model: str = "minilm-l6"
+    method: str = "coreset"
+    lengths: list[int] | None = None
+    p: float | None = None
+    prune_upto: int | None = None
+    pool_windows: list[int] | None = None
+    m: int | float | None = 1
+    position: str = "middle"
+    epochs: float = 3
+    lr: float = 2e-5
+    batch_size: int | None = None
+    eval_batch_size: int = 128
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    glue_dir: str | None = None
+    out: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ConfigError(f"FinetuneConfig: unknown field(s) {unknown}; valid fields: {', '.join(sorted(valid))}")
+        return cls(**data)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``to_dict`` as it reads back from JSON (tuples become lists), for comparing saved configs."""
+        return json.loads(json.dumps(self.to_dict()))
+
+    def resolved_out(self) -> Path:
+        """``out``, or ``runs/<task>-<method>-seed<seed>`` when ``out`` is empty."""
+        return Path(self.out) if self.out else Path("runs") / f"{self.task}-{self.method}-seed{self.seed}"
+
+    def resolved_batch_size(self) -> int:
+        return self.batch_size if self.batch_size is not None else TASK_BATCH_SIZES.get(self.task, DEFAULT_BATCH_SIZE)
+
+
+# ------------------------------------------------------------------------------------------ validation
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> torch.device; a clear error when CUDA is absent."""
+    import torch
+
+    if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"device: unknown device {device!r}; valid: cpu, cuda, cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device!r} asked for, but CUDA is not available on this machine; use --device cpu")
+    return torch.device(device)
+
+
+def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> None:
+    """Check names and ranges that need neither the data nor the model (fail before any download).
+
+    ``check_task_name=False`` skips the task-name check (a custom ``task_data`` is given instead).
+    """
+    from pyramid_bert import METHODS
+    from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
+    from pyramid_bert.schedule import POSITIONS
+
+    if check_task_name and config.task not in TASK_NAMES:
+        raise ConfigError(f"task: unknown task {config.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    if config.model not in MODEL_NAMES and not Path(config.model).exists():
+        raise ConfigError(
+            f"model: unknown model {config.model!r}; valid names: {', '.join(MODEL_NAMES)} or a local model folder"
+        )
+    methods = (DENSE, *METHODS)
+    if config.method not in methods:
+        raise ConfigError(f"method: unknown method {config.method!r}; valid methods: {', '.join(methods)}")
+    if config.position not in POSITIONS:
+        raise ConfigError(f"position: must be one of {', '.join(POSITIONS)}, got {config.position!r}")
+    if not config.epochs > 0:
+        raise ConfigError(f"epochs: must be > 0, got {config.epochs}")
+    if not config.lr > 0:
+        raise ConfigError(f"lr: must be > 0, got {config.lr}")
+    for name in ("batch_size", "eval_batch_size", "max_train_examples", "max_eval_examples"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name}: must be an int >= 1, got {value!r}")
+    resolve_device(config.device)
+    if config.method == DENSE:
+        given = [n for n in ("lengths", "p", "prune_upto", "pool_windows") if getattr(config, n) is not None]
+        if given:
+            raise ConfigError(f"method dense keeps every token and takes no schedule; remove {', '.join(given)}")
+
+
+def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int] | None:
+    """The per-layer kept lengths of ``config`` for input length ``n`` (None for dense)."""
+    from pyramid_bert import schedule
+
+    method = config.method
+    if method == DENSE:
+        return None
+    if method == "average_pool":
+        if config.pool_windows is None:
+            raise ConfigError("pool_windows: method average_pool needs one window per layer (1 = no pooling)")
+        if len(config.pool_windows) != num_layers:
+            raise ConfigError(
+                f"pool_windows: {len(config.pool_windows)} windows given for a model with {num_layers} layers"
+            )
+        return schedule.pool_lengths(n, config.pool_windows)
+    if config.pool_windows is not None:
+        raise ConfigError(f"pool_windows: only for method average_pool, not {method}")
+    if config.lengths is not None:
+        if config.p is not None or config.prune_upto is not None:
+            raise ConfigError("give either lengths or p and prune_upto, not both")
+        if len(config.lengths) > num_layers:
+            raise ConfigError(
+                f"lengths: the schedule has {len(config.lengths)} entries but the model has only {num_layers} layers"
+            )
+        lengths = schedule.validate_lengths(list(config.lengths), num_layers, n)
+        if method == "input_first_k" and len(set(lengths)) != 1:
+            raise ConfigError(
+                f"lengths: input_first_k truncates the input once, so lengths must be constant: {lengths}"
+            )
+        return lengths
+    if config.p is None:
+        raise ConfigError(f"method {method} needs a schedule: give lengths, or p and prune_upto")
+    if method == "input_first_k":
+        keep = schedule.sequence_lengths(n, 1, config.p, 1)[0]
+        return schedule.constant_lengths(keep, num_layers)
+    if config.prune_upto is None:
+        raise ConfigError("prune_upto: needed with p (Eq. 5); e.g. --p 0.25 --prune-upto 3")
+    return schedule.sequence_lengths(n, num_layers, config.p, config.prune_upto)
+
+
+def check_labels_fit(task: TaskData, num_labels: int, labels: torch.Tensor, where: str) -> None:
+    """Raise unless the task's labels fit a head of ``num_labels`` outputs."""
+    if task.num_labels != num_labels:
+        raise ConfigError(
+            f"labels: task {task.name} has {task.num_labels} label(s) but the model head in {where} has "
+            f"{num_labels} output(s)"
+        )
+    if not task.is_regression and len(labels):
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_labels:
+            raise DataError(
+                f"labels: task {task.name} has label values in [{low}, {high}] but the head has "
+                f"{num_labels} classes (valid 0..{num_labels - 1})"
+            )
+
+
+def load_base_model(source: str, task: TaskData) -> Any:
+    """``AutoModelForSequenceClassification`` from ``source`` with a head sized for ``task``."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    try:
+        model_config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"model {source}: cannot read its config ({error})") from error
+    architectures = model_config.architectures or []
+    has_head = any(name.endswith("ForSequenceClassification") for name in architectures)
+    if has_head and model_config.num_labels != task.num_labels:
+        raise ConfigError(
+            f"labels: task {task.name} has {task.num_labels} label(s) but the classification head of "
+            f"{source} has {model_config.num_labels}; start from a model without a head or a matching one"
+        )
+    problem_type = "regression" if task.is_regression else "single_label_classification"
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=task.num_labels, problem_type=problem_type
+        )
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"model {source}: cannot load ({error})") from error
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    from pyramid_bert import __version__
+
+    return {
+        "pyramid_bert": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method: str, position: str) -> dict:
+    """Cost-model figures for ``lengths`` on a model config: predicted speedup and attention-space reduction."""
+    from pyramid_bert import schedule
+
+    if lengths is None:
+        return {"predicted_speedup": 1.0, "space_reduction": 0.0}
+    return {
+        "predicted_speedup": schedule.predicted_speedup(
+            n,
+            lengths,
+            hidden=model_config.hidden_size,
+            intermediate=model_config.intermediate_size,
+            num_layers=model_config.num_hidden_layers,
+            position=position,
+            truncate_input=method == "input_first_k",
+        ),
+        "space_reduction": schedule.attention_space_reduction(n, lengths),
+    }
+
+
+def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | None) -> Any:
+    """``pyramidize`` ``model`` in place per ``config`` (nothing for dense)."""
+    from pyramid_bert import pyramidize
+
+    if config.method == DENSE:
+        return model
+    if config.method == "average_pool":
+        return pyramidize(
+            model, None, method="average_pool", pool_windows=list(config.pool_windows or []),
+            position=config.position, seed=config.seed,
+        )  # fmt: skip
+    return pyramidize(model, lengths, method=config.method, m=config.m, position=config.position, seed=config.seed)
+
+
+def subset_indices(count: int, limit: int | None, seed: int) -> torch.Tensor:
+    """All of ``range(count)``, or a seeded random ``limit`` of them in increasing order."""
+    import torch
+
+    if limit is None or limit >= count:
+        return torch.arange(count)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(count, generator=generator)[:limit].sort().values
+
+
+def take(encodings: dict[str, torch.Tensor], indices: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {key: value[indices] for key, value in encodings.items()}

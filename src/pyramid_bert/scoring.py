@@ -1,0 +1,60 @@
+"""Score a model on a task split: batched logits and the task metric (used by fine-tuning and evaluation)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pyramid_bert.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pyramid_bert.data import TaskData
+
+
+def predict_logits(model: Any, encodings: dict[str, torch.Tensor], *, batch_size: int, device: Any) -> np.ndarray:
+    """Logits ``[num_examples, num_labels]`` of ``model`` (eval mode, no grad) in batches of ``batch_size``."""
+    import torch
+
+    inputs = {key: value for key, value in encodings.items() if key != "labels"}
+    count = len(next(iter(inputs.values())))
+    was_training = model.training
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, count, batch_size):
+            batch = {key: value[start : start + batch_size].to(device) for key, value in inputs.items()}
+            chunks.append(model(**batch).logits.float().cpu())
+    model.train(was_training)
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.config.num_labels))
+
+
+def score_split(
+    model: Any,
+    tokenizer: Any,
+    task: TaskData,
+    split: str,
+    *,
+    batch_size: int = 128,
+    max_examples: int | None = None,
+    device: Any = "cpu",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset."""
+    from pyramid_bert.data import tokenize_split
+    from pyramid_bert.metrics import compute_metrics, predictions_from_logits
+    from pyramid_bert.run_config import subset_indices, take
+
+    if split not in task.splits:
+        raise ConfigError(f"split: task {task.name} has no split {split!r}; valid: {', '.join(task.splits)}")
+    encodings = tokenize_split(tokenizer, task, split)
+    encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, seed))
+    logits = predict_logits(model, encodings, batch_size=batch_size, device=device)
+    predictions = predictions_from_logits(logits, is_regression=task.is_regression)
+    scores = compute_metrics(task.metric, predictions, encodings["labels"].numpy())
+    return {
+        "split": split, "examples": int(len(predictions)), "metric_name": task.metric,
+        "metric": scores[task.metric], "scores": scores,
+    }  # fmt: skip
