@@ -27,6 +27,7 @@ from pyramid_bert.run_config import (
     pyramid_summary,
     resolve_device,
     resolve_lengths,
+    resolve_ratios,
     subset_indices,
     take,
 )
@@ -37,10 +38,9 @@ if TYPE_CHECKING:
 
     from pyramid_bert.data import TaskData
 
-__all__ = ["SELECTION_KEYS", "evaluate_checkpoint", "measure_memory_pair", "predict_logits", "score_split",
-           "time_speed"]  # fmt: skip
+__all__ = ["SELECTION_KEYS", "evaluate_checkpoint", "measure_memory_pair", "predict_logits", "score_split"]
 
-SELECTION_KEYS = ("method", "lengths", "p", "prune_upto", "pool_windows", "m", "position")
+SELECTION_KEYS = ("method", "lengths", "p", "prune_upto", "pool_windows", "m", "position", "keep_ratios", "schedule")
 
 
 def _load_dense(path: Path) -> Any:
@@ -62,76 +62,8 @@ def _selection_config(run_config: Any, only_infer: dict[str, Any]) -> Any:
     if only_infer.get("method", "coreset") == "dense":
         raise ConfigError("only_infer: method dense applies no selection; give a selection method")
     blank = {"method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "m": 1,
-             "position": "middle"}  # fmt: skip
+             "position": "middle", "keep_ratios": None, "schedule": "fixed"}  # fmt: skip
     return replace(run_config, **{**blank, **only_infer})
-
-
-def time_speed(
-    pyramid_model: Any,
-    dense_model: Any,
-    encodings: dict[str, torch.Tensor],
-    *,
-    batch_size: int,
-    train_batch_size: int | None,
-    device: Any,
-    warmup: int = 2,
-    repeats: int = 7,
-) -> dict[str, Any]:
-    """Interleaved timing of dense vs pyramid: inference on one batch, and optionally a forward+backward step."""
-    import torch
-
-    from pyramid_bert.timing import speedup_stats, time_interleaved
-
-    def batch_of(size: int, with_labels: bool) -> dict[str, torch.Tensor]:
-        keys = [k for k in encodings if with_labels or k != "labels"]
-        return {k: encodings[k][:size].to(device) for k in keys}
-
-    infer_inputs = batch_of(batch_size, with_labels=False)
-    for model in (pyramid_model, dense_model):
-        model.eval()
-
-    def infer(model: Any) -> Any:
-        def run() -> None:
-            with torch.inference_mode():
-                model(**infer_inputs)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-
-        return run
-
-    timings = time_interleaved({"dense": infer(dense_model), "pyramid": infer(pyramid_model)}, warmup=warmup,
-                               repeats=repeats)  # fmt: skip
-    speed: dict[str, Any] = {
-        "batch_size": int(len(infer_inputs["input_ids"])), "seq_len": int(infer_inputs["input_ids"].shape[1]),
-        "threads": torch.get_num_threads(), "warmup": warmup, "repeats": repeats,
-        "dense_seconds": timings["dense"].to_dict(), "pyramid_seconds": timings["pyramid"].to_dict(),
-        "speedup": speedup_stats(timings["dense"], timings["pyramid"]).to_dict(),
-    }  # fmt: skip
-    if train_batch_size:
-        train_inputs = batch_of(train_batch_size, with_labels=True)
-
-        def train_step(model: Any) -> Any:
-            def run() -> None:
-                model.train()
-                model(**train_inputs).loss.backward()
-                model.zero_grad(set_to_none=True)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-
-            return run
-
-        step_timings = time_interleaved(
-            {"dense": train_step(dense_model), "pyramid": train_step(pyramid_model)}, warmup=1, repeats=repeats
-        )
-        for model in (pyramid_model, dense_model):
-            model.eval()
-        speed["train_step"] = {
-            "what": "forward + backward of one training batch (optimizer step excluded)",
-            "batch_size": int(len(train_inputs["input_ids"])),
-            "dense_seconds": step_timings["dense"].to_dict(), "pyramid_seconds": step_timings["pyramid"].to_dict(),
-            "speedup": speedup_stats(step_timings["dense"], step_timings["pyramid"]).to_dict(),
-        }  # fmt: skip
-    return speed
 
 
 def evaluate_checkpoint(
@@ -146,8 +78,9 @@ def evaluate_checkpoint(
     max_examples: int | None = None,
     device: str | None = None,
     glue_dir: str | None = None,
-    timing_repeats: int = 7,
-    timing_warmup: int = 2,
+    timing_repeats: int = 5,
+    timing_warmup: int = 1,
+    timing_examples: int | None = None,
     time_train_step: bool = True,
     task_data: TaskData | None = None,
     write_json: bool = True,
@@ -158,22 +91,27 @@ def evaluate_checkpoint(
         path: a folder written by :func:`pyramid_bert.train.finetune`.
         split: "dev" or "test".
         task: evaluate on another task than the one trained on (its labels must fit the head).
-        measure_speed: time dense vs pyramid inference (and a training step) with interleaved repeats.
+        measure_speed: time dense vs pyramid inference over the split under each batching mode (and a training
+            step), interleaved repeats (:func:`pyramid_bert.speed.measure_split_speed`).
         measure_memory: peak memory of a training step and of inference, dense and pyramid (fresh processes).
         only_infer: selection applied at inference only to a densely fine-tuned checkpoint; keys among
             method, lengths, p, prune_upto, pool_windows, m, position.
         batch_size / max_examples / device / glue_dir: override the run's eval batch size (default 128),
             evaluate a seeded subset, run elsewhere, GLUE folder.
+        timing_examples: time a seeded sample of this many examples of the evaluated ones (default: all).
         task_data: use this task instead of loading one by name (tests).
         write_json: also write the result to ``<path>/eval-<split>[-only-infer].json``.
 
     Returns:
-        A JSON-able dict: metric_name, metric, scores, examples, lengths, predicted_speedup, space_reduction,
-        speedup_median/q25/q75 (None without timing), speed, train_step speedup, memory, eval_seconds, ...
+        A JSON-able dict: metric_name, metric, scores, examples, lengths, keep_ratios, predicted_speedup,
+        space_reduction, speedup_median/q25/q75 (the paper's protocol: both models padded to N) and
+        sorted_speedup_median/q25/q75 (both on length-sorted, dynamically padded batches: the realistic one;
+        None without timing), predicted_speedup_padded / _sorted (FLOPs model on those batches), speed (every
+        batching pair and the training step), memory, eval_seconds, ...
     """
     from transformers import AutoTokenizer
 
-    from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model
+    from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model, pyramid_settings
     from pyramid_bert.data import load_task, tokenize_split
 
     started = time.perf_counter()
@@ -216,9 +154,10 @@ def evaluate_checkpoint(
         lengths = resolve_lengths(selection_config, n, model.config.num_hidden_layers)
         apply_selection(model, selection_config, lengths)
         method, position = selection_config.method, selection_config.position
+        ratios = resolve_ratios(selection_config, model.config.num_hidden_layers)
         selection_spec = {
-            "lengths": lengths, "method": method, "m": selection_config.m, "position": position,
-            "pool_windows": selection_config.pool_windows, "seed": selection_config.seed,
+            "lengths": None if ratios else lengths, "method": method, "m": selection_config.m, "position": position,
+            "pool_windows": selection_config.pool_windows, "seed": selection_config.seed, "keep_ratios": ratios,
         }  # fmt: skip
     elif lengths is not None and n != run_info.get("task", {}).get("max_length", n):
         raise DataError(
@@ -240,22 +179,26 @@ def evaluate_checkpoint(
         "metric_name": task_data.metric, "metric": scores[task_data.metric], "scores": scores,
         "method": method, "lengths": lengths, "position": position, "n": n, "only_infer": only_infer or None,
         **pyramid_summary(model.config, n, lengths, method, position),
-        "speedup_median": None, "speedup_q25": None, "speedup_q75": None, "speed": None, "memory": None,
+        "speedup_median": None, "speedup_q25": None, "speedup_q75": None, "sorted_speedup_median": None,
+        "sorted_speedup_q25": None, "sorted_speedup_q75": None, "speed": None, "memory": None,
         "device": str(torch_device),
     }  # fmt: skip
     selected = lengths is not None and (only_infer or is_pyramidized(model))
+    settings = pyramid_settings(model)
+    result["keep_ratios"] = settings.keep_ratios if settings is not None else None
     if measure_speed and selected:
-        dense_model = _load_dense(folder).to(torch_device)
-        train_batch = run_config.resolved_batch_size() if time_train_step else None
-        speed = time_speed(
-            model, dense_model, encodings, batch_size=eval_batch_size, train_batch_size=train_batch,
-            device=torch_device, warmup=timing_warmup, repeats=timing_repeats,
+        timed = take(encodings, subset_indices(len(encodings["labels"]), timing_examples, run_config.seed))
+        speed = _measure_speed(
+            model, folder, timed, batch_size=eval_batch_size, device=torch_device, warmup=timing_warmup,
+            repeats=timing_repeats, train_batch_size=run_config.resolved_batch_size() if time_train_step else None,
         )  # fmt: skip
         result["speed"] = speed
-        result.update({f"speedup_{key}": value for key, value in speed["speedup"].items()})
-        del dense_model
+        result.update({f"speedup_{key}": value for key, value in speed["paper_speedup"].items()})
+        result.update({f"sorted_speedup_{key}": value for key, value in speed["real_speedup"].items()})
+        result.update(predicted_speedup_padded=speed["paper_predicted"], predicted_speedup_sorted=speed["real_predicted"])
     elif measure_speed:
-        result.update({"speedup_median": 1.0, "speedup_q25": 1.0, "speedup_q75": 1.0})
+        ones = {"speedup_median": 1.0, "speedup_q25": 1.0, "speedup_q75": 1.0}
+        result.update({**ones, **{f"sorted_{key}": value for key, value in ones.items()}})
     if measure_memory:
         result["memory"] = measure_memory_pair(
             folder, n=n, batch_size=eval_batch_size, train_batch_size=run_config.resolved_batch_size(),
@@ -266,6 +209,31 @@ def evaluate_checkpoint(
         suffix = "-only-infer" if only_infer else ""
         checkpoint.atomic_write_json(folder / f"eval-{split}{suffix}.json", result)
     return result
+
+
+def _measure_speed(
+    model: Any,
+    folder: Path,
+    encodings: dict[str, torch.Tensor],
+    *,
+    batch_size: int,
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    train_batch_size: int | None,
+) -> dict[str, Any]:
+    """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin."""
+    from pyramid_bert.speed import measure_split_speed, measure_train_step_speed
+
+    dense_model = _load_dense(folder).to(device)
+    speed = measure_split_speed(
+        model, dense_model, encodings, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats
+    )
+    if train_batch_size:
+        speed["train_step"] = measure_train_step_speed(
+            model, dense_model, encodings, batch_size=train_batch_size, device=device, repeats=repeats
+        )
+    return speed
 
 
 def measure_memory_pair(

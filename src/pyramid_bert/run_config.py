@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
 
 DENSE = "dense"
+#: ``FinetuneConfig.schedule``: fixed lengths per layer, or keep ratios of each example's real length.
+SCHEDULE_KINDS = ("fixed", "ratio")
+#: Training batches: padded to N, or to the batch's longest example.
+TRAIN_BATCHING = ("dynamic", "padded")
 DEFAULT_BATCH_SIZE = 48
 TASK_BATCH_SIZES = {"mnli": 32, "mnli-mm": 32, "rte": 16}
 
@@ -30,7 +34,10 @@ class FinetuneConfig:
     """Everything that defines one fine-tuning run (JSON round-trip through ``to_dict`` / ``from_dict``).
 
     Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5), or
-    ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes none of them.
+    ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes none of them. Keep-ratio schedules
+    (each example keeps ``ceil(r_j * its real length)`` tokens): ``keep_ratios``, or ``schedule="ratio"`` with
+    ``p`` and ``prune_upto`` (Eq. 5 as ratios). ``batching``: training batches ``dynamic`` (padded to their
+    longest example; the default) or ``padded`` (to N).
     """
 
     task: str
@@ -52,6 +59,9 @@ class FinetuneConfig:
     device: str = "cpu"
     glue_dir: str | None = None
     out: str = ""
+    keep_ratios: list[float] | None = None
+    schedule: str = "fixed"
+    batching: str = "dynamic"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,8 +127,12 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{name}: must be an int >= 1, got {value!r}")
     resolve_device(config.device)
+    if config.batching not in TRAIN_BATCHING:
+        raise ConfigError(f"--batching: training batches are one of {', '.join(TRAIN_BATCHING)}; got {config.batching!r}")
+    if config.schedule not in SCHEDULE_KINDS:
+        raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
     if config.method == DENSE:
-        given = [n for n in ("lengths", "p", "prune_upto", "pool_windows") if getattr(config, n) is not None]
+        given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios") if getattr(config, n) is not None]
         if given:
             raise ConfigError(f"method dense keeps every token and takes no schedule; remove {', '.join(given)}")
 
@@ -130,6 +144,9 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
     method = config.method
     if method == DENSE:
         return None
+    ratios = resolve_ratios(config, num_layers)
+    if ratios is not None:  # nominal lengths: the widths for an input of n real tokens
+        return schedule.ratio_lengths(n, ratios)
     if method == "average_pool":
         if config.pool_windows is None:
             raise ConfigError("pool_windows: method average_pool needs one window per layer (1 = no pooling)")
@@ -161,6 +178,28 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
     if config.prune_upto is None:
         raise ConfigError("prune_upto: needed with p (Eq. 5); e.g. --p 0.25 --prune-upto 3")
     return schedule.sequence_lengths(n, num_layers, config.p, config.prune_upto)
+
+
+def resolve_ratios(config: FinetuneConfig, num_layers: int) -> list[float] | None:
+    """The keep ratios of a keep-ratio schedule (None for fixed-length schedules and dense)."""
+    from pyramid_bert import schedule
+    from pyramid_bert.patch.hf import RATIO_METHODS
+
+    if config.schedule not in SCHEDULE_KINDS:
+        raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
+    if config.keep_ratios is None and config.schedule == "fixed":
+        return None
+    if config.method not in RATIO_METHODS:
+        raise ConfigError(f"--keep-ratios / --schedule ratio: methods {', '.join(RATIO_METHODS)} only, not {config.method}")
+    if config.lengths is not None:
+        raise ConfigError("--lengths is a fixed schedule; for a keep-ratio schedule give --keep-ratios or --p/--prune-upto")
+    if config.keep_ratios is not None:
+        if config.p is not None or config.prune_upto is not None:
+            raise ConfigError("give either --keep-ratios or --p and --prune-upto, not both")
+        return schedule.validate_ratios(list(config.keep_ratios), num_layers)
+    if config.p is None or config.prune_upto is None:
+        raise ConfigError("--schedule ratio needs --p and --prune-upto (Eq. 5 as keep ratios), or give --keep-ratios")
+    return schedule.sequence_ratios(num_layers, config.p, config.prune_upto)
 
 
 def check_labels_fit(task: TaskData, num_labels: int, labels: torch.Tensor, where: str) -> None:
@@ -249,6 +288,11 @@ def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | Non
             model, None, method="average_pool", pool_windows=list(config.pool_windows or []),
             position=config.position, seed=config.seed,
         )  # fmt: skip
+    ratios = resolve_ratios(config, model.config.num_hidden_layers)
+    if ratios is not None:
+        return pyramidize(
+            model, method=config.method, m=config.m, position=config.position, seed=config.seed, keep_ratios=ratios
+        )
     return pyramidize(model, lengths, method=config.method, m=config.m, position=config.position, seed=config.seed)
 
 

@@ -14,21 +14,28 @@ if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
 
 
-def predict_logits(model: Any, encodings: dict[str, torch.Tensor], *, batch_size: int, device: Any) -> np.ndarray:
-    """Logits ``[num_examples, num_labels]`` of ``model`` (eval mode, no grad) in batches of ``batch_size``."""
+def predict_logits(
+    model: Any, encodings: dict[str, torch.Tensor], *, batch_size: int, device: Any, batching: str = "sorted"
+) -> np.ndarray:
+    """Logits ``[num_examples, num_labels]`` of ``model`` (eval mode, no grad), in split order.
+
+    ``batching`` (see :mod:`pyramid_bert.batching`): ``sorted`` (default, the fastest), ``dynamic`` or ``padded``.
+    Predictions do not depend on it beyond float rounding: padding is masked, and every selection method except
+    Random-select keeps the same real tokens of an example whatever its batch is padded to.
+    """
     import torch
 
-    inputs = {key: value for key, value in encodings.items() if key != "labels"}
-    count = len(next(iter(inputs.values())))
+    from pyramid_bert.batching import make_batches, restore_order
+
     was_training = model.training
     model.eval()
+    batches = make_batches(encodings, batch_size, batching)
     chunks = []
     with torch.inference_mode():
-        for start in range(0, count, batch_size):
-            batch = {key: value[start : start + batch_size].to(device) for key, value in inputs.items()}
-            chunks.append(model(**batch).logits.float().cpu())
+        for batch in batches:
+            chunks.append(model(**batch.to(device).inputs).logits.float().cpu())
     model.train(was_training)
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.config.num_labels))
+    return restore_order(batches, chunks).numpy() if chunks else np.zeros((0, model.config.num_labels))
 
 
 def score_split(

@@ -183,6 +183,10 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     train = take(train, subset_indices(len(train["labels"]), config.max_train_examples, config.seed))
     if len(train["labels"]) == 0:
         raise DataError(f"task {task.name}: the train split is empty")
+    if config.batching == "dynamic":
+        from pyramid_bert.batching import real_lengths
+
+        real_lengths(train)  # dynamic padding trims on the right: check the padding is there
     batch_size = config.resolved_batch_size()
     steps_per_epoch = math.ceil(len(train["labels"]) / batch_size)
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
@@ -265,7 +269,11 @@ def _one_step(run: _Run, step: int) -> tuple[float, float]:
     epoch, position = divmod(step, run.steps_per_epoch)
     order = epoch_order(run.num_examples, run.config.seed, epoch)
     batch_indices = order[position * run.batch_size : (position + 1) * run.batch_size]
-    batch = {key: value[batch_indices].to(run.device) for key, value in run.train.items()}
+    batch = {key: value[batch_indices] for key, value in run.train.items()}
+    if run.config.batching == "dynamic":  # pad to the batch's longest example, not to N
+        width = int(batch["attention_mask"].sum(dim=1).max())
+        batch = {key: value[:, :width] if value.dim() == 2 else value for key, value in batch.items()}
+    batch = {key: value.to(run.device) for key, value in batch.items()}
     started = time.perf_counter()
     loss = run.model(**batch).loss
     loss.backward()
@@ -318,6 +326,7 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
             "loss_last_mean10": statistics.fmean(state["losses"][-10:]),
             "resumed_at_steps": state["resumed_at"],
             "threads": torch.get_num_threads(),
+            "batching": run.config.batching,
         },
         "metrics": metrics,
         "device": str(run.device),

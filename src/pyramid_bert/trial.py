@@ -27,7 +27,8 @@ def run_trial(
     """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.
 
     Keys: dev_metric, test_metric, metric_name, dev_scores, test_scores, speedup_median, speedup_q25,
-    speedup_q75, train_step_speedup_median, predicted_speedup, space_reduction, train_seconds,
+    speedup_q75 (both padded to N: the paper's protocol), sorted_speedup_median/q25/q75 (both length-sorted and
+    padded per batch: the realistic speedup), predicted_speedup_padded/_sorted, train_step_speedup_median, predicted_speedup, space_reduction, train_seconds,
     train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
@@ -65,6 +66,11 @@ def run_trial(
         "speedup_median": test["speedup_median"],
         "speedup_q25": test["speedup_q25"],
         "speedup_q75": test["speedup_q75"],
+        "sorted_speedup_median": test.get("sorted_speedup_median"),
+        "sorted_speedup_q25": test.get("sorted_speedup_q25"),
+        "sorted_speedup_q75": test.get("sorted_speedup_q75"),
+        "predicted_speedup_padded": test.get("predicted_speedup_padded"),
+        "predicted_speedup_sorted": test.get("predicted_speedup_sorted"),
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
         "predicted_speedup": test["predicted_speedup"],
         "space_reduction": test["space_reduction"],

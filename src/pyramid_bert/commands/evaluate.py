@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from pyramid_bert.commands.finetune import (
+    add_ratio_arguments,
     add_runtime_arguments,
     add_schedule_arguments,
     prepare_runtime,
@@ -34,9 +35,14 @@ def register(subparsers: Any) -> None:
         "schedule from --lengths or --p/--prune-upto (Table 6)",
     )  # fmt: skip
     add_schedule_arguments(parser, method_default=None)
+    add_ratio_arguments(parser)
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     parser.add_argument("--memory", action="store_true", help="measure peak memory (fresh processes)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed interleaved repeats (default 7)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed interleaved repeats over the split (default 5)")
+    parser.add_argument(
+        "--timing-examples", type=int,
+        help="time a seeded sample of this many evaluated examples (default: all of them)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, help="inference batch (default: the run's, 128)")
     parser.add_argument("--max-examples", type=int, help="score a seeded random subset of the split")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
@@ -50,7 +56,9 @@ def only_infer_spec(args: argparse.Namespace) -> dict[str, Any] | None:
     if not args.only_infer:
         return None
     spec: dict[str, Any] = {"method": args.only_infer, "m": args.m, "position": args.position}
-    for key in ("lengths", "p", "prune_upto", "pool_windows"):
+    if args.schedule != "fixed":
+        spec["schedule"] = args.schedule
+    for key in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios"):
         if getattr(args, key) is not None:
             spec[key] = getattr(args, key)
     return spec
@@ -62,6 +70,31 @@ def fmt_speedup(stats: dict[str, float] | None) -> str:
     return f"{stats['median']:.2f}X  [{stats['q25']:.2f}, {stats['q75']:.2f}]"
 
 
+def speed_rows(speed: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Table rows for a measured speed dict (see :func:`pyramid_bert.speed.measure_split_speed`)."""
+    if not speed:
+        return []
+    rows = [
+        ("real speedup", fmt_speedup(speed["real_speedup"]) + f"  (both length-sorted, padded per batch; "
+         f"FLOPs model {speed['real_predicted']:.2f}X)"),
+        ("paper speedup", fmt_speedup(speed["paper_speedup"]) + f"  (both padded to N = {speed['seq_len']}; "
+         f"FLOPs model {speed['paper_predicted']:.2f}X)"),
+        ("  timed", f"{speed['examples']} examples, batch {speed['batch_size']}, {speed['threads']} threads, "
+         f"{speed['repeats']} interleaved repeats over the split"),
+    ]  # fmt: skip
+    for name, stats in speed["seconds"].items():
+        rows.append((f"  {name}", f"{stats['median']:.3f} s per pass"))
+    for pair, stats in speed["speedups"].items():
+        rows.append((f"  {pair}", fmt_speedup(stats) + f"  (FLOPs {speed['predicted'][pair]:.2f}X)"))
+    step = speed.get("train_step")
+    if step:
+        for mode, stats in step["speedups"].items():
+            dense, pyramid = step["seconds"][f"dense/{mode}"], step["seconds"][f"pyramid/{mode}"]
+            rows.append((f"train-step speedup, {mode}", fmt_speedup(stats) + f"  (fwd+bwd, batch {step['batch_size']}, "
+                         f"{step['widths'][mode]} tokens; {dense['median'] * 1e3:.0f} / {pyramid['median'] * 1e3:.0f} ms)"))  # fmt: skip
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import atomic_write_json
     from pyramid_bert.evaluate import evaluate_checkpoint
@@ -71,42 +104,18 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, split=args.split, task=args.task, measure_speed=not args.no_speed,
         measure_memory=args.memory, only_infer=only_infer_spec(args), batch_size=args.batch_size,
         max_examples=args.max_examples, device=args.device, glue_dir=args.glue_dir, timing_repeats=args.repeats,
+        timing_examples=args.timing_examples,
     )  # fmt: skip
     rows = [
         ("task / split", f"{result['task']} / {result['split']} ({result['examples']} examples)"),
         ("method", result["method"] + (" (only infer)" if result["only_infer"] else "")),
         ("lengths", str(result["lengths"]) if result["lengths"] is not None else "dense"),
+        *([("keep ratios", ", ".join(f"{r:.3g}" for r in result["keep_ratios"]) + "  (lengths above: at N)")]
+          if result.get("keep_ratios") else []),
         (result["metric_name"], f"{result['metric']:.4f}"),
     ]
     rows += [(name, f"{value:.4f}") for name, value in result["scores"].items() if name != result["metric_name"]]
-    speed = result.get("speed")
-    if speed:
-        rows.append(
-            (
-                "inference speedup",
-                fmt_speedup(speed["speedup"]) + f"  (batch {speed['batch_size']}, "
-                f"N {speed['seq_len']}, {speed['threads']} threads, {speed['repeats']} repeats)",
-            )
-        )
-        rows.append(
-            (
-                "  dense / pyramid",
-                f"{speed['dense_seconds']['median'] * 1000:.1f} ms / "
-                f"{speed['pyramid_seconds']['median'] * 1000:.1f} ms per batch",
-            )
-        )
-        if speed.get("train_step"):
-            step = speed["train_step"]
-            rows.append(
-                ("train-step speedup", fmt_speedup(step["speedup"]) + f"  (fwd+bwd, batch {step['batch_size']})")
-            )
-            rows.append(
-                (
-                    "  dense / pyramid",
-                    f"{step['dense_seconds']['median'] * 1000:.1f} ms / "
-                    f"{step['pyramid_seconds']['median'] * 1000:.1f} ms per step",
-                )
-            )
+    rows += speed_rows(result.get("speed"))
     rows.append(("predicted speedup", f"{result['predicted_speedup']:.2f}X"))
     rows.append(("space reduction", f"{result['space_reduction']:.1%}"))
     for key, memory in (result.get("memory") or {}).items():

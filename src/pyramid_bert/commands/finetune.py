@@ -50,6 +50,27 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: s
     parser.add_argument("--position", default="middle", help="where selection sits: middle (default) or end")
 
 
+def float_list(text: str) -> list[float]:
+    """``"0.5,0.25"`` -> ``[0.5, 0.25]``."""
+    try:
+        return [float(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from error
+
+
+def add_ratio_arguments(parser: argparse.ArgumentParser) -> None:
+    """--keep-ratios / --schedule: keep-ratio schedules (shared with ``evaluate``)."""
+    parser.add_argument(
+        "--keep-ratios", type=float_list,
+        help="keep-ratio schedule: per layer, the fraction of each example's real tokens kept, e.g. 0.5,0.25,...",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schedule", default="fixed", choices=("fixed", "ratio"),
+        help="fixed: --p/--prune-upto give token counts at N (the paper); ratio: they give keep ratios of each "
+        "example's real length (Eq. 5 without the floor)",
+    )  # fmt: skip
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "finetune", help="fine-tune a (pyramid) BERT classifier on a task",
@@ -59,6 +80,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--task", required=True, help="task name (see `pyramid-bert data list`)")
     parser.add_argument("--model", default="minilm-l6", help="model name (minilm-l6) or a local model folder")
     add_schedule_arguments(parser, method_default="coreset")
+    add_ratio_arguments(parser)
+    parser.add_argument(
+        "--batching", default="dynamic", choices=("dynamic", "padded"),
+        help="training batches padded to their longest example (dynamic, default) or to N (padded)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--batch-size", type=int, help="train batch (default 48; MNLI 32, RTE 16)")
@@ -103,7 +129,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         prune_upto=args.prune_upto, pool_windows=args.pool_windows, m=args.m, position=args.position,
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
-        device=args.device, glue_dir=args.glue_dir, out=args.out,
+        device=args.device, glue_dir=args.glue_dir, out=args.out, keep_ratios=args.keep_ratios,
+        schedule=args.schedule, batching=args.batching,
     )  # fmt: skip
 
 
@@ -128,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         ("task / model", f"{info['task']['name']} / {info['config']['model']}"),
         ("method", info["config"]["method"]),
         ("lengths", str(info["lengths"]) if info["lengths"] is not None else "dense (N everywhere)"),
+        *([("keep ratios", ", ".join(f"{r:.3g}" for r in info["pyramid"]["keep_ratios"]) + "  (lengths above: at N)")]
+          if (info.get("pyramid") or {}).get("keep_ratios") else []),
         ("steps x batch", f"{train['steps']} x {train['batch_size']} ({train['examples']} examples)"),
         ("train time", f"{train['seconds']:.1f} s, median step {train['step_seconds_median'] * 1000:.0f} ms"),
         ("predicted speedup", f"{info['predicted_speedup']:.2f}X"),
