@@ -64,3 +64,32 @@ def test_parse_m_and_configs():
         parse_configs("3-0.25", 128, 6)
     with pytest.raises(ConfigError, match="must not increase"):
         parse_configs("8/16", 128, 2)
+
+
+def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths():
+    from pyramid_bert.bench import bench_split, format_split_table
+
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 17, (12,), generator=generator)
+    mask = (torch.arange(16)[None, :] < lengths[:, None]).long()
+    encodings = {"input_ids": torch.randint(5, 999, (12, 16), generator=generator) * mask, "attention_mask": mask}
+    fixed = bench_split(tiny_model(), encodings, model_name="tiny", batch_size=4, lengths=[8, 4], repeats=2, warmup=0)
+    ratio = bench_split(tiny_model(), encodings, model_name="tiny", batch_size=4, ratios=[0.5, 0.25], repeats=2,
+                        warmup=0)  # fmt: skip
+    assert fixed.schedule == "fixed" and fixed.lengths == "8 4" and ratio.lengths == "r 0.5 0.25"
+    assert fixed.examples == ratio.examples == 12 and fixed.n == 16
+    # on short real inputs a fixed schedule saves less than the same ratios: the FLOPs model says so too
+    assert ratio.real_predicted > fixed.real_predicted
+    assert fixed.real_ratio == pytest.approx(fixed.real_speedup / fixed.real_predicted)
+    assert format_split_table([fixed, ratio]).count("\n") == 3
+
+
+def test_parse_ratio_configs():
+    from pyramid_bert.commands.bench import parse_ratio_configs
+
+    assert parse_ratio_configs("2:0.25", 3) == [[0.5, 0.25, 0.25]]
+    assert parse_ratio_configs("0.5/0.5/0.2;1/1/1", 3) == [[0.5, 0.5, 0.2], [1.0, 1.0, 1.0]]
+    with pytest.raises(ConfigError, match="--configs"):
+        parse_ratio_configs("abc", 3)
+    with pytest.raises(ConfigError, match="must not increase"):
+        parse_ratio_configs("0.2/0.5/0.5", 3)

@@ -200,3 +200,105 @@ def format_table(rows: Sequence[BenchRow]) -> str:
             f"{row.predicted:.2f} | {row.ratio:.2f} | {100 * row.selection_share:.1f}% | {row.no_selection_speedup:.2f} |"
         )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------- real inputs, whole split
+@dataclass
+class SplitBenchRow:
+    """One schedule timed over a split of real inputs: both speedups, each beside the FLOPs model's prediction."""
+
+    model: str
+    batch_size: int
+    n: int
+    examples: int
+    schedule: str  # "fixed" or "ratio"
+    lengths: str  # lengths at N, or the ratios
+    method: str
+    m: str
+    dense_sorted_ms: float
+    pyramid_sorted_ms: float
+    real_speedup: float
+    real_q25: float
+    real_q75: float
+    real_predicted: float
+    real_ratio: float
+    paper_speedup: float
+    paper_predicted: float
+    vs_dense_dynamic: float
+    pyramid_sorted_vs_dense_padded: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def schedule_label(lengths: Sequence[int] | None, ratios: Sequence[float] | None) -> str:
+    if ratios is not None:
+        return "r " + " ".join(f"{r:.3g}" for r in ratios)
+    return " ".join(map(str, lengths or []))
+
+
+def bench_split(
+    dense: nn.Module,
+    encodings: dict[str, torch.Tensor],
+    *,
+    model_name: str,
+    batch_size: int,
+    lengths: Sequence[int] | None = None,
+    ratios: Sequence[float] | None = None,
+    method: str = "coreset",
+    m: int | float | None = 1,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str | torch.device = "cpu",
+) -> SplitBenchRow:
+    """Time ``dense`` and its pyramid twin (fixed ``lengths`` or keep ``ratios``) over ``encodings``, every batching."""
+    from pyramid_bert.speed import measure_split_speed
+
+    pyramid = pyramidize(copy.deepcopy(dense), None if ratios else list(lengths), method=method, m=m,
+                         keep_ratios=list(ratios) if ratios else None)  # fmt: skip
+    speed = measure_split_speed(
+        pyramid, dense, encodings, batch_size=batch_size, device=torch.device(device), warmup=warmup, repeats=repeats
+    )
+    real, paper = speed["real_speedup"], speed["paper_speedup"]
+    return SplitBenchRow(
+        model=model_name, batch_size=batch_size, n=int(encodings["input_ids"].shape[1]), examples=speed["examples"],
+        schedule="ratio" if ratios else "fixed", lengths=schedule_label(lengths, ratios), method=method, m=m_label(m),
+        dense_sorted_ms=1e3 * speed["seconds"]["dense/sorted"]["median"],
+        pyramid_sorted_ms=1e3 * speed["seconds"]["pyramid/sorted"]["median"],
+        real_speedup=real["median"], real_q25=real["q25"], real_q75=real["q75"],
+        real_predicted=speed["real_predicted"], real_ratio=real["median"] / speed["real_predicted"],
+        paper_speedup=paper["median"], paper_predicted=speed["paper_predicted"],
+        vs_dense_dynamic=speed["speedups"]["pyramid/sorted vs dense/dynamic"]["median"],
+        pyramid_sorted_vs_dense_padded=speed["speedups"]["pyramid/sorted vs dense/padded"]["median"],
+    )  # fmt: skip
+
+
+def format_split_table(rows: Sequence[SplitBenchRow]) -> str:
+    """A Markdown table of whole-split rows: the real speedup first, the paper's protocol beside it."""
+    lines = [
+        "| model | B | examples | schedule | method | m | dense sorted ms | real speedup (IQR) | FLOPs | real / FLOPs | "
+        "paper speedup | FLOPs (paper) | pyramid sorted vs dense dynamic | vs dense padded |",
+        "|" + "---|" * 14,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.model} | {r.batch_size} | {r.examples} | {r.lengths} | {r.method} | {r.m} | {r.dense_sorted_ms:.0f} | "
+            f"{r.real_speedup:.2f} ({r.real_q25:.2f}-{r.real_q75:.2f}) | {r.real_predicted:.2f} | {r.real_ratio:.2f} | "
+            f"{r.paper_speedup:.2f} | {r.paper_predicted:.2f} | {r.vs_dense_dynamic:.2f} | "
+            f"{r.pyramid_sorted_vs_dense_padded:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def task_encodings(task_name: str, n: int | None, examples: int | None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The test split of a catalog task, tokenized with the built-in model's tokenizer (BERT uncased vocabulary)
+    at N = ``n`` (default: the task's), as a seeded sample of ``examples`` (default: all)."""
+    from transformers import AutoTokenizer
+
+    from pyramid_bert.data import load_task, resolve_model, tokenize_split
+    from pyramid_bert.run_config import subset_indices, take
+
+    task = load_task(task_name, seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))
+    encodings = tokenize_split(tokenizer, task, "test", max_length=n)
+    return take(encodings, subset_indices(len(encodings["labels"]), examples, seed))

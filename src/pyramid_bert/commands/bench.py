@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", default="minilm-l6", help="minilm-l6 | bert-base (geometries) or a checkpoint path")
     parser.add_argument("--batch-sizes", default="32,1", help="comma-separated batch sizes (default 32,1)")
-    parser.add_argument("--n", type=int, default=128, help="input length N (default 128)")
+    parser.add_argument("--n", type=int, default=None, help="input length N (default 128; with --task, the task's)")
     parser.add_argument(
         "--configs",
         default="3:0.25",
@@ -40,7 +40,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop, for comparison",
     )
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
+    add_split_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """Whole-split mode: real inputs of a task, every batching mode, fixed or keep-ratio schedules."""
+    group = parser.add_argument_group(
+        "real inputs (--task)",
+        "time whole passes over a task's test split instead of one random batch: dense and pyramid on the same "
+        "batches, padded to N (the paper), padded per batch, and length-sorted (the real speedup)",
+    )
+    group.add_argument("--task", help="a catalog task, e.g. rt-polarity (its N unless --n is given)")
+    group.add_argument("--examples", type=int, default=1000, help="seeded sample of the split (default 1000)")
+    group.add_argument(
+        "--schedule", default="fixed", choices=("fixed", "ratio"),
+        help="fixed lengths at N (the paper), or keep ratios of each example's real length; with ratio, "
+        "--configs U:P gives Eq. 5 ratios and '/'-separated values are ratios",
+    )  # fmt: skip
 
 
 def parse_m_values(text: str) -> list[int | float | None]:
@@ -86,6 +103,58 @@ def parse_configs(text: str, n: int, num_layers: int) -> list[list[int]]:
     return schedules
 
 
+def parse_ratio_configs(text: str, num_layers: int) -> list[list[float]]:
+    """Keep-ratio schedules from 'table9', 'U:P,U:P' (Eq. 5 as ratios) or '/'-separated ratios joined by ';'."""
+    from pyramid_bert.errors import ConfigError
+    from pyramid_bert.schedule import sequence_ratios, unique_grid, validate_ratios
+
+    if text == "table9":
+        return [sequence_ratios(num_layers, p, upto) for upto, p in unique_grid()]
+    schedules = []
+    for part in text.split(";" if "/" in text else ","):
+        try:
+            values = [float(value) for value in part.split("/")] if "/" in part else None
+            upto, p = (None, None) if values else part.split(":")
+            upto, p = (None, None) if values else (int(upto), float(p))
+        except ValueError:
+            raise ConfigError(f"--configs: {part!r} is not PRUNE_UPTO:P, 'table9' or '/'-separated ratios") from None
+        schedules.append(validate_ratios(values, num_layers) if values else sequence_ratios(num_layers, p, upto))
+    return schedules
+
+
+def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values: list, device) -> int:
+    """``bench --task``: whole passes over real inputs, the real speedup beside the paper's."""
+    import torch
+
+    from pyramid_bert.bench import bench_split, format_split_table, task_encodings
+    from pyramid_bert.io import write_csv_atomic
+
+    encodings = task_encodings(args.task, args.n if args.n_given else None, args.examples)
+    n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
+    if args.schedule == "ratio":
+        schedules = [(None, ratios) for ratios in parse_ratio_configs(args.configs, layers)]
+    else:
+        schedules = [(lengths, None) for lengths in parse_configs(args.configs, n, layers)]
+    print(f"# {args.model} on {args.task} test ({len(encodings['input_ids'])} examples, N={n}) "
+          f"threads={torch.get_num_threads()} device={device} repeats={args.repeats}")  # fmt: skip
+    rows = []
+    for batch_size in batch_sizes:
+        for lengths, ratios in schedules:
+            for m in m_values if args.method == "coreset" else [1]:
+                row = bench_split(
+                    model, encodings, model_name=args.model, batch_size=batch_size, lengths=lengths, ratios=ratios,
+                    method=args.method, m=m, repeats=args.repeats, warmup=args.warmup, device=device,
+                )  # fmt: skip
+                rows.append(row)
+                print(format_split_table([row]).split("\n", 2)[2], flush=True)
+    print()
+    print(format_split_table(rows))
+    if args.csv:
+        write_csv_atomic(args.csv, [row.to_dict() for row in rows])
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -94,11 +163,15 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.run_config import resolve_device
 
     device = resolve_device(args.device)
+    args.n_given = args.n is not None
+    args.n = args.n or 128
     if args.threads:
         torch.set_num_threads(args.threads)
     batch_sizes = [int(value) for value in args.batch_sizes.split(",")]
     m_values = parse_m_values(args.m)
     model = load_bench_model(args.model, args.n).to(device)
+    if args.task:
+        return run_split(args, model, batch_sizes, m_values, device)
     schedules = parse_configs(args.configs, args.n, model.config.num_hidden_layers)
     print(f"# {args.model} N={args.n} threads={torch.get_num_threads()} device={device} repeats={args.repeats}")
     rows = []
