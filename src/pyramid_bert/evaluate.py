@@ -81,6 +81,7 @@ def evaluate_checkpoint(
     timing_repeats: int = 5,
     timing_warmup: int = 1,
     timing_examples: int | None = None,
+    timing_dense_modes: tuple[str, ...] = ("padded", "dynamic", "sorted"),
     time_train_step: bool = True,
     task_data: TaskData | None = None,
     write_json: bool = True,
@@ -99,6 +100,8 @@ def evaluate_checkpoint(
         batch_size / max_examples / device / glue_dir: override the run's eval batch size (default 128),
             evaluate a seeded subset, run elsewhere, GLUE folder.
         timing_examples: time a seeded sample of this many examples of the evaluated ones (default: all).
+        timing_dense_modes: the batchings the dense model is timed under (the pyramid: padded and sorted); sweeps
+            drop ``dynamic`` to save time.
         task_data: use this task instead of loading one by name (tests).
         write_json: also write the result to ``<path>/eval-<split>[-only-infer].json``.
 
@@ -191,6 +194,7 @@ def evaluate_checkpoint(
         speed = _measure_speed(
             model, folder, timed, batch_size=eval_batch_size, device=torch_device, warmup=timing_warmup,
             repeats=timing_repeats, train_batch_size=run_config.resolved_batch_size() if time_train_step else None,
+            dense_modes=timing_dense_modes,
         )  # fmt: skip
         result["speed"] = speed
         result.update({f"speedup_{key}": value for key, value in speed["paper_speedup"].items()})
@@ -221,14 +225,16 @@ def _measure_speed(
     warmup: int,
     repeats: int,
     train_batch_size: int | None,
+    dense_modes: tuple[str, ...],
 ) -> dict[str, Any]:
     """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin."""
     from pyramid_bert.speed import measure_split_speed, measure_train_step_speed
 
     dense_model = _load_dense(folder).to(device)
     speed = measure_split_speed(
-        model, dense_model, encodings, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats
-    )
+        model, dense_model, encodings, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
+        dense_modes=dense_modes,
+    )  # fmt: skip
     if train_batch_size:
         speed["train_step"] = measure_train_step_speed(
             model, dense_model, encodings, batch_size=train_batch_size, device=device, repeats=repeats

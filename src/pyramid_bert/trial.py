@@ -21,7 +21,8 @@ def run_trial(
     measure_memory: bool = False,
     progress: bool = False,
     task_data: TaskData | None = None,
-    timing_repeats: int = 7,
+    timing_repeats: int = 3,
+    timing_examples: int | None = 512,
     time_train_step: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.
@@ -48,7 +49,7 @@ def run_trial(
     test = evaluate.evaluate_checkpoint(
         folder, split="test", measure_speed=measure_speed, measure_memory=measure_memory,
         max_examples=config.max_eval_examples, task_data=task_data, timing_repeats=timing_repeats,
-        time_train_step=time_train_step,
+        timing_examples=timing_examples, timing_dense_modes=("padded", "sorted"), time_train_step=time_train_step,
     )  # fmt: skip
     eval_seconds = time.perf_counter() - eval_started
     speed = test.get("speed") or {}
