@@ -254,3 +254,15 @@ def test_compiled_rounds_switch_gives_identical_results_and_restores_itself():
         assert not selection._compiled_rounds_enabled
         assert torch.equal(kcenter_greedy(x, 12, 1, mask), compiled)
     assert selection._compiled_rounds_enabled
+
+
+def test_kcenter_greedy_inside_torch_compile_equals_eager():
+    x = torch.randn(2, 9, 4, generator=torch.Generator().manual_seed(5))
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 6:] = False
+
+    def select(points, real):
+        return kcenter_greedy(points * 2.0, 5, m=1, mask=real)  # a traced op before the (eager) rounds
+
+    compiled = torch.compile(select, dynamic=False)
+    assert torch.equal(compiled(x, mask), select(x, mask))

@@ -250,19 +250,27 @@ def bench_split(
     repeats: int = 5,
     warmup: int = 1,
     device: str | torch.device = "cpu",
+    compile: bool = False,
 ) -> SplitBenchRow:
-    """Time ``dense`` and its pyramid twin (fixed ``lengths`` or keep ``ratios``) over ``encodings``, every batching."""
+    """Time ``dense`` and its pyramid twin (fixed ``lengths`` or keep ``ratios``) over ``encodings``, every batching.
+
+    ``compile``: run both through ``torch.compile(dynamic=True)`` (the selection itself stays eager); the warm-up
+    pass compiles, so give ``warmup >= 1``.
+    """
     from pyramid_bert.speed import measure_split_speed
 
     pyramid = pyramidize(copy.deepcopy(dense), None if ratios else list(lengths), method=method, m=m,
                          keep_ratios=list(ratios) if ratios else None)  # fmt: skip
+    if compile:
+        dense, pyramid = torch.compile(dense, dynamic=True), torch.compile(pyramid, dynamic=True)
     speed = measure_split_speed(
         pyramid, dense, encodings, batch_size=batch_size, device=torch.device(device), warmup=warmup, repeats=repeats
     )
     real, paper = speed["real_speedup"], speed["paper_speedup"]
     return SplitBenchRow(
         model=model_name, batch_size=batch_size, n=int(encodings["input_ids"].shape[1]), examples=speed["examples"],
-        schedule="ratio" if ratios else "fixed", lengths=schedule_label(lengths, ratios), method=method, m=m_label(m),
+        schedule="ratio" if ratios else "fixed", lengths=schedule_label(lengths, ratios),
+        method=method + (" (compiled)" if compile else ""), m=m_label(m),
         dense_sorted_ms=1e3 * speed["seconds"]["dense/sorted"]["median"],
         pyramid_sorted_ms=1e3 * speed["seconds"]["pyramid/sorted"]["median"],
         real_speedup=real["median"], real_q25=real["q25"], real_q75=real["q75"],

@@ -147,10 +147,16 @@ def kcenter_greedy(
     if per_round >= k - 1:  # a single round (CS-k-1): only the distances to CLS are needed
         return _kcenter_one_round(x, mask, k)
     if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
-        gram = gram_matrix(x)  # [B, N, N]; distance rows are formed inside the kernel as centers are chosen
-        tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
-        return torch.from_numpy(kcenter_kernel.kcenter_rounds(gram.numpy(), mask.numpy(), k, per_round, tolerance))
+        return _kcenter_rounds_numba(gram_matrix(x), mask, k, per_round)
     return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
+
+
+@torch.compiler.disable
+def _kcenter_rounds_numba(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The greedy rounds in the compiled CPU loop; ``gram [B, N, N]`` (distance rows are formed as centers are
+    chosen) -> ``[B, k]``. Kept out of ``torch.compile`` graphs: it is NumPy and numba code."""
+    tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
+    return torch.from_numpy(kcenter_kernel.kcenter_rounds(gram.numpy(), mask.numpy(), k, per_round, tolerance))
 
 
 def _kcenter_one_round(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:

@@ -54,6 +54,10 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--task", help="a catalog task, e.g. rt-polarity (its N unless --n is given)")
     group.add_argument("--examples", type=int, default=1000, help="seeded sample of the split (default 1000)")
     group.add_argument(
+        "--compile", action="store_true",
+        help="also time both models under torch.compile(dynamic=True) (selection stays eager; compiling takes minutes)",
+    )  # fmt: skip
+    group.add_argument(
         "--schedule", default="fixed", choices=("fixed", "ratio"),
         help="fixed lengths at N (the paper), or keep ratios of each example's real length; with ratio, "
         "--configs U:P gives Eq. 5 ratios and '/'-separated values are ratios",
@@ -141,12 +145,14 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
     for batch_size in batch_sizes:
         for lengths, ratios in schedules:
             for m in m_values if args.method == "coreset" else [1]:
-                row = bench_split(
-                    model, encodings, model_name=args.model, batch_size=batch_size, lengths=lengths, ratios=ratios,
-                    method=args.method, m=m, repeats=args.repeats, warmup=args.warmup, device=device,
-                )  # fmt: skip
-                rows.append(row)
-                print(format_split_table([row]).split("\n", 2)[2], flush=True)
+                for compiled in (False, True) if args.compile else (False,):
+                    row = bench_split(
+                        model, encodings, model_name=args.model, batch_size=batch_size, lengths=lengths,
+                        ratios=ratios, method=args.method, m=m, repeats=args.repeats, warmup=max(1, args.warmup),
+                        device=device, compile=compiled,
+                    )  # fmt: skip
+                    rows.append(row)
+                    print(format_split_table([row]).split("\n", 2)[2], flush=True)
     print()
     print(format_split_table(rows))
     if args.csv:
