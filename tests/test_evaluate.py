@@ -167,3 +167,18 @@ def test_cli_reports_bad_input_in_one_line_without_traceback(runs, capsys, tmp_p
     assert code == 2 and "valid tasks:" in error and "rt-polarity" in error and "Traceback" not in error
     code = cli.main(["finetune", "--task", "rt-polarity", "--method", "magic", "--out", str(tmp_path / "x")])
     assert code == 2 and "valid methods: dense, coreset" in capsys.readouterr().err
+
+
+def test_memory_pair_adds_a_training_step_at_the_dynamic_width(monkeypatch, tmp_path):
+    from pyramid_bert import memory as memory_module
+    from pyramid_bert.evaluate import measure_memory_pair
+
+    calls = []
+    monkeypatch.setattr(memory_module, "measure_peak_memory", lambda folder, **kw: calls.append(kw) or {"peak_mb": 1})
+    memory = measure_memory_pair(tmp_path, n=64, batch_size=128, train_batch_size=48, device="cpu", selection=None,
+                                 include_pyramid=True, dynamic_train_width=37)  # fmt: skip
+    assert set(memory) == {"train_dense", "train_pyramid", "infer_dense", "infer_pyramid", "train_dense_dynamic",
+                           "train_pyramid_dynamic"}  # fmt: skip
+    dynamic = [call for call in calls if call["seq_len"] == 37]
+    assert [(call["mode"], call["variant"], call["batch_size"]) for call in dynamic] == [
+        ("train", "dense", 48), ("train", "pyramid", 48)]  # fmt: skip

@@ -204,9 +204,13 @@ def evaluate_checkpoint(
         ones = {"speedup_median": 1.0, "speedup_q25": 1.0, "speedup_q75": 1.0}
         result.update({**ones, **{f"sorted_{key}": value for key, value in ones.items()}})
     if measure_memory:
+        from pyramid_bert.batching import real_lengths
+
+        train_batch = run_config.resolved_batch_size()
         result["memory"] = measure_memory_pair(
-            folder, n=n, batch_size=eval_batch_size, train_batch_size=run_config.resolved_batch_size(),
+            folder, n=n, batch_size=eval_batch_size, train_batch_size=train_batch,
             device=str(torch_device), selection=selection_spec, include_pyramid=bool(selected),
+            dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
         )  # fmt: skip
     result["eval_seconds"] = time.perf_counter() - started
     if write_json:
@@ -251,8 +255,14 @@ def measure_memory_pair(
     device: str,
     selection: dict[str, Any] | None,
     include_pyramid: bool,
+    dynamic_train_width: int | None = None,
 ) -> dict[str, Any]:
-    """Peak memory (MB) of a training step and of inference, dense and pyramid, each in a fresh process."""
+    """Peak memory (MB) of a training step and of inference, dense and pyramid, each in a fresh process.
+
+    Keys ``train_dense``, ``infer_pyramid``, ... at N; with ``dynamic_train_width`` also ``train_dense_dynamic`` and
+    ``train_pyramid_dynamic``: the training step on a batch padded to its longest example, of that many tokens.
+    (Inference under dynamic or sorted batching peaks at the split's widest batch, usually N itself.)
+    """
     from pyramid_bert.memory import measure_peak_memory
 
     memory: dict[str, Any] = {}
@@ -262,5 +272,11 @@ def measure_memory_pair(
             memory[f"{mode}_{variant}"] = measure_peak_memory(
                 folder, mode=mode, variant=variant, batch_size=size, seq_len=n, device=device,
                 selection=selection if variant == "pyramid" else None,
+            )  # fmt: skip
+    if dynamic_train_width is not None and dynamic_train_width < n:
+        for variant in variants:
+            memory[f"train_{variant}_dynamic"] = measure_peak_memory(
+                folder, mode="train", variant=variant, batch_size=train_batch_size, seq_len=dynamic_train_width,
+                device=device, selection=selection if variant == "pyramid" else None,
             )  # fmt: skip
     return memory
