@@ -24,6 +24,7 @@ from pyramid_bert.run_config import (
     FinetuneConfig,
     apply_selection,
     check_labels_fit,
+    check_m,
     pyramid_summary,
     resolve_device,
     resolve_lengths,
@@ -63,7 +64,9 @@ def _selection_config(run_config: Any, only_infer: dict[str, Any]) -> Any:
         raise ConfigError("only_infer: method dense applies no selection; give a selection method")
     blank = {"method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "m": 1,
              "position": "middle"}  # fmt: skip
-    return replace(run_config, **{**blank, **only_infer})
+    selection = replace(run_config, **{**blank, **only_infer})
+    check_m(selection.m)
+    return selection
 
 
 def time_speed(

@@ -139,25 +139,34 @@ def finetune(
     If ``config.out`` already holds a finished run of the same config it is returned as is; a different
     finished run there is an error (choose another ``out``). Resumes from ``<out>.partial`` when present.
     """
+    from pyramid_bert import checkpoint
+
     validate_config(config, check_task_name=task_data is None)
     out = config.resolved_out()
-    finished = _finished_run(out, config)
-    if finished is not None:
-        return finished
-    run = _prepare_run(config, task_data)
-    state = _initial_state(run)
-    _train_steps(run, state, progress, save_every_seconds, save_every_steps, step_callback)
-    run.model.eval()
-    metrics: dict[str, Any] = {}
-    if evaluate_dev:
-        from pyramid_bert.scoring import score_split
-
-        metrics["dev"] = score_split(
-            run.model, run.tokenizer, run.task, "dev", batch_size=config.eval_batch_size,
-            max_examples=config.max_eval_examples, device=run.device, seed=config.seed,
-        )  # fmt: skip
-    _write_finished(run, out, _run_info(run, state, metrics))
+    with checkpoint.run_folder_lock(out):  # a second run on the same out stops here with a clear message
+        for final in (out, out.with_name(out.name + ".partial")):
+            checkpoint.remove_stale_temporaries(final)  # left by a killed write
+        finished = _finished_run(out, config)
+        if finished is not None:
+            return finished
+        run = _prepare_run(config, task_data)
+        state = _initial_state(run)
+        _train_steps(run, state, progress, save_every_seconds, save_every_steps, step_callback)
+        metrics = {"dev": _dev_scores(run)} if evaluate_dev else {}
+        _write_finished(run, out, _run_info(run, state, metrics))
     return out
+
+
+def _dev_scores(run: _Run) -> dict[str, Any]:
+    """The task metric of the trained model on the dev split (seeded subset of ``max_eval_examples``)."""
+    from pyramid_bert.scoring import score_split
+
+    run.model.eval()
+    config = run.config
+    return score_split(
+        run.model, run.tokenizer, run.task, "dev", batch_size=config.eval_batch_size,
+        max_examples=config.max_eval_examples, device=run.device, seed=config.seed,
+    )  # fmt: skip
 
 
 def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
