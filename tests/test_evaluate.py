@@ -75,6 +75,7 @@ def test_speed_fields_and_cost_model_figures(runs, task):
         schedule.predicted_speedup(16, [8, 4], hidden=32, intermediate=64, num_layers=2)
     )
     assert result["space_reduction"] == pytest.approx(schedule.attention_space_reduction(16, [8, 4]))
+    assert result["space_reduction_exact"] == pytest.approx(1 - (16**2 + 8**2) / (2 * 16**2))
     written = json.loads((runs["coreset"] / "eval-test.json").read_text())
     assert written["metric"] == result["metric"] and written["lengths"] == [8, 4]
 

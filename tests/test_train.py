@@ -281,3 +281,33 @@ def test_train_and_evaluate_do_not_import_each_other_and_the_public_names_stay()
     assert not any(name.startswith(("pyramid_bert.train", "pyramid_bert.evaluate")) for name in below)
     assert train.FinetuneConfig is run_config.FinetuneConfig  # `from pyramid_bert.train import FinetuneConfig`
     assert evaluate.score_split is scoring.score_split
+
+
+def test_input_first_k_truncates_at_tokenization_keeping_the_seps_and_part_of_the_second_segment(tiny_model):
+    """A pair whose first segment alone has more than k tokens still ends in [SEP] and keeps some of segment b."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from pyramid_bert import pyramidize
+    from pyramid_bert.data.tasks import Split, TaskData
+    from pyramid_bert.scoring import tokenize_for_model
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    text_a, text_b = " ".join(["movie"] * 12), "good plot"  # a: 12 tokens >= k = 8
+    task = TaskData(name="mrpc", metric="accuracy", is_regression=False, num_labels=2, label_names=["0", "1"],
+                    max_length=16, splits={"test": Split(text_a=[text_a, "bad"], text_b=[text_b, "odd"],
+                                                         labels=[1, 0])})  # fmt: skip
+    model = pyramidize(BertForSequenceClassification.from_pretrained(tiny_model), [8, 8], method="input_first_k")
+    inputs = tokenize_for_model(model, tokenizer, task, "test")
+    assert inputs["input_ids"].shape == (2, 16)  # still padded to N: the model's cost and timing stay the same
+    ids = inputs["input_ids"][0].tolist()
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    assert inputs["attention_mask"][0].tolist() == [1] * 8 + [0] * 8
+    assert ids[0] == cls and ids[:8].count(sep) == 2 and ids[7] == sep and ids[8:] == [pad] * 8
+    second = ids[ids.index(sep) + 1 : 7]
+    assert second and set(tokenizer.convert_ids_to_tokens(second)) <= {"good", "plot"}
+    assert inputs["token_type_ids"][0, : ids.index(sep) + 1].eq(0).all() and inputs["token_type_ids"][0, 7] == 1
+    short = inputs["input_ids"][1].tolist()  # shorter than k: tokenized as without truncation
+    assert tokenizer.convert_ids_to_tokens(short[:5]) == ["[CLS]", "bad", "[SEP]", "odd", "[SEP]"]
+    dense = BertForSequenceClassification.from_pretrained(tiny_model)
+    assert torch.equal(tokenize_for_model(dense, tokenizer, task, "test")["input_ids"][1], inputs["input_ids"][1])
+    assert tokenize_for_model(dense, tokenizer, task, "test")["attention_mask"][0].sum() == 16  # dense: no cut

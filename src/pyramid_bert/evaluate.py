@@ -31,7 +31,7 @@ from pyramid_bert.run_config import (
     subset_indices,
     take,
 )
-from pyramid_bert.scoring import predict_logits, score_split
+from pyramid_bert.scoring import predict_logits, score_split, tokenize_for_model
 
 if TYPE_CHECKING:
     import torch
@@ -177,7 +177,7 @@ def evaluate_checkpoint(
     from transformers import AutoTokenizer
 
     from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model
-    from pyramid_bert.data import load_task, tokenize_split
+    from pyramid_bert.data import load_task
 
     started = time.perf_counter()
     folder = Path(path)
@@ -228,7 +228,7 @@ def evaluate_checkpoint(
             f"task {task_data.name}: input length N={n} differs from the N={run_info['task']['max_length']} the "
             f"schedule {lengths} was made for"
         )
-    encodings = tokenize_split(tokenizer, task_data, split)
+    encodings = tokenize_for_model(model, tokenizer, task_data, split)  # dense and pyramid get these same inputs
     check_labels_fit(task_data, model.config.num_labels, encodings["labels"], str(folder))
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run_config.seed))
     model.to(torch_device)

@@ -290,11 +290,14 @@ def versions() -> dict[str, str]:
 
 
 def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method: str, position: str) -> dict:
-    """Cost-model figures for ``lengths`` on a model config: predicted speedup and attention-space reduction."""
+    """Cost-model figures for ``lengths`` on a model config: the predicted speedup and the attention-space
+    reduction, both the paper's formula (``space_reduction``) and the exact one for where selection sits
+    (``space_reduction_exact``, see :func:`pyramid_bert.schedule.attention_space_reduction`)."""
     from pyramid_bert import schedule
 
     if lengths is None:
-        return {"predicted_speedup": 1.0, "space_reduction": 0.0}
+        return {"predicted_speedup": 1.0, "space_reduction": 0.0, "space_reduction_exact": 0.0}
+    truncate_input = method == "input_first_k"
     return {
         "predicted_speedup": schedule.predicted_speedup(
             n,
@@ -303,9 +306,12 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
             intermediate=model_config.intermediate_size,
             num_layers=model_config.num_hidden_layers,
             position=position,
-            truncate_input=method == "input_first_k",
+            truncate_input=truncate_input,
         ),
         "space_reduction": schedule.attention_space_reduction(n, lengths),
+        "space_reduction_exact": schedule.attention_space_reduction(
+            n, lengths, exact=True, position=position, truncate_input=truncate_input
+        ),
     }
 
 

@@ -174,7 +174,8 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     import torch
     from transformers import AutoTokenizer
 
-    from pyramid_bert.data import load_task, resolve_model, tokenize_split
+    from pyramid_bert.data import load_task, resolve_model
+    from pyramid_bert.scoring import tokenize_for_model
 
     device = resolve_device(config.device)
     task = task_data if task_data is not None else load_task(config.task, glue_dir=config.glue_dir, seed=config.seed)
@@ -187,7 +188,7 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     apply_selection(model, config, lengths)
     model.to(device)
 
-    train = tokenize_split(tokenizer, task, "train")
+    train = tokenize_for_model(model, tokenizer, task, "train")  # Input-first-k: cut to k by the tokenizer
     check_labels_fit(task, model.config.num_labels, train["labels"], source)
     train = take(train, subset_indices(len(train["labels"]), config.max_train_examples, config.seed))
     if len(train["labels"]) == 0:

@@ -27,7 +27,8 @@ def run_trial(
     """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.
 
     Keys: dev_metric, test_metric, metric_name, dev_scores, test_scores, speedup_median, speedup_q25,
-    speedup_q75, train_step_speedup_median, predicted_speedup, space_reduction, train_seconds,
+    speedup_q75, train_step_speedup_median, predicted_speedup, space_reduction (the paper's formula),
+    space_reduction_exact (over the tokens each layer attends to), train_seconds,
     train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
@@ -68,6 +69,7 @@ def run_trial(
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
         "predicted_speedup": test["predicted_speedup"],
         "space_reduction": test["space_reduction"],
+        "space_reduction_exact": test.get("space_reduction_exact"),
         "train_seconds": run_info["train"]["seconds"],
         "train_step_seconds": run_info["train"]["step_seconds_median"],
         "finetune_wall_seconds": fine_tune_wall,
