@@ -60,6 +60,10 @@ CASES = {
     "evaluate prune-upto beyond the layers": ([*EVALUATE, "--p", "0.5", "--prune-upto", "9"], "--prune-upto"),
     "evaluate m 0": ([*EVALUATE, "--p", "0.5", "--prune-upto", "2", "--m", "0"], "--m"),
     "evaluate p 0": ([*EVALUATE, "--p", "0", "--prune-upto", "2"], "--p"),
+    "evaluate repeats 0": (["evaluate", "{dense}", "--repeats", "0"], "--repeats"),
+    "evaluate batch size 0": (["evaluate", "{dense}", "--batch-size", "0"], "--batch-size"),
+    "evaluate max examples 0": (["evaluate", "{dense}", "--max-examples", "0"], "--max-examples"),
+    "evaluate threads 0": (["evaluate", "{dense}", "--threads", "0"], "--threads"),
 }
 
 

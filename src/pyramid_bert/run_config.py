@@ -29,8 +29,10 @@ TASK_BATCH_SIZES = {"mnli": 32, "mnli-mm": 32, "rte": 16}
 class FinetuneConfig:
     """Everything that defines one fine-tuning run (JSON round-trip through ``to_dict`` / ``from_dict``).
 
-    Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5), or
-    ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes none of them.
+    Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5, with
+    ``prune_upto`` a layer in 1..L), or ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes
+    none of them. ``m``: an int >= 1, a fraction of k in (0, 1), or None for k - 1 (``"k-1"`` and ``"none"``
+    are accepted and stored as None).
     """
 
     task: str

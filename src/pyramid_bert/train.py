@@ -5,8 +5,12 @@ RTE), inference batch 128, AdamW with linear warm-up (10% of the steps; the pape
 decay to 0, gradient clipping at norm 1.0.
 
 Determinism on CPU: the classifier head is initialised after ``torch.manual_seed(seed)``, the example order
-of epoch e is a permutation drawn from a generator seeded with ``(seed, e)``, and the torch RNG (dropout) is
-saved with the resume state, so a run interrupted and resumed gives the same weights as an uninterrupted one.
+of epoch e is a permutation drawn from a generator seeded with ``(seed, e)``, and every random state a step
+draws from (torch's CPU RNG for dropout, the CUDA RNGs when in use, Random-select's generators) is saved with the
+resume state, so a run interrupted and resumed gives the same weights as an uninterrupted one.
+
+One run at a time per ``out``: the run holds a lock (``.<out>.lock`` beside it) and a second run on the same
+``out`` stops with a clear message; temporary folders left by a killed write (``.<out>.tmp-PID``) are removed.
 
 Resume: while training, the state (weights, AdamW moments, LR schedule, RNG, step) is saved atomically to
 ``<out>.partial`` every few minutes and at every epoch end; running the same config again continues from it.

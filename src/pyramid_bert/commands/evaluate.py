@@ -62,10 +62,21 @@ def fmt_speedup(stats: dict[str, float] | None) -> str:
     return f"{stats['median']:.2f}X  [{stats['q25']:.2f}, {stats['q75']:.2f}]"
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """--repeats, --batch-size and --max-examples (when given) are ints >= 1."""
+    from pyramid_bert.errors import ConfigError
+
+    for name, value in (("--repeats", args.repeats), ("--batch-size", args.batch_size),
+                        ("--max-examples", args.max_examples)):  # fmt: skip
+        if value is not None and value < 1:
+            raise ConfigError(f"{name}: must be an int >= 1, got {value}")
+
+
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import atomic_write_json
     from pyramid_bert.evaluate import evaluate_checkpoint
 
+    check_counts(args)
     prepare_runtime(args)
     result = evaluate_checkpoint(
         args.checkpoint, split=args.split, task=args.task, measure_speed=not args.no_speed,
