@@ -200,3 +200,41 @@ def test_an_intact_copy_put_in_place_by_another_process_is_kept(home):
     fetch_module._replace_folder(staging, folder, home / "graveyard", SOURCE)
     assert marker.stat().st_ino == inode
     assert staging.exists() and not (home / "graveyard").exists()
+
+
+def test_a_second_fetch_of_the_same_source_waits_for_the_first_and_reuses_its_copy(home):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    registry = FakeRegistry()
+
+    def slow_download(requirement, destination):
+        started.set()
+        assert release.wait(10)
+        return registry(requirement, destination)
+
+    first = threading.Thread(target=fetch_source, args=(SOURCE,), kwargs={"download": slow_download})
+    first.start()
+    assert started.wait(10)  # the first fetch holds the lock, mid-download
+    results = []
+    second = threading.Thread(target=lambda: results.append(fetch_source(SOURCE, download=registry)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting on the lock, not downloading alongside
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert results == [source_dir(SOURCE)] and len(registry.requests) == 1
+    assert not fetch_module.checksum_problems(source_dir(SOURCE), SOURCE)
+
+
+def test_workspaces_left_by_a_killed_fetch_are_removed_by_the_next_fetch(home):
+    parent = source_dir(SOURCE).parent
+    stale = parent / ".fake-pkg-1.0-k3x_9q.tmp"  # how fetch_source names its workspace
+    (stale / "staging").mkdir(parents=True)
+    (stale / "staging" / "corpus.csv").write_bytes(b"half")
+    foreign = parent / ".my-notes.tmp"
+    foreign.mkdir()
+    fetch_source(SOURCE, download=FakeRegistry())
+    assert not stale.exists() and foreign.exists()
+    assert sorted(p.name for p in parent.iterdir()) == [".my-notes.tmp", source_dir(SOURCE).name]

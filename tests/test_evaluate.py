@@ -81,8 +81,55 @@ def test_speed_fields_and_cost_model_figures(runs, task):
         schedule.predicted_speedup(16, [8, 4], hidden=32, intermediate=64, num_layers=2)
     )
     assert result["space_reduction"] == pytest.approx(schedule.attention_space_reduction(16, [8, 4]))
+    assert result["space_reduction_exact"] == pytest.approx(1 - (16**2 + 8**2) / (2 * 16**2))
     written = json.loads((runs["coreset"] / "eval-test.json").read_text())
     assert written["metric"] == result["metric"] and written["lengths"] == [8, 4]
+
+
+def test_the_timed_dense_twin_is_dense_has_the_same_weights_and_gets_the_same_inputs(runs, task, monkeypatch):
+    """Spy on every forward of the two models evaluate times: the dense one runs all N tokens through every
+    layer, shares the pyramid model's weights, and is fed exactly the tensors the pyramid model is fed."""
+    from pyramid_bert import evaluate, is_pyramidized
+    from pyramid_bert.patch import hf
+
+    calls: dict[str, list] = {"dense": [], "pyramid": []}
+    models = {}
+
+    def spy(name, model):
+        models[name] = model
+
+        def record(module, args, kwargs):
+            inputs = {key: value.clone() for key, value in kwargs.items() if torch.is_tensor(value)}
+            order = len(calls["dense"]) + len(calls["pyramid"])
+            calls[name].append({"pyramidized": is_pyramidized(module), "inputs": inputs, "lengths": [], "order": order})
+
+        model.register_forward_pre_hook(record, with_kwargs=True)
+        for layer in model.base_model.encoder.layer:  # the tokens each layer hands on
+            layer.register_forward_hook(lambda _m, _i, out: calls[name][-1]["lengths"].append(
+                (out if torch.is_tensor(out) else out[0]).shape[1]))  # fmt: skip
+        return model
+
+    real_dense, real_pyramid = evaluate._load_dense, hf.load_pyramid_model
+    monkeypatch.setattr(evaluate, "_load_dense", lambda path: spy("dense", real_dense(path)))
+    monkeypatch.setattr(hf, "load_pyramid_model", lambda path, **kw: spy("pyramid", real_pyramid(path, **kw)))
+    evaluate_checkpoint(runs["coreset"], task_data=task, timing_repeats=2, timing_warmup=1, write_json=False)
+
+    assert calls["dense"] and calls["pyramid"]
+    assert all(not call["pyramidized"] and call["lengths"] == [16, 16] for call in calls["dense"])
+    assert all(call["pyramidized"] and call["lengths"] == [8, 4] for call in calls["pyramid"])
+    dense_weights, pyramid_weights = models["dense"].state_dict(), models["pyramid"].state_dict()
+    assert dense_weights.keys() == pyramid_weights.keys()
+    assert all(torch.equal(dense_weights[key], pyramid_weights[key]) for key in dense_weights)
+
+    def signature(call):
+        return tuple((key, tuple(value.flatten().tolist())) for key, value in sorted(call["inputs"].items()))
+
+    # from the dense model's first forward on (the timing), both models see the same set of batches
+    first_timed = min(call["order"] for call in calls["dense"])
+    dense_inputs = {signature(call) for call in calls["dense"]}
+    timed_pyramid = {signature(call) for call in calls["pyramid"] if call["order"] > first_timed}
+    assert dense_inputs == timed_pyramid
+    assert any("labels" in call["inputs"] for call in calls["dense"])  # the training step was timed too
 
 
 def test_dense_checkpoint_has_speedup_one_without_timing(runs, task):

@@ -89,6 +89,9 @@ def test_padded_batch_equals_each_example_alone(method, position):
     model = tiny_bert("eager")
     input_ids, attention_mask = batch(batch_size=5, tokens=20, seed=3)
     pyramidize(model, position=position, method=method, **pyramid_kwargs(method, 20))
+    real = attention_mask.sum(dim=1).tolist()
+    # rows shorter and longer than Input-first-k's k = 10, with odd and even counts for Average-pool's windows
+    assert real == [20, 4, 15, 16, 18]
     with torch.no_grad():
         together = model(input_ids=input_ids, attention_mask=attention_mask).logits
         for row in range(5):
@@ -96,8 +99,6 @@ def test_padded_batch_equals_each_example_alone(method, position):
             alone = model(
                 input_ids=input_ids[row : row + 1, :n], attention_mask=attention_mask[row : row + 1, :n]
             ).logits
-            if method in ("input_first_k", "average_pool") and n < 20:
-                continue  # these depend on absolute positions of padding windows / truncation point only
             assert torch.allclose(together[row], alone[0], atol=1e-5), (method, row, n)
 
 
@@ -132,19 +133,39 @@ def test_end_position_runs_the_ffn_before_selection():
     assert out.last_hidden_state.shape[1] == 6
 
 
-def test_cls_is_kept_and_kept_tokens_stay_in_order():
-    model = tiny_bert(model_class=BertModel)
-    input_ids, attention_mask = batch(batch_size=2, tokens=12, padded=False)
+@pytest.mark.parametrize(
+    ("method", "m"), [("coreset", 1), ("coreset", 0.3), ("coreset", None), ("attention", 1), ("random", 1)]
+)
+@pytest.mark.parametrize("position", ["middle", "end"])
+def test_cls_is_kept_and_kept_tokens_stay_in_order(method, m, position):
+    """Follow every token to its original position: each layer's kept rows are found among the rows it selected
+    from; CLS must come first and the original positions must increase (on padded rows too)."""
+    model = tiny_bert("eager", model_class=BertModel)
+    input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=5)
+    pyramidize(model, [14, 9, 5], method=method, m=m, position=position, seed=1)
+    before, after = [], []  # per layer: the states selection chose from, and what it kept
+    for layer in model.encoder.layer:
+        if position == "middle":  # selection between the attention sublayer and the FFN
+            layer.attention.register_forward_hook(lambda _m, _i, out: before.append(out[0]))
+            layer.intermediate.register_forward_pre_hook(lambda _m, inputs: after.append(inputs[0]))
+        else:  # selection after the FFN: from the FFN's output to the layer's output
+            layer.output.register_forward_hook(lambda _m, _i, out: before.append(out))
+            layer.register_forward_hook(lambda _m, _i, out: after.append(out if torch.is_tensor(out) else out[0]))
     with torch.no_grad():
-        embedded = model.embeddings(input_ids=input_ids)
-        pyramidize(model, [12, 12, 5], method="first_k")
-        out = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        unpyramidize(model)
-        full = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-    assert embedded.shape[1] == 12
-    assert out.shape[1] == 5
-    # with first_k the kept tokens are positions 0..4 after layer 2; layer 3 attention sees all 12
-    assert full.last_hidden_state.shape[1] == 12
+        model(input_ids=input_ids, attention_mask=attention_mask)
+    positions = torch.arange(20).expand(4, 20)  # original position of each row of the layer's input
+    for chosen_from, kept in zip(before, after, strict=True):
+        # the exact row of chosen_from that each kept row is (rows are distinct: they carry position embeddings)
+        match = (kept[:, :, None, :] == chosen_from[:, None, :, :]).all(dim=-1)  # [B, k, n]
+        assert match.sum(dim=-1).eq(1).all()
+        positions = positions.gather(1, match.float().argmax(dim=-1))
+        assert positions[:, 0].eq(0).all()  # CLS first
+        assert (positions[:, 1:] > positions[:, :-1]).all()  # original order, strictly increasing
+    assert positions.shape == (4, 5)
+    real = attention_mask.bool()
+    for row in range(4):  # padding is kept only once every real token is
+        kept_real = real[row, positions[row]]
+        assert kept_real.all() or kept_real.sum() == real[row].sum()
 
 
 def test_rows_with_fewer_real_tokens_than_kept_length():

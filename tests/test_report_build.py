@@ -34,7 +34,8 @@ def test_report_is_rebuilt_from_the_store_alone(tmp_path):
     report = build_report(path, tmp_path / "report")
     text = report.markdown_path.read_text()
     assert "## Test metric at 3X measured inference speedup" in text
-    assert "## Test metric at 70% attention-space reduction" in text
+    assert "## Test metric at 70% attention-space reduction (the paper's formula)" in text
+    assert "| attention-space reduction (paper's formula) | attention-space reduction (exact) |" in text
     assert report.trials_ok == len(trials) and report.trials_failed == 0
     assert "source corpus of SST-2" in text
     # the paper's SST-2 row appears below sst2, never below rt-polarity
@@ -59,6 +60,14 @@ def test_report_is_rebuilt_from_the_store_alone(tmp_path):
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| method")]
     assert len(rows) == len({t.config_key for t in trials if t.task == "rt-polarity"})
     dense_row = next(line for line in rows if line.startswith("| dense"))
+    # the paper's formula counts each layer's kept length, the exact one what it attends to (layer 1: all N);
+    # Input-first-k cuts before layer 1, so there both agree
+    for line in rows:
+        method, paper, exact = line.split(" | ")[0][2:], *line.split(" | ")[4:6]
+        if method in ("dense", "input_first_k"):
+            assert paper == exact
+        else:
+            assert int(paper[:-1]) > int(exact[:-1]), line
     assert dense_row.rstrip(" |").endswith("1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt")
 
     # the same store gives the same tables again

@@ -119,3 +119,24 @@ def test_constant_32_schedule_predicts_about_3_5x_for_minilm_geometry():
 
 def test_space_reduction_matches_appendix_c_formula():
     assert attention_space_reduction(4, [2, 2]) == pytest.approx(1 - (4 + 4) / (2 * 16))
+
+
+def test_attention_space_reduction_paper_formula_and_exact_one_for_where_selection_sits():
+    lengths = sequence_lengths(128, 12, 0.25, 1)  # (prune_upto 1, p 0.25): [32] * 12
+    assert round(100 * attention_space_reduction(128, lengths), 1) == 93.8  # the paper's 1 - sum l_j^2 / (L N^2)
+    for position in ("middle", "end"):  # layer 1 attends over N, layer j over l_(j-1), at either position
+        exact = attention_space_reduction(128, lengths, exact=True, position=position)
+        assert round(100 * exact, 1) == 85.9
+        assert exact == pytest.approx(1 - (128**2 + 11 * 32**2) / (12 * 128**2))
+    # Input-first-k cuts before layer 1: both formulas agree.
+    constant = [40] * 12
+    assert attention_space_reduction(128, constant, exact=True, truncate_input=True) == pytest.approx(
+        attention_space_reduction(128, constant)
+    )
+    # The exact one follows the attention token counts of the cost model.
+    lengths = [80, 50, 32, 32]
+    counts = [a for a, _ in layer_token_counts(128, lengths)]
+    assert counts == [128, 80, 50, 32]
+    assert attention_space_reduction(128, lengths, exact=True) == pytest.approx(
+        1 - sum(a * a for a in counts) / (4 * 128**2)
+    )

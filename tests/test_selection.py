@@ -51,6 +51,72 @@ def test_fast_equals_reference_in_float32_on_well_separated_points():
         assert torch.equal(kcenter_greedy_torch(x, 20, m, mask), reference)
 
 
+def bert_like_states(batch, tokens, dim, seed):
+    """float32 states shaped like post-LayerNorm BERT ones: unit-scale features plus 4 outlier dimensions
+    around +-100 shared by every token (as in BERT's hidden states), some rows padded."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, tokens, dim, generator=generator)
+    outliers = torch.randperm(dim, generator=generator)[:4]
+    x[:, :, outliers] = torch.tensor([100.0, -100.0, 80.0, -120.0]) + 5 * torch.randn(
+        batch, tokens, 4, generator=generator
+    )
+    lengths = torch.randint(tokens // 2, tokens + 1, (batch,), generator=generator)
+    lengths[0] = tokens
+    return x, torch.arange(tokens)[None, :] < lengths[:, None]
+
+
+def assert_greedy_in_float64(x, mask, k, m, order, relative_tolerance):
+    """``order [B, k]`` is a k-Center-greedy-batch-m selection of ``x`` when distances are taken in float64:
+    CLS first; each round takes real tokens whose float64 distance to their nearest center is the round's
+    largest, up to ``relative_tolerance`` x the squared norms (float32 rounding of the Gram identity); padding
+    only once no real token is left; no token twice."""
+    per_round = resolve_m(m, k)
+    for points, real, chosen in zip(x.double(), mask, order.tolist(), strict=True):
+        assert chosen[0] == 0 and len(set(chosen)) == k
+        sq = (points * points).sum(-1)
+        tolerance = relative_tolerance * 2 * float(sq.max())
+        distances = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+        nearest = distances[0].clone()
+        selected, start = {0}, 1
+        while start < k:
+            new = chosen[start : start + min(per_round, k - start)]
+            left = [j for j in range(len(points)) if j not in selected and real[j]]
+            new_real = [j for j in new if real[j]]
+            assert len(new_real) == min(len(new), len(left)), "padding chosen while real tokens were left"
+            passed_over = [j for j in left if j not in new]
+            if new_real and passed_over:
+                assert min(nearest[new_real]) >= max(nearest[passed_over]) - tolerance
+            selected.update(new)
+            nearest = torch.minimum(nearest, distances[new].min(dim=0).values)
+            start += len(new)
+
+
+@pytest.mark.parametrize("dim", [384, 768])
+def test_compiled_and_torch_paths_match_the_float64_reference_on_bert_like_states(dim):
+    x, mask = bert_like_states(2, 96, dim, seed=dim)
+    for m in (1, 0.2, None):
+        for k in (8, 48):
+            compiled = kcenter_greedy(x, k, m, mask)  # float32 Gram product + compiled rounds
+            torch_rounds = kcenter_greedy_torch(x, k, m, mask)  # float32 Gram product + torch rounds (CUDA path)
+            for order in (compiled, torch_rounds):
+                # float32 in, so exact ties within rounding may go either way; 4 ulps of the squared norms
+                assert_greedy_in_float64(x, mask, k, m, order, relative_tolerance=4 * torch.finfo(torch.float32).eps)
+            # In float64 (inputs upcast) both paths give exactly the reference's selection.
+            reference = kcenter_greedy_reference(x, k, m, mask)
+            assert torch.equal(kcenter_greedy(x.double(), k, m, mask), reference), (m, k)
+            assert torch.equal(kcenter_greedy_torch(x.double(), k, m, mask), reference), (m, k)
+
+
+def test_the_float64_greedy_check_catches_a_wrong_selection():
+    x, mask = bert_like_states(1, 64, 384, seed=1)
+    order = kcenter_greedy(x, 16, 1, mask)
+    assert_greedy_in_float64(x, mask, 16, 1, order, relative_tolerance=1e-6)
+    wrong = order.clone()
+    wrong[0, 1] = next(j for j in range(1, 64) if j not in order[0].tolist())  # not the farthest token
+    with pytest.raises(AssertionError):
+        assert_greedy_in_float64(x, mask, 16, 1, wrong, relative_tolerance=1e-6)
+
+
 def test_compiled_rounds_and_torch_rounds_agree_on_duplicates_and_padding():
     x, mask = random_padded_batch(6, 33, 8, seed=11, dtype=torch.float32)
     x[:, 20:] = x[:, 1:14]  # exact copies: many ties at distance 0

@@ -113,3 +113,25 @@ def test_opening_a_missing_store_for_reading_says_so(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         open_existing(tmp_path / "nothing.sqlite")
     assert not (tmp_path / "nothing.sqlite").exists()
+
+
+def test_a_store_opened_for_reading_is_read_only_and_left_byte_for_byte(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.add(_ok(_spec()))
+    before = path.read_bytes()
+    with open_existing(path) as store:
+        assert len(list(store.records())) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.set_meta("x", 1)
+    assert path.read_bytes() == before
+
+
+def test_reading_refuses_an_empty_file_and_a_folder_without_writing(tmp_path):
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="empty file, not a pyramid-bert results store"):
+        open_existing(empty)
+    assert empty.read_bytes() == b""
+    with pytest.raises(DataError, match="is a folder, not a results store"):
+        open_existing(tmp_path)

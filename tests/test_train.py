@@ -57,7 +57,8 @@ def test_tiny_pyramid_bert_learns_the_fixture_task_and_writes_a_complete_checkpo
     assert {"config.json", "model.safetensors", "run.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
     assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))  # no pickle
     assert not (tmp_path / "run.partial").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left behind
+    # no temporary folder left behind; only the run folder's lock file stays beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", "run"]
 
 
 def test_same_seed_gives_identical_weights_and_another_seed_does_not(tiny_model, task, tmp_path):
@@ -87,6 +88,54 @@ def test_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tin
     assert info["train"]["resumed_at_steps"] == [4]
     assert_same_weights(weights(reference), weights(resumed))
     assert not (tmp_path / "resumed.partial").exists()
+
+
+def test_random_select_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tiny_model, task, tmp_path):
+    """Random-select draws from its own generator each step: it is saved with the resume state and put back."""
+    config = tiny_config(tiny_model, tmp_path / "resumed", method="random", lengths=[6, 3], epochs=2)
+    straight = tiny_config(tiny_model, tmp_path / "straight", method="random", lengths=[6, 3], epochs=2)
+    reference = finetune(straight, task_data=task, progress=False)
+
+    def interrupt(step: int) -> None:
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, task_data=task, progress=False, save_every_steps=3, step_callback=interrupt)
+    saved = load_file(str(tmp_path / "resumed.partial" / "train_state.safetensors"))
+    assert "rng.selection.cpu" in saved  # the generator's state after 6 steps of draws
+    resumed = finetune(config, task_data=task, progress=False)
+    assert json.loads((resumed / "run.json").read_text())["train"]["resumed_at_steps"] == [6]
+    assert_same_weights(weights(reference), weights(resumed))
+
+
+def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(tiny_model, task, tmp_path, capsys):
+    from pyramid_bert import checkpoint, cli
+    from pyramid_bert.errors import CheckpointError
+
+    out = tmp_path / "run"
+    with checkpoint.run_folder_lock(out):  # what a first, still running `finetune --out run` holds
+        with pytest.raises(CheckpointError, match="--out: .* is in use by another run"):
+            finetune(tiny_config(tiny_model, out, epochs=0.25), task_data=task, progress=False)
+        argv = ["finetune", "--task", "rt-polarity", "--model", str(tiny_model), "--lengths", "8,4", "--out", str(out)]
+        assert cli.main(argv) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and "in use by another run" in error[0] and "--out" in error[0]
+    assert not out.exists()
+    assert finetune(tiny_config(tiny_model, out, epochs=0.25), task_data=task, progress=False) == out  # free again
+
+
+def test_temporary_folders_of_a_killed_write_are_removed_by_the_next_run(tiny_model, task, tmp_path):
+    stale = [tmp_path / ".run.tmp-4242", tmp_path / ".run.partial.tmp-4243"]  # our naming: .NAME.tmp-PID
+    for folder in stale:
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half a file")
+    foreign = [tmp_path / ".run.tmp-notes", tmp_path / "run.tmp-1"]  # not ours: left alone
+    for folder in foreign:
+        folder.mkdir()
+    finetune(tiny_config(tiny_model, tmp_path / "run", epochs=0.25), task_data=task, progress=False)
+    assert not any(folder.exists() for folder in stale)
+    assert all(folder.exists() for folder in foreign)
 
 
 def test_finished_run_is_reused_and_a_different_config_at_the_same_out_is_refused(tiny_model, task, tmp_path):
@@ -152,14 +201,17 @@ def test_resolve_lengths_covers_every_way_of_giving_a_schedule(tiny_model, tmp_p
     assert resolve(lengths=None, method="input_first_k", p=0.25) == [16] * 6
     assert resolve(lengths=None, method="average_pool", pool_windows=[1, 2, 1, 1, 1, 1]) == [64, 33, 33, 33, 33, 33]
     assert resolve(lengths=None, method="dense") is None
-    with pytest.raises(ConfigError, match="prune_upto"):
+    with pytest.raises(ConfigError, match="--prune-upto"):
         resolve(lengths=None, p=0.25)
-    with pytest.raises(ConfigError, match="either lengths or p"):
+    with pytest.raises(ConfigError, match="either --lengths or --p"):
         resolve(lengths=[8] * 6, p=0.25, prune_upto=2)
     with pytest.raises(ConfigError, match="must be constant"):
         resolve(lengths=[32, 16, 16, 16, 16, 16], method="input_first_k")
     with pytest.raises(ConfigError, match="needs a schedule"):
         resolve(lengths=None)
+    with pytest.raises(ConfigError, match=r"--prune-upto: must be a layer in 1\.\.6"):
+        resolve(lengths=None, p=0.25, prune_upto=7)  # the paper's range: 1..L
+    assert resolve(lengths=None, p=0.25, prune_upto=6) == [50, 40, 32, 25, 20, 16]
 
 
 def test_config_round_trips_through_json_and_rejects_unknown_fields():
@@ -229,3 +281,33 @@ def test_train_and_evaluate_do_not_import_each_other_and_the_public_names_stay()
     assert not any(name.startswith(("pyramid_bert.train", "pyramid_bert.evaluate")) for name in below)
     assert train.FinetuneConfig is run_config.FinetuneConfig  # `from pyramid_bert.train import FinetuneConfig`
     assert evaluate.score_split is scoring.score_split
+
+
+def test_input_first_k_truncates_at_tokenization_keeping_the_seps_and_part_of_the_second_segment(tiny_model):
+    """A pair whose first segment alone has more than k tokens still ends in [SEP] and keeps some of segment b."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from pyramid_bert import pyramidize
+    from pyramid_bert.data.tasks import Split, TaskData
+    from pyramid_bert.scoring import tokenize_for_model
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    text_a, text_b = " ".join(["movie"] * 12), "good plot"  # a: 12 tokens >= k = 8
+    task = TaskData(name="mrpc", metric="accuracy", is_regression=False, num_labels=2, label_names=["0", "1"],
+                    max_length=16, splits={"test": Split(text_a=[text_a, "bad"], text_b=[text_b, "odd"],
+                                                         labels=[1, 0])})  # fmt: skip
+    model = pyramidize(BertForSequenceClassification.from_pretrained(tiny_model), [8, 8], method="input_first_k")
+    inputs = tokenize_for_model(model, tokenizer, task, "test")
+    assert inputs["input_ids"].shape == (2, 16)  # still padded to N: the model's cost and timing stay the same
+    ids = inputs["input_ids"][0].tolist()
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    assert inputs["attention_mask"][0].tolist() == [1] * 8 + [0] * 8
+    assert ids[0] == cls and ids[:8].count(sep) == 2 and ids[7] == sep and ids[8:] == [pad] * 8
+    second = ids[ids.index(sep) + 1 : 7]
+    assert second and set(tokenizer.convert_ids_to_tokens(second)) <= {"good", "plot"}
+    assert inputs["token_type_ids"][0, : ids.index(sep) + 1].eq(0).all() and inputs["token_type_ids"][0, 7] == 1
+    short = inputs["input_ids"][1].tolist()  # shorter than k: tokenized as without truncation
+    assert tokenizer.convert_ids_to_tokens(short[:5]) == ["[CLS]", "bad", "[SEP]", "odd", "[SEP]"]
+    dense = BertForSequenceClassification.from_pretrained(tiny_model)
+    assert torch.equal(tokenize_for_model(dense, tokenizer, task, "test")["input_ids"][1], inputs["input_ids"][1])
+    assert tokenize_for_model(dense, tokenizer, task, "test")["attention_mask"][0].sum() == 16  # dense: no cut

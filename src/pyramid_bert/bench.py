@@ -69,14 +69,31 @@ def geometry_model(name: str, n: int, seed: int = 0) -> nn.Module:
 
 
 def load_bench_model(name_or_path: str, n: int) -> nn.Module:
-    """A named geometry, or any BERT-family checkpoint folder / hub name (``AutoModel``), in eval mode."""
+    """A named geometry, a catalog model name or a BERT-family checkpoint folder (``AutoModel``), in eval mode.
+
+    Anything else (a missing folder, an unreadable one) is a one-line ConfigError / CheckpointError naming ``--model``.
+    """
+    from pathlib import Path
+
+    from pyramid_bert.data import MODEL_NAMES, resolve_model
+    from pyramid_bert.errors import CheckpointError
+
     if name_or_path in GEOMETRIES:
         return geometry_model(name_or_path, n)
+    if name_or_path not in MODEL_NAMES and not Path(name_or_path).is_dir():
+        built_in = [name for name in MODEL_NAMES if name not in GEOMETRIES]
+        raise ConfigError(
+            f"--model: no model {name_or_path!r}; valid: {', '.join(GEOMETRIES)} (geometries, random weights), "
+            + (f"{', '.join(built_in)} (built-in models), " if built_in else "")
+            + "or a checkpoint folder"
+        )
     from transformers import AutoModel
 
-    from pyramid_bert.data import resolve_model
-
-    return AutoModel.from_pretrained(resolve_model(name_or_path)).eval()
+    try:
+        return AutoModel.from_pretrained(resolve_model(name_or_path)).eval()
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"--model: cannot load {name_or_path} ({reason})") from error
 
 
 def m_label(m: int | float | None) -> str:

@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,46 @@ TRAIN_STATE_JSON = "train_state.json"
 def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
     """A fresh path beside ``path`` for writing before the rename (hidden, unique per process)."""
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
+
+
+def remove_stale_temporaries(final: Path) -> list[Path]:
+    """Delete what an interrupted write of ``final`` left beside it: the ``.NAME.tmp-PID`` siblings that
+    :func:`temporary_sibling` names (and nothing else). Call it only while holding :func:`run_folder_lock`."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.tmp-\d+")
+    removed = []
+    if final.parent.is_dir():
+        for path in final.parent.iterdir():
+            if pattern.fullmatch(path.name):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed.append(path)
+    return removed
+
+
+@contextmanager
+def run_folder_lock(out: Path, flag: str = "--out") -> Iterator[None]:
+    """Hold the lock of run folder ``out`` (the file ``.NAME.lock`` beside it) for the block.
+
+    Taken without waiting: if another process holds it, a ConfigError naming ``flag`` says so, so that two
+    runs never write the same folder (or its ``.partial`` resume state) at once.
+    """
+    from filelock import FileLock, Timeout
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out.with_name(f".{out.name}.lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CheckpointError(
+            f"{flag}: {out} is in use by another run (its lock {lock.lock_file} is held); wait for that run to "
+            f"finish or choose another {flag}"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:
@@ -148,8 +191,9 @@ def validate_checkpoint(path: str | Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------- resumable train state
 def write_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> Path:
-    """Save everything needed to continue training bit-for-bit: weights, AdamW moments, LR schedule,
-    the torch RNG state and the JSON ``state`` (step, epoch, losses, config). Atomic (temp folder + rename).
+    """Save everything needed to continue training bit-for-bit: weights, AdamW moments, LR schedule, the random
+    states (torch CPU and CUDA RNGs, Random-select's generators) and the JSON ``state`` (step, epoch, losses,
+    config). Atomic (temp folder + rename).
     """
     import torch
     from safetensors.torch import save_file
@@ -171,7 +215,7 @@ def write_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler:
                 tensors[f"optimizer.{param_id}.{key}"] = value.detach().cpu().contiguous()
             else:
                 optimizer_scalars.setdefault(str(param_id), {})[key] = value
-    tensors["rng.torch"] = torch.get_rng_state()
+    tensors.update(_rng_states(model))
     save_file(tensors, str(tmp / TRAIN_STATE_TENSORS))
     payload = {
         **state,
@@ -186,8 +230,7 @@ def write_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler:
 
 def read_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     """Restore what :func:`write_train_state` saved into ``model``, ``optimizer`` and ``scheduler`` (built
-    the same way as for the original run) and the torch RNG; returns the JSON state."""
-    import torch
+    the same way as for the original run) and the random states; returns the JSON state."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -210,5 +253,53 @@ def read_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler: 
             group["betas"] = tuple(group["betas"])
     optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
     scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(tensors["rng.torch"])
+    _restore_rng_states(model, tensors)
     return payload
+
+
+_SELECTION_RNG = "rng.selection."
+_CUDA_RNG = "rng.cuda."
+
+
+def _model_generators(model: Any) -> dict[str, Any]:
+    from pyramid_bert.errors import ConfigError
+    from pyramid_bert.patch.hf import selection_generators
+
+    try:
+        return selection_generators(model)
+    except ConfigError:  # not a BERT-family model: no selection, no generators
+        return {}
+
+
+def _rng_states(model: Any) -> dict[str, Any]:
+    """Every random state a training step draws from, as uint8 tensors: torch's CPU RNG (dropout), each CUDA
+    device's RNG (when CUDA is in use) and Random-select's generators (``rng.selection.<device>``)."""
+    import torch
+
+    states = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states.update({f"{_CUDA_RNG}{index}": state for index, state in enumerate(torch.cuda.get_rng_state_all())})
+    for device, generator in _model_generators(model).items():
+        states[_SELECTION_RNG + device] = generator.get_state()
+    return states
+
+
+def _restore_rng_states(model: Any, tensors: dict[str, Any]) -> None:
+    """Put back what :func:`_rng_states` saved (Random-select's generators are created if not yet used)."""
+    import torch
+
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[key] for key in sorted((k for k in tensors if k.startswith(_CUDA_RNG)), key=_device_index)]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    generators = _model_generators(model)
+    for key, state in tensors.items():
+        if key.startswith(_SELECTION_RNG):
+            device = key[len(_SELECTION_RNG) :]
+            if device not in generators:
+                generators[device] = torch.Generator(device=device)
+            generators[device].set_state(state)
+
+
+def _device_index(key: str) -> int:
+    return int(key.rsplit(".", 1)[1])

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pyramid_bert import __version__
 from pyramid_bert.errors import PyramidBertError
@@ -29,9 +30,16 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit 2), like every other CLI error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available sub-command registered."""
-    parser = argparse.ArgumentParser(
+    """The top-level parser with every available sub-command registered (sub-parsers share its class)."""
+    parser = OneLineErrorParser(
         prog="pyramid-bert",
         description="Pyramid-BERT: faster BERT-family classifiers by successive core-set token selection.",
     )

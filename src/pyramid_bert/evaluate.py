@@ -24,6 +24,7 @@ from pyramid_bert.run_config import (
     FinetuneConfig,
     apply_selection,
     check_labels_fit,
+    check_m,
     pyramid_summary,
     resolve_device,
     resolve_lengths,
@@ -31,7 +32,7 @@ from pyramid_bert.run_config import (
     subset_indices,
     take,
 )
-from pyramid_bert.scoring import predict_logits, score_split
+from pyramid_bert.scoring import predict_logits, score_split, tokenize_for_model
 
 if TYPE_CHECKING:
     import torch
@@ -63,7 +64,9 @@ def _selection_config(run_config: Any, only_infer: dict[str, Any]) -> Any:
         raise ConfigError("only_infer: method dense applies no selection; give a selection method")
     blank = {"method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "m": 1,
              "position": "middle", "keep_ratios": None, "schedule": "fixed"}  # fmt: skip
-    return replace(run_config, **{**blank, **only_infer})
+    selection = replace(run_config, **{**blank, **only_infer})
+    check_m(selection.m)
+    return selection
 
 
 def evaluate_checkpoint(
@@ -115,7 +118,7 @@ def evaluate_checkpoint(
     from transformers import AutoTokenizer
 
     from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model, pyramid_settings
-    from pyramid_bert.data import load_task, tokenize_split
+    from pyramid_bert.data import load_task
 
     started = time.perf_counter()
     folder = Path(path)
@@ -167,7 +170,7 @@ def evaluate_checkpoint(
             f"task {task_data.name}: input length N={n} differs from the N={run_info['task']['max_length']} the "
             f"schedule {lengths} was made for"
         )
-    encodings = tokenize_split(tokenizer, task_data, split)
+    encodings = tokenize_for_model(model, tokenizer, task_data, split)  # dense and pyramid get these same inputs
     check_labels_fit(task_data, model.config.num_labels, encodings["labels"], str(folder))
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run_config.seed))
     model.to(torch_device)

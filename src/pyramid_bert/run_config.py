@@ -33,11 +33,12 @@ TASK_BATCH_SIZES = {"mnli": 32, "mnli-mm": 32, "rte": 16}
 class FinetuneConfig:
     """Everything that defines one fine-tuning run (JSON round-trip through ``to_dict`` / ``from_dict``).
 
-    Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5), or
-    ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes none of them. Keep-ratio schedules
-    (each example keeps ``ceil(r_j * its real length)`` tokens): ``keep_ratios``, or ``schedule="ratio"`` with
-    ``p`` and ``prune_upto`` (Eq. 5 as ratios). ``batching``: training batches ``dynamic`` (padded to their
-    longest example; the default) or ``padded`` (to N).
+    Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5, with
+    ``prune_upto`` a layer in 1..L), or ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes
+    none of them. ``m``: an int >= 1, a fraction of k in (0, 1), or None for k - 1 (``"k-1"`` and ``"none"``
+    are accepted and stored as None). Keep-ratio schedules (each example keeps ``ceil(r_j * its real length)``
+    tokens): ``keep_ratios``, or ``schedule="ratio"`` with ``p`` and ``prune_upto`` (Eq. 5 as ratios).
+    ``batching``: training batches ``dynamic`` (padded to their longest example; the default) or ``padded`` (to N).
     """
 
     task: str
@@ -62,6 +63,10 @@ class FinetuneConfig:
     keep_ratios: list[float] | None = None
     schedule: str = "fixed"
     batching: str = "dynamic"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.m, str):  # "k-1" / "none" (also from JSON) are the k - 1 of Coreset-select-k-1
+            self.m = parse_m(self.m)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,9 +97,11 @@ def resolve_device(device: str) -> torch.device:
     import torch
 
     if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
-        raise ConfigError(f"device: unknown device {device!r}; valid: cpu, cuda, cuda:N")
+        raise ConfigError(f"--device: unknown device {device!r}; valid: cpu, cuda, cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: {device!r} asked for, but CUDA is not available on this machine; use --device cpu")
+        raise ConfigError(
+            f"--device: {device!r} asked for, but CUDA is not available on this machine; use --device cpu"
+        )
     return torch.device(device)
 
 
@@ -108,24 +115,26 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
     from pyramid_bert.schedule import POSITIONS
 
     if check_task_name and config.task not in TASK_NAMES:
-        raise ConfigError(f"task: unknown task {config.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+        raise ConfigError(f"--task: unknown task {config.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
     if config.model not in MODEL_NAMES and not Path(config.model).exists():
         raise ConfigError(
-            f"model: unknown model {config.model!r}; valid names: {', '.join(MODEL_NAMES)} or a local model folder"
+            f"--model: unknown model {config.model!r}; valid names: {', '.join(MODEL_NAMES)} or a local model folder"
         )
     methods = (DENSE, *METHODS)
     if config.method not in methods:
-        raise ConfigError(f"method: unknown method {config.method!r}; valid methods: {', '.join(methods)}")
+        raise ConfigError(f"--method: unknown method {config.method!r}; valid methods: {', '.join(methods)}")
     if config.position not in POSITIONS:
-        raise ConfigError(f"position: must be one of {', '.join(POSITIONS)}, got {config.position!r}")
+        raise ConfigError(f"--position: must be one of {', '.join(POSITIONS)}, got {config.position!r}")
     if not config.epochs > 0:
-        raise ConfigError(f"epochs: must be > 0, got {config.epochs}")
+        raise ConfigError(f"--epochs: must be > 0, got {config.epochs}")
     if not config.lr > 0:
-        raise ConfigError(f"lr: must be > 0, got {config.lr}")
+        raise ConfigError(f"--lr: must be > 0, got {config.lr}")
     for name in ("batch_size", "eval_batch_size", "max_train_examples", "max_eval_examples"):
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{name}: must be an int >= 1, got {value!r}")
+            raise ConfigError(f"{flag(name)}: must be an int >= 1, got {value!r}")
+    check_p(config.p)
+    check_m(config.m)
     resolve_device(config.device)
     if config.batching not in TRAIN_BATCHING:
         raise ConfigError(f"--batching: training batches are one of {', '.join(TRAIN_BATCHING)}; got {config.batching!r}")
@@ -134,7 +143,9 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
     if config.method == DENSE:
         given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios") if getattr(config, n) is not None]
         if given:
-            raise ConfigError(f"method dense keeps every token and takes no schedule; remove {', '.join(given)}")
+            raise ConfigError(
+                f"--method dense keeps every token and takes no schedule; remove {', '.join(map(flag, given))}"
+            )
 
 
 def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int] | None:
@@ -149,34 +160,36 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
         return schedule.ratio_lengths(n, ratios)
     if method == "average_pool":
         if config.pool_windows is None:
-            raise ConfigError("pool_windows: method average_pool needs one window per layer (1 = no pooling)")
+            raise ConfigError("--pool-windows: method average_pool needs one window per layer (1 = no pooling)")
         if len(config.pool_windows) != num_layers:
             raise ConfigError(
-                f"pool_windows: {len(config.pool_windows)} windows given for a model with {num_layers} layers"
+                f"--pool-windows: {len(config.pool_windows)} windows given for a model with {num_layers} layers"
             )
         return schedule.pool_lengths(n, config.pool_windows)
     if config.pool_windows is not None:
-        raise ConfigError(f"pool_windows: only for method average_pool, not {method}")
+        raise ConfigError(f"--pool-windows: only for method average_pool, not {method}")
     if config.lengths is not None:
         if config.p is not None or config.prune_upto is not None:
-            raise ConfigError("give either lengths or p and prune_upto, not both")
+            raise ConfigError("--lengths: give either --lengths or --p and --prune-upto, not both")
         if len(config.lengths) > num_layers:
             raise ConfigError(
-                f"lengths: the schedule has {len(config.lengths)} entries but the model has only {num_layers} layers"
+                f"--lengths: the schedule has {len(config.lengths)} entries but the model has only {num_layers} layers"
             )
-        lengths = schedule.validate_lengths(list(config.lengths), num_layers, n)
+        lengths = _with_flag("--lengths", schedule.validate_lengths, list(config.lengths), num_layers, n)
         if method == "input_first_k" and len(set(lengths)) != 1:
             raise ConfigError(
-                f"lengths: input_first_k truncates the input once, so lengths must be constant: {lengths}"
+                f"--lengths: input_first_k truncates the input once, so lengths must be constant: {lengths}"
             )
         return lengths
+    check_p(config.p)
     if config.p is None:
-        raise ConfigError(f"method {method} needs a schedule: give lengths, or p and prune_upto")
+        raise ConfigError(f"--method {method} needs a schedule: give --lengths, or --p and --prune-upto")
     if method == "input_first_k":
         keep = schedule.sequence_lengths(n, 1, config.p, 1)[0]
         return schedule.constant_lengths(keep, num_layers)
     if config.prune_upto is None:
-        raise ConfigError("prune_upto: needed with p (Eq. 5); e.g. --p 0.25 --prune-upto 3")
+        raise ConfigError("--prune-upto: needed with --p (Eq. 5); e.g. --p 0.25 --prune-upto 3")
+    check_prune_upto(config.prune_upto, num_layers)
     return schedule.sequence_lengths(n, num_layers, config.p, config.prune_upto)
 
 
@@ -200,6 +213,65 @@ def resolve_ratios(config: FinetuneConfig, num_layers: int) -> list[float] | Non
     if config.p is None or config.prune_upto is None:
         raise ConfigError("--schedule ratio needs --p and --prune-upto (Eq. 5 as keep ratios), or give --keep-ratios")
     return schedule.sequence_ratios(num_layers, config.p, config.prune_upto)
+
+
+def check_prune_upto(prune_upto: object, num_layers: int) -> None:
+    """Eq. 5's ``prune_upto`` is a layer index: an int in 1..L for a model of L encoder layers."""
+    if isinstance(prune_upto, bool) or not isinstance(prune_upto, int) or not 1 <= prune_upto <= num_layers:
+        raise ConfigError(
+            f"--prune-upto: must be a layer in 1..{num_layers} (the model has {num_layers} encoder layers), "
+            f"got {prune_upto!r}"
+        )
+
+
+M_SPELLINGS_OF_K_MINUS_1 = ("k-1", "none")
+
+
+def parse_m(value: object) -> int | float | None:
+    """``m`` of k-Center-greedy-batch-m from the command line or a config: ``"k-1"`` (also ``"none"``, None) means
+    k - 1 (one round, Coreset-select-k-1) -> None; ``"3"`` -> 3 (centers per round); ``"0.2"`` -> 0.2 (a fraction
+    of k). Anything else: ConfigError naming ``--m``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in M_SPELLINGS_OF_K_MINUS_1):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = text
+    check_m(value)
+    return value  # type: ignore[return-value]
+
+
+def check_p(p: object) -> None:
+    """Raise unless ``p`` (Eq. 5's pruning ratio) is None or a number in (0, 1]."""
+    if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p <= 1.0):
+        raise ConfigError(f"--p: must be a pruning ratio in (0, 1], got {p!r}")
+
+
+def check_m(m: object) -> None:
+    """Raise unless ``m`` is None (k-1), an int >= 1 or a float in (0, 1)."""
+    valid = m is None or (
+        not isinstance(m, bool) and ((isinstance(m, int) and m >= 1) or (isinstance(m, float) and 0.0 < m < 1.0))
+    )
+    if not valid:
+        raise ConfigError(f"--m: must be an int >= 1, a fraction in (0, 1), or k-1 (one round); got {m!r}")
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field: ``prune_upto`` -> ``--prune-upto``."""
+    return "--" + name.replace("_", "-")
+
+
+def _with_flag(flag_name: str, check: Any, *args: Any) -> Any:
+    """``check(*args)``, its ConfigError message prefixed with ``flag_name``."""
+    try:
+        return check(*args)
+    except ConfigError as error:
+        raise ConfigError(f"{flag_name}: {error}") from None
 
 
 def check_labels_fit(task: TaskData, num_labels: int, labels: torch.Tensor, where: str) -> None:
@@ -258,11 +330,14 @@ def versions() -> dict[str, str]:
 
 
 def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method: str, position: str) -> dict:
-    """Cost-model figures for ``lengths`` on a model config: predicted speedup and attention-space reduction."""
+    """Cost-model figures for ``lengths`` on a model config: the predicted speedup and the attention-space
+    reduction, both the paper's formula (``space_reduction``) and the exact one for where selection sits
+    (``space_reduction_exact``, see :func:`pyramid_bert.schedule.attention_space_reduction`)."""
     from pyramid_bert import schedule
 
     if lengths is None:
-        return {"predicted_speedup": 1.0, "space_reduction": 0.0}
+        return {"predicted_speedup": 1.0, "space_reduction": 0.0, "space_reduction_exact": 0.0}
+    truncate_input = method == "input_first_k"
     return {
         "predicted_speedup": schedule.predicted_speedup(
             n,
@@ -271,9 +346,12 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
             intermediate=model_config.intermediate_size,
             num_layers=model_config.num_hidden_layers,
             position=position,
-            truncate_input=method == "input_first_k",
+            truncate_input=truncate_input,
         ),
         "space_reduction": schedule.attention_space_reduction(n, lengths),
+        "space_reduction_exact": schedule.attention_space_reduction(
+            n, lengths, exact=True, position=position, truncate_input=truncate_input
+        ),
     }
 
 

@@ -14,6 +14,30 @@ if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
 
 
+def input_truncation(model: Any) -> int | None:
+    """Input-first-k's k when ``model`` is pyramidized with it (its inputs are cut at tokenization), else None."""
+    from pyramid_bert import pyramid_settings
+
+    try:
+        settings = pyramid_settings(model)
+    except ConfigError:  # not a BERT-family model: no selection
+        return None
+    if settings is None or settings.method != "input_first_k" or not settings.lengths:
+        return None
+    return settings.lengths[0]
+
+
+def tokenize_for_model(model: Any, tokenizer: Any, task: TaskData, split: str) -> dict[str, torch.Tensor]:
+    """:func:`~pyramid_bert.data.tokenize_split` as ``model`` needs it: ``[n, N]`` tensors, and for Input-first-k
+    each sequence truncated to k tokens by the tokenizer ([SEP] kept, pairs ``longest_first``) and padded to N.
+
+    The model still cuts its input after k positions (a no-op then), so FLOPs and timing are unchanged.
+    """
+    from pyramid_bert.data import tokenize_split
+
+    return tokenize_split(tokenizer, task, split, truncate_to=input_truncation(model))
+
+
 def predict_logits(
     model: Any, encodings: dict[str, torch.Tensor], *, batch_size: int, device: Any, batching: str = "sorted"
 ) -> np.ndarray:
@@ -50,13 +74,12 @@ def score_split(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset."""
-    from pyramid_bert.data import tokenize_split
     from pyramid_bert.metrics import compute_metrics, predictions_from_logits
     from pyramid_bert.run_config import subset_indices, take
 
     if split not in task.splits:
         raise ConfigError(f"split: task {task.name} has no split {split!r}; valid: {', '.join(task.splits)}")
-    encodings = tokenize_split(tokenizer, task, split)
+    encodings = tokenize_for_model(model, tokenizer, task, split)
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, seed))
     logits = predict_logits(model, encodings, batch_size=batch_size, device=device)
     predictions = predictions_from_logits(logits, is_regression=task.is_regression)

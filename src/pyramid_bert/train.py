@@ -5,8 +5,12 @@ RTE), inference batch 128, AdamW with linear warm-up (10% of the steps; the pape
 decay to 0, gradient clipping at norm 1.0.
 
 Determinism on CPU: the classifier head is initialised after ``torch.manual_seed(seed)``, the example order
-of epoch e is a permutation drawn from a generator seeded with ``(seed, e)``, and the torch RNG (dropout) is
-saved with the resume state, so a run interrupted and resumed gives the same weights as an uninterrupted one.
+of epoch e is a permutation drawn from a generator seeded with ``(seed, e)``, and every random state a step
+draws from (torch's CPU RNG for dropout, the CUDA RNGs when in use, Random-select's generators) is saved with the
+resume state, so a run interrupted and resumed gives the same weights as an uninterrupted one.
+
+One run at a time per ``out``: the run holds a lock (``.<out>.lock`` beside it) and a second run on the same
+``out`` stops with a clear message; temporary folders left by a killed write (``.<out>.tmp-PID``) are removed.
 
 Resume: while training, the state (weights, AdamW moments, LR schedule, RNG, step) is saved atomically to
 ``<out>.partial`` every few minutes and at every epoch end; running the same config again continues from it.
@@ -139,25 +143,34 @@ def finetune(
     If ``config.out`` already holds a finished run of the same config it is returned as is; a different
     finished run there is an error (choose another ``out``). Resumes from ``<out>.partial`` when present.
     """
+    from pyramid_bert import checkpoint
+
     validate_config(config, check_task_name=task_data is None)
     out = config.resolved_out()
-    finished = _finished_run(out, config)
-    if finished is not None:
-        return finished
-    run = _prepare_run(config, task_data)
-    state = _initial_state(run)
-    _train_steps(run, state, progress, save_every_seconds, save_every_steps, step_callback)
-    run.model.eval()
-    metrics: dict[str, Any] = {}
-    if evaluate_dev:
-        from pyramid_bert.scoring import score_split
-
-        metrics["dev"] = score_split(
-            run.model, run.tokenizer, run.task, "dev", batch_size=config.eval_batch_size,
-            max_examples=config.max_eval_examples, device=run.device, seed=config.seed,
-        )  # fmt: skip
-    _write_finished(run, out, _run_info(run, state, metrics))
+    with checkpoint.run_folder_lock(out):  # a second run on the same out stops here with a clear message
+        for final in (out, out.with_name(out.name + ".partial")):
+            checkpoint.remove_stale_temporaries(final)  # left by a killed write
+        finished = _finished_run(out, config)
+        if finished is not None:
+            return finished
+        run = _prepare_run(config, task_data)
+        state = _initial_state(run)
+        _train_steps(run, state, progress, save_every_seconds, save_every_steps, step_callback)
+        metrics = {"dev": _dev_scores(run)} if evaluate_dev else {}
+        _write_finished(run, out, _run_info(run, state, metrics))
     return out
+
+
+def _dev_scores(run: _Run) -> dict[str, Any]:
+    """The task metric of the trained model on the dev split (seeded subset of ``max_eval_examples``)."""
+    from pyramid_bert.scoring import score_split
+
+    run.model.eval()
+    config = run.config
+    return score_split(
+        run.model, run.tokenizer, run.task, "dev", batch_size=config.eval_batch_size,
+        max_examples=config.max_eval_examples, device=run.device, seed=config.seed,
+    )  # fmt: skip
 
 
 def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
@@ -165,7 +178,8 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     import torch
     from transformers import AutoTokenizer
 
-    from pyramid_bert.data import load_task, resolve_model, tokenize_split
+    from pyramid_bert.data import load_task, resolve_model
+    from pyramid_bert.scoring import tokenize_for_model
 
     device = resolve_device(config.device)
     task = task_data if task_data is not None else load_task(config.task, glue_dir=config.glue_dir, seed=config.seed)
@@ -178,7 +192,7 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     apply_selection(model, config, lengths)
     model.to(device)
 
-    train = tokenize_split(tokenizer, task, "train")
+    train = tokenize_for_model(model, tokenizer, task, "train")  # Input-first-k: cut to k by the tokenizer
     check_labels_fit(task, model.config.num_labels, train["labels"], source)
     train = take(train, subset_indices(len(train["labels"]), config.max_train_examples, config.seed))
     if len(train["labels"]) == 0:

@@ -29,7 +29,9 @@ def run_trial(
 
     Keys: dev_metric, test_metric, metric_name, dev_scores, test_scores, speedup_median, speedup_q25,
     speedup_q75 (both padded to N: the paper's protocol), sorted_speedup_median/q25/q75 (both length-sorted and
-    padded per batch: the realistic speedup), predicted_speedup_padded/_sorted, train_step_speedup_median, predicted_speedup, space_reduction, train_seconds,
+    padded per batch: the realistic speedup), predicted_speedup_padded/_sorted, train_step_speedup_median,
+    predicted_speedup, space_reduction (the paper's formula), space_reduction_exact (over the tokens each layer
+    attends to), train_seconds,
     train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
@@ -75,6 +77,7 @@ def run_trial(
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
         "predicted_speedup": test["predicted_speedup"],
         "space_reduction": test["space_reduction"],
+        "space_reduction_exact": test.get("space_reduction_exact"),
         "train_seconds": run_info["train"]["seconds"],
         "train_step_seconds": run_info["train"]["step_seconds_median"],
         "finetune_wall_seconds": fine_tune_wall,

@@ -64,21 +64,26 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def parse_m_values(text: str) -> list[int | float | None]:
-    """'1,0.2,k-1' -> [1, 0.2, None]."""
+def parse_batch_sizes(text: str) -> list[int]:
+    """``--batch-sizes``: '32,1' -> [32, 1]; each an int >= 1."""
     from pyramid_bert.errors import ConfigError
 
-    values: list[int | float | None] = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        if item in ("k-1", "None", "none"):
-            values.append(None)
-        elif item.isdigit():
-            values.append(int(item))
-        else:
-            try:
-                values.append(float(item))
-            except ValueError:
-                raise ConfigError(f"--m: {item!r} is not an int >= 1, a fraction in (0, 1), or k-1") from None
+    sizes = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item.isdigit() or int(item) < 1:
+            raise ConfigError(f"--batch-sizes: {item!r} is not an int >= 1; give comma-separated sizes, e.g. 32,1")
+        sizes.append(int(item))
+    return sizes
+
+
+def parse_m_values(text: str) -> list[int | float | None]:
+    """``--m``: '1,0.2,k-1' -> [1, 0.2, None] (``none`` is also k-1)."""
+    from pyramid_bert.errors import ConfigError
+    from pyramid_bert.run_config import parse_m
+
+    values = [parse_m(item) for item in (part.strip() for part in text.split(",")) if item]
+    if not values:
+        raise ConfigError(f"--m: give at least one value (ints >= 1, fractions in (0, 1), k-1), got {text!r}")
     return values
 
 
@@ -96,14 +101,23 @@ def parse_configs(text: str, n: int, num_layers: int) -> list[list[int]]:
                 lengths = [int(value) for value in part.split("/")]
             except ValueError:
                 raise ConfigError(f"--configs: {part!r} is not '/'-separated ints") from None
-            schedules.append(validate_lengths(lengths, num_layers, n))
+            try:
+                schedules.append(validate_lengths(lengths, num_layers, n))
+            except ConfigError as error:
+                raise ConfigError(f"--configs: {error}") from None
         return schedules
     for part in text.split(","):
         try:
-            upto, p = part.split(":")
-            schedules.append(sequence_lengths(n, num_layers, float(p), int(upto)))
+            upto_text, p_text = part.split(":")
+            upto, p = int(upto_text), float(p_text)
         except ValueError:
             raise ConfigError(f"--configs: {part!r} is not PRUNE_UPTO:P (e.g. 3:0.25), 'table9' or lengths") from None
+        if not 1 <= upto <= num_layers or not 0.0 < p <= 1.0:
+            raise ConfigError(
+                f"--configs: {part!r}: PRUNE_UPTO must be a layer in 1..{num_layers} (the model's encoder layers) "
+                "and P a pruning ratio in (0, 1]"
+            )
+        schedules.append(sequence_lengths(n, num_layers, p, upto))
     return schedules
 
 
@@ -161,6 +175,18 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
     return 0
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """--n >= 2, --repeats >= 1, --warmup >= 0, --threads >= 1 (when given)."""
+    from pyramid_bert.errors import ConfigError
+
+    checks = (("--n", args.n, 2), ("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0), ("--examples", args.examples, 1))
+    for name, value, low in checks:
+        if value < low:
+            raise ConfigError(f"{name}: must be an int >= {low}, got {value}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads: must be an int >= 1, got {args.threads}")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -170,10 +196,11 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     args.n_given = args.n is not None
-    args.n = args.n or 128
+    args.n = 128 if args.n is None else args.n
+    check_counts(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    batch_sizes = [int(value) for value in args.batch_sizes.split(",")]
+    batch_sizes = parse_batch_sizes(args.batch_sizes)
     m_values = parse_m_values(args.m)
     model = load_bench_model(args.model, args.n).to(device)
     if args.task:

@@ -95,10 +95,21 @@ def speed_rows(speed: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """--repeats, --batch-size and --max-examples (when given) are ints >= 1."""
+    from pyramid_bert.errors import ConfigError
+
+    for name, value in (("--repeats", args.repeats), ("--batch-size", args.batch_size),
+                        ("--max-examples", args.max_examples)):  # fmt: skip
+        if value is not None and value < 1:
+            raise ConfigError(f"{name}: must be an int >= 1, got {value}")
+
+
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import atomic_write_json
     from pyramid_bert.evaluate import evaluate_checkpoint
 
+    check_counts(args)
     prepare_runtime(args)
     result = evaluate_checkpoint(
         args.checkpoint, split=args.split, task=args.task, measure_speed=not args.no_speed,
@@ -117,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     rows += [(name, f"{value:.4f}") for name, value in result["scores"].items() if name != result["metric_name"]]
     rows += speed_rows(result.get("speed"))
     rows.append(("predicted speedup", f"{result['predicted_speedup']:.2f}X"))
-    rows.append(("space reduction", f"{result['space_reduction']:.1%}"))
+    rows.append(("space reduction (paper's formula)", f"{result['space_reduction']:.1%}"))
+    rows.append(("space reduction (exact)", f"{result['space_reduction_exact']:.1%}"))
     for key, memory in (result.get("memory") or {}).items():
         rows.append(
             (f"peak mem {key}", f"{memory['peak_mb']:.0f} MB (step adds {memory.get('step_mb', float('nan')):.0f} MB)")

@@ -23,17 +23,16 @@ def int_list(text: str) -> list[int]:
 
 
 def m_value(text: str) -> int | float | None:
-    """``--m``: an int >= 1 (absolute), a float in (0, 1) (fraction of k) or ``none`` (k - 1, one round)."""
-    if text.lower() == "none":
-        return None
+    """``--m``: an int >= 1 (centers per round), a fraction of k in (0, 1), or ``k-1`` (also ``none``: one round)."""
+    from pyramid_bert.run_config import parse_m
+
     try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, a float in (0, 1) or none, got {text!r}") from error
+        return parse_m(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--m: ")) from None
+
+
+M_HELP = "core-set centers per round: an int >= 1, a fraction of k in (0, 1), or k-1 (one round); default 1"
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: str | None) -> None:
@@ -44,9 +43,11 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: s
     )  # fmt: skip
     parser.add_argument("--lengths", type=int_list, help="kept tokens per encoder layer, e.g. 80,50,32,32,32,32")
     parser.add_argument("--p", type=float, help="Eq. 5 pruning ratio in (0, 1] (with --prune-upto)")
-    parser.add_argument("--prune-upto", type=int, help="Eq. 5: layer after which the length stays p*N")
+    parser.add_argument(
+        "--prune-upto", type=int, help="Eq. 5: the layer, 1..L (L = encoder layers), from which the length stays p*N"
+    )
     parser.add_argument("--pool-windows", type=int_list, help="average_pool: window per layer, 1 = none")
-    parser.add_argument("--m", type=m_value, default=1, help="core-set points per round: int, fraction or none")
+    parser.add_argument("--m", type=m_value, default=1, help=M_HELP)
     parser.add_argument("--position", default="middle", help="where selection sits: middle (default) or end")
 
 
@@ -85,13 +86,13 @@ def register(subparsers: Any) -> None:
         "--batching", default="dynamic", choices=("dynamic", "padded"),
         help="training batches padded to their longest example (dynamic, default) or to N (padded)",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--epochs", type=float, default=3.0, help="training epochs, > 0; may be fractional (default 3)")
+    parser.add_argument("--lr", type=float, default=2e-5, help="peak AdamW learning rate, > 0 (default 2e-5)")
     parser.add_argument("--batch-size", type=int, help="train batch (default 48; MNLI 32, RTE 16)")
-    parser.add_argument("--eval-batch-size", type=int, default=128)
+    parser.add_argument("--eval-batch-size", type=int, default=128, help="inference batch (default 128)")
     parser.add_argument("--max-train-examples", type=int, help="train on a seeded random subset of this size")
     parser.add_argument("--max-eval-examples", type=int, help="score dev on a seeded subset of this size")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of init, data order, subsets, Random-select (0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
@@ -112,7 +113,7 @@ def prepare_runtime(args: argparse.Namespace) -> None:
 
     if args.threads is not None:
         if args.threads < 1:
-            raise ConfigError(f"threads: must be an int >= 1, got {args.threads}")
+            raise ConfigError(f"--threads: must be an int >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if not args.verbose:
         hf_logging.set_verbosity_error()
@@ -123,7 +124,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from pyramid_bert.run_config import FinetuneConfig
 
     if args.method is None:
-        raise ConfigError("method: give --method")
+        raise ConfigError("--method: give a selection method")
     return FinetuneConfig(
         task=args.task, model=args.model, method=args.method, lengths=args.lengths, p=args.p,
         prune_upto=args.prune_upto, pool_windows=args.pool_windows, m=args.m, position=args.position,
@@ -160,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         ("steps x batch", f"{train['steps']} x {train['batch_size']} ({train['examples']} examples)"),
         ("train time", f"{train['seconds']:.1f} s, median step {train['step_seconds_median'] * 1000:.0f} ms"),
         ("predicted speedup", f"{info['predicted_speedup']:.2f}X"),
-        ("space reduction", f"{info['space_reduction']:.1%}"),
+        ("space reduction (paper's formula)", f"{info['space_reduction']:.1%}"),
+        ("space reduction (exact)", f"{info.get('space_reduction_exact', float('nan')):.1%}"),
     ]
     dev = info.get("metrics", {}).get("dev")
     if dev:

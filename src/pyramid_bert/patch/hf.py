@@ -158,6 +158,18 @@ def pyramid_settings(model: nn.Module) -> PyramidSettings | None:
     return encoder._pyramid_settings if isinstance(encoder, PyramidEncoderMixin) else None
 
 
+def selection_generators(model: nn.Module) -> dict[str, torch.Generator]:
+    """Random-select's generators of a pyramidized ``model``, keyed by device string (``"cpu"``, ``"cuda:0"``).
+
+    One dict shared by every layer, filled on first use; empty for a dense model. Saving their states and putting
+    them back (``generators[device] = restored``) makes a resumed training run draw what the original would have.
+    """
+    encoder = find_encoder(model)
+    if not isinstance(encoder, PyramidEncoderMixin) or not len(encoder.layer):
+        return {}
+    return encoder.layer[0]._pyramid.generators
+
+
 def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
     """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings."""
     from transformers import AutoModelForSequenceClassification

@@ -15,6 +15,7 @@ Choices (frontier points, m) are made on the dev split, values reported on the t
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -59,12 +60,14 @@ class ConfigPoint:
     dev: dict[int, float] = field(default_factory=dict)
     test: dict[int, float] = field(default_factory=dict)
     speedup: dict[int, float] = field(default_factory=dict)
-    space: dict[int, float] = field(default_factory=dict)
+    space: dict[int, float] = field(default_factory=dict)  # the paper's formula
+    space_exact: dict[int, float] = field(default_factory=dict)  # over the tokens each layer attends to
     predicted_speedup: float | None = None
 
     def mean(self, axis: str) -> float:
-        values = {"dev": self.dev, "test": self.test, "speedup": self.speedup, "space": self.space}[axis]
-        return statistics.fmean(values.values())
+        values = {"dev": self.dev, "test": self.test, "speedup": self.speedup, "space": self.space,
+                  "space_exact": self.space_exact}[axis]  # fmt: skip
+        return statistics.fmean(values.values()) if values else math.nan
 
     @property
     def seeds(self) -> set[int]:
@@ -210,6 +213,8 @@ def _config_points(records: Sequence[TrialRecord]) -> dict[str, ConfigPoint]:
         point.test[spec.seed] = float(result["test_metric"])
         point.speedup[spec.seed] = 1.0 if spec.method == "dense" else float(result["speedup_median"])
         point.space[spec.seed] = float(result.get("space_reduction") or 0.0)
+        if result.get("space_reduction_exact") is not None:  # absent in stores written before it existed
+            point.space_exact[spec.seed] = float(result["space_reduction_exact"])
     return points
 
 

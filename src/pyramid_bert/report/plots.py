@@ -18,7 +18,7 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
 
     columns = [c for c in METHOD_COLUMNS if c != "dense"]
     figure, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 3.0), sharey=True, squeeze=False)
-    x_label = "measured speedup (X)" if axis == "speedup" else "attention-space reduction"
+    x_label = "measured speedup (X)" if axis == "speedup" else "attention-space reduction (paper's formula)"
     for ax, column in zip(axes[0], columns, strict=True):
         method = result.methods[column]
         if method.points:

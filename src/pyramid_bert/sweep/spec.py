@@ -20,8 +20,13 @@ SWEEP_METHODS = ("coreset", "attention", "first_k", "random", "input_first_k", "
 _NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir"})
 
 
-def normalize_m(m: int | float | None) -> int | float | None:
-    """``m`` in its canonical form: an int >= 1, a float in (0, 1), or None (meaning k - 1)."""
+def normalize_m(m: int | float | str | None) -> int | float | None:
+    """``m`` in its canonical form: an int >= 1, a float in (0, 1), or None (meaning k - 1; also given as the
+    strings ``"k-1"`` or ``"none"``, as reports and the command line spell it)."""
+    if isinstance(m, str):
+        from pyramid_bert.run_config import parse_m
+
+        m = parse_m(m)
     if m is None:
         return None
     if isinstance(m, bool):

@@ -111,16 +111,23 @@ class ResultsStore:
     Use as a context manager or call :meth:`close`. Only the sweep's driver writes to it.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
-        if not self.path.exists() and not create:
-            raise DataError(f"results store {self.path} does not exist")
-        if self.path.exists() and self.path.is_dir():
-            raise DataError(f"results store {self.path} is a folder, not a file")
+        self.read_only = read_only
+        if self.path.is_dir():
+            raise DataError(f"{self.path} is a folder, not a results store (give the results.sqlite inside it)")
+        if not self.path.exists() and (read_only or not create):
+            raise DataError(f"results store {self.path} does not exist (no such file)")
         _check_header_before_open(self.path)
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        if read_only:
+            if self.path.stat().st_size == 0:
+                raise DataError(f"{self.path} is an empty file, not a pyramid-bert results store")
+            # mode=ro: SQLite itself refuses every write to the file.
+            self._connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+        else:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
         try:
             self._prepare()
         except BaseException:
@@ -137,6 +144,8 @@ class ResultsStore:
         except sqlite3.DatabaseError as error:
             raise DataError(f"{self.path} is not a pyramid-bert results store (not an SQLite file: {error})") from None
         if application_id == 0 and user_version == 0 and not tables:
+            if self.read_only:
+                raise DataError(f"{self.path} is an empty SQLite file, not a pyramid-bert results store")
             self._create_schema()
             return
         if application_id != APPLICATION_ID:
@@ -151,8 +160,9 @@ class ResultsStore:
                 f"pyramid-bert reads version {SCHEMA_VERSION}; it is left as it is: use a matching pyramid-bert "
                 "or write to a new path"
             )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        if not self.read_only:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
 
     def _create_schema(self) -> None:
         db = self._connection
@@ -287,8 +297,8 @@ def _check_header_before_open(path: Path) -> None:
 
 
 def open_existing(path: str | Path) -> ResultsStore:
-    """Open a store that must already exist (for reports)."""
-    return ResultsStore(path, create=False)
+    """Open, read-only, a store that ``sweep`` / ``reproduce`` created (for reports): anything else is refused."""
+    return ResultsStore(path, create=False, read_only=True)
 
 
 def is_results_store(path: str | Path) -> bool:

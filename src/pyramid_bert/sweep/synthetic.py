@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from pyramid_bert.schedule import attention_space_reduction
+
 SYNTHETIC_INPUT_LENGTH = 64
 SYNTHETIC_LAYERS = 6
 
@@ -49,7 +51,10 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
         "speedup_q25": speedup * 0.98,
         "speedup_q75": speedup * 1.02,
         "predicted_speedup": 1 / kept,
-        "space_reduction": 1 - sum(k * k for k in lengths) / (len(lengths) * n * n),
+        "space_reduction": attention_space_reduction(n, lengths),
+        "space_reduction_exact": attention_space_reduction(
+            n, lengths, exact=True, truncate_input=config.get("method") == "input_first_k"
+        ),
         "train_seconds": 0.0,
         "eval_seconds": 0.0,
         "checkpoint": config.get("out"),

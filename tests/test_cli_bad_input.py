@@ -1,0 +1,149 @@
+"""Bad input through the CLI entry point: exit code 2, one line on stderr naming the flag, never a traceback.
+
+Every case runs ``pyramid_bert.cli.main(argv)`` as the console script does. ``{model}`` is a tiny random BERT
+with 6 encoder layers (like minilm-l6), ``{dense}`` a densely fine-tuned checkpoint of it; the task is the
+keyword fixture, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pyramid_bert import cli
+from test_train_fixtures import make_keyword_task, write_tiny_bert
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FINETUNE = ["finetune", "--task", "rt-polarity", "--model", "{model}", "--out", "{tmp}/run", "--no-progress"]
+EVALUATE = ["evaluate", "{dense}", "--no-speed", "--only-infer", "coreset"]
+
+CASES = {
+    # bench
+    "bench batch size 0": (["bench", "--batch-sizes", "0"], "--batch-sizes"),
+    "bench batch size -1": (["bench", "--batch-sizes", "-1"], "--batch-sizes"),
+    "bench batch size abc": (["bench", "--batch-sizes", "abc"], "--batch-sizes"),
+    "bench missing model": (["bench", "--model", "/no/such/model"], "--model"),
+    "bench folder that is no model": (["bench", "--model", "{tmp}"], "--model"),
+    "bench prune-upto beyond the layers": (["bench", "--configs", "7:0.25", "--batch-sizes", "1"], "1..6"),
+    "bench m 0": (["bench", "--m", "1,0"], "--m"),
+    "bench m word": (["bench", "--m", "all"], "--m"),
+    "bench n 1": (["bench", "--n", "1"], "--n"),
+    # report
+    "report empty file": (["report", "{tmp}/empty.sqlite"], "not a pyramid-bert results store"),
+    "report folder": (["report", "{tmp}"], "is a folder, not a results store"),
+    "report missing file": (["report", "{tmp}/nothing.sqlite"], "no such file"),
+    "report text file": (["report", "{tmp}/notes.txt"], "not a pyramid-bert results store"),
+    "report another sqlite file": (["report", "{tmp}/other.sqlite"], "not a pyramid-bert results store"),
+    # finetune
+    "finetune prune-upto beyond the layers": ([*FINETUNE, "--p", "0.25", "--prune-upto", "7"], "--prune-upto"),
+    "finetune prune-upto 0": ([*FINETUNE, "--p", "0.25", "--prune-upto", "0"], "1..6"),
+    "finetune prune-upto without p": ([*FINETUNE, "--prune-upto", "2"], "--p"),
+    "finetune p above 1": ([*FINETUNE, "--p", "1.5", "--prune-upto", "2"], "--p"),
+    "finetune m 0": ([*FINETUNE, "--m", "0", "--lengths", "8,8,4,4,4,4"], "--m"),
+    "finetune m 1.5": ([*FINETUNE, "--m", "1.5", "--lengths", "8,8,4,4,4,4"], "--m"),
+    "finetune m word": ([*FINETUNE, "--m", "k", "--lengths", "8,8,4,4,4,4"], "--m"),
+    "finetune epochs 0": ([*FINETUNE, "--epochs", "0", "--lengths", "8,8,4,4,4,4"], "--epochs"),
+    "finetune lr 0": ([*FINETUNE, "--lr", "0", "--lengths", "8,8,4,4,4,4"], "--lr"),
+    "finetune batch size 0": ([*FINETUNE, "--batch-size", "0", "--lengths", "8,8,4,4,4,4"], "--batch-size"),
+    "finetune position": ([*FINETUNE, "--position", "start", "--lengths", "8,8,4,4,4,4"], "--position"),
+    "finetune method": ([*FINETUNE, "--method", "magic"], "--method"),
+    "finetune dense with a schedule": ([*FINETUNE, "--method", "dense", "--p", "0.5"], "--p"),
+    "finetune lengths too many": ([*FINETUNE, "--lengths", "8,8,4,4,4,4,4"], "--lengths"),
+    "finetune lengths increasing": ([*FINETUNE, "--lengths", "4,8,8,8,8,8"], "--lengths"),
+    "finetune lengths word": ([*FINETUNE, "--lengths", "8,x"], "--lengths"),
+    "finetune threads 0": ([*FINETUNE, "--threads", "0", "--lengths", "8,8,4,4,4,4"], "--threads"),
+    "finetune device": ([*FINETUNE, "--device", "tpu", "--lengths", "8,8,4,4,4,4"], "--device"),
+    # evaluate (only infer on the dense checkpoint)
+    "evaluate prune-upto beyond the layers": ([*EVALUATE, "--p", "0.5", "--prune-upto", "9"], "--prune-upto"),
+    "evaluate m 0": ([*EVALUATE, "--p", "0.5", "--prune-upto", "2", "--m", "0"], "--m"),
+    "evaluate p 0": ([*EVALUATE, "--p", "0", "--prune-upto", "2"], "--p"),
+    "evaluate repeats 0": (["evaluate", "{dense}", "--repeats", "0"], "--repeats"),
+    "evaluate batch size 0": (["evaluate", "{dense}", "--batch-size", "0"], "--batch-size"),
+    "evaluate max examples 0": (["evaluate", "{dense}", "--max-examples", "0"], "--max-examples"),
+    "evaluate threads 0": (["evaluate", "{dense}", "--threads", "0"], "--threads"),
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """The tiny 6-layer model, a dense checkpoint of it, and files that are not results stores."""
+    import torch
+
+    from pyramid_bert.train import FinetuneConfig, finetune
+
+    root = tmp_path_factory.mktemp("bad-input")
+    model = write_tiny_bert(root / "tiny6", num_layers=6)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    config = FinetuneConfig(task="rt-polarity", model=str(model), method="dense", epochs=0.25, batch_size=16,
+                            out=str(root / "dense"))  # fmt: skip
+    dense = finetune(config, task_data=make_keyword_task(sizes=(32, 8, 8)), progress=False, evaluate_dev=False)
+    torch.set_num_threads(previous)
+    return {"model": model, "dense": dense}
+
+
+@pytest.fixture
+def not_stores(tmp_path) -> dict[str, bytes]:
+    """Files a user might pass to ``report`` by mistake, with their bytes (which must stay as they are)."""
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    with sqlite3.connect(tmp_path / "other.sqlite") as db:
+        db.execute("CREATE TABLE mine (x)")
+    db.close()
+    return {name: (tmp_path / name).read_bytes() for name in ("empty.sqlite", "notes.txt", "other.sqlite")}
+
+
+@pytest.mark.parametrize(("argv", "needle"), list(CASES.values()), ids=list(CASES))
+def test_bad_input_is_one_line_naming_the_flag_with_exit_code_2(
+    argv, needle, files, not_stores, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr("pyramid_bert.data.load_task", lambda *args, **kwargs: make_keyword_task(sizes=(8, 8, 8)))
+    values = {"model": str(files["model"]), "dense": str(files["dense"]), "tmp": str(tmp_path)}
+    try:
+        code = cli.main([part.format(**values) for part in argv])
+    except SystemExit as exit_:  # argparse's own checks (types, choices) exit from parse_args
+        code = exit_.code
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2, captured.err
+    assert len(lines) == 1, captured.err
+    assert needle in lines[0] and "Traceback" not in captured.err
+    assert lines[0].startswith(f"pyramid-bert {argv[0]}: error: ")
+    for name, before in not_stores.items():  # report never writes to what it was given
+        assert (tmp_path / name).read_bytes() == before
+    assert not (tmp_path / "report").exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("spelling", ["k-1", "none", "K-1", "None"])
+def test_m_k_minus_1_is_accepted_by_finetune_evaluate_and_bench(spelling):
+    from pyramid_bert.commands.bench import parse_m_values
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["finetune", "--task", "rt-polarity", "--out", "x", "--m", spelling])
+    assert args.m is None
+    assert parser.parse_args(["evaluate", "ckpt", "--only-infer", "coreset", "--m", spelling]).m is None
+    assert parse_m_values(f"1,0.2,{spelling}") == [1, 0.2, None]
+
+
+def test_finetune_config_takes_k_minus_1_and_stores_it_as_none():
+    from pyramid_bert.run_config import FinetuneConfig, validate_config
+
+    config = FinetuneConfig(task="rt-polarity", lengths=[8, 4], m="k-1")
+    assert config.m is None and FinetuneConfig.from_dict({**config.to_dict(), "m": "none"}) == config
+    validate_config(config)
+
+
+def test_help_spells_m_as_k_minus_1_and_explains_epochs_lr_and_prune_upto(capsys):
+    for command in ("finetune", "evaluate", "bench"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "k-1" in text, command
+        assert "--m M" in text or "--m " in text
+    with pytest.raises(SystemExit):
+        cli.main(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "training epochs" in text and "learning rate" in text and "1..L" in text

@@ -1,0 +1,61 @@
+"""The README's library snippets: they run as printed, import only what they use, and link inside or to the web."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_snippets() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def unused_imports(source: str) -> set[str]:
+    tree = ast.parse(source)
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return imported - used
+
+
+def test_snippets_import_only_names_they_use():
+    snippets = python_snippets()
+    assert len(snippets) == 2
+    for snippet in snippets:
+        assert not unused_imports(snippet), snippet
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_selection_snippet_runs_as_printed():
+    namespace: dict = {}
+    exec(compile(python_snippets()[1], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["idx"].shape == (2, 32) and namespace["kept"].shape == (2, 32, 384)
+    assert namespace["idx"][:, 0].eq(0).all()
+
+
+def test_links_stay_in_the_repository_or_go_to_the_web():
+    root = README.parent
+    for target in re.findall(r"\]\(([^)]+)\)", README.read_text()):
+        if target.startswith(("http://", "https://", "#")):
+            continue
+        resolved = (root / target).resolve()
+        assert resolved.is_relative_to(root) and resolved.exists(), target
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("one_thread")
+def test_the_pyramidize_snippet_runs_as_printed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # it saves to runs/mine
+    namespace: dict = {}
+    exec(compile(python_snippets()[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["lengths"] == [32, 16, 16, 16, 16, 16]
+    assert namespace["model"].config.pyramid["lengths"] == [32, 16, 16, 16, 16, 16]
