@@ -58,4 +58,5 @@ def test_the_pyramidize_snippet_runs_as_printed(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(python_snippets()[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
     assert namespace["lengths"] == [32, 16, 16, 16, 16, 16]
-    assert namespace["model"].config.pyramid["lengths"] == [32, 16, 16, 16, 16, 16]
+    assert namespace["model"].config.pyramid["lengths"] is None
+    assert namespace["model"].config.pyramid["keep_ratios"] == [0.5, 0.25, 0.25, 0.25, 0.25, 0.25]
