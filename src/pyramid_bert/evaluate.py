@@ -264,7 +264,7 @@ def evaluate_checkpoint(
     model.to(torch_device)
 
     logits = predict_logits(model, encodings, batch_size=eval_batch_size, device=torch_device)
-    from pyramid_bert.metrics import compute_metrics, predictions_from_logits
+    from pyramid_bert.metrics import class_shares, compute_metrics, predictions_from_logits
 
     predictions = predictions_from_logits(logits, is_regression=task_data.is_regression)
     scores = compute_metrics(task_data.metric, predictions, encodings["labels"].numpy())
@@ -276,6 +276,7 @@ def evaluate_checkpoint(
         "speedup_median": None, "speedup_q25": None, "speedup_q75": None, "speed": None, "memory": None,
         "device": str(torch_device),
     }  # fmt: skip
+    result.update(class_shares(predictions, encodings["labels"].numpy(), is_regression=task_data.is_regression))
     selected = lengths is not None and (only_infer or is_pyramidized(model))
     if measure_speed and selected:
         dense_model = _load_dense(folder).to(torch_device)

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from pyramid_bert.train import FinetuneConfig
 
 
+#: Keys of the test evaluation copied when present (None otherwise): the speedup against the dense model on
+#: length-sorted, dynamically padded batches (the realistic one, beside the paper's padded ``speedup_*``),
+#: and the class shares of the test predictions and labels (constant-predictor check).
+EXTRA_TEST_KEYS = (
+    "sorted_speedup_median", "sorted_speedup_q25", "sorted_speedup_q75",
+    "prediction_majority_share", "label_majority_share", "prediction_counts",
+)  # fmt: skip
+
+
 def run_trial(
     config: FinetuneConfig,
     *,
@@ -27,8 +36,9 @@ def run_trial(
     """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.
 
     Keys: dev_metric, test_metric, metric_name, dev_scores, test_scores, speedup_median, speedup_q25,
-    speedup_q75, train_step_speedup_median, predicted_speedup, space_reduction, train_seconds,
-    train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
+    speedup_q75, sorted_speedup_median/q25/q75 (None when not measured), prediction_majority_share,
+    label_majority_share, prediction_counts (None for regression), train_step_speedup_median,
+    predicted_speedup, space_reduction, train_seconds, train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
     from pyramid_bert import checkpoint, evaluate, train
@@ -65,6 +75,7 @@ def run_trial(
         "speedup_median": test["speedup_median"],
         "speedup_q25": test["speedup_q25"],
         "speedup_q75": test["speedup_q75"],
+        **{key: test.get(key) for key in EXTRA_TEST_KEYS},
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
         "predicted_speedup": test["predicted_speedup"],
         "space_reduction": test["space_reduction"],

@@ -24,7 +24,7 @@ PAPER_GLUE_TASKS = ("stsb", "mrpc", "sst2", "qnli", "cola", "rte", "mnli", "mnli
 
 @dataclass(frozen=True)
 class Preset:
-    """A named sweep: tasks, methods, m values, seeds, schedule targets and training budget."""
+    """A named sweep: tasks, methods, m values, seeds, schedule targets, protocol and training budgets."""
 
     name: str
     description: str
@@ -35,13 +35,19 @@ class Preset:
     coreset_ms: tuple[int | float | None, ...] = PAPER_CORESET_MS
     #: Predicted speedups to pick schedules near (None: every schedule of the grid).
     speedup_targets: tuple[float, ...] | None = None
+    #: Per-method targets that replace ``speedup_targets`` for that method.
+    method_targets: dict[str, tuple[float, ...]] | None = None
     #: torch threads per trial (None: torch's default, one per core).
     threads: int | None = None
+    #: "warm" (dense once per seed, pyramid trials adapted from it with ``adapt_budget``) or "paper".
+    protocol: str = "paper"
+    #: Warm protocol: how each pyramid trial trains from the dense checkpoint (None: ``budget``).
+    adapt_budget: TrainingBudget | None = None
 
 
-QUICK = Preset(
-    name="quick",
-    description="minutes on a 2-core CPU: 2 schedules per method, all methods + dense, small subsets, 1 seed",
+SMOKE = Preset(
+    name="smoke",
+    description="the pipeline check (tests, CI): 2 schedules per method, all methods + dense, tiny subsets, 1 seed",
     tasks=("rt-polarity",),
     seeds=1,
     budget=TrainingBudget(
@@ -57,6 +63,32 @@ QUICK = Preset(
     coreset_ms=(0.2, None),
     speedup_targets=(1.6, 4.5),
     threads=1,
+    protocol="warm",
+    adapt_budget=TrainingBudget(
+        epochs=0.5,
+        lr=5e-5,
+        batch_size=8,
+        max_train_examples=400,
+        max_eval_examples=200,
+        eval_batch_size=32,
+        timing_repeats=3,
+        time_train_step=False,
+    ),
+)
+
+DEFAULT = Preset(
+    name="default",
+    description="placeholder",
+    tasks=("rt-polarity",),
+    seeds=3,
+    budget=TrainingBudget(epochs=2.0, lr=5e-5, batch_size=32, max_train_examples=4000, eval_batch_size=128,
+                          timing_repeats=3, time_train_step=False),
+    coreset_ms=(1, None),
+    speedup_targets=(1.35, 1.75, 2.3, 3.1, 4.2),
+    threads=1,
+    protocol="warm",
+    adapt_budget=TrainingBudget(epochs=0.5, lr=2e-5, batch_size=32, max_train_examples=4000, eval_batch_size=128,
+                                timing_repeats=3, time_train_step=False),
 )
 
 PAPER = Preset(
@@ -67,7 +99,9 @@ PAPER = Preset(
     budget=TrainingBudget(),
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER)}
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, SMOKE, PAPER)}
+#: The preset of ``pyramid-bert reproduce`` and ``sweep`` when none is named.
+DEFAULT_PRESET = DEFAULT.name
 
 
 def get_preset(name: str) -> Preset:
