@@ -96,6 +96,8 @@ class SweepSetup:
     store_path: Path
     trials: list
     settings: dict[str, Any]
+    #: Estimated wall minutes on this kind of machine (cost model of :mod:`pyramid_bert.sweep.budget`).
+    estimated_minutes: float | None = None
 
 
 def plan_from_args(args: argparse.Namespace) -> SweepSetup:
@@ -153,6 +155,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         protocol=protocol,
         adapt_budget=adapt_budget,
         method_targets=preset.method_targets,
+        truncations=preset.truncations,
     )
     out = Path(args.out)
     settings = {
@@ -172,7 +175,15 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         "threads": threads,
         "synthetic": bool(args.synthetic),
     }
-    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings)
+    estimate = None
+    if args.executor == "local" and len(task_lengths) == 1:
+        from pyramid_bert.sweep.budget import estimate_wall_seconds
+        from pyramid_bert.sweep.executors import default_workers
+
+        workers = args.workers or default_workers(threads)
+        estimate = estimate_wall_seconds(trials, next(iter(task_lengths.values())), shape, workers) / 60
+    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings,
+                      estimated_minutes=estimate)  # fmt: skip
 
 
 def check_data(tasks: list[str], *, glue_dir: str | None) -> None:

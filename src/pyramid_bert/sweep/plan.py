@@ -92,10 +92,14 @@ def grid_schedules(
     return list(schedules.values())
 
 
-def truncation_schedules(n: int, shape: ModelShape, *, position: str = "middle") -> list[Schedule]:
-    """Input-first-k: one constant schedule per truncation length of :func:`input_truncations`."""
+def truncation_schedules(
+    n: int, shape: ModelShape, *, position: str = "middle", fractions: Sequence[float] | None = None
+) -> list[Schedule]:
+    """Input-first-k: one constant schedule per truncation length of :func:`input_truncations`, or per
+    ``fractions`` of N (``k = round(f * N)``, duplicates dropped) when given."""
     schedules = []
-    for k in input_truncations(n):
+    lengths = input_truncations(n) if fractions is None else list(dict.fromkeys(max(1, round(f * n)) for f in fractions))
+    for k in lengths:
         lengths = tuple(schedule_model.constant_lengths(k, shape.num_layers))
         schedules.append(
             Schedule(
@@ -129,12 +133,17 @@ def pool_schedules(
     return schedules
 
 
-def method_schedules(method: str, n: int, shape: ModelShape, *, position: str = "middle") -> list[Schedule]:
-    """All candidate schedules of ``method`` (see the module docstring); dense has one, the identity."""
+def method_schedules(
+    method: str, n: int, shape: ModelShape, *, position: str = "middle", truncations: Sequence[float] | None = None
+) -> list[Schedule]:
+    """All candidate schedules of ``method`` (see the module docstring); dense has one, the identity.
+
+    ``truncations``: input_first_k's lengths as fractions of N instead of Appendix C's.
+    """
     if method in GRID_METHODS:
         return grid_schedules(n, shape, position=position)
     if method == "input_first_k":
-        return truncation_schedules(n, shape, position=position)
+        return truncation_schedules(n, shape, position=position, fractions=truncations)
     if method == "average_pool":
         return pool_schedules(n, shape, position=position)
     if method == "dense":
@@ -190,12 +199,14 @@ def plan_trials(
     protocol: str = "paper",
     adapt_budget: TrainingBudget | None = None,
     method_targets: Mapping[str, Sequence[float]] | None = None,
+    truncations: Sequence[float] | None = None,
 ) -> list[TrialSpec]:
     """The trials of a sweep, seed-major (all of seed 0 first) so early results cover every method.
 
     ``tasks`` maps task name -> input length N. With ``speedup_targets`` each method keeps only the
     schedules whose predicted speedup is nearest to the targets (``method_targets`` gives a method its own
-    targets); otherwise every schedule is tried (the paper's full grid).
+    targets); otherwise every schedule is tried (the paper's full grid). ``truncations``: input_first_k's
+    lengths as fractions of N (default: Appendix C's).
 
     ``protocol="paper"``: every trial fine-tunes the pretrained model with ``budget``. ``protocol="warm"``:
     per task and seed one dense trial fine-tunes the model with ``budget`` (planned first, even when
@@ -213,7 +224,7 @@ def plan_trials(
             dense_key = None
             for method in ordered:
                 targets = (method_targets or {}).get(method, speedup_targets)
-                schedules = method_schedules(method, n, shape, position=position)
+                schedules = method_schedules(method, n, shape, position=position, truncations=truncations)
                 if targets is not None and method != "dense":
                     schedules = nearest_schedules(schedules, targets)
                 ms = [normalize_m(m) for m in coreset_ms] if method == "coreset" else [1]

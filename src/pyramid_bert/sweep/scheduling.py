@@ -1,7 +1,8 @@
 """Which trial may start next: jobs in plan order, each held back until the jobs it needs have finished.
 
 The warm protocol's pyramid trials need the dense trial of their seed (its checkpoint is their start).
-:class:`JobQueue` hands out jobs whose needs all finished successfully, in the order they were planned;
+:class:`JobQueue` hands out jobs whose needs all finished successfully, those that other jobs need first,
+then in the order they were planned;
 a job whose need failed is never run: it comes back as a failed outcome that names the failed need.
 Needs that are not among the jobs count as met (they finished in an earlier run).
 """
@@ -28,11 +29,15 @@ class JobQueue:
         return bool(self._waiting)
 
     def pop_ready(self) -> Job | None:
-        """The first waiting job whose needs all succeeded, or None when every waiting job still waits."""
-        for index, (key, _) in enumerate(self._waiting):
-            if self._needs[key] <= self._ok:
-                return self._waiting.pop(index)
-        return None
+        """The next job whose needs all succeeded (None when every waiting job still waits): jobs that others
+        need come first (so a dense trial is not left until its seed's pyramid trials are all that remain),
+        then plan order."""
+        needed = {need for key, _ in self._waiting for need in self._needs[key]}
+        ready = [i for i, (key, _) in enumerate(self._waiting) if self._needs[key] <= self._ok]
+        if not ready:
+            return None
+        first_needed = next((i for i in ready if self._waiting[i][0] in needed), ready[0])
+        return self._waiting.pop(first_needed)
 
     def finish(self, key: str, *, ok: bool) -> list[dict[str, Any]]:
         """Record how ``key`` ended; returns failed outcomes for the jobs that can now never run."""
