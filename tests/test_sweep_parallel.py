@@ -80,3 +80,37 @@ def test_worker_counts_and_bad_values():
         LocalExecutor(0)
     with pytest.raises(ConfigError, match="--workers applies to --executor local only"):
         make_executor("ray", workers=2)
+
+
+def test_dependents_of_a_failed_dense_trial_are_recorded_failed_and_retried_with_it(tmp_path):
+    trials = _warm_trials(seeds=(0,))
+    ran = []
+
+    def broken_dense(config):
+        ran.append(config["method"])
+        if config["method"] == "dense":
+            raise RuntimeError("out of memory")
+        return synthetic_trial(config)
+
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        summary = run_sweep(trials, store, broken_dense, checkpoint_root=tmp_path / "ck", progress=False)
+        errors = {r.spec.method: r.error for r in store.records()}
+    assert ran == ["dense"] and summary.failed == len(trials)
+    assert errors["coreset"].startswith("not run: the trial it starts from")
+    ran.clear()
+    with ResultsStore(path) as store:
+        summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path / "ck", resume=True,
+                            retry_failed=True, progress=False)  # fmt: skip
+        assert all(r.ok for r in store.records())
+    assert summary.ran == len(trials) and summary.failed == 0
+
+
+def test_progress_labels_name_the_trial_and_its_m():
+    from pyramid_bert.sweep.runner import trial_label
+
+    trials = _warm_trials(seeds=(3,))
+    labels = {trial_label(t) for t in trials}
+    assert "rt-polarity dense seed 3" in labels
+    assert any(label.startswith("rt-polarity coreset p=") and label.endswith("m=k-1 seed 3") for label in labels)
+    assert any(label.endswith(" m=1 seed 3") for label in labels)

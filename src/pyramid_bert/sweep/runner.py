@@ -132,7 +132,8 @@ def trial_config(trial: TrialSpec, checkpoint_root: Path, *, threads: int | None
 def trial_label(trial: TrialSpec) -> str:
     """A short name for progress lines: task, method, schedule, m (coreset), seed."""
     m = f" m={'k-1' if trial.m is None else f'{trial.m:g}'}" if trial.method == "coreset" else ""
-    return f"{trial.task} {trial.method} {trial.schedule}{m} seed {trial.seed}"
+    schedule = "" if trial.method == "dense" else f" {trial.schedule}"
+    return f"{trial.task} {trial.method}{schedule}{m} seed {trial.seed}"
 
 
 def _show_running(bar, running: dict[str, str], failed: int) -> None:  # noqa: ANN001 - tqdm
