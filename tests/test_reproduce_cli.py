@@ -86,3 +86,26 @@ def test_missing_task_data_is_one_message_before_any_trial(tmp_path, capsys, mon
     error = capsys.readouterr().err
     assert "GLUE" in error and "--glue-dir" in error
     assert not (out / "results.sqlite").exists()
+
+
+def test_report_speed_axis_flag_and_results_csv(tmp_path, capsys):
+    import csv
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--synthetic", "--preset", "smoke", "--seeds", "3", "--out", str(out), "--no-progress",
+                 "--workers", "2"]) == 0  # fmt: skip
+    capsys.readouterr()
+    store = str(out / "results.sqlite")
+    assert main(["report", store, "--out", str(tmp_path / "padded"), "--no-plots", "--speed-axis", "padded"]) == 0
+    printed = capsys.readouterr().out
+    assert "Speed axis: **padded**" in printed and "### At 3X: rt-polarity" in printed
+    assert "Test metric at 3X measured inference speedup (padded batches)" in printed
+    assert main(["report", store, "--out", str(tmp_path / "auto"), "--no-plots"]) == 0
+    assert "Speed axis: **sorted**" in capsys.readouterr().out  # the synthetic trials measure both
+    with open(tmp_path / "auto" / "tables" / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 * 8 and {row["target"] for row in rows} == {"1.5", "2.0", "3.0"}
+    dense = next(row for row in rows if row["method"] == "dense")
+    assert dense["seeds"] == "3" and float(dense["test_ci_low"]) < float(dense["test_mean"])
+    assert main(["report", store, "--speed-axis", "fast"]) == 2
+    assert "--speed-axis must be one of sorted, padded" in capsys.readouterr().err

@@ -117,6 +117,8 @@ def results_markdown(result: TaskResult, target: float) -> str:
 def significance_lines(result: TaskResult, target: float) -> list[str]:
     """The significant differences at ``target`` in words (one line each; one line saying none)."""
     rows, best = result_rows(result, target)
+    if all(row.cell is None or row.cell.seeds < 2 for row in rows):
+        return [f"At {target:g}X no cell has two seeds: no significance test."]
     lines = []
     for row in rows:
         for diff, other in ((row.vs_dense, "dense"), (row.vs_best, best)):

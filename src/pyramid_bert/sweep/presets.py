@@ -3,12 +3,14 @@ the tests) and ``paper`` (the full grid).
 
 ``default`` answers the paper's question on this project's 2-core CPU in under an hour: every method at 4
 schedules whose predicted speedups (1.29-1.34X, 1.91X, 2.72-2.96X, 4.32-4.41X) put measured points on both
-sides of 1.5X, 2X and 3X with inputs padded to N (the two measured padded speedups were 0.97-0.98 of predicted), and
-of 1.5X and 2X on length-sorted batches, where fixed-length schedules gain less (issue 10: 3.5X padded is
-about 2X sorted); coreset with m = 1 and m = k-1 (CS-opt chooses per schedule on dev); 3 seeds; the warm
-protocol: per seed the dense model is fine-tuned on 4000 training examples for 2 epochs (lr 5e-5, batch
-32), then each pyramid configuration is adapted from it for 0.16 epoch (20 steps, lr 5e-5); dev and test
-are seeded 640-example subsets of their splits; one torch thread per trial, two trials at a time.
+sides of 1.5X, 2X and 3X with inputs padded to N (the two measured padded speedups were 0.97-0.98 of
+predicted) and, by issue 10's table (not measured here), of 1.5X and 2X on length-sorted batches, where
+fixed-length schedules gain less (3.5X padded is about 2X sorted; 3X sorted is out of their reach);
+coreset with m = 1 and m = k-1 (CS-opt chooses per schedule on dev); 3 seeds; the warm protocol: per seed
+the dense model is fine-tuned on 4000 training examples for 2 epochs (lr 5e-5, batch 32), then each pyramid
+configuration is adapted from it for 0.16 epoch (20 steps, lr 5e-5; not measured for accuracy: 63 steps at
+lr 2e-5 were); dev and test are seeded 640-example subsets of their splits; one torch thread per trial, two
+trials at a time.
 
 How it was sized, from trials measured on this machine (minilm-l6, rt-polarity, one thread, pinned to a
 core with the other core busy; details and the fitted cost model in :mod:`pyramid_bert.sweep.budget`):
