@@ -79,41 +79,53 @@ def run_sweep(
     unmet = {t.key: t.init_from for t in pending if t.init_from and t.init_from not in by_key and t.init_from not in ok_keys}
 
     executor = executor or LocalExecutor()
-    bar = _progress_bar(total=len(trials), initial=len(trials) - len(pending), enabled=progress)
-    running: dict[str, str] = {}
-    counts = {"ran": 0, "failed": 0}
+    recorder = _Recorder(store, by_key, _progress_bar(total=len(trials), initial=len(trials) - len(pending),
+                                                      enabled=progress))  # fmt: skip
+    try:
+        for key, need in unmet.items():
+            recorder.record(blocked_outcome(key, need))
+        runnable = [job for job in jobs if job[0] not in unmet]
+        for outcome in executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started):
+            recorder.record(outcome)
+    finally:
+        recorder.bar.close()
+    return SweepSummary(
+        planned=len(trials), already_done=len(trials) - len(pending), ran=recorder.ran, failed=recorder.failed
+    )
 
-    def started(key: str) -> None:
-        running[key] = trial_label(by_key[key])
-        _show_running(bar, running, counts["failed"])
 
-    def record(outcome: dict) -> None:
-        trial = by_key[outcome["key"]]
+class _Recorder:
+    """The driver's side of a sweep: writes each outcome to the store and keeps the progress bar, which
+    names the trials running now."""
+
+    def __init__(self, store: ResultsStore, by_key: dict[str, TrialSpec], bar) -> None:  # noqa: ANN001 - tqdm
+        self.store, self.by_key, self.bar = store, by_key, bar
+        self.running: dict[str, str] = {}
+        self.ran = self.failed = 0
+
+    def started(self, key: str) -> None:
+        self.running[key] = trial_label(self.by_key[key])
+        self._show()
+
+    def record(self, outcome: dict) -> None:
+        trial = self.by_key[outcome["key"]]
         status = STATUS_OK if outcome["status"] == STATUS_OK else STATUS_FAILED
-        store.add(_record(trial, status, outcome))
-        running.pop(trial.key, None)
-        counts["ran"] += 1
+        self.store.add(_record(trial, status, outcome))
+        self.running.pop(trial.key, None)
+        self.ran += 1
         if status == STATUS_FAILED:
-            counts["failed"] += 1
+            self.failed += 1
             first_line = (outcome.get("error") or "").splitlines()[:1]
-            bar.write(
+            self.bar.write(
                 f"trial failed ({trial_label(trial)}): {first_line[0] if first_line else 'unknown error'}",
                 file=sys.stderr,
             )
-        bar.update(1)
-        _show_running(bar, running, counts["failed"])
+        self.bar.update(1)
+        self._show()
 
-    try:
-        for key, need in unmet.items():
-            record(blocked_outcome(key, need))
-        runnable = [job for job in jobs if job[0] not in unmet]
-        for outcome in executor.run(runnable, trial_fn, needs=needs, on_start=started):
-            record(outcome)
-    finally:
-        bar.close()
-    return SweepSummary(
-        planned=len(trials), already_done=len(trials) - len(pending), ran=counts["ran"], failed=counts["failed"]
-    )
+    def _show(self) -> None:
+        text = "running: " + "; ".join(self.running.values()) if self.running else ""
+        self.bar.set_postfix_str(text + (f" ({self.failed} failed)" if self.failed else ""))
 
 
 def trial_config(trial: TrialSpec, checkpoint_root: Path, *, threads: int | None = None) -> dict:
@@ -134,11 +146,6 @@ def trial_label(trial: TrialSpec) -> str:
     m = f" m={'k-1' if trial.m is None else f'{trial.m:g}'}" if trial.method == "coreset" else ""
     schedule = "" if trial.method == "dense" else f" {trial.schedule}"
     return f"{trial.task} {trial.method}{schedule}{m} seed {trial.seed}"
-
-
-def _show_running(bar, running: dict[str, str], failed: int) -> None:  # noqa: ANN001 - tqdm
-    text = "running: " + "; ".join(running.values()) if running else ""
-    bar.set_postfix_str(text + (f" ({failed} failed)" if failed else ""))
 
 
 def _record(trial: TrialSpec, status: str, outcome: dict) -> TrialRecord:
