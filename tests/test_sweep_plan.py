@@ -118,15 +118,18 @@ def test_default_preset_brackets_every_target_for_every_method_within_the_hour()
     trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM, methods=preset.methods,
                          coreset_ms=preset.coreset_ms, seeds=range(preset.seeds), speedup_targets=preset.speedup_targets,
                          budget=preset.budget, protocol=preset.protocol, adapt_budget=preset.adapt_budget,
-                         truncations=preset.truncations)  # fmt: skip
+                         truncations=preset.truncations, grid=preset.grid)  # fmt: skip
     assert preset.seeds >= 3 and set(preset.methods) == set(SWEEP_METHODS) and preset.protocol == "warm"
     dense = {t.seed: t.key for t in trials if t.method == "dense"}
     assert len(dense) == preset.seeds
     for method in SWEEP_METHODS[:-1]:
         for m in ({t.m for t in trials if t.method == method}):
-            xs = [predicted_speedup(t, 64, MINILM) for t in trials if t.method == method and t.m == m and t.seed == 0]
-            for target in (1.5, 2.0, 3.0):
-                assert min(xs) < target < max(xs), (method, m, target, xs)
-                assert any(0.85 * target <= x <= 1.15 * target for x in xs), (method, m, target, xs)
+            predicted = [predicted_speedup(t, 64, MINILM) for t in trials if t.method == method and t.m == m
+                         and t.seed == 0]  # fmt: skip
+            # measured padded speedups came out at 0.97-0.98 of predicted: allow 0.95 to 1.0
+            for xs in ([0.95 * x for x in predicted], predicted):
+                for target in (1.5, 2.0, 3.0):
+                    assert min(xs) < target < max(xs), (method, m, target, xs)
+                    assert any(0.85 * target <= x <= 1.15 * target for x in xs), (method, m, target, xs)
     assert all(t.init_from == dense[t.seed] for t in trials if t.method != "dense")
     assert estimate_wall_seconds(trials, 64, MINILM, workers=2) <= 57 * 60  # plus data fetch and the report

@@ -1,7 +1,7 @@
 """``pyramid-bert reproduce``: the paper's experiments, end to end, on this machine.
 
 Plans a sweep (default preset ``default``: minilm-l6 on the offline rt-polarity corpus, four schedules
-per method from about 1.3X to 4.4X predicted speedup, all six methods and dense, 3 seeds, the warm
+per method from about 1.4X to 4.4X predicted speedup, all six methods and dense, 3 seeds, the warm
 protocol: dense fine-tuned once per seed, every pyramid configuration adapted from it), runs it into
 ``OUT/results.sqlite`` on one worker process per core with a progress bar naming the running trials,
 builds ``OUT/report/report.md`` with CSV tables and plots, and prints every method at 1.5X, 2X and 3X

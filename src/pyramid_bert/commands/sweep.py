@@ -156,6 +156,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         adapt_budget=adapt_budget,
         method_targets=preset.method_targets,
         truncations=preset.truncations,
+        grid=preset.grid,
     )
     out = Path(args.out)
     settings = {

@@ -134,14 +134,21 @@ def pool_schedules(
 
 
 def method_schedules(
-    method: str, n: int, shape: ModelShape, *, position: str = "middle", truncations: Sequence[float] | None = None
+    method: str,
+    n: int,
+    shape: ModelShape,
+    *,
+    position: str = "middle",
+    truncations: Sequence[float] | None = None,
+    grid: Sequence[tuple[int, float]] | None = None,
 ) -> list[Schedule]:
     """All candidate schedules of ``method`` (see the module docstring); dense has one, the identity.
 
-    ``truncations``: input_first_k's lengths as fractions of N instead of Appendix C's.
+    ``truncations``: input_first_k's lengths as fractions of N instead of Appendix C's; ``grid``: the
+    (prune_upto, p) pairs of the grid methods instead of Table 9's.
     """
     if method in GRID_METHODS:
-        return grid_schedules(n, shape, position=position)
+        return grid_schedules(n, shape, position=position, grid=grid)
     if method == "input_first_k":
         return truncation_schedules(n, shape, position=position, fractions=truncations)
     if method == "average_pool":
@@ -200,13 +207,15 @@ def plan_trials(
     adapt_budget: TrainingBudget | None = None,
     method_targets: Mapping[str, Sequence[float]] | None = None,
     truncations: Sequence[float] | None = None,
+    grid: Sequence[tuple[int, float]] | None = None,
 ) -> list[TrialSpec]:
     """The trials of a sweep, seed-major (all of seed 0 first) so early results cover every method.
 
     ``tasks`` maps task name -> input length N. With ``speedup_targets`` each method keeps only the
     schedules whose predicted speedup is nearest to the targets (``method_targets`` gives a method its own
     targets); otherwise every schedule is tried (the paper's full grid). ``truncations``: input_first_k's
-    lengths as fractions of N (default: Appendix C's).
+    lengths as fractions of N (default: Appendix C's); ``grid``: (prune_upto, p) pairs for coreset, attention,
+    first_k and random (default: Table 9's).
 
     ``protocol="paper"``: every trial fine-tunes the pretrained model with ``budget``. ``protocol="warm"``:
     per task and seed one dense trial fine-tunes the model with ``budget`` (planned first, even when
@@ -224,7 +233,7 @@ def plan_trials(
             dense_key = None
             for method in ordered:
                 targets = (method_targets or {}).get(method, speedup_targets)
-                schedules = method_schedules(method, n, shape, position=position, truncations=truncations)
+                schedules = method_schedules(method, n, shape, position=position, truncations=truncations, grid=grid)
                 if targets is not None and method != "dense":
                     schedules = nearest_schedules(schedules, targets)
                 ms = [normalize_m(m) for m in coreset_ms] if method == "coreset" else [1]
