@@ -47,7 +47,7 @@ def test_report_is_rebuilt_from_the_store_alone(tmp_path):
     assert "| *89.6* | *92.4* |" in table[sst2_row + 1]
     for png in report.plot_paths:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(report.plot_paths) == 4
+    assert len(report.plot_paths) == 6  # per task: the overview, the speedup panels, the space panels
 
     with open(tmp_path / "report" / "tables" / "speedup_1.5x.csv") as handle:
         rows = list(csv.DictReader(handle))

@@ -46,7 +46,10 @@ def test_sweep_then_report_rebuilds_the_tables(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--preset", "huge"], "preset must be one of quick, paper"),
+        (["--preset", "huge"], "preset must be one of default, smoke, paper"),
+        (["--protocol", "cold"], "--protocol must be one of warm, paper"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--adapt-epochs", "0"], "--adapt-epochs must be > 0"),
         (["--task", "imdb"], "unknown task 'imdb'"),
         (["--methods", "coreset,magic"], "unknown method 'magic'"),
         (["--executor", "slurm"], "executor must be one of local, ray"),
@@ -83,3 +86,26 @@ def test_missing_task_data_is_one_message_before_any_trial(tmp_path, capsys, mon
     error = capsys.readouterr().err
     assert "GLUE" in error and "--glue-dir" in error
     assert not (out / "results.sqlite").exists()
+
+
+def test_report_speed_axis_flag_and_results_csv(tmp_path, capsys):
+    import csv
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--synthetic", "--preset", "smoke", "--seeds", "3", "--out", str(out), "--no-progress",
+                 "--workers", "2"]) == 0  # fmt: skip
+    capsys.readouterr()
+    store = str(out / "results.sqlite")
+    assert main(["report", store, "--out", str(tmp_path / "padded"), "--no-plots", "--speed-axis", "padded"]) == 0
+    printed = capsys.readouterr().out
+    assert "Speed axis: **padded**" in printed and "### At 3X: rt-polarity" in printed
+    assert "Test metric at 3X measured inference speedup (padded batches)" in printed
+    assert main(["report", store, "--out", str(tmp_path / "auto"), "--no-plots"]) == 0
+    assert "Speed axis: **sorted**" in capsys.readouterr().out  # the synthetic trials measure both
+    with open(tmp_path / "auto" / "tables" / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 * 8 and {row["target"] for row in rows} == {"1.5", "2.0", "3.0"}
+    dense = next(row for row in rows if row["method"] == "dense")
+    assert dense["seeds"] == "3" and float(dense["test_ci_low"]) < float(dense["test_mean"])
+    assert main(["report", store, "--speed-axis", "fast"]) == 2
+    assert "--speed-axis must be one of sorted, padded" in capsys.readouterr().err

@@ -17,7 +17,7 @@ def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(
         return {"dev_metric": 0.5}
 
     monkeypatch.setattr(pyramid_bert.trial, "run_trial", fake_run_trial)
-    quick = get_preset("quick")
+    quick = get_preset("smoke")
     trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
                          coreset_ms=quick.coreset_ms, speedup_targets=quick.speedup_targets,
                          budget=quick.budget)  # fmt: skip

@@ -176,7 +176,7 @@ def evaluate_checkpoint(
     model.to(torch_device)
 
     logits = predict_logits(model, encodings, batch_size=eval_batch_size, device=torch_device)
-    from pyramid_bert.metrics import compute_metrics, predictions_from_logits
+    from pyramid_bert.metrics import class_shares, compute_metrics, predictions_from_logits
 
     predictions = predictions_from_logits(logits, is_regression=task_data.is_regression)
     scores = compute_metrics(task_data.metric, predictions, encodings["labels"].numpy())
@@ -189,6 +189,7 @@ def evaluate_checkpoint(
         "sorted_speedup_q25": None, "sorted_speedup_q75": None, "speed": None, "memory": None,
         "device": str(torch_device),
     }  # fmt: skip
+    result.update(class_shares(predictions, encodings["labels"].numpy(), is_regression=task_data.is_regression))
     selected = lengths is not None and (only_infer or is_pyramidized(model))
     settings = pyramid_settings(model)
     result["keep_ratios"] = settings.keep_ratios if settings is not None else None

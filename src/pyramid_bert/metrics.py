@@ -82,3 +82,21 @@ def predictions_from_logits(logits: np.ndarray, *, is_regression: bool) -> np.nd
     if is_regression:
         return logits.reshape(len(logits), -1)[:, 0].astype(float)
     return logits.argmax(axis=-1)
+
+
+def class_shares(predictions: Sequence | np.ndarray, labels: Sequence | np.ndarray, *, is_regression: bool) -> dict:
+    """How much of ``predictions`` (and of ``labels``) is its most common class.
+
+    Returns ``{"prediction_majority_share", "label_majority_share", "prediction_counts"}``: fractions in
+    (0, 1] and the predicted-class histogram (class id as text -> count); all None for regression. A model
+    whose predictions are nearly all one class is a constant predictor, whatever its accuracy says.
+    """
+    if is_regression or len(predictions) == 0:
+        return {"prediction_majority_share": None, "label_majority_share": None, "prediction_counts": None}
+    predicted_classes, counts = np.unique(np.asarray(predictions).astype(int), return_counts=True)
+    _, label_counts = np.unique(np.asarray(labels).astype(int), return_counts=True)
+    return {
+        "prediction_majority_share": float(counts.max() / counts.sum()),
+        "label_majority_share": float(label_counts.max() / label_counts.sum()),
+        "prediction_counts": {str(int(c)): int(n) for c, n in zip(predicted_classes, counts, strict=True)},
+    }

@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from pyramid_bert.run_config import FinetuneConfig
 
 
+#: Keys of the test evaluation copied when present (None otherwise): the speedup against the dense model on
+#: length-sorted, dynamically padded batches (the realistic one, beside the paper's padded ``speedup_*``),
+#: and the class shares of the test predictions and labels (constant-predictor check).
+EXTRA_TEST_KEYS = (
+    "sorted_speedup_median", "sorted_speedup_q25", "sorted_speedup_q75",
+    "prediction_majority_share", "label_majority_share", "prediction_counts",
+    "predicted_speedup_padded", "predicted_speedup_sorted",
+)  # fmt: skip
+
+
 def run_trial(
     config: FinetuneConfig,
     *,
@@ -29,9 +39,10 @@ def run_trial(
 
     Keys: dev_metric, test_metric, metric_name, dev_scores, test_scores, speedup_median, speedup_q25,
     speedup_q75 (both padded to N: the paper's protocol), sorted_speedup_median/q25/q75 (both length-sorted and
-    padded per batch: the realistic speedup), predicted_speedup_padded/_sorted, train_step_speedup_median,
-    predicted_speedup, space_reduction (the paper's formula), space_reduction_exact (over the tokens each layer
-    attends to), train_seconds,
+    padded per batch: the realistic speedup; None when not measured), predicted_speedup_padded/_sorted (FLOPs
+    model on those batches), prediction_majority_share, label_majority_share, prediction_counts (None for
+    regression), train_step_speedup_median, predicted_speedup, space_reduction (the paper's formula),
+    space_reduction_exact (over the tokens each layer attends to), train_seconds,
     train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
@@ -69,11 +80,7 @@ def run_trial(
         "speedup_median": test["speedup_median"],
         "speedup_q25": test["speedup_q25"],
         "speedup_q75": test["speedup_q75"],
-        "sorted_speedup_median": test.get("sorted_speedup_median"),
-        "sorted_speedup_q25": test.get("sorted_speedup_q25"),
-        "sorted_speedup_q75": test.get("sorted_speedup_q75"),
-        "predicted_speedup_padded": test.get("predicted_speedup_padded"),
-        "predicted_speedup_sorted": test.get("predicted_speedup_sorted"),
+        **{key: test.get(key) for key in EXTRA_TEST_KEYS},
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
         "predicted_speedup": test["predicted_speedup"],
         "space_reduction": test["space_reduction"],

@@ -22,9 +22,22 @@ _KNOWN_SHAPES = {"minilm-l6": (6, 384, 1536)}
 def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
     """Arguments shared by ``sweep`` and ``reproduce``."""
     from pyramid_bert.sweep.executors import EXECUTORS
-    from pyramid_bert.sweep.presets import PRESETS
+    from pyramid_bert.sweep.presets import DEFAULT_PRESET, PRESETS
+    from pyramid_bert.sweep.spec import PROTOCOLS
 
-    parser.add_argument("--preset", default="quick", help=f"named sweep: {', '.join(PRESETS)} (default quick)")
+    parser.add_argument(
+        "--preset", default=DEFAULT_PRESET, help=f"named sweep: {', '.join(PRESETS)} (default {DEFAULT_PRESET})"
+    )
+    parser.add_argument(
+        "--protocol",
+        help=f"{' or '.join(PROTOCOLS)}: warm = fine-tune dense once per seed and adapt every pyramid configuration "
+        "from it; paper = every configuration from the pretrained model (default: the preset's)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="with --executor local: trials run at once, each in its own process (default: cores / threads per trial)",
+    )
     parser.add_argument(
         "--task",
         action="append",
@@ -50,10 +63,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
         "--gpus-per-trial", type=float, default=0.0, help="with --executor ray: GPUs per trial (default 0)"
     )
     parser.add_argument("--threads", type=int,
-                        help="torch threads per trial (default: the preset's; quick uses 1, paper torch's default)")
+                        help="torch threads per trial (default: the preset's; smoke and default use 1, paper torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (for GLUE tasks)")
-    parser.add_argument("--epochs", type=float, help="override the preset's epochs")
+    parser.add_argument("--epochs", type=float, help="override the preset's epochs (warm: of the dense model)")
+    parser.add_argument("--adapt-epochs", type=float, help="warm protocol: override the epochs of each pyramid trial")
     parser.add_argument("--max-train-examples", type=int, help="override the preset's train subset size")
     parser.add_argument("--max-eval-examples", type=int, help="override the preset's dev/test subset size")
     parser.add_argument(
@@ -82,13 +96,15 @@ class SweepSetup:
     store_path: Path
     trials: list
     settings: dict[str, Any]
+    #: Estimated wall minutes on this kind of machine (cost model of :mod:`pyramid_bert.sweep.budget`).
+    estimated_minutes: float | None = None
 
 
 def plan_from_args(args: argparse.Namespace) -> SweepSetup:
     """Check the arguments and plan the trials (no store is touched yet)."""
     from pyramid_bert.sweep.plan import ModelShape, plan_trials
     from pyramid_bert.sweep.presets import get_preset
-    from pyramid_bert.sweep.spec import SWEEP_METHODS
+    from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS
 
     preset = get_preset(args.preset)
     tasks = _split(args.task) if args.task else list(preset.tasks)
@@ -109,11 +125,21 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         "max_eval_examples": args.max_eval_examples,
     }
     budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
+    overrides["epochs"] = args.adapt_epochs
+    adapt_budget = preset.adapt_budget or preset.budget
+    adapt_budget = replace(adapt_budget, **{k: v for k, v in overrides.items() if v is not None})
+    protocol = args.protocol or preset.protocol
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     threads = preset.threads if args.threads is None else args.threads
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     if budget.epochs <= 0:
         raise ConfigError(f"--epochs must be > 0, got {budget.epochs}")
+    if adapt_budget.epochs <= 0:
+        raise ConfigError(f"--adapt-epochs must be > 0, got {adapt_budget.epochs}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     shape = ModelShape(*_model_shape(args.model, synthetic=args.synthetic))
     trials = plan_trials(
         tasks=task_lengths,
@@ -126,6 +152,11 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         budget=budget,
         device=args.device,
         glue_dir=args.glue_dir,
+        protocol=protocol,
+        adapt_budget=adapt_budget,
+        method_targets=preset.method_targets,
+        truncations=preset.truncations,
+        grid=preset.grid,
     )
     out = Path(args.out)
     settings = {
@@ -137,11 +168,23 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         "coreset_ms": ["k-1" if m is None else m for m in preset.coreset_ms],
         "speedup_targets": preset.speedup_targets,
         "budget": budget.__dict__,
+        "protocol": protocol,
+        **({"adapt_budget": adapt_budget.__dict__} if protocol == "warm" else {}),
+        "method_targets": {k: list(v) for k, v in (preset.method_targets or {}).items()},
         "executor": args.executor,
+        "workers": args.workers,
         "threads": threads,
         "synthetic": bool(args.synthetic),
     }
-    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings)
+    estimate = None
+    if args.executor == "local" and len(task_lengths) == 1:
+        from pyramid_bert.sweep.budget import estimate_wall_seconds
+        from pyramid_bert.sweep.executors import default_workers
+
+        workers = args.workers or default_workers(threads)
+        estimate = estimate_wall_seconds(trials, next(iter(task_lengths.values())), shape, workers) / 60
+    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings,
+                      estimated_minutes=estimate)  # fmt: skip
 
 
 def check_data(tasks: list[str], *, glue_dir: str | None) -> None:
@@ -167,8 +210,12 @@ def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - Sw
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
     executor = make_executor(
-        args.executor, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial
-    )
+        args.executor, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        workers=args.workers, threads=setup.settings["threads"],
+    )  # fmt: skip
+    if getattr(executor, "workers", 1) > 1 and not args.no_progress:
+        print(f"sweep: {executor.workers} worker processes, {setup.settings['threads'] or 'default'} thread(s) each",
+              file=sys.stderr)  # fmt: skip
     try:
         with ResultsStore(setup.store_path) as store:
             if store.get_meta("sweep") is None:

@@ -3,12 +3,18 @@
 For each task and method column (1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt):
 
 1. configurations: trials that differ only by seed are one configuration; its point is the mean over
-   seeds of the measured speedup (or the attention-space reduction) and of the metric;
+   seeds of the measured speedup (or the attention-space reduction) and of the metric. The speedup is
+   the one of the chosen speed axis: ``sorted`` (against the dense model on length-sorted, dynamically
+   padded batches, the realistic one) or ``padded`` (both padded to N, the paper's protocol);
+   a configuration whose test predictions are more than 95% one class in any seed is *flagged* (a
+   constant predictor) and kept off every frontier;
 2. CS-opt: per schedule, the coreset m with the best mean *dev* metric;
 3. the Pareto frontier of (speedup, mean dev metric), with the dense model at 1.0X (0% reduction) as an
    anchor: no selection is the dense model, so every method passes through it;
-4. the metric at a target: linear interpolation of the *test* metric on that frontier, never extrapolated;
-   per seed the same weights give a value, whose mean and standard deviation are reported.
+4. the metric at a target: linear interpolation between the two frontier points around it, never
+   extrapolated: per seed, the seed's test (and dev) metric of those two points with the weights of
+   their mean speedups; the cell is the mean and 95% t interval of those per-seed values (see
+   :mod:`pyramid_bert.report.stats`), and says when one of its two points is the dense anchor at 1.0X.
 
 Choices (frontier points, m) are made on the dev split, values reported on the test split.
 """
@@ -21,7 +27,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from pyramid_bert.errors import ConfigError
 from pyramid_bert.report.frontier import locate, pareto_frontier
+from pyramid_bert.report.stats import MeanCI, mean_ci
 from pyramid_bert.sweep.store import TrialRecord
 
 #: Method columns of the paper's tables (dense last).
@@ -50,9 +58,21 @@ _METHOD_OF_COLUMN = {
 AXES = ("speedup", "space")
 
 
+#: Speed axes: which measured speedup a report puts on its x-axis (see the module docstring).
+SPEED_AXES = ("sorted", "padded")
+#: Result keys of the median speedup on each speed axis.
+SPEED_KEYS = {"padded": "speedup_median", "sorted": "sorted_speedup_median"}
+#: A configuration whose test predictions are more than this share one class is a constant predictor.
+CONSTANT_SHARE = 0.95
+
+
 @dataclass
 class ConfigPoint:
-    """One configuration (all its seeds): per-seed values, their means, and a label."""
+    """One configuration (all its seeds): per-seed values, their means, and a label.
+
+    ``speedup`` holds the chosen speed axis; ``padded`` / ``sorted`` both axes (sorted may be empty);
+    ``majority_share`` the share of the most common predicted class on test, per seed (classification).
+    """
 
     label: str
     method: str
@@ -63,11 +83,21 @@ class ConfigPoint:
     space: dict[int, float] = field(default_factory=dict)  # the paper's formula
     space_exact: dict[int, float] = field(default_factory=dict)  # over the tokens each layer attends to
     predicted_speedup: float | None = None
+    padded: dict[int, float] = field(default_factory=dict)
+    sorted: dict[int, float] = field(default_factory=dict)
+    majority_share: dict[int, float] = field(default_factory=dict)
+    label_majority_share: float | None = None
+    protocol: str = "paper"
 
     def mean(self, axis: str) -> float:
         values = {"dev": self.dev, "test": self.test, "speedup": self.speedup, "space": self.space,
-                  "space_exact": self.space_exact}[axis]  # fmt: skip
+                  "space_exact": self.space_exact, "padded": self.padded, "sorted": self.sorted}[axis]  # fmt: skip
         return statistics.fmean(values.values()) if values else math.nan
+
+    @property
+    def flagged(self) -> bool:
+        """True when in some seed more than :data:`CONSTANT_SHARE` of the test predictions are one class."""
+        return any(share > CONSTANT_SHARE for share in self.majority_share.values())
 
     @property
     def seeds(self) -> set[int]:
@@ -76,11 +106,24 @@ class ConfigPoint:
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: mean and standard deviation over seeds (None for one seed), seed count."""
+    """One table cell: mean and standard deviation over seeds (None for one seed), seed count.
+
+    ``test`` / ``dev``: the per-seed values behind it (for intervals and paired differences);
+    ``support``: the measured x of the two points it lies between; ``from_dense``: one of them is the dense
+    anchor at 1.0X (no measured pyramid configuration on that side of the target).
+    """
 
     mean: float
     std: float | None
     seeds: int
+    test: dict[int, float] = field(default_factory=dict, compare=False)
+    dev: dict[int, float] = field(default_factory=dict, compare=False)
+    support: tuple[float, float] | None = None
+    from_dense: bool = False
+
+    @property
+    def ci(self) -> MeanCI:
+        return mean_ci(list(self.test.values()))
 
 
 @dataclass
@@ -93,8 +136,9 @@ class MethodResult:
     failed: int = 0
 
     def frontier(self, axis: str) -> list[ConfigPoint]:
-        """Frontier points (anchor included) in increasing ``axis`` value, chosen on the dev metric."""
-        candidates = self.points + ([self.anchor] if self.anchor is not None else [])
+        """Frontier points (anchor included, flagged points left out) in increasing ``axis`` value, chosen
+        on the dev metric."""
+        candidates = [p for p in self.points if not p.flagged] + ([self.anchor] if self.anchor is not None else [])
         if not candidates:
             return []
         xs = [point.mean(axis) for point in candidates]
@@ -109,12 +153,20 @@ class MethodResult:
         where = locate([point.mean(axis) for point in frontier], target)
         if where is None:
             return None
-        mean = where.apply([point.mean("test") for point in frontier])
         ends = (frontier[where.left], frontier[where.right])
         seeds = sorted(ends[0].seeds & ends[1].seeds)
-        per_seed = [where.apply([point.test.get(seed, float("nan")) for point in frontier]) for seed in seeds]
-        std = statistics.stdev(per_seed) if len(per_seed) >= 2 else None
-        return Cell(mean=mean, std=std, seeds=len(per_seed))
+        test = {seed: where.apply([point.test.get(seed, float("nan")) for point in frontier]) for seed in seeds}
+        dev = {seed: where.apply([point.dev.get(seed, float("nan")) for point in frontier]) for seed in seeds}
+        values = list(test.values())
+        return Cell(
+            mean=statistics.fmean(values) if values else where.apply([point.mean("test") for point in frontier]),
+            std=statistics.stdev(values) if len(values) >= 2 else None,
+            seeds=len(values),
+            test=test,
+            dev=dev,
+            support=(ends[0].mean(axis), ends[1].mean(axis)),
+            from_dense=any(end is self.anchor for end in ends) and self.anchor is not None,
+        )
 
 
 @dataclass
@@ -143,7 +195,8 @@ class TaskResult:
             if self.dense is None:
                 return None
             values = list(self.dense.test.values())
-            return Cell(statistics.fmean(values), statistics.stdev(values) if len(values) >= 2 else None, len(values))
+            return Cell(statistics.fmean(values), statistics.stdev(values) if len(values) >= 2 else None, len(values),
+                        test=dict(self.dense.test), dev=dict(self.dense.dev))  # fmt: skip
         return self.methods[column].at(axis, target)
 
     def has_points(self, column: str) -> bool:
@@ -154,18 +207,42 @@ class TaskResult:
         return self.dense_failed if column == "dense" else self.methods[column].failed
 
 
-def aggregate(records: Iterable[TrialRecord], *, dense_anchor: bool = True) -> dict[str, TaskResult]:
-    """Group records by task and method column (see the module docstring); tasks in first-seen order."""
+def resolve_speed_axis(records: Sequence[TrialRecord], speed_axis: str | None) -> str:
+    """The speed axis to use: ``speed_axis``, or (None) sorted when every measured pyramid trial has it."""
+    pyramid = [r for r in records if r.ok and r.spec.method != "dense" and _has_numbers(r, "padded")]
+    has_sorted = bool(pyramid) and all(_number(r.result.get(SPEED_KEYS["sorted"])) for r in pyramid)
+    if speed_axis is None:
+        return "sorted" if has_sorted else "padded"
+    if speed_axis not in SPEED_AXES:
+        raise ConfigError(f"--speed-axis must be one of {', '.join(SPEED_AXES)}; got {speed_axis!r}")
+    if speed_axis == "sorted" and pyramid and not has_sorted:
+        missing = sum(1 for r in pyramid if not _number(r.result.get(SPEED_KEYS["sorted"])))
+        raise ConfigError(
+            f"--speed-axis sorted: {missing} trial(s) of this store have no sorted-batch speedup (measured before it "
+            "existed); use --speed-axis padded"
+        )
+    return speed_axis
+
+
+def aggregate(
+    records: Iterable[TrialRecord], *, dense_anchor: bool = True, speed_axis: str | None = "padded"
+) -> dict[str, TaskResult]:
+    """Group records by task and method column (see the module docstring); tasks in first-seen order.
+
+    ``speed_axis``: "padded", "sorted", or None (sorted when every pyramid trial measured it).
+    """
+    records = list(records)
+    axis = resolve_speed_axis(records, speed_axis)
     by_task: dict[str, list[TrialRecord]] = defaultdict(list)
     for record in records:
         by_task[record.spec.task].append(record)
-    return {task: _task_result(task, rows, dense_anchor=dense_anchor) for task, rows in by_task.items()}
+    return {task: _task_result(task, rows, dense_anchor=dense_anchor, axis=axis) for task, rows in by_task.items()}
 
 
-def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: bool) -> TaskResult:
-    ok = [r for r in records if r.ok and _has_numbers(r)]
-    failed = [r for r in records if not (r.ok and _has_numbers(r))]
-    configs = _config_points(ok)
+def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: bool, axis: str) -> TaskResult:
+    ok = [r for r in records if r.ok and _has_numbers(r, axis)]
+    failed = [r for r in records if not (r.ok and _has_numbers(r, axis))]
+    configs = _config_points(ok, axis)
     dense_points = [p for p in configs.values() if p.method == "dense"]
     dense = dense_points[0] if dense_points else None
     anchor = _dense_anchor(dense) if dense_anchor and dense is not None else None
@@ -192,14 +269,18 @@ def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: boo
     )
 
 
-def _has_numbers(record: TrialRecord) -> bool:
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _has_numbers(record: TrialRecord, axis: str = "padded") -> bool:
     result = record.result
-    return all(isinstance(result.get(name), (int, float)) for name in ("dev_metric", "test_metric")) and (
-        record.spec.method == "dense" or isinstance(result.get("speedup_median"), (int, float))
+    return all(_number(result.get(name)) for name in ("dev_metric", "test_metric")) and (
+        record.spec.method == "dense" or _number(result.get(SPEED_KEYS[axis]))
     )
 
 
-def _config_points(records: Sequence[TrialRecord]) -> dict[str, ConfigPoint]:
+def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict[str, ConfigPoint]:
     points: dict[str, ConfigPoint] = {}
     for record in records:
         spec, result = record.spec, record.result
@@ -207,19 +288,28 @@ def _config_points(records: Sequence[TrialRecord]) -> dict[str, ConfigPoint]:
         if point is None:
             m = None if spec.m is None else f"{spec.m:g}"
             label = spec.schedule + (f" m={m or 'k-1'}" if spec.method == "coreset" else "")
-            point = points[spec.config_key] = ConfigPoint(label=label, method=spec.method, m=m)
+            point = points[spec.config_key] = ConfigPoint(label=label, method=spec.method, m=m, protocol=spec.protocol)
             point.predicted_speedup = result.get("predicted_speedup")
-        point.dev[spec.seed] = float(result["dev_metric"])
-        point.test[spec.seed] = float(result["test_metric"])
-        point.speedup[spec.seed] = 1.0 if spec.method == "dense" else float(result["speedup_median"])
-        point.space[spec.seed] = float(result.get("space_reduction") or 0.0)
+        seed, dense = spec.seed, spec.method == "dense"
+        point.dev[seed] = float(result["dev_metric"])
+        point.test[seed] = float(result["test_metric"])
+        for name, key in SPEED_KEYS.items():
+            if dense or _number(result.get(key)):
+                getattr(point, name)[seed] = 1.0 if dense else float(result[key])
+        point.speedup[seed] = point.sorted[seed] if axis == "sorted" else point.padded[seed]
+        point.space[seed] = float(result.get("space_reduction") or 0.0)
+        if _number(result.get("prediction_majority_share")):
+            point.majority_share[seed] = float(result["prediction_majority_share"])
+        if _number(result.get("label_majority_share")):
+            point.label_majority_share = float(result["label_majority_share"])
         if result.get("space_reduction_exact") is not None:  # absent in stores written before it existed
-            point.space_exact[spec.seed] = float(result["space_reduction_exact"])
+            point.space_exact[seed] = float(result["space_reduction_exact"])
     return points
 
 
 def _best_m_per_schedule(records: Sequence[TrialRecord], configs: dict[str, ConfigPoint]) -> list[ConfigPoint]:
-    """Coreset-select-opt: per schedule, the m whose mean dev metric is best (first listed on ties)."""
+    """Coreset-select-opt: per schedule, the m whose mean dev metric is best (first listed on ties), among the
+    m that are not constant predictors when there are any."""
     by_schedule: dict[str, list[ConfigPoint]] = defaultdict(list)
     seen: set[str] = set()
     for record in records:
@@ -228,7 +318,8 @@ def _best_m_per_schedule(records: Sequence[TrialRecord], configs: dict[str, Conf
             continue
         seen.add(spec.config_key)
         by_schedule[spec.schedule_key].append(configs[spec.config_key])
-    return [max(points, key=lambda p: p.mean("dev")) for points in by_schedule.values()]
+    return [max([p for p in points if not p.flagged] or points, key=lambda p: p.mean("dev"))
+            for points in by_schedule.values()]  # fmt: skip
 
 
 def _dense_anchor(dense: ConfigPoint) -> ConfigPoint:
@@ -241,4 +332,7 @@ def _dense_anchor(dense: ConfigPoint) -> ConfigPoint:
         speedup={seed: 1.0 for seed in dense.test},
         space={seed: 0.0 for seed in dense.test},
         predicted_speedup=1.0,
+        padded={seed: 1.0 for seed in dense.test},
+        sorted={seed: 1.0 for seed in dense.test},
+        protocol=dense.protocol,
     )

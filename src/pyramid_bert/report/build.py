@@ -8,9 +8,17 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyramid_bert.report.aggregate import COLUMN_TITLES, METHOD_COLUMNS, TaskResult, aggregate
+from pyramid_bert.report.aggregate import (
+    COLUMN_TITLES,
+    METHOD_COLUMNS,
+    ConfigPoint,
+    TaskResult,
+    aggregate,
+    resolve_speed_axis,
+)
 from pyramid_bert.report.paper_results import PAPER_TASK_NAMES
-from pyramid_bert.report.plots import plot_task
+from pyramid_bert.report.plots import plot_overview, plot_task
+from pyramid_bert.report.results import RESULT_TARGETS, flagged_lines, results_csv, results_section
 from pyramid_bert.report.tables import (
     FAILED_MARK,
     NO_TRIALS,
@@ -34,22 +42,39 @@ class Report:
     tables: dict[str, str] = field(default_factory=dict)
     trials_ok: int = 0
     trials_failed: int = 0
+    #: The speed axis of every speedup table and plot ("sorted" or "padded").
+    speed_axis: str = "padded"
+    #: The results section (every method at 1.5X, 2X, 3X with intervals and paired tests), Markdown.
+    results: str = ""
 
     def table(self, axis: str, target: float) -> str:
         return self.tables[TableTarget(axis, target).slug]
 
 
 def build_report(
-    store_path: str | Path, out_dir: str | Path, *, dense_anchor: bool = True, plots: bool = True
+    store_path: str | Path,
+    out_dir: str | Path,
+    *,
+    dense_anchor: bool = True,
+    plots: bool = True,
+    speed_axis: str | None = None,
 ) -> Report:
-    """Read every trial of the store at ``store_path`` and write the report into ``out_dir``."""
+    """Read every trial of the store at ``store_path`` and write the report into ``out_dir``.
+
+    ``speed_axis``: "sorted", "padded", or None (sorted when every pyramid trial measured it, else padded).
+    """
     with open_existing(store_path) as store:
         records = list(store.records())
         sweep_meta = store.get_meta("sweep", {})
+    axis = resolve_speed_axis(records, speed_axis)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = list(aggregate(records, dense_anchor=dense_anchor).values())
-    report = Report(folder=out_dir, markdown_path=out_dir / "report.md")
+    results = list(aggregate(records, dense_anchor=dense_anchor, speed_axis=axis).values())
+    report = Report(folder=out_dir, markdown_path=out_dir / "report.md", speed_axis=axis)
+    report.results = results_section(results, axis)
+    results_path = out_dir / "tables" / "results.csv"
+    _write_text(results_path, results_csv(results))
+    report.csv_paths.append(results_path)
     report.trials_ok = sum(1 for r in records if r.ok)
     report.trials_failed = len(records) - report.trials_ok
 
@@ -63,9 +88,11 @@ def build_report(
     report.csv_paths.append(trials_path)
     if plots:
         for result in results:
-            for axis in ("speedup", "space"):
+            overview = out_dir / "plots" / f"{_slug(result.task)}_overview.png"
+            report.plot_paths.append(plot_overview(result, overview, targets=RESULT_TARGETS, speed_axis=axis))
+            for axis_name in ("speedup", "space"):
                 report.plot_paths.append(
-                    plot_task(result, out_dir / "plots" / f"{_slug(result.task)}_{axis}.png", axis=axis)
+                    plot_task(result, out_dir / "plots" / f"{_slug(result.task)}_{axis_name}.png", axis=axis_name)
                 )
     _write_text(report.markdown_path, _markdown(report, results, records, sweep_meta, Path(store_path), dense_anchor))
     return report
@@ -103,12 +130,14 @@ def _markdown(
         "",
         "Rows are tasks, columns methods, as in the paper's Tables 1-3: "
         + "; ".join(f"{c} = {COLUMN_TITLES[c]}" for c in METHOD_COLUMNS)
-        + ". Cells are the task's metric on the **test** split x 100, mean ± standard deviation over seeds.",
+        + ". Cells are the task's metric on the **test** split x 100, mean ± half width of the 95% t interval "
+        "over seeds.",
         "",
         "- Per method, every configuration (schedule, m; mean over seeds) is a point (measured speedup or "
         "attention-space reduction, metric). The Pareto frontier of those points is chosen on the **dev** "
         "split; the value at a target is the linear interpolation of the test metric between the two "
-        "frontier points around it, with the same weights per seed (for the std)."
+        "frontier points around it, per seed with the weights of the points' mean speedups; the cell is the mean "
+        "and interval of those per-seed values. Configurations flagged as constant predictors are on no frontier."
         " Attention-space reduction is the paper's formula, 1 - sum_j l_j^2 / (L N^2); the Configurations "
         "tables also give the exact one, over the tokens each layer's attention sees (layer 1 always N, layer j "
         "l_(j-1)), which is lower."
@@ -121,9 +150,14 @@ def _markdown(
         "the best dev metric; CS-k-1 is m = k-1.",
         f"- `{OUT_OF_RANGE}`: the target lies outside the measured range of that method (never extrapolated, "
         f"as in the paper's Table 11); `{NO_TRIALS}`: no successful trial of that method; `{FAILED_MARK}`: some trials of "
-        "that method failed on that task (see Failed trials): the cell is built from the others.",
+        "that method failed on that task (see Failed trials): the cell is built from the others; `‡`: interpolated "
+        "from the dense model at 1.0X (no measured configuration of that method below the target).",
         "- Speedup is measured (T(dense) / T(pyramid), same weights, inputs, batch, threads, one process, "
-        "median of interleaved repeats), so it is noisy on a shared machine.",
+        "median of interleaved repeats), so it is noisy on a shared machine. Speed axis of this report: "
+        f"**{report.speed_axis}** (sorted: both models on length-sorted, dynamically padded batches, as users batch "
+        "a dense model; padded: both padded to N, the paper's protocol); the configurations table shows both.",
+        "- Protocol (each trial records it): warm = the dense model fine-tuned once per seed, each pyramid "
+        "configuration adapted from it; paper = each configuration fine-tuned from the pretrained model.",
     ]
     paper_tasks = [t for t in tasks if t in PAPER_TASK_NAMES]
     if paper_tasks:
@@ -137,6 +171,10 @@ def _markdown(
             "same task: SST-2 re-labelled those sentences and their phrases and has its own splits, so the "
             "paper's SST-2 numbers are not shown beside rt-polarity."
         )
+    lines += ["", "## Results at 1.5X, 2X and 3X measured speedup", "", report.results, "",
+              "CSV: `tables/results.csv`", "", "## Constant predictors", "", *flagged_lines(results), "",
+              "## The paper's table layout", "",
+              f"The same frontiers in the layout of the paper's Tables 1-3 (speed axis: {report.speed_axis})."]
     for target in TABLE_TARGETS:
         lines += ["", f"## {target.title}", "", report.tables[target.slug], "", f"CSV: `tables/{target.slug}.csv`"]
     lines += ["", "## Configurations", "",
@@ -144,19 +182,12 @@ def _markdown(
               "frontier passes through it."]
     for result in results:
         lines += ["", f"### {result.task}", "",
-                  "| method | configuration | measured speedup | predicted speedup "
-                  "| attention-space reduction (paper's formula) | attention-space reduction (exact) "
-                  "| dev | test | seeds | frontier |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| method | configuration | protocol | measured speedup, sorted | measured speedup, padded "
+                  "| predicted speedup | attention-space reduction (paper's formula) | attention-space reduction (exact) "
+                  "| dev | test | majority share | seeds | frontier |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for point in result.points:
-            predicted = "" if point.predicted_speedup is None else f"{point.predicted_speedup:.2f}"
-            exact = f"{point.mean('space_exact') * 100:.0f}%" if point.space_exact else ""
-            lines.append(
-                f"| {point.method} | {point.label} | {point.mean('speedup'):.2f} | {predicted} | "
-                f"{point.mean('space') * 100:.0f}% | {exact} | {point.mean('dev') * 100:.1f} | "
-                f"{point.mean('test') * 100:.1f} | "
-                f"{len(point.seeds)} | {', '.join(result.frontier_columns(point))} |"
-            )
+            lines.append(_configuration_row(result, point))
     failed = [r for r in records if not r.ok]
     lines += ["", "## Failed trials", ""]
     if failed:
@@ -179,10 +210,26 @@ def _markdown(
     return "\n".join(lines) + "\n"
 
 
+def _configuration_row(result: TaskResult, point: ConfigPoint) -> str:
+    predicted = "" if point.predicted_speedup is None else f"{point.predicted_speedup:.2f}"
+    sorted_speedup = f"{point.mean('sorted'):.2f}" if point.sorted else ""
+    share = f"{max(point.majority_share.values()) * 100:.1f}%" if point.majority_share else ""
+    flag = " **constant predictor**" if point.flagged else ""
+    exact = f"{point.mean('space_exact') * 100:.0f}%" if point.space_exact else ""
+    return (
+        f"| {point.method} | {point.label} | {point.protocol} | {sorted_speedup} | {point.mean('padded'):.2f} | "
+        f"{predicted} | {point.mean('space') * 100:.0f}% | {exact} | {point.mean('dev') * 100:.1f} | "
+        f"{point.mean('test') * 100:.1f} | {share}{flag} | {len(point.seeds)} | "
+        f"{', '.join(result.frontier_columns(point))} |"
+    )
+
+
 _TRIAL_COLUMNS = (
     "task", "model", "method", "schedule", "m", "position", "seed", "status", "dev_metric", "test_metric",
-    "metric_name", "speedup_median", "speedup_q25", "speedup_q75", "predicted_speedup", "space_reduction",
-    "space_reduction_exact", "train_seconds", "eval_seconds", "wall_seconds", "lengths", "pool_windows", "checkpoint", "host", "key", "error",
+    "metric_name", "speedup_median", "speedup_q25", "speedup_q75", "sorted_speedup_median", "sorted_speedup_q25",
+    "sorted_speedup_q75", "prediction_majority_share", "label_majority_share", "protocol", "predicted_speedup",
+    "predicted_speedup_padded", "predicted_speedup_sorted", "space_reduction", "space_reduction_exact",
+    "train_seconds", "eval_seconds", "wall_seconds", "lengths", "pool_windows", "checkpoint", "host", "key", "error",
 )  # fmt: skip
 
 
@@ -201,6 +248,7 @@ def _trials_csv(records: list[TrialRecord]) -> str:
             "m": "" if spec.method != "coreset" else ("k-1" if spec.m is None else f"{spec.m:g}"),
             "position": spec.position,
             "seed": spec.seed,
+            "protocol": spec.protocol,
             "status": record.status,
             "wall_seconds": record.wall_seconds,
             "lengths": " ".join(map(str, result.get("lengths") or spec.lengths or [])),

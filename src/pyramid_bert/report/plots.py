@@ -1,5 +1,6 @@
 """Plots like the paper's Figures 8-9: per task, one panel per method, every configuration as a dot
-(mean over seeds) and the Pareto frontier used for the tables as a line; the dense model as a dashed line."""
+(mean over seeds) and the Pareto frontier used for the tables as a line; the dense model as a dashed line;
+and one overview with every method's frontier overlaid (:func:`plot_overview`)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
                 zorder=3,
                 label="configurations",
             )
+            flagged = [p for p in method.points if p.flagged]
+            if flagged:
+                ax.scatter([p.mean(axis) for p in flagged], [p.mean("test") * SCALE for p in flagged], marker="x",
+                           color="gray", zorder=4, label="constant predictor")  # fmt: skip
             frontier = method.frontier(axis)
             ax.plot(
                 [p.mean(axis) for p in frontier],
@@ -52,7 +57,58 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
     axes[0][0].legend(fontsize=6, loc="lower left")
     figure.suptitle(f"{result.task}: metric vs {x_label}", fontsize=10)
     figure.tight_layout()
-    path = Path(path)
+    return _save(figure, plt, Path(path))
+
+
+def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float, ...] = (1.5, 2.0, 3.0),
+                  speed_axis: str = "padded") -> Path:  # fmt: skip
+    """One panel with every method's frontier (test mean, 95% CI band over seeds) against measured speedup,
+    the dense model (line and band), the majority-class rate of test, the target speedups, and constant
+    predictors as grey crosses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyramid_bert.report.stats import mean_ci
+
+    figure, ax = plt.subplots(figsize=(7.5, 4.8))
+    colors = plt.get_cmap("tab10")
+    for index, column in enumerate(c for c in METHOD_COLUMNS if c != "dense"):
+        frontier = [p for p in result.methods[column].frontier("speedup") if p.method != "dense"]
+        if not frontier:
+            continue
+        xs = [p.mean("speedup") for p in frontier]
+        summaries = [mean_ci(list(p.test.values())) for p in frontier]
+        ys = [s.mean * SCALE for s in summaries]
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.3, color=colors(index), label=column)
+        if all(s.low is not None for s in summaries):
+            ax.fill_between(xs, [s.low * SCALE for s in summaries], [s.high * SCALE for s in summaries],
+                            color=colors(index), alpha=0.12, linewidth=0)  # fmt: skip
+    flagged = [p for p in result.points if p.flagged and p.method != "dense"]
+    if flagged:
+        ax.scatter([p.mean("speedup") for p in flagged], [p.mean("test") * SCALE for p in flagged], marker="x",
+                   color="gray", label="constant predictor (excluded)", zorder=4)  # fmt: skip
+    if result.dense is not None:
+        dense = mean_ci(list(result.dense.test.values()))
+        ax.axhline(dense.mean * SCALE, color="black", linestyle="--", linewidth=1.0, label="dense")
+        if dense.low is not None:
+            ax.axhspan(dense.low * SCALE, dense.high * SCALE, color="black", alpha=0.06, linewidth=0)
+        if result.dense.label_majority_share is not None:
+            ax.axhline(result.dense.label_majority_share * SCALE, color="firebrick", linestyle=":", linewidth=1.0,
+                       label="majority class")  # fmt: skip
+    for target in targets:
+        ax.axvline(target, color="gray", linestyle=":", linewidth=0.8)
+    ax.set_xlabel(f"measured speedup (X), {speed_axis} batches")
+    ax.set_ylabel(f"test {result.metric_name or 'metric'} (x100), mean and 95% CI over seeds")
+    ax.set_title(f"{result.task}: every method's frontier (chosen on dev)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    figure.tight_layout()
+    return _save(figure, plt, Path(path))
+
+
+def _save(figure: object, plt: object, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     figure.savefig(temporary, dpi=110, format="png")

@@ -1,8 +1,9 @@
 """Tables laid out like the paper's Tables 1-3: rows are tasks and their mean, columns the methods.
 
-Cells are percentages (metric x 100), ``mean ± std`` over seeds. ``–`` marks a target outside the measured
-range (never extrapolated, as in the paper's Table 11), ``n/a`` a method without successful trials, and ``†`` a cell
-whose method had failed trials on that task (a gap in the sweep).
+Cells are percentages (metric x 100), ``mean ± h`` over seeds, h the half width of the 95% t interval.
+``–`` marks a target outside the measured range (never extrapolated, as in the paper's Table 11), ``n/a`` a method
+without successful trials, ``‡`` a cell interpolated from the dense model at 1.0X (no measured configuration of
+that method below the target), and ``†`` a cell whose method had failed trials on that task (a gap in the sweep).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SCALE = 100.0
 OUT_OF_RANGE = "–"
 NO_TRIALS = "n/a"
 FAILED_MARK = "†"
+FROM_DENSE_MARK = "‡"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ def _format_cell(cell: Cell | None, *, has_points: bool, failed: int) -> str:
     else:
         text = f"{cell.mean * SCALE:.1f}"
     if cell is not None and cell.std is not None:
-        text += f" ± {cell.std * SCALE:.1f}"
+        text += f" ± {cell.ci.half_width * SCALE:.1f}"
+    if cell is not None and cell.from_dense:
+        text += FROM_DENSE_MARK
     return text + (FAILED_MARK if failed else "")
 
 
@@ -112,7 +116,8 @@ def csv_table(results: Sequence[TaskResult], target: TableTarget) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["task", "metric"]
     for column in METHOD_COLUMNS:
-        header += [column, f"{column}_std", f"{column}_seeds", f"{column}_failed"]
+        header += [column, f"{column}_std", f"{column}_ci95", f"{column}_seeds", f"{column}_failed",
+                   f"{column}_from_dense"]  # fmt: skip
     header += [f"paper_{column}" for column in METHOD_COLUMNS]
     writer.writerow(header)
     for result in results:
@@ -122,8 +127,10 @@ def csv_table(results: Sequence[TaskResult], target: TableTarget) -> str:
             row += [
                 "" if cell is None else round(cell.mean * SCALE, 4),
                 "" if cell is None or cell.std is None else round(cell.std * SCALE, 4),
+                "" if cell is None or cell.std is None else round(cell.ci.half_width * SCALE, 4),
                 "" if cell is None else cell.seeds,
                 result.failed(column),
+                "" if cell is None else int(cell.from_dense),
             ]
         paper = paper_row(result.task, target.axis, target.target)
         row += ["" if paper is None or paper[c] is None else paper[c] for c in METHOD_COLUMNS]
@@ -132,6 +139,6 @@ def csv_table(results: Sequence[TaskResult], target: TableTarget) -> str:
     row = ["mean", ""]
     for column in METHOD_COLUMNS:
         entry = means[column]
-        row += ["" if entry is None else round(entry[0] * SCALE, 4), "", "" if entry is None else entry[1], ""]
+        row += ["" if entry is None else round(entry[0] * SCALE, 4), "", "", "" if entry is None else entry[1], "", ""]
     writer.writerow(row + [""] * len(METHOD_COLUMNS))
     return buffer.getvalue()

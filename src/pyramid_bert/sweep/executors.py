@@ -1,42 +1,128 @@
-"""Where trials run: ``local`` (this process, one after another) or ``ray`` (one Ray task per trial).
+"""Where trials run: ``local`` (this machine: in this process, or W worker processes) or ``ray``.
 
-An executor takes (key, config) jobs and yields each job's outcome dict (see
-:func:`pyramid_bert.sweep.outcome.execute_trial`) as soon as it is done. Only the driver, the caller of
-:meth:`Executor.run`, writes the results store.
+An executor takes (key, config) jobs, optionally with ``needs`` (key -> keys that must succeed first; see
+:mod:`pyramid_bert.sweep.scheduling`), and yields each job's outcome dict (see
+:func:`pyramid_bert.sweep.outcome.execute_trial`) as soon as it is done; ``on_start(key)`` is called as a
+job starts. Only the driver, the caller of :meth:`Executor.run`, writes the results store.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.sweep.outcome import TrialFunction, execute_trial
+from pyramid_bert.sweep.scheduling import Job, JobQueue
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL_HINT = 'the ray executor needs Ray: pip install "pyramid-bert[ray]"'
 
-Job = tuple[str, dict[str, Any]]
+Needs = Mapping[str, Sequence[str]]
+OnStart = Callable[[str], None]
 
 
 class Executor(Protocol):
     """Runs trial jobs and yields their outcomes in completion order."""
 
-    def run(self, jobs: Sequence[Job], trial_fn: TrialFunction) -> Iterator[dict[str, Any]]: ...
+    def run(
+        self, jobs: Sequence[Job], trial_fn: TrialFunction, *, needs: Needs | None = None, on_start: OnStart | None = None
+    ) -> Iterator[dict[str, Any]]: ...
 
     def close(self) -> None: ...
 
 
-class LocalExecutor:
-    """Trials in this process, one after another."""
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
-    def run(self, jobs: Sequence[Job], trial_fn: TrialFunction) -> Iterator[dict[str, Any]]:
-        for key, config in jobs:
-            yield execute_trial(trial_fn, key, config)
+
+def default_workers(threads_per_trial: int | None) -> int:
+    """Cores / threads per trial (at least 1); one worker when threads are left to torch (all cores each)."""
+    if not threads_per_trial:
+        return 1
+    return max(1, available_cores() // threads_per_trial)
+
+
+class LocalExecutor:
+    """Trials on this machine: ``workers=1`` in this process one after another, else ``workers`` processes.
+
+    Worker processes are started with ``spawn`` (a fresh interpreter each, nothing inherited from the
+    driver's threads or torch state), run one trial at a time, and get ``OMP_NUM_THREADS`` /
+    ``MKL_NUM_THREADS`` = ``threads`` (when given) before anything imports torch. The trial function must
+    be importable by the workers (a module-level function).
+    """
+
+    def __init__(self, workers: int = 1, *, threads: int | None = None) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"--workers must be an int >= 1, got {workers!r}")
+        self.workers = workers
+        self.threads = threads
+
+    def run(
+        self, jobs: Sequence[Job], trial_fn: TrialFunction, *, needs: Needs | None = None, on_start: OnStart | None = None
+    ) -> Iterator[dict[str, Any]]:
+        queue = JobQueue(jobs, needs)
+        if self.workers == 1:
+            yield from _run_serial(queue, trial_fn, on_start)
+        else:
+            yield from self._run_pool(queue, trial_fn, on_start)
+
+    def _run_pool(self, queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | None) -> Iterator[dict[str, Any]]:
+        context = multiprocessing.get_context("spawn")
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(self.threads,)
+        )
+        in_flight: dict[concurrent.futures.Future, str] = {}
+        try:
+            while queue or in_flight:
+                while len(in_flight) < self.workers and (job := queue.pop_ready()) is not None:
+                    key, config = job
+                    if on_start is not None:
+                        on_start(key)
+                    in_flight[pool.submit(execute_trial, trial_fn, key, config)] = key
+                if not in_flight:
+                    break  # everything left waits on jobs that are not here: nothing can run
+                done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    key = in_flight.pop(future)
+                    try:
+                        outcome = future.result()
+                    except Exception as error:  # noqa: BLE001 - a dead worker loses its trial, not the sweep
+                        outcome = _lost_outcome(key, error)
+                    yield outcome
+                    yield from queue.finish(key, ok=outcome["status"] == "ok")
+        finally:
+            for future in in_flight:
+                future.cancel()
+            pool.shutdown(wait=not in_flight, cancel_futures=True)
 
     def close(self) -> None:
         return None
+
+
+def _run_serial(queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | None) -> Iterator[dict[str, Any]]:
+    while (job := queue.pop_ready()) is not None:
+        key, config = job
+        if on_start is not None:
+            on_start(key)
+        outcome = execute_trial(trial_fn, key, config)
+        yield outcome
+        yield from queue.finish(key, ok=outcome["status"] == "ok")
+
+
+def _init_worker(threads: int | None) -> None:
+    """In each worker process, before any trial: thread counts for OpenMP / MKL (and so for torch)."""
+    if threads:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)
 
 
 class RayExecutor:
@@ -81,24 +167,32 @@ class RayExecutor:
                 "machine with `ray start --head`) or the head's HOST:PORT, or leave it out to start Ray locally"
             ) from None
 
-    def run(self, jobs: Sequence[Job], trial_fn: TrialFunction) -> Iterator[dict[str, Any]]:
+    def run(
+        self, jobs: Sequence[Job], trial_fn: TrialFunction, *, needs: Needs | None = None, on_start: OnStart | None = None
+    ) -> Iterator[dict[str, Any]]:
         ray = self._ray
         remote_trial = ray.remote(execute_trial).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
-        waiting = list(jobs)
-        limit = self.max_in_flight or len(waiting) or 1
+        queue = JobQueue(jobs, needs)
+        limit = self.max_in_flight or len(jobs) or 1
         in_flight: dict[Any, str] = {}
         try:
-            while waiting or in_flight:
-                while waiting and len(in_flight) < limit:
-                    key, config = waiting.pop(0)
+            while queue or in_flight:
+                while len(in_flight) < limit and (job := queue.pop_ready()) is not None:
+                    key, config = job
+                    if on_start is not None:
+                        on_start(key)
                     in_flight[remote_trial.remote(trial_fn, key, config)] = key
+                if not in_flight:
+                    break
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in done:
                     key = in_flight.pop(ref)
                     try:
-                        yield ray.get(ref)
+                        outcome = ray.get(ref)
                     except ray.exceptions.RayError as error:
-                        yield _lost_outcome(key, error)
+                        outcome = _lost_outcome(key, error)
+                    yield outcome
+                    yield from queue.finish(key, ok=outcome["status"] == "ok")
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
@@ -137,14 +231,23 @@ def check_reachable(address: str, *, timeout: float = 5.0) -> None:
 
 
 def make_executor(
-    name: str, *, address: str | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0
+    name: str,
+    *,
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    workers: int | None = None,
+    threads: int | None = None,
 ) -> LocalExecutor | RayExecutor:
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+    """The executor called ``name`` (one of :data:`EXECUTORS`); ``workers`` / ``threads``: local only
+    (``workers=None``: :func:`default_workers`)."""
     if name == "local":
         if address is not None:
             raise ConfigError("--address applies to --executor ray only")
-        return LocalExecutor()
+        return LocalExecutor(default_workers(threads) if workers is None else workers, threads=threads)
     if name == "ray":
+        if workers is not None:
+            raise ConfigError("--workers applies to --executor local only (Ray places trials by --cpus-per-trial)")
         return RayExecutor(address, num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)
     raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}; got {name!r}")
 

@@ -9,7 +9,8 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here).
 
     ``config["trial_options"]`` (optional) holds keyword arguments of ``run_trial`` (timing_repeats,
-    time_train_step) and ``threads`` (torch intra-op threads for this process); every other key is a
+    time_train_step), ``threads`` (torch intra-op threads for this process) and ``protocol`` (copied into
+    the result: "warm" or "paper"); every other key is a
     ``FinetuneConfig`` field. Transformers' per-load messages and
     progress bars are silenced: the sweep shows one progress bar over trials.
     """
@@ -23,8 +24,10 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     config = dict(config)
     options = dict(config.pop("trial_options", None) or {})
     threads = options.pop("threads", None)
+    protocol = options.pop("protocol", None)
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
-    return dict(run_trial(FinetuneConfig.from_dict(config), **options))
+    result = dict(run_trial(FinetuneConfig.from_dict(config), **options))
+    return {**result, "protocol": protocol} if protocol else result

@@ -13,12 +13,12 @@ A trial is task x model x method x schedule x m x position x seed (Section 6 and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from pyramid_bert import schedule as schedule_model
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.sweep.spec import SWEEP_METHODS, TrialSpec, normalize_m
+from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, TrialSpec, normalize_m
 
 #: The paper's values of m for Coreset-select (Section 6.1); None means k - 1 (Coreset-select-k-1).
 PAPER_CORESET_MS: tuple[int | float | None, ...] = (1, 0.1, 0.2, 0.3, 0.4, None)
@@ -92,10 +92,14 @@ def grid_schedules(
     return list(schedules.values())
 
 
-def truncation_schedules(n: int, shape: ModelShape, *, position: str = "middle") -> list[Schedule]:
-    """Input-first-k: one constant schedule per truncation length of :func:`input_truncations`."""
+def truncation_schedules(
+    n: int, shape: ModelShape, *, position: str = "middle", fractions: Sequence[float] | None = None
+) -> list[Schedule]:
+    """Input-first-k: one constant schedule per truncation length of :func:`input_truncations`, or per
+    ``fractions`` of N (``k = round(f * N)``, duplicates dropped) when given."""
     schedules = []
-    for k in input_truncations(n):
+    lengths = input_truncations(n) if fractions is None else list(dict.fromkeys(max(1, round(f * n)) for f in fractions))
+    for k in lengths:
         lengths = tuple(schedule_model.constant_lengths(k, shape.num_layers))
         schedules.append(
             Schedule(
@@ -129,12 +133,24 @@ def pool_schedules(
     return schedules
 
 
-def method_schedules(method: str, n: int, shape: ModelShape, *, position: str = "middle") -> list[Schedule]:
-    """All candidate schedules of ``method`` (see the module docstring); dense has one, the identity."""
+def method_schedules(
+    method: str,
+    n: int,
+    shape: ModelShape,
+    *,
+    position: str = "middle",
+    truncations: Sequence[float] | None = None,
+    grid: Sequence[tuple[int, float]] | None = None,
+) -> list[Schedule]:
+    """All candidate schedules of ``method`` (see the module docstring); dense has one, the identity.
+
+    ``truncations``: input_first_k's lengths as fractions of N instead of Appendix C's; ``grid``: the
+    (prune_upto, p) pairs of the grid methods instead of Table 9's.
+    """
     if method in GRID_METHODS:
-        return grid_schedules(n, shape, position=position)
+        return grid_schedules(n, shape, position=position, grid=grid)
     if method == "input_first_k":
-        return truncation_schedules(n, shape, position=position)
+        return truncation_schedules(n, shape, position=position, fractions=truncations)
     if method == "average_pool":
         return pool_schedules(n, shape, position=position)
     if method == "dense":
@@ -187,52 +203,74 @@ def plan_trials(
     budget: TrainingBudget | None = None,
     device: str = "cpu",
     glue_dir: str | None = None,
+    protocol: str = "paper",
+    adapt_budget: TrainingBudget | None = None,
+    method_targets: Mapping[str, Sequence[float]] | None = None,
+    truncations: Sequence[float] | None = None,
+    grid: Sequence[tuple[int, float]] | None = None,
 ) -> list[TrialSpec]:
     """The trials of a sweep, seed-major (all of seed 0 first) so early results cover every method.
 
     ``tasks`` maps task name -> input length N. With ``speedup_targets`` each method keeps only the
-    schedules whose predicted speedup is nearest to the targets (the quick preset); otherwise every
-    schedule is tried (the paper's full grid).
+    schedules whose predicted speedup is nearest to the targets (``method_targets`` gives a method its own
+    targets); otherwise every schedule is tried (the paper's full grid). ``truncations``: input_first_k's
+    lengths as fractions of N (default: Appendix C's); ``grid``: (prune_upto, p) pairs for coreset, attention,
+    first_k and random (default: Table 9's).
+
+    ``protocol="paper"``: every trial fine-tunes the pretrained model with ``budget``. ``protocol="warm"``:
+    per task and seed one dense trial fine-tunes the model with ``budget`` (planned first, even when
+    ``methods`` leaves dense out), and every pyramid trial of that seed starts from its checkpoint
+    (``init_from`` = its key) and trains with ``adapt_budget`` (default: ``budget``).
     """
+    _check_plan(methods, tasks, seeds, coreset_ms, protocol)
+    budget = budget or TrainingBudget()
+    adapt_budget = adapt_budget or budget
+    warm = protocol == "warm"
+    ordered = (["dense"] if warm else []) + [m for m in methods if not (warm and m == "dense")]
+    trials: list[TrialSpec] = []
+    for seed in seeds:
+        for task, n in tasks.items():
+            dense_key = None
+            for method in ordered:
+                targets = (method_targets or {}).get(method, speedup_targets)
+                schedules = method_schedules(method, n, shape, position=position, truncations=truncations, grid=grid)
+                if targets is not None and method != "dense":
+                    schedules = nearest_schedules(schedules, targets)
+                ms = [normalize_m(m) for m in coreset_ms] if method == "coreset" else [1]
+                for sched in schedules:
+                    for m in ms:
+                        spec = TrialSpec(
+                            task=task, model=model, method=method, schedule=sched.label, lengths=sched.lengths,
+                            p=sched.p, prune_upto=sched.prune_upto, pool_windows=sched.pool_windows, m=m,
+                            position=position, seed=int(seed),
+                            **asdict(budget if method == "dense" or not warm else adapt_budget),
+                            device=device, glue_dir=glue_dir, protocol=protocol,
+                            init_from=dense_key if method != "dense" else None,
+                        )  # fmt: skip
+                        if warm and method == "dense":
+                            dense_key = spec.key
+                        trials.append(spec)
+    return trials
+
+
+def _check_plan(
+    methods: Sequence[str],
+    tasks: dict[str, int],
+    seeds: Sequence[int],
+    coreset_ms: Sequence[int | float | None],
+    protocol: str,
+) -> None:
     for method in methods:
         if method not in SWEEP_METHODS:
             raise ConfigError(f"method must be one of {', '.join(SWEEP_METHODS)}; got {method!r}")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     if not tasks:
         raise ConfigError("tasks must name at least one task")
     if not seeds:
         raise ConfigError("seeds must hold at least one seed")
     if "coreset" in methods and not coreset_ms:
         raise ConfigError("coreset_ms must hold at least one value of m for the coreset method")
-    budget = budget or TrainingBudget()
-    trials: list[TrialSpec] = []
-    for seed in seeds:
-        for task, n in tasks.items():
-            for method in methods:
-                schedules = method_schedules(method, n, shape, position=position)
-                if speedup_targets is not None and method != "dense":
-                    schedules = nearest_schedules(schedules, speedup_targets)
-                ms = [normalize_m(m) for m in coreset_ms] if method == "coreset" else [1]
-                for sched in schedules:
-                    for m in ms:
-                        trials.append(
-                            TrialSpec(
-                                task=task,
-                                model=model,
-                                method=method,
-                                schedule=sched.label,
-                                lengths=sched.lengths,
-                                p=sched.p,
-                                prune_upto=sched.prune_upto,
-                                pool_windows=sched.pool_windows,
-                                m=m,
-                                position=position,
-                                seed=int(seed),
-                                **asdict(budget),
-                                device=device,
-                                glue_dir=glue_dir,
-                            )
-                        )
-    return trials
 
 
 def _predicted(

@@ -15,6 +15,7 @@ from pathlib import Path
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.sweep.executors import Executor, LocalExecutor
 from pyramid_bert.sweep.outcome import TrialFunction
+from pyramid_bert.sweep.scheduling import blocked_outcome
 from pyramid_bert.sweep.spec import TrialSpec
 from pyramid_bert.sweep.store import STATUS_FAILED, STATUS_OK, ResultsStore, TrialRecord
 
@@ -58,7 +59,8 @@ def run_sweep(
     ``resume=False`` refuses a store that already holds trials (so results are never mixed by
     accident); ``retry_failed`` also re-runs trials recorded as failed. Each trial's checkpoint goes to
     ``checkpoint_root / <first 16 hex digits of its key>``; ``threads`` sets torch's threads per trial
-    (where it runs, not what it is: not part of a trial's identity).
+    (where it runs, not what it is: not part of a trial's identity). A warm trial waits for the trial it
+    starts from; when that one failed (now or in the store) it is recorded as failed without running.
     """
     trials = unique_trials(trials)
     recorded = store.finished_keys(include_failed=True)
@@ -71,44 +73,93 @@ def run_sweep(
     pending = [trial for trial in trials if trial.key not in done]
     by_key = {trial.key: trial for trial in pending}
     checkpoint_root = Path(checkpoint_root)
-    jobs = [(trial.key, trial.finetune_config(str(checkpoint_root / trial.key[:16]), threads=threads)) for trial in pending]
+    jobs = [(trial.key, trial_config(trial, checkpoint_root, threads=threads)) for trial in pending]
+    needs = {trial.key: [trial.init_from] for trial in pending if trial.init_from in by_key}
+    ok_keys = store.finished_keys(include_failed=False)
+    unmet = {t.key: t.init_from for t in pending if t.init_from and t.init_from not in by_key and t.init_from not in ok_keys}
 
     executor = executor or LocalExecutor()
-    bar = _progress_bar(total=len(trials), initial=len(trials) - len(pending), enabled=progress)
-    ran = failed = 0
+    recorder = _Recorder(store, by_key, _progress_bar(total=len(trials), initial=len(trials) - len(pending),
+                                                      enabled=progress))  # fmt: skip
     try:
-        for outcome in executor.run(jobs, trial_fn):
-            trial = by_key[outcome["key"]]
-            status = STATUS_OK if outcome["status"] == STATUS_OK else STATUS_FAILED
-            store.add(
-                TrialRecord(
-                    spec=trial,
-                    status=status,
-                    result=outcome.get("result") or {},
-                    error=outcome.get("error"),
-                    versions=outcome.get("versions") or {},
-                    host=outcome.get("host"),
-                    started_at=outcome.get("started_at"),
-                    finished_at=outcome.get("finished_at"),
-                    wall_seconds=outcome.get("wall_seconds"),
-                )
-            )
-            ran += 1
-            if status == STATUS_FAILED:
-                failed += 1
-                first_line = (outcome.get("error") or "").splitlines()[:1]
-                bar.write(
-                    f"trial failed ({trial.task} {trial.method} {trial.schedule} seed {trial.seed}): "
-                    f"{first_line[0] if first_line else 'unknown error'}",
-                    file=sys.stderr,
-                )
-            bar.update(1)
-            bar.set_postfix_str(
-                f"{trial.task} {trial.method} {trial.schedule}" + (f", {failed} failed" if failed else "")
-            )
+        for key, need in unmet.items():
+            recorder.record(blocked_outcome(key, need))
+        runnable = [job for job in jobs if job[0] not in unmet]
+        for outcome in executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started):
+            recorder.record(outcome)
     finally:
-        bar.close()
-    return SweepSummary(planned=len(trials), already_done=len(trials) - len(pending), ran=ran, failed=failed)
+        recorder.bar.close()
+    return SweepSummary(
+        planned=len(trials), already_done=len(trials) - len(pending), ran=recorder.ran, failed=recorder.failed
+    )
+
+
+class _Recorder:
+    """The driver's side of a sweep: writes each outcome to the store and keeps the progress bar, which
+    names the trials running now."""
+
+    def __init__(self, store: ResultsStore, by_key: dict[str, TrialSpec], bar) -> None:  # noqa: ANN001 - tqdm
+        self.store, self.by_key, self.bar = store, by_key, bar
+        self.running: dict[str, str] = {}
+        self.ran = self.failed = 0
+
+    def started(self, key: str) -> None:
+        self.running[key] = trial_label(self.by_key[key])
+        self._show()
+
+    def record(self, outcome: dict) -> None:
+        trial = self.by_key[outcome["key"]]
+        status = STATUS_OK if outcome["status"] == STATUS_OK else STATUS_FAILED
+        self.store.add(_record(trial, status, outcome))
+        self.running.pop(trial.key, None)
+        self.ran += 1
+        if status == STATUS_FAILED:
+            self.failed += 1
+            first_line = (outcome.get("error") or "").splitlines()[:1]
+            self.bar.write(
+                f"trial failed ({trial_label(trial)}): {first_line[0] if first_line else 'unknown error'}",
+                file=sys.stderr,
+            )
+        self.bar.update(1)
+        self._show()
+
+    def _show(self) -> None:
+        text = "running: " + "; ".join(self.running.values()) if self.running else ""
+        self.bar.set_postfix_str(text + (f" ({self.failed} failed)" if self.failed else ""))
+
+
+def trial_config(trial: TrialSpec, checkpoint_root: Path, *, threads: int | None = None) -> dict:
+    """The job of ``trial``: its ``FinetuneConfig`` fields (checkpoint under ``checkpoint_root``) and options.
+
+    A warm trial starts from the checkpoint of the trial it is ``init_from`` (the dense model of its seed):
+    that folder becomes its ``model``. Every trial's result records its protocol (``trial_options``).
+    """
+    config = trial.finetune_config(str(checkpoint_root / trial.key[:16]), threads=threads)
+    if trial.init_from is not None:
+        config["model"] = str(checkpoint_root / trial.init_from[:16])
+    config["trial_options"]["protocol"] = trial.protocol
+    return config
+
+
+def trial_label(trial: TrialSpec) -> str:
+    """A short name for progress lines: task, method, schedule, m (coreset), seed."""
+    m = f" m={'k-1' if trial.m is None else f'{trial.m:g}'}" if trial.method == "coreset" else ""
+    schedule = "" if trial.method == "dense" else f" {trial.schedule}"
+    return f"{trial.task} {trial.method}{schedule}{m} seed {trial.seed}"
+
+
+def _record(trial: TrialSpec, status: str, outcome: dict) -> TrialRecord:
+    return TrialRecord(
+        spec=trial,
+        status=status,
+        result=outcome.get("result") or {},
+        error=outcome.get("error"),
+        versions=outcome.get("versions") or {},
+        host=outcome.get("host"),
+        started_at=outcome.get("started_at"),
+        finished_at=outcome.get("finished_at"),
+        wall_seconds=outcome.get("wall_seconds"),
+    )
 
 
 def _progress_bar(*, total: int, initial: int, enabled: bool):  # noqa: ANN202 - tqdm type

@@ -18,6 +18,12 @@ SWEEP_METHODS = ("coreset", "attention", "first_k", "random", "input_first_k", "
 
 # Fields that say where things go rather than what the trial is: never part of its identity.
 _NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir"})
+# Fields added after stores were written: left out of the identity at their default value, so the keys of
+# trials in older stores (paper protocol, no start checkpoint) stay what they were.
+_LATER_FIELD_DEFAULTS: dict[str, Any] = {"protocol": "paper", "init_from": None}
+#: How a pyramid configuration is fine-tuned: from the pretrained model (the paper's protocol) or from the
+#: dense model of the same task and seed, fine-tuned once and shared ("warm").
+PROTOCOLS = ("warm", "paper")
 
 
 def normalize_m(m: int | float | str | None) -> int | float | None:
@@ -67,11 +73,20 @@ class TrialSpec:
     time_train_step: bool = True
     device: str = "cpu"
     glue_dir: str | None = field(default=None, compare=False)
+    #: "paper" (fine-tuned from the pretrained model) or "warm" (see :data:`PROTOCOLS`).
+    protocol: str = "paper"
+    #: Warm protocol: the key of the dense trial whose checkpoint this trial starts from (None: the model).
+    init_from: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial, JSON-able, in a canonical form."""
         data = self.to_dict()
-        return {name: value for name, value in data.items() if name not in _NON_IDENTITY_FIELDS}
+        return {
+            name: value
+            for name, value in data.items()
+            if name not in _NON_IDENTITY_FIELDS
+            and not (name in _LATER_FIELD_DEFAULTS and value == _LATER_FIELD_DEFAULTS[name])
+        }
 
     @property
     def key(self) -> str:
@@ -83,6 +98,7 @@ class TrialSpec:
         """Identity without the seed: trials that differ only by seed share it."""
         identity = self.identity()
         identity.pop("seed")
+        identity.pop("init_from", None)  # the start checkpoint is the dense trial of the same seed
         return _digest(identity)
 
     @property
@@ -90,6 +106,7 @@ class TrialSpec:
         """Identity without seed and ``m``: the coreset trials among which Coreset-select-opt chooses."""
         identity = self.identity()
         identity.pop("seed")
+        identity.pop("init_from", None)
         identity.pop("m")
         return _digest(identity)
 

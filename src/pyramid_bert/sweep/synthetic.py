@@ -43,6 +43,8 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
     dev = 0.9 - method_penalty * (1 - kept) ** 2 + m_bonus + rng.gauss(0, 0.005)
     test = dev + rng.gauss(0, 0.005)
     speedup = (1 / max(kept, 1e-3)) ** 0.8 * (1 + rng.gauss(0, 0.02))
+    sorted_speedup = speedup**0.6  # length-sorted batches carry less padding to drop
+    share = 0.5 + 0.4 * (1 - kept) ** 4 + abs(rng.gauss(0, 0.01))
     return {
         "dev_metric": dev,
         "test_metric": test,
@@ -50,6 +52,12 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
         "speedup_median": speedup,
         "speedup_q25": speedup * 0.98,
         "speedup_q75": speedup * 1.02,
+        "sorted_speedup_median": sorted_speedup,
+        "sorted_speedup_q25": sorted_speedup * 0.98,
+        "sorted_speedup_q75": sorted_speedup * 1.02,
+        "prediction_majority_share": min(share, 1.0),
+        "label_majority_share": 0.5,
+        "protocol": (config.get("trial_options") or {}).get("protocol"),
         "predicted_speedup": 1 / kept,
         "space_reduction": attention_space_reduction(n, lengths),
         "space_reduction_exact": attention_space_reduction(

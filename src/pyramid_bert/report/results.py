@@ -1,0 +1,202 @@
+"""The results tables: every method at 1.5X, 2X and 3X measured speedup, with intervals and paired tests.
+
+Per task and target, one row per method column (and dense): the test metric as mean and 95% t interval
+over seeds, the paired difference to dense and to the best baseline (each with its interval) and, in
+words, whether it is significant (:mod:`pyramid_bert.report.stats`). The *best baseline* at a target is
+the baseline column (1st-I, 1st, Rand, Pool, Att) with the best mean **dev** metric there, preferring
+cells between two measured configurations; differences are reported on **test**.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyramid_bert.report.aggregate import METHOD_COLUMNS, Cell, TaskResult
+from pyramid_bert.report.stats import PairedDifference, mean_ci, paired_difference, verdict
+
+#: The targets of the results tables (measured speedup, on the report's speed axis).
+RESULT_TARGETS = (1.5, 2.0, 3.0)
+#: Columns that are baselines (the paper's five); the best of them is compared with every method.
+BASELINE_COLUMNS = ("1st-I", "1st", "Rand", "Pool", "Att")
+SCALE = 100.0
+FROM_DENSE_MARK = "‡"
+OUT_OF_RANGE = "–"
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One method at one target: its cell, and its paired differences to dense and to the best baseline."""
+
+    column: str
+    cell: Cell | None
+    vs_dense: PairedDifference | None
+    vs_best: PairedDifference | None
+
+
+def _cell_mean_dev(cell: Cell) -> float:
+    return sum(cell.dev.values()) / len(cell.dev) if cell.dev else float("-inf")
+
+
+def best_baseline(result: TaskResult, target: float) -> str | None:
+    """The baseline column with the best mean dev metric at ``target`` (cells not built from dense first)."""
+    cells = {c: result.cell(c, "speedup", target) for c in BASELINE_COLUMNS if result.has_points(c)}
+    cells = {c: cell for c, cell in cells.items() if cell is not None and cell.dev}
+    measured = {c: cell for c, cell in cells.items() if not cell.from_dense} or cells
+    return max(measured, key=lambda c: _cell_mean_dev(measured[c])) if measured else None
+
+
+def result_rows(result: TaskResult, target: float) -> tuple[list[ResultRow], str | None]:
+    """The rows of one task at one target, and the name of the best baseline there."""
+    dense = result.cell("dense", "speedup", target)
+    best = best_baseline(result, target)
+    best_cell = result.cell(best, "speedup", target) if best else None
+    rows = []
+    for column in METHOD_COLUMNS:
+        cell = result.cell(column, "speedup", target)
+        vs_dense = vs_best = None
+        if cell is not None and column != "dense":
+            vs_dense = paired_difference(cell.test, dense.test) if dense is not None else None
+            if best_cell is not None and column != best:
+                vs_best = paired_difference(cell.test, best_cell.test)
+        rows.append(ResultRow(column, cell, vs_dense, vs_best))
+    return rows, best
+
+
+def _interval(cell: Cell) -> str:
+    summary = mean_ci(list(cell.test.values())) if cell.test else None
+    if summary is None:
+        return f"{cell.mean * SCALE:.1f}"
+    if summary.low is None:
+        return f"{summary.mean * SCALE:.1f} (one seed)"
+    return f"{summary.mean * SCALE:.1f} [{summary.low * SCALE:.1f}, {summary.high * SCALE:.1f}]"
+
+
+def _difference(diff: PairedDifference | None) -> str:
+    if diff is None:
+        return ""
+    if diff.low is None:
+        return f"{diff.mean * SCALE:+.1f}"
+    return f"{diff.mean * SCALE:+.1f} [{diff.low * SCALE:+.1f}, {diff.high * SCALE:+.1f}]"
+
+
+def _support(result: TaskResult, row: ResultRow) -> str:
+    if row.column == "dense":
+        share = result.dense.label_majority_share if result.dense is not None else None
+        return "" if share is None else f"majority-class rate of test: {share * SCALE:.1f}"
+    if row.cell is None or row.cell.support is None:
+        return ""
+    low, high = row.cell.support
+    text = f"{low:.2f}X" if low == high else f"{low:.2f}X - {high:.2f}X"
+    return text + (f" {FROM_DENSE_MARK} dense at 1.0X" if row.cell.from_dense else "")
+
+
+def results_markdown(result: TaskResult, target: float) -> str:
+    """The Markdown table of one task at one target."""
+    rows, best = result_rows(result, target)
+    header = ["method", "test (95% CI)", "seeds", "Δ vs dense [95% CI]", "vs dense",
+              f"Δ vs best baseline ({best or 'none'}) [95% CI]", "vs best baseline", "between"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if not result.has_points(row.column):
+            cells = ["n/a"] + [""] * 6
+        elif row.cell is None:
+            cells = [OUT_OF_RANGE, "", "", "", "", "", "outside the measured range (not extrapolated)"]
+        else:
+            dense_words = "" if row.column == "dense" else verdict(row.vs_dense, other="dense")
+            best_words = "(best baseline)" if row.column == best else ("" if row.vs_best is None else
+                                                                      verdict(row.vs_best, other=best))  # fmt: skip
+            cells = [_interval(row.cell), str(row.cell.seeds), _difference(row.vs_dense), dense_words,
+                     _difference(row.vs_best), best_words, _support(result, row)]  # fmt: skip
+        lines.append("| " + " | ".join([row.column, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def significance_lines(result: TaskResult, target: float) -> list[str]:
+    """The significant differences at ``target`` in words (one line each; one line saying none)."""
+    rows, best = result_rows(result, target)
+    if all(row.cell is None or row.cell.seeds < 2 for row in rows):
+        return [f"At {target:g}X no cell has two seeds: no significance test."]
+    lines = []
+    for row in rows:
+        for diff, other in ((row.vs_dense, "dense"), (row.vs_best, best)):
+            if diff is not None and diff.significant and not (row.cell and row.cell.from_dense):
+                lines.append(f"{row.column} is {verdict(diff, other=other)}.")
+    return lines or [f"No difference at {target:g}X is significant at the 95% level (between measured points)."]
+
+
+def results_csv(results: Sequence[TaskResult], targets: Sequence[float] = RESULT_TARGETS) -> str:
+    """Every (task, target, method) row as CSV: mean, interval, seeds, differences, p values, support."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "target", "method", "test_mean", "test_ci_low", "test_ci_high", "seeds",
+                     "diff_vs_dense", "diff_vs_dense_low", "diff_vs_dense_high", "p_vs_dense", "best_baseline",
+                     "diff_vs_best", "diff_vs_best_low", "diff_vs_best_high", "p_vs_best", "support_low",
+                     "support_high", "from_dense"])  # fmt: skip
+    for result in results:
+        for target in targets:
+            rows, best = result_rows(result, target)
+            for row in rows:
+                writer.writerow([result.task, target, row.column, *_csv_cell(row.cell),
+                                 *_csv_diff(row.vs_dense), best or "", *_csv_diff(row.vs_best),
+                                 *(_pct(x, 4) for x in (row.cell.support if row.cell and row.cell.support else
+                                                       (None, None))),
+                                 "" if row.cell is None else int(row.cell.from_dense)])  # fmt: skip
+    return buffer.getvalue()
+
+
+def _pct(value: float | None, digits: int = 4, scale: float = 1.0) -> object:
+    return "" if value is None else round(value * scale, digits)
+
+
+def _csv_cell(cell: Cell | None) -> list[object]:
+    if cell is None or not cell.test:
+        return ["", "", "", "" if cell is None else cell.seeds]
+    summary = mean_ci(list(cell.test.values()))
+    return [_pct(summary.mean, scale=SCALE), _pct(summary.low, scale=SCALE), _pct(summary.high, scale=SCALE), cell.seeds]
+
+
+def _csv_diff(diff: PairedDifference | None) -> list[object]:
+    if diff is None:
+        return ["", "", "", ""]
+    return [_pct(diff.mean, scale=SCALE), _pct(diff.low, scale=SCALE), _pct(diff.high, scale=SCALE),
+            _pct(diff.p_value, 6)]  # fmt: skip
+
+
+AXIS_WORDS = {
+    "sorted": "against the dense model on length-sorted, dynamically padded batches (as users batch it)",
+    "padded": "against the dense model with both padded to the task's N (the paper's protocol)",
+}
+
+
+def results_section(results: Sequence[TaskResult], speed_axis: str, targets: Sequence[float] = RESULT_TARGETS) -> str:
+    """The report's main section: per task and target the results table and its significant differences."""
+    lines = [
+        f"Speed axis: **{speed_axis}**, measured speedup {AXIS_WORDS[speed_axis]}. Test metric x 100: mean and "
+        "95% Student-t interval over seeds; Δ: paired difference over the same seeds, with its 95% t interval "
+        "(significant when it excludes 0; each comparison on its own, no multiple-comparison correction). The best "
+        "baseline is chosen on **dev** at each target, values are **test**. *between*: the measured speedups of "
+        f"the two configurations the cell is interpolated between; `{FROM_DENSE_MARK}`: one of them is the dense "
+        "model at 1.0X, not a measured pyramid configuration. Constant predictors (more than 95% of test "
+        "predictions one class) are kept off every frontier.",
+    ]
+    for result in results:
+        for target in targets:
+            lines += ["", f"### At {target:g}X: {result.task}", "", results_markdown(result, target), ""]
+            lines += [f"- {line}" for line in significance_lines(result, target)]
+    return "\n".join(lines)
+
+
+def flagged_lines(results: Sequence[TaskResult]) -> list[str]:
+    """A Markdown table of the configurations flagged as constant predictors (or a line saying none)."""
+    rows = []
+    for result in results:
+        for point in result.points:
+            if point.flagged:
+                shares = ", ".join(f"seed {s}: {v * SCALE:.1f}%" for s, v in sorted(point.majority_share.items()))
+                rows.append(f"| {result.task} | {point.method} | {point.label} | {shares} |")
+    if not rows:
+        return ["None: no configuration predicts one class for more than 95% of the test examples."]
+    return ["| task | method | configuration | majority share of test predictions |", "|---|---|---|---|", *rows]

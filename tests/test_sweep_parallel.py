@@ -1,0 +1,116 @@
+"""Parallel local trials: W worker processes give the results of a serial run; warm trials wait for the
+dense trial of their seed; a failed dense trial blocks its dependents without running them."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.executors import LocalExecutor, default_workers, make_executor
+from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
+from pyramid_bert.sweep.runner import run_sweep
+from pyramid_bert.sweep.scheduling import JobQueue
+from pyramid_bert.sweep.store import ResultsStore
+from pyramid_bert.sweep.synthetic import synthetic_trial
+
+SHAPE = ModelShape(6, 384, 1536)
+
+
+def _warm_trials(seeds=(0, 1)):
+    return plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=SHAPE, methods=("coreset", "random", "dense"),
+                       coreset_ms=(1, None), seeds=seeds, speedup_targets=(1.5, 3.0), protocol="warm",
+                       budget=TrainingBudget(epochs=2), adapt_budget=TrainingBudget(epochs=0.5))  # fmt: skip
+
+
+def _results(path):
+    with ResultsStore(path) as store:
+        return {r.spec.key: {k: v for k, v in r.result.items() if k != "checkpoint"} for r in store.records()}
+
+
+def test_two_workers_give_exactly_the_serial_results(tmp_path):
+    trials = _warm_trials()
+    for name, workers in (("serial", 1), ("parallel", 2)):
+        with ResultsStore(tmp_path / f"{name}.sqlite") as store:
+            summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path / "ck",
+                                executor=LocalExecutor(workers, threads=1), progress=False)  # fmt: skip
+        assert summary.ran == len(trials) and summary.failed == 0
+    serial, parallel = _results(tmp_path / "serial.sqlite"), _results(tmp_path / "parallel.sqlite")
+    assert serial == parallel and len(serial) == len(trials)
+    assert {row["protocol"] for row in serial.values()} == {"warm"}
+
+
+def test_warm_trials_start_only_after_their_dense_trial_finished(tmp_path):
+    trials = _warm_trials()
+    events = []
+    executor = LocalExecutor(2, threads=1)
+    jobs = [(t.key, t.finetune_config(str(tmp_path / t.key[:16]))) for t in trials]
+    needs = {t.key: [t.init_from] for t in trials if t.init_from}
+    for outcome in executor.run(jobs, synthetic_trial, needs=needs, on_start=lambda key: events.append(("start", key))):
+        events.append(("done", outcome["key"]))
+    dense = {t.seed: t.key for t in trials if t.method == "dense"}
+    for trial in trials:
+        if trial.init_from:
+            assert trial.init_from == dense[trial.seed]
+            assert events.index(("done", dense[trial.seed])) < events.index(("start", trial.key))
+    assert sorted(key for kind, key in events if kind == "done") == sorted(t.key for t in trials)
+
+
+def test_a_failed_dense_trial_blocks_its_seed_only(tmp_path):
+    trials = _warm_trials()
+    failing = next(t.key for t in trials if t.method == "dense" and t.seed == 0)
+    queue = JobQueue([(t.key, {}) for t in trials], {t.key: [t.init_from] for t in trials if t.init_from})
+    started = []
+    blocked = []
+    while queue:
+        job = queue.pop_ready()
+        assert job is not None
+        started.append(job[0])
+        blocked += queue.finish(job[0], ok=job[0] != failing)
+    seed0 = {t.key for t in trials if t.seed == 0 and t.method != "dense"}
+    assert {b["key"] for b in blocked} == seed0 and not seed0 & set(started)
+    assert all("not run: the trial it starts from" in b["error"] and b["status"] == "failed" for b in blocked)
+    assert {t.key for t in trials if t.seed == 1} <= set(started)
+
+
+def test_worker_counts_and_bad_values():
+    assert default_workers(None) == 1
+    assert default_workers(1) >= 1 and default_workers(10_000) == 1
+    assert make_executor("local", workers=3, threads=1).workers == 3
+    with pytest.raises(ConfigError, match="--workers must be an int >= 1"):
+        LocalExecutor(0)
+    with pytest.raises(ConfigError, match="--workers applies to --executor local only"):
+        make_executor("ray", workers=2)
+
+
+def test_dependents_of_a_failed_dense_trial_are_recorded_failed_and_retried_with_it(tmp_path):
+    trials = _warm_trials(seeds=(0,))
+    ran = []
+
+    def broken_dense(config):
+        ran.append(config["method"])
+        if config["method"] == "dense":
+            raise RuntimeError("out of memory")
+        return synthetic_trial(config)
+
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        summary = run_sweep(trials, store, broken_dense, checkpoint_root=tmp_path / "ck", progress=False)
+        errors = {r.spec.method: r.error for r in store.records()}
+    assert ran == ["dense"] and summary.failed == len(trials)
+    assert errors["coreset"].startswith("not run: the trial it starts from")
+    ran.clear()
+    with ResultsStore(path) as store:
+        summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path / "ck", resume=True,
+                            retry_failed=True, progress=False)  # fmt: skip
+        assert all(r.ok for r in store.records())
+    assert summary.ran == len(trials) and summary.failed == 0
+
+
+def test_progress_labels_name_the_trial_and_its_m():
+    from pyramid_bert.sweep.runner import trial_label
+
+    trials = _warm_trials(seeds=(3,))
+    labels = {trial_label(t) for t in trials}
+    assert "rt-polarity dense seed 3" in labels
+    assert any(label.startswith("rt-polarity coreset p=") and label.endswith("m=k-1 seed 3") for label in labels)
+    assert any(label.endswith(" m=1 seed 3") for label in labels)
