@@ -134,3 +134,28 @@ def test_class_shares_of_predictions_and_labels():
     assert shares == {"prediction_majority_share": 0.75, "label_majority_share": 0.75,
                       "prediction_counts": {"0": 1, "1": 3}}  # fmt: skip
     assert class_shares([0.3, 0.1], [0.2, 0.5], is_regression=True)["prediction_majority_share"] is None
+
+
+def test_speed_is_timed_in_the_first_seed_only_and_shared_by_the_others(tmp_path):
+    trials = _trials()
+    fake = _fake(trials)
+    seen_options = []
+
+    def timed_once(config):
+        options = config.get("trial_options") or {}
+        seen_options.append((config["seed"], options.get("measure_speed", True)))
+        result = fake(config)
+        if not options.get("measure_speed", True):
+            result = {k: v for k, v in result.items() if "speedup_median" not in k}
+        return result
+
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        run_sweep(trials, store, timed_once, checkpoint_root=tmp_path / "ck", progress=False)
+        records = list(store.records())
+    assert {seed for seed, timed in seen_options if timed} == {0}
+    assert all(not record.result.get("speedup_median") for record in records if record.spec.seed > 0)
+    result = aggregate(records, speed_axis="padded")["rt-polarity"]
+    cell = result.cell("Att", "speedup", 1.5)  # the same cell as when every seed is timed
+    assert cell.test == pytest.approx({0: 0.775, 1: 0.795, 2: 0.815})
+    assert resolve_speed_axis(records, None) == "sorted"

@@ -32,7 +32,7 @@ def run_trial(
     progress: bool = False,
     task_data: TaskData | None = None,
     timing_repeats: int = 3,
-    timing_examples: int | None = 512,
+    timing_examples: int | None = 256,
     time_train_step: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune ``config`` (or reuse its finished checkpoint), evaluate on dev and test, return a flat dict.

@@ -240,8 +240,10 @@ def aggregate(
 
 
 def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: bool, axis: str) -> TaskResult:
-    ok = [r for r in records if r.ok and _has_numbers(r, axis)]
-    failed = [r for r in records if not (r.ok and _has_numbers(r, axis))]
+    timed = {r.spec.config_key for r in records if r.ok and _has_numbers(r, axis)}  # speed measured in some seed
+    usable = [r.ok and _has_numbers(r, None) and r.spec.config_key in timed for r in records]
+    ok = [r for r, use in zip(records, usable, strict=True) if use]
+    failed = [r for r, use in zip(records, usable, strict=True) if not use]
     configs = _config_points(ok, axis)
     dense_points = [p for p in configs.values() if p.method == "dense"]
     dense = dense_points[0] if dense_points else None
@@ -273,10 +275,11 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
-def _has_numbers(record: TrialRecord, axis: str = "padded") -> bool:
+def _has_numbers(record: TrialRecord, axis: str | None = "padded") -> bool:
+    """Whether ``record`` has its dev and test metrics and (unless ``axis`` is None) its speedup on ``axis``."""
     result = record.result
     return all(_number(result.get(name)) for name in ("dev_metric", "test_metric")) and (
-        record.spec.method == "dense" or _number(result.get(SPEED_KEYS[axis]))
+        axis is None or record.spec.method == "dense" or _number(result.get(SPEED_KEYS[axis]))
     )
 
 
@@ -296,7 +299,6 @@ def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict
         for name, key in SPEED_KEYS.items():
             if dense or _number(result.get(key)):
                 getattr(point, name)[seed] = 1.0 if dense else float(result[key])
-        point.speedup[seed] = point.sorted[seed] if axis == "sorted" else point.padded[seed]
         point.space[seed] = float(result.get("space_reduction") or 0.0)
         if _number(result.get("prediction_majority_share")):
             point.majority_share[seed] = float(result["prediction_majority_share"])
@@ -304,7 +306,21 @@ def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict
             point.label_majority_share = float(result["label_majority_share"])
         if result.get("space_reduction_exact") is not None:  # absent in stores written before it existed
             point.space_exact[seed] = float(result["space_reduction_exact"])
+    for point in points.values():
+        _share_measured_speed(point)
+        point.speedup = dict(point.sorted if axis == "sorted" else point.padded)
     return points
+
+
+def _share_measured_speed(point: ConfigPoint) -> None:
+    """Sweeps time a configuration in one seed only (speed does not depend on the weights): give every other
+    seed of ``point`` the mean of its measured speedups."""
+    for name in SPEED_KEYS:
+        measured = getattr(point, name)
+        if measured:
+            mean = statistics.fmean(measured.values())
+            for seed in point.dev:
+                measured.setdefault(seed, mean)
 
 
 def _best_m_per_schedule(records: Sequence[TrialRecord], configs: dict[str, ConfigPoint]) -> list[ConfigPoint]:
