@@ -145,7 +145,6 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
     import torch
 
     from pyramid_bert.bench import bench_split, format_split_table, task_encodings
-    from pyramid_bert.io import write_csv_atomic
 
     encodings = task_encodings(args.task, args.n if args.n_given else None, args.examples)
     n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
@@ -167,12 +166,7 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
                     )  # fmt: skip
                     rows.append(row)
                     print(format_split_table([row]).split("\n", 2)[2], flush=True)
-    print()
-    print(format_split_table(rows))
-    if args.csv:
-        write_csv_atomic(args.csv, [row.to_dict() for row in rows])
-        print(f"wrote {args.csv}")
-    return 0
+    return print_and_save(format_split_table(rows), rows, args.csv)
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -191,7 +185,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from pyramid_bert.bench import bench_schedule, format_table, load_bench_model
-    from pyramid_bert.io import write_csv_atomic
     from pyramid_bert.run_config import resolve_device
 
     device = resolve_device(args.device)
@@ -225,9 +218,16 @@ def run(args: argparse.Namespace) -> int:
             )
             rows.extend(new)
             print(format_table(new).split("\n", 2)[2], flush=True)
+    return print_and_save(format_table(rows), rows, args.csv)
+
+
+def print_and_save(table: str, rows: list, csv_path: str | None) -> int:
+    """Print the final table; write the rows to ``csv_path`` (atomically) when given; exit code 0."""
+    from pyramid_bert.io import write_csv_atomic
+
     print()
-    print(format_table(rows))
-    if args.csv:
-        write_csv_atomic(args.csv, [row.to_dict() for row in rows])
-        print(f"wrote {args.csv}")
+    print(table)
+    if csv_path:
+        write_csv_atomic(csv_path, [row.to_dict() for row in rows])
+        print(f"wrote {csv_path}")
     return 0
