@@ -170,7 +170,7 @@ def evaluate_checkpoint(
             f"task {task_data.name}: input length N={n} differs from the N={run_info['task']['max_length']} the "
             f"schedule {lengths} was made for"
         )
-    encodings = tokenize_for_model(model, tokenizer, task_data, split)  # dense and pyramid get these same inputs
+    encodings = tokenize_for_model(model, tokenizer, task_data, split)  # for the metric (timing: _timing_inputs)
     check_labels_fit(task_data, model.config.num_labels, encodings["labels"], str(folder))
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run_config.seed))
     model.to(torch_device)
@@ -194,7 +194,7 @@ def evaluate_checkpoint(
     settings = pyramid_settings(model)
     result["keep_ratios"] = settings.keep_ratios if settings is not None else None
     if measure_speed and selected:
-        timed = take(encodings, subset_indices(len(encodings["labels"]), timing_examples, run_config.seed))
+        timed = _timing_inputs(tokenizer, task_data, split, max_examples, timing_examples, run_config.seed)
         speed = _measure_speed(
             model, folder, timed, batch_size=eval_batch_size, device=torch_device, warmup=timing_warmup,
             repeats=timing_repeats, train_batch_size=run_config.resolved_batch_size() if time_train_step else None,
@@ -221,6 +221,18 @@ def evaluate_checkpoint(
         suffix = "-only-infer" if only_infer else ""
         checkpoint.atomic_write_json(folder / f"eval-{split}{suffix}.json", result)
     return result
+
+
+def _timing_inputs(
+    tokenizer: Any, task: TaskData, split: str, max_examples: int | None, timing_examples: int | None, seed: int
+) -> dict[str, torch.Tensor]:
+    """The timed examples as users have them: tokenized without Input-first-k's cut, which is the pyramid model's
+    own work (it truncates its input to k itself), so the dense twin is timed on the whole sentences."""
+    from pyramid_bert.data import tokenize_split
+
+    encodings = tokenize_split(tokenizer, task, split)
+    encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, seed))
+    return take(encodings, subset_indices(len(encodings["labels"]), timing_examples, seed))
 
 
 def _measure_speed(
