@@ -24,6 +24,11 @@ from pyramid_bert import kcenter_kernel
 from pyramid_bert.errors import ConfigError
 
 SELECTION_METHODS = ("coreset", "attention", "first_k", "random")
+#: Distances of k-center selection and of nearest-center assignment: Euclidean (the paper's), cosine
+#: (``1 - cos``; the selection runs on unit vectors, whose squared Euclidean distance ``2 - 2 cos`` orders
+#: tokens the same way) and standardised Euclidean (each dimension divided by its standard deviation over the
+#: example's real tokens, so that a few outlier dimensions of post-LayerNorm states do not decide alone).
+DISTANCES = ("euclidean", "cosine", "standardized")
 
 # Squared distances this small relative to the norms are rounding noise of the Gram-matrix identity
 # |a|^2 + |b|^2 - 2ab; snapping them to 0 makes exact duplicates exactly 0, as in the direct formula.
@@ -93,6 +98,54 @@ def _check_finite(values: torch.Tensor, what: str) -> None:
         raise ConfigError(f"{what} contain NaN or inf; token selection needs finite hidden states")
 
 
+def check_distance(distance: str) -> str:
+    """``distance`` if it is one of :data:`DISTANCES`; ConfigError naming the valid ones otherwise."""
+    if distance not in DISTANCES:
+        raise ConfigError(f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}")
+    return distance
+
+
+def distance_space(x: torch.Tensor, mask: torch.Tensor, distance: str) -> torch.Tensor:
+    """``x [B, N, D]`` mapped so that squared Euclidean distance there orders pairs as ``distance`` does.
+
+    Euclidean: ``x`` itself (detached). Cosine: unit vectors. Standardised: each dimension divided by its
+    standard deviation over the real tokens (``mask [B, N]``) of its example (floored at 1e-6 of the largest).
+    Padding rows never change the result for real tokens. Float32 or float64, detached.
+    """
+    work = x.detach()
+    if work.dtype not in (torch.float32, torch.float64):
+        work = work.float()
+    if check_distance(distance) == "euclidean":
+        return work
+    if distance == "cosine":
+        return work / work.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(work.dtype).tiny ** 0.5)
+    weights = mask.to(work.dtype)[..., None]  # [B, N, 1]
+    count = weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+    mean = (work * weights).sum(dim=1, keepdim=True) / count
+    std = (((work - mean) ** 2 * weights).sum(dim=1, keepdim=True) / count).sqrt()  # [B, 1, D]
+    floor = std.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(work.dtype).tiny) * 1e-6
+    return work / std.clamp_min(floor)
+
+
+def reference_distance(a: torch.Tensor, b: torch.Tensor, distance: str, scale: torch.Tensor | None = None) -> float:
+    """The distance between two float64 vectors ``[D]`` as its definition reads (slow, for references).
+
+    ``scale [D]``: the per-dimension standard deviations of the standardised distance.
+    """
+    if distance == "cosine":
+        return 1.0 - float(torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-300))
+    if distance == "standardized":
+        return float((((a - b) / scale) ** 2).sum())
+    return float(((a - b) ** 2).sum())
+
+
+def reference_scale(points: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per-dimension standard deviation ``[D]`` over the real rows of ``points [N, D]`` (float64, population)."""
+    rows = points[real]
+    std = rows.std(dim=0, unbiased=False)
+    return std.clamp_min(max(float(std.max()), 1e-300) * 1e-6)
+
+
 # --------------------------------------------------------------------------------------------------------
 # k-Center-greedy-batch-m
 # --------------------------------------------------------------------------------------------------------
@@ -122,15 +175,20 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
 
 
 def kcenter_greedy(
-    x: torch.Tensor, k: int, m: int | float | None = 1, mask: torch.Tensor | None = None
+    x: torch.Tensor,
+    k: int,
+    m: int | float | None = 1,
+    mask: torch.Tensor | None = None,
+    distance: str = "euclidean",
 ) -> torch.Tensor:
-    """k-Center-greedy-batch-m core-set of ``k`` tokens per example, batched, Euclidean distance.
+    """k-Center-greedy-batch-m core-set of ``k`` tokens per example, batched.
 
     Args:
         x: ``[B, N, D]`` token embeddings (no gradient flows through the selection).
         k: core-set size, ``1 <= k <= N``.
         m: centers per round (see :func:`resolve_m`).
         mask: bool ``[B, N]``, True for real tokens; None means all real.
+        distance: one of :data:`DISTANCES` (the paper's is Euclidean); see :func:`distance_space`.
 
     Returns:
         LongTensor ``[B, k]`` in selection order: CLS (0) first; each round adds the ``m`` unselected real
@@ -144,6 +202,7 @@ def kcenter_greedy(
     """
     mask = check_selection_inputs(x, k, mask)
     per_round = resolve_m(m, k)
+    x = distance_space(x, mask, distance)
     if per_round >= k - 1:  # a single round (CS-k-1): only the distances to CLS are needed
         return _kcenter_one_round(x, mask, k)
     if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
@@ -182,10 +241,15 @@ def _kcenter_one_round(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Ten
 
 
 def kcenter_greedy_torch(
-    x: torch.Tensor, k: int, m: int | float | None = 1, mask: torch.Tensor | None = None
+    x: torch.Tensor,
+    k: int,
+    m: int | float | None = 1,
+    mask: torch.Tensor | None = None,
+    distance: str = "euclidean",
 ) -> torch.Tensor:
     """:func:`kcenter_greedy` with its rounds as batched torch ops on any device (the CUDA path)."""
     mask = check_selection_inputs(x, k, mask)
+    x = distance_space(x, mask, distance)
     return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, resolve_m(m, k))
 
 
@@ -216,16 +280,27 @@ def _kcenter_rounds_torch(dist: torch.Tensor, mask: torch.Tensor, k: int, per_ro
 
 
 def kcenter_greedy_reference(
-    x: torch.Tensor, k: int, m: int | float | None = 1, mask: torch.Tensor | None = None
+    x: torch.Tensor,
+    k: int,
+    m: int | float | None = 1,
+    mask: torch.Tensor | None = None,
+    distance: str = "euclidean",
 ) -> torch.Tensor:
-    """Slow, obviously correct k-Center-greedy-batch-m: one example at a time, float64, direct distances."""
+    """Slow, obviously correct k-Center-greedy-batch-m: one example at a time, float64, each distance computed
+    from its definition (:func:`reference_distance`)."""
     mask = check_selection_inputs(x, k, mask)
     per_round = resolve_m(m, k)
+    check_distance(distance)
     result = []
     for points, real in zip(x.detach().double().cpu(), mask.cpu(), strict=True):
         tokens = points.shape[0]
+        scale = reference_scale(points, real)
+
+        def dist(i: int, j: int, points=points, scale=scale) -> float:
+            return reference_distance(points[i], points[j], distance, scale)
+
         selected = [0]
-        nearest = [float(((points[j] - points[0]) ** 2).sum()) for j in range(tokens)]
+        nearest = [dist(j, 0) for j in range(tokens)]
         while len(selected) < k:
             take = min(per_round, k - len(selected))
             unselected = [j for j in range(tokens) if j not in selected]
@@ -235,7 +310,7 @@ def kcenter_greedy_reference(
             selected.extend(new)
             for center in new:
                 for j in range(tokens):
-                    nearest[j] = min(nearest[j], float(((points[j] - points[center]) ** 2).sum()))
+                    nearest[j] = min(nearest[j], dist(j, center))
         result.append(selected)
     return torch.tensor(result, dtype=torch.long, device=x.device)
 

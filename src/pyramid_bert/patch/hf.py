@@ -31,12 +31,14 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.pytorch_utils import apply_chunking_to_forward
 
+from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.schedule import POSITIONS, validate_lengths, validate_ratios
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
     average_pool,
+    check_distance,
     first_k,
     gather_tokens,
     kcenter_greedy,
@@ -48,6 +50,8 @@ from pyramid_bert.selection import (
 METHODS = ("coreset", "attention", "average_pool", "first_k", "input_first_k", "random")
 #: Methods that take a keep-ratio schedule (Input-first-k truncates the input once; Average-pool uses windows).
 RATIO_METHODS = ("coreset", "attention", "first_k", "random")
+#: Methods whose dropped tokens can be assigned to kept ones (duplicity attention, merging, distances).
+SIZE_METHODS = RATIO_METHODS
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 CONFIG_KEY = "pyramid"
 
@@ -64,6 +68,14 @@ class PyramidSettings:
     seed: int = 0
     version: int = field(default=1)
     keep_ratios: list[float] | None = None
+    distance: str = "euclidean"
+    duplicity_attention: bool = False
+    merge: bool = False
+
+    @property
+    def tracks_sizes(self) -> bool:
+        """Whether kept tokens carry the number of input tokens they stand for (see :mod:`pyramid_bert.duplicity`)."""
+        return self.duplicity_attention or self.merge
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +96,9 @@ def pyramidize(
     pool_windows: list[int] | tuple[int, ...] | None = None,
     seed: int = 0,
     keep_ratios: list[float] | tuple[float, ...] | None = None,
+    distance: str = "euclidean",
+    duplicity_attention: bool = False,
+    merge: bool = False,
 ) -> nn.Module:
     """Make ``model`` a Pyramid-BERT in place and return it.
 
@@ -104,6 +119,14 @@ def pyramidize(
             as its widest example needs. Every method but Input-first-k and Average-pool. The kept tokens of an
             example do not depend on the other examples of its batch (except for Random-select, and for a
             fractional ``m``, which is resolved against the batch's widest keep count).
+        distance: the distance of core-set selection and of assigning dropped tokens to kept ones: one of
+            :data:`pyramid_bert.selection.DISTANCES` ("euclidean", the paper's; "cosine"; "standardized").
+        duplicity_attention: the paper's Remark 1 made practical: each kept token carries the number of input
+            tokens it stands for (itself plus the dropped tokens assigned to it as their nearest kept token,
+            accumulated over layers), and attention adds ``log(count)`` to the keys' logits (proportional
+            attention). Methods in ``SIZE_METHODS``. Off by default (the paper's algorithm).
+        merge: each kept token becomes the count-weighted mean of the tokens assigned to it (CLS excepted);
+            combine with ``duplicity_attention`` for ToMe-style merging. Methods in ``SIZE_METHODS``.
 
     A second call replaces the first; :func:`unpyramidize` restores the dense model.
     """
@@ -113,6 +136,7 @@ def pyramidize(
         num_layers, lengths, method=method, m=m, position=position, pool_windows=pool_windows, seed=seed,
         keep_ratios=keep_ratios,
     )  # fmt: skip
+    settings = with_size_options(settings, distance=distance, duplicity_attention=duplicity_attention, merge=merge)
     if is_pyramidized(model):
         unpyramidize(model)
     encoder._pyramid_original_class = encoder.__class__
@@ -187,6 +211,9 @@ def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
             pool_windows=settings.pool_windows,
             seed=settings.seed,
             keep_ratios=settings.keep_ratios,
+            distance=settings.distance,
+            duplicity_attention=settings.duplicity_attention,
+            merge=settings.merge,
         )
     return model
 
@@ -237,6 +264,23 @@ def make_settings(
     return PyramidSettings(lengths, method, m, position, None, int(seed))
 
 
+def with_size_options(
+    settings: PyramidSettings, *, distance: str, duplicity_attention: bool, merge: bool
+) -> PyramidSettings:
+    """``settings`` with the distance and token-size options, validated (names the valid choices)."""
+    check_distance(distance)
+    for name, value in (("duplicity_attention", duplicity_attention), ("merge", merge)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be True or False; got {value!r}")
+    if (duplicity_attention or merge or distance != "euclidean") and settings.method not in SIZE_METHODS:
+        raise ConfigError(
+            f"distance, duplicity_attention and merge work with methods {', '.join(SIZE_METHODS)}, "
+            f"not {settings.method!r}"
+        )
+    settings.distance, settings.duplicity_attention, settings.merge = distance, duplicity_attention, merge
+    return settings
+
+
 def find_encoder(model: nn.Module) -> nn.Module:
     """The encoder module (with ``.layer``) of a supported BERT-family model, or a clear ConfigError."""
     config = getattr(model, "config", None)
@@ -271,6 +315,8 @@ class LayerState:
     key_mask_out: torch.Tensor | None = None
     captured: tuple[torch.Tensor, torch.Tensor] | None = None
     real_lengths: torch.Tensor | None = None  # [B] real tokens per example at the encoder input (keep ratios)
+    sizes_in: torch.Tensor | None = None  # [B, n] input tokens each token stands for (duplicity / merge)
+    sizes_out: torch.Tensor | None = None
 
 
 class PyramidEncoderMixin:
@@ -294,13 +340,18 @@ class PyramidEncoderMixin:
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
         padded = mask_kind is not None and not bool(key_mask.all())
         real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
-        for layer in self.layer:
-            layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
+        sizes = initial_sizes(key_mask) if settings.tracks_sizes else None
+        for index, layer in enumerate(self.layer):
+            if settings.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
+                layer_mask = size_bias(sizes, key_mask, hidden_states.dtype)
+            else:
+                layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
             layer._pyramid.key_mask_in = key_mask
             layer._pyramid.real_lengths = real_lengths
+            layer._pyramid.sizes_in = sizes
             hidden_states = layer(hidden_states, layer_mask, **kwargs)
-            key_mask = layer._pyramid.key_mask_out
-            layer._pyramid.key_mask_out = None  # key_mask_in stays: gradient checkpointing re-runs the layer
+            key_mask, sizes = layer._pyramid.key_mask_out, layer._pyramid.sizes_out
+            layer._pyramid.key_mask_out = layer._pyramid.sizes_out = None  # the inputs stay: checkpointing re-runs
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
 
 
@@ -316,6 +367,7 @@ class PyramidLayerMixin:
         """``hidden_states [B, n, D]`` -> ``[B, min(l_j, n), D]`` (or pooled lengths for Average-pool)."""
         state: LayerState = self._pyramid
         key_mask = state.key_mask_in
+        state.sizes_out = state.sizes_in  # a layer that keeps every token passes the sizes on
         attention_output, attention_weights = self.attention(hidden_states, attention_mask, **kwargs)
         if state.settings.position == "middle":
             attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
@@ -354,15 +406,31 @@ class PyramidLayerMixin:
                 return hidden, key_mask
         with torch.no_grad():
             if method == "coreset":
-                indices = kcenter_greedy(hidden, k, m=settings.m, mask=key_mask)
+                indices = kcenter_greedy(hidden, k, m=settings.m, mask=key_mask, distance=settings.distance)
             elif method == "attention":
                 indices = attention_select(self._pyramid_significance(key_mask, attention_weights), k, key_mask)
             elif method == "first_k":
                 indices = first_k(key_mask, k)
             else:  # random
                 indices = random_select(key_mask, k, self._pyramid_generator(hidden.device))
-        kept, kept_mask, _ = gather_tokens(hidden, key_mask, indices, counts)
+        kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
+        if settings.tracks_sizes:
+            kept = self._pyramid_assign(hidden, key_mask, ordered, kept, kept_mask)
         return kept, kept_mask
+
+    def _pyramid_assign(
+        self, hidden: torch.Tensor, key_mask: torch.Tensor, ordered: torch.Tensor, kept: torch.Tensor,
+        kept_mask: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        """Assign dropped tokens to their nearest kept token: sets ``sizes_out [B, k]``; merges if asked."""
+        state: LayerState = self._pyramid
+        sizes = state.sizes_in
+        with torch.no_grad():
+            slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.distance)
+        state.sizes_out = cluster_sizes(sizes, key_mask, slots, ordered.shape[1])
+        if state.settings.merge:
+            kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
+        return kept
 
     def _pyramid_significance(self, key_mask: torch.Tensor, attention_weights: torch.Tensor | None) -> torch.Tensor:
         """Attention received per key ``[B, n]``, from the layer's probabilities or its captured Q and K."""
@@ -375,6 +443,8 @@ class PyramidLayerMixin:
             key = key.view(batch, tokens, heads, head_size).transpose(1, 2).float()
             scores = torch.matmul(query, key.transpose(2, 3)) / math.sqrt(head_size)
             scores = scores.masked_fill(~key_mask[:, None, None, :], -math.inf)
+            if self._pyramid.settings.duplicity_attention and self._pyramid.sizes_in is not None:
+                scores = scores + torch.log(self._pyramid.sizes_in.clamp_min(1.0))[:, None, None, :].float()
             attention_weights = scores.softmax(dim=-1)
         return attention_significance(attention_weights, key_mask)
 
