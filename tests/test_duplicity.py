@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from test_patch_hf import LAYERS, batch, tiny_bert
 
 from pyramid_bert import load_pyramid_model, pyramid_settings, pyramidize
 from pyramid_bert.duplicity import (
@@ -22,6 +21,7 @@ from pyramid_bert.selection import (
     kcenter_greedy_torch,
     ratio_counts,
 )
+from test_patch_hf import LAYERS, batch, tiny_bert
 
 SIZE_METHODS = ("coreset", "attention", "first_k", "random")
 

@@ -41,7 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SELECTION_KEYS", "evaluate_checkpoint", "measure_memory_pair", "predict_logits", "score_split"]
 
-SELECTION_KEYS = ("method", "lengths", "p", "prune_upto", "pool_windows", "m", "position", "keep_ratios", "schedule")
+SELECTION_KEYS = (
+    "method", "lengths", "p", "prune_upto", "pool_windows", "m", "position", "keep_ratios", "schedule", "distance",
+    "duplicity_attention", "merge",
+)  # fmt: skip
 
 
 def _load_dense(path: Path) -> Any:
@@ -63,7 +66,8 @@ def _selection_config(run_config: Any, only_infer: dict[str, Any]) -> Any:
     if only_infer.get("method", "coreset") == "dense":
         raise ConfigError("only_infer: method dense applies no selection; give a selection method")
     blank = {"method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "m": 1,
-             "position": "middle", "keep_ratios": None, "schedule": "fixed"}  # fmt: skip
+             "position": "middle", "keep_ratios": None, "schedule": "fixed", "distance": "euclidean",
+             "duplicity_attention": False, "merge": False}  # fmt: skip
     selection = replace(run_config, **{**blank, **only_infer})
     check_m(selection.m)
     return selection

@@ -39,6 +39,10 @@ class FinetuneConfig:
     are accepted and stored as None). Keep-ratio schedules (each example keeps ``ceil(r_j * its real length)``
     tokens): ``keep_ratios``, or ``schedule="ratio"`` with ``p`` and ``prune_upto`` (Eq. 5 as ratios).
     ``batching``: training batches ``dynamic`` (padded to their longest example; the default) or ``padded`` (to N).
+    ``distance``, ``duplicity_attention``, ``merge``: options of :func:`pyramid_bert.pyramidize` (defaults: the
+    paper's algorithm). ``distill_weight`` > 0 adds a distillation loss to a fine-tuned ``teacher`` (default: the
+    starting ``model``, i.e. the dense model of a warm start): ``(1 - w) * task loss + w * T^2 * KL(teacher || student)``
+    at temperature ``distill_temperature`` (regression: mean squared error to the teacher's outputs).
     """
 
     task: str
@@ -63,6 +67,12 @@ class FinetuneConfig:
     keep_ratios: list[float] | None = None
     schedule: str = "fixed"
     batching: str = "dynamic"
+    distance: str = "euclidean"
+    duplicity_attention: bool = False
+    merge: bool = False
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
+    teacher: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.m, str):  # "k-1" / "none" (also from JSON) are the k - 1 of Coreset-select-k-1
@@ -82,6 +92,17 @@ class FinetuneConfig:
     def to_json_dict(self) -> dict[str, Any]:
         """``to_dict`` as it reads back from JSON (tuples become lists), for comparing saved configs."""
         return json.loads(json.dumps(self.to_dict()))
+
+    def same_as_saved(self, saved: dict[str, Any] | None) -> bool:
+        """Whether a config saved by this or an earlier version (fields added later at their defaults) is this one."""
+        try:
+            return saved is not None and FinetuneConfig.from_dict(saved).to_json_dict() == self.to_json_dict()
+        except (ConfigError, TypeError):
+            return False
+
+    def resolved_teacher(self) -> str | None:
+        """The distillation teacher (``teacher``, else the starting ``model``), or None without distillation."""
+        return (self.teacher or self.model) if self.distill_weight > 0 else None
 
     def resolved_out(self) -> Path:
         """``out``, or ``runs/<task>-<method>-seed<seed>`` when ``out`` is empty."""
@@ -140,12 +161,47 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
         raise ConfigError(f"--batching: training batches are one of {', '.join(TRAIN_BATCHING)}; got {config.batching!r}")
     if config.schedule not in SCHEDULE_KINDS:
         raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
+    check_size_options(config)
+    check_distillation(config)
     if config.method == DENSE:
         given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios") if getattr(config, n) is not None]
         if given:
             raise ConfigError(
                 f"--method dense keeps every token and takes no schedule; remove {', '.join(map(flag, given))}"
             )
+
+
+def check_size_options(config: FinetuneConfig) -> None:
+    """--distance / --duplicity-attention / --merge: valid values, and only for methods that assign tokens."""
+    from pyramid_bert.patch.hf import SIZE_METHODS
+    from pyramid_bert.selection import DISTANCES
+
+    if config.distance not in DISTANCES:
+        raise ConfigError(f"--distance: must be one of {', '.join(DISTANCES)}; got {config.distance!r}")
+    for name in ("duplicity_attention", "merge"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(f"{flag(name)}: must be true or false; got {getattr(config, name)!r}")
+    used = config.duplicity_attention or config.merge or config.distance != "euclidean"
+    if used and config.method not in SIZE_METHODS:
+        raise ConfigError(
+            f"--distance/--duplicity-attention/--merge: methods {', '.join(SIZE_METHODS)} only, not {config.method}"
+        )
+
+
+def check_distillation(config: FinetuneConfig) -> None:
+    """--distill-weight in [0, 1], --distill-temperature > 0, and a teacher that exists."""
+    from pyramid_bert.data import MODEL_NAMES
+
+    weight, temperature = config.distill_weight, config.distill_temperature
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"--distill-weight: must be a number in [0, 1] (0: no distillation); got {weight!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ConfigError(f"--distill-temperature: must be a number > 0; got {temperature!r}")
+    teacher = config.resolved_teacher()
+    if teacher is not None and teacher not in MODEL_NAMES and not Path(teacher).exists():
+        raise ConfigError(f"--teacher: {teacher!r} is neither a model name ({', '.join(MODEL_NAMES)}) nor a folder")
+    if config.teacher is not None and weight == 0:
+        raise ConfigError("--teacher: given without --distill-weight (> 0); add a weight or drop the teacher")
 
 
 def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int] | None:
@@ -361,6 +417,7 @@ def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | Non
 
     if config.method == DENSE:
         return model
+    options = dict(distance=config.distance, duplicity_attention=config.duplicity_attention, merge=config.merge)
     if config.method == "average_pool":
         return pyramidize(
             model, None, method="average_pool", pool_windows=list(config.pool_windows or []),
@@ -369,9 +426,12 @@ def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | Non
     ratios = resolve_ratios(config, model.config.num_hidden_layers)
     if ratios is not None:
         return pyramidize(
-            model, method=config.method, m=config.m, position=config.position, seed=config.seed, keep_ratios=ratios
-        )
-    return pyramidize(model, lengths, method=config.method, m=config.m, position=config.position, seed=config.seed)
+            model, method=config.method, m=config.m, position=config.position, seed=config.seed, keep_ratios=ratios,
+            **options,
+        )  # fmt: skip
+    return pyramidize(
+        model, lengths, method=config.method, m=config.m, position=config.position, seed=config.seed, **options
+    )
 
 
 def subset_indices(count: int, limit: int | None, seed: int) -> torch.Tensor:

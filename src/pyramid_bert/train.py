@@ -114,6 +114,7 @@ class _Run:
     scheduler: Any
     warmup_steps: int
     resume_dir: Path
+    teacher: Any = None  # the dense teacher of distillation (None: no distillation)
 
     @property
     def num_examples(self) -> int:
@@ -205,12 +206,17 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     steps_per_epoch = math.ceil(len(train["labels"]) / batch_size)
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
     optimizer, scheduler, warmup_steps = build_optimizer(model, config.lr, total_steps)
+    teacher = config.resolved_teacher()
+    if teacher is not None:
+        from pyramid_bert.distillation import load_teacher
+
+        teacher = load_teacher(resolve_model(teacher), task.num_labels, device)
     out = config.resolved_out()
     return _Run(
         config=config, task=task, source=str(source), model=model, tokenizer=tokenizer, device=device, n=n,
         lengths=lengths, train=train, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
         total_steps=total_steps, optimizer=optimizer, scheduler=scheduler, warmup_steps=warmup_steps,
-        resume_dir=out.with_name(out.name + ".partial"),
+        resume_dir=out.with_name(out.name + ".partial"), teacher=teacher,
     )  # fmt: skip
 
 
@@ -223,7 +229,7 @@ def _initial_state(run: _Run) -> dict[str, Any]:
     if resume_from is None:
         return state
     saved = checkpoint.read_train_state(resume_from, run.model, run.optimizer, run.scheduler)
-    if saved.get("config") != run.config.to_json_dict():
+    if not run.config.same_as_saved(saved.get("config")):
         raise ConfigError(
             f"out: {run.resume_dir} holds an interrupted run of a different config; delete it or choose another --out"
         )
@@ -289,7 +295,7 @@ def _one_step(run: _Run, step: int) -> tuple[float, float]:
         batch = {key: value[:, :width] if value.dim() == 2 else value for key, value in batch.items()}
     batch = {key: value.to(run.device) for key, value in batch.items()}
     started = time.perf_counter()
-    loss = run.model(**batch).loss
+    loss = _loss(run, batch)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), MAX_GRAD_NORM)
     run.optimizer.step()
@@ -297,6 +303,23 @@ def _one_step(run: _Run, step: int) -> tuple[float, float]:
     run.optimizer.zero_grad(set_to_none=True)
     loss_value = float(loss.detach())
     return loss_value, time.perf_counter() - started
+
+
+def _loss(run: _Run, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The task loss of ``batch``, combined with distillation to the teacher when there is one."""
+    import torch
+
+    outputs = run.model(**batch)
+    if run.teacher is None:
+        return outputs.loss
+    from pyramid_bert.distillation import combined_loss, distillation_loss
+
+    with torch.no_grad():
+        teacher_logits = run.teacher(**{key: value for key, value in batch.items() if key != "labels"}).logits
+    distill = distillation_loss(
+        outputs.logits, teacher_logits, run.config.distill_temperature, regression=run.task.is_regression
+    )
+    return combined_loss(outputs.loss, distill, run.config.distill_weight)
 
 
 def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
@@ -371,6 +394,6 @@ def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
             out.rmdir()
             return None
         raise ConfigError(f"out: {out} exists and is not a pyramid-bert checkpoint; choose another --out")
-    if checkpoint.read_run_info(out).get("config") != config.to_json_dict():
+    if not config.same_as_saved(checkpoint.read_run_info(out).get("config")):
         raise ConfigError(f"out: {out} already holds a run of a different config; choose another --out or delete it")
     return out

@@ -51,6 +51,23 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: s
     parser.add_argument("--position", default="middle", help="where selection sits: middle (default) or end")
 
 
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """--distance / --duplicity-attention / --merge (shared with ``evaluate``); see ``pyramidize``."""
+    parser.add_argument(
+        "--distance", default="euclidean", choices=("euclidean", "cosine", "standardized"),
+        help="distance of core-set selection and of assigning dropped tokens to kept ones (default euclidean, "
+        "the paper's; standardized divides each dimension by its spread over the example's tokens)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duplicity-attention", action="store_true",
+        help="kept tokens count the dropped tokens nearest to them; attention adds log(count) to their logits "
+        "(the paper's Remark 1); methods coreset, attention, first_k, random",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge", action="store_true", help="each kept token becomes the count-weighted mean of its nearest tokens"
+    )
+
+
 def float_list(text: str) -> list[float]:
     """``"0.5,0.25"`` -> ``[0.5, 0.25]``."""
     try:
@@ -82,6 +99,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", default="minilm-l6", help="model name (minilm-l6) or a local model folder")
     add_schedule_arguments(parser, method_default="coreset")
     add_ratio_arguments(parser)
+    add_size_arguments(parser)
+    parser.add_argument(
+        "--distill-weight", type=float, default=0.0,
+        help="weight in [0, 1] of a distillation loss to a fine-tuned teacher (default 0: none)",
+    )  # fmt: skip
+    parser.add_argument("--distill-temperature", type=float, default=2.0, help="distillation temperature (2)")
+    parser.add_argument("--teacher", help="distillation teacher folder (default: --model, i.e. a warm start)")
     parser.add_argument(
         "--batching", default="dynamic", choices=("dynamic", "padded"),
         help="training batches padded to their longest example (dynamic, default) or to N (padded)",
@@ -131,7 +155,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
         device=args.device, glue_dir=args.glue_dir, out=args.out, keep_ratios=args.keep_ratios,
-        schedule=args.schedule, batching=args.batching,
+        schedule=args.schedule, batching=args.batching, distance=args.distance,
+        duplicity_attention=args.duplicity_attention, merge=args.merge, distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature, teacher=args.teacher,
     )  # fmt: skip
 
 
