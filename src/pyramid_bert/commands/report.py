@@ -23,7 +23,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="x-axis speedup: sorted (vs the dense model on length-sorted, dynamically padded batches) or padded "
         "(both padded to N, the paper's protocol); default sorted when every trial measured it, else padded",
     )
+    parser.add_argument(
+        "--variants", action="store_true",
+        help="instead: one row per configuration (named variants of a study such as `sweep --preset selection`), "
+        "test metric with 95%% intervals over seeds and paired differences to dense and to the best baseline",
+    )  # fmt: skip
     parser.set_defaults(func=run)
+
+
+def run_variants(store_path: Path, out: Path) -> int:
+    """Print the per-configuration tables and write ``variants.md`` / ``variants.csv`` into ``out``."""
+    from pyramid_bert.io import atomic_write_text
+    from pyramid_bert.report.variants import variant_tables, variants_csv, variants_markdown
+    from pyramid_bert.sweep.store import open_existing
+
+    with open_existing(store_path) as store:
+        tables = variant_tables(store.records())
+    markdown = variants_markdown(tables)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "variants.md", markdown)
+    atomic_write_text(out / "variants.csv", variants_csv(tables))
+    print(markdown)
+    print(f"tables: {(out / 'variants.md').resolve()}, {(out / 'variants.csv').resolve()}")
+    return 0
 
 
 def print_report_summary(
@@ -50,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     store_path = Path(args.results_db)  # opened read-only; anything but a sweep's results store is refused
     out = Path(args.out) if args.out else store_path.parent / "report"
+    if args.variants:
+        return run_variants(store_path, out)
     report = build_report(
         store_path, out, dense_anchor=not args.no_dense_anchor, plots=not args.no_plots, speed_axis=args.speed_axis
     )

@@ -141,23 +141,26 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     shape = ModelShape(*_model_shape(args.model, synthetic=args.synthetic))
-    trials = plan_trials(
-        tasks=task_lengths,
-        model=args.model,
-        shape=shape,
-        methods=methods,
-        coreset_ms=preset.coreset_ms,
-        seeds=range(seeds),
-        speedup_targets=preset.speedup_targets,
-        budget=budget,
-        device=args.device,
-        glue_dir=args.glue_dir,
-        protocol=protocol,
-        adapt_budget=adapt_budget,
-        method_targets=preset.method_targets,
-        truncations=preset.truncations,
-        grid=preset.grid,
-    )
+    if preset.variants is not None:
+        trials = _plan_variants(preset, task_lengths, args, shape, seeds, budget, adapt_budget)
+    else:
+        trials = plan_trials(
+            tasks=task_lengths,
+            model=args.model,
+            shape=shape,
+            methods=methods,
+            coreset_ms=preset.coreset_ms,
+            seeds=range(seeds),
+            speedup_targets=preset.speedup_targets,
+            budget=budget,
+            device=args.device,
+            glue_dir=args.glue_dir,
+            protocol=protocol,
+            adapt_budget=adapt_budget,
+            method_targets=preset.method_targets,
+            truncations=preset.truncations,
+            grid=preset.grid,
+        )
     out = Path(args.out)
     settings = {
         "preset": preset.name,
@@ -185,6 +188,26 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         estimate = estimate_wall_seconds(trials, next(iter(task_lengths.values())), shape, workers) / 60
     return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings,
                       estimated_minutes=estimate)  # fmt: skip
+
+
+def _plan_variants(preset, task_lengths, args, shape, seeds, budget, adapt_budget):  # noqa: ANN001, ANN202
+    """A variants preset: per task its named configurations, the dense model of each seed first."""
+    from pyramid_bert.sweep.variants import plan_variant_trials
+
+    if args.methods:
+        raise ConfigError(f"--methods: preset {preset.name} compares named configurations; it takes no --methods")
+    if args.protocol not in (None, "warm"):
+        raise ConfigError(f"--protocol: preset {preset.name} adapts every configuration from dense (warm only)")
+    unknown = [task for task in task_lengths if task not in preset.variants]
+    if unknown:
+        raise ConfigError(f"--task: preset {preset.name} has configurations for {', '.join(preset.variants)} only")
+    trials = []
+    for task, n in task_lengths.items():
+        trials += plan_variant_trials(
+            variants=preset.variants[task], tasks={task: n}, model=args.model, shape=shape, seeds=range(seeds),
+            budget=budget, adapt_budget=adapt_budget, device=args.device, glue_dir=args.glue_dir,
+        )  # fmt: skip
+    return sorted(trials, key=lambda trial: trial.seed)  # seed-major, stable: each dense before its variants
 
 
 def check_data(tasks: list[str], *, glue_dir: str | None) -> None:

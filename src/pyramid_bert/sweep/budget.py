@@ -43,9 +43,12 @@ def predicted_speedup(trial: TrialSpec, n: int, shape: ModelShape) -> float:
     """The FLOPs model's speedup of ``trial``'s schedule (1.0 for dense)."""
     if trial.method == "dense":
         return 1.0
-    lengths = (
-        schedule_model.pool_lengths(n, list(trial.pool_windows)) if trial.pool_windows else list(trial.lengths or [])
-    )
+    if trial.pool_windows:
+        lengths = schedule_model.pool_lengths(n, list(trial.pool_windows))
+    elif trial.keep_ratios:  # the widths of an input of n real tokens
+        lengths = schedule_model.ratio_lengths(n, list(trial.keep_ratios))
+    else:
+        lengths = list(trial.lengths or [])
     return schedule_model.predicted_speedup(
         n, lengths, hidden=shape.hidden, intermediate=shape.intermediate, num_layers=shape.num_layers,
         position=trial.position, truncate_input=trial.method == "input_first_k",

@@ -41,6 +41,7 @@ from pyramid_bert.errors import ConfigError
 from pyramid_bert.schedule import PAPER_GRID
 from pyramid_bert.sweep.plan import PAPER_CORESET_MS, TrainingBudget
 from pyramid_bert.sweep.spec import SWEEP_METHODS
+from pyramid_bert.sweep.variants import Variant
 
 #: The GLUE tasks of the paper's Tables 1-3.
 PAPER_GLUE_TASKS = ("stsb", "mrpc", "sst2", "qnli", "cola", "rte", "mnli", "mnli-mm", "qqp")
@@ -71,6 +72,8 @@ class Preset:
     truncations: tuple[float, ...] | None = None
     #: (prune_upto, p) pairs of the Eq. 5 schedules (None: the paper's Table 9 grid).
     grid: tuple[tuple[int, float], ...] | None = None
+    #: Named configurations compared at one schedule (replaces methods x schedules; warm protocol), per task.
+    variants: dict[str, tuple[Variant, ...]] | None = None
 
 
 SMOKE = Preset(
@@ -138,6 +141,60 @@ DEFAULT = Preset(
     ),
 )
 
+#: The selection-quality study's schedule: Eq. 5 as keep ratios (prune_upto 2, p 0.25), about 2.9X predicted
+#: on length-sorted batches of the three tasks; Average-pool halves twice to the same ratios; Input-first-k cuts to
+#: the length of about 3X predicted on each task's sorted test batches (see benchmarks/selection_quality.md).
+SELECTION_RATIOS = (0.5, 0.25, 0.25, 0.25, 0.25, 0.25)
+SELECTION_TRUNCATION = {"rt-polarity": 10, "trec": 5, "sms-spam": 14}
+
+
+def selection_variants(task: str) -> tuple[Variant, ...]:
+    """The configurations of the selection-quality study on ``task`` (one schedule, the paper's baselines, the
+    core-set variants, and merging applied to the baselines too, for a fair reading)."""
+    ratios, label = SELECTION_RATIOS, "r=0.5,0.25"
+    cut = SELECTION_TRUNCATION[task]
+    merged = (("merge", True),)
+    plus = (("distance", "cosine"), ("duplicity_attention", True), ("merge", True))
+    return (
+        Variant("1st-I", "input_first_k", f"k={cut}", lengths=(cut,) * 6),
+        Variant("1st", "first_k", label, keep_ratios=ratios),
+        Variant("Rand", "random", label, keep_ratios=ratios),
+        Variant("Pool", "average_pool", "w=2,2", pool_windows=(2, 2, 1, 1, 1, 1)),
+        Variant("Att", "attention", label, keep_ratios=ratios),
+        Variant("CS-k-1", "coreset", label, keep_ratios=ratios, m=None),
+        Variant("CS", "coreset", label, keep_ratios=ratios, m=1),
+        Variant("CS+merge", "coreset", label, keep_ratios=ratios, m=1, options=merged),
+        Variant("CS+", "coreset", label, keep_ratios=ratios, m=1, options=plus),
+        Variant("CS+KD", "coreset", label, keep_ratios=ratios, m=1, options=(*plus, ("distill_weight", 0.5))),
+        Variant("1st+merge", "first_k", label, keep_ratios=ratios, options=merged),
+        Variant("Att+merge", "attention", label, keep_ratios=ratios, options=merged),
+    )
+
+
+SELECTION_TASKS = ("rt-polarity", "trec", "sms-spam")
+
+SELECTION = Preset(
+    name="selection",
+    description="the selection-quality study: 12 configurations at one ~3X schedule on rt-polarity, trec and "
+    "sms-spam, 3 seeds, warm-started from the default preset's dense models, 0.5 epoch of adaptation each",
+    tasks=SELECTION_TASKS,
+    seeds=3,
+    budget=DEFAULT.budget,
+    threads=1,
+    protocol="warm",
+    adapt_budget=TrainingBudget(
+        epochs=0.5,
+        lr=5e-5,
+        batch_size=32,
+        max_train_examples=4000,
+        max_eval_examples=640,
+        eval_batch_size=128,
+        timing_repeats=3,
+        time_train_step=False,
+    ),
+    variants={task: selection_variants(task) for task in SELECTION_TASKS},
+)
+
 PAPER = Preset(
     name="paper",
     description="the paper's full grid: every schedule, 6 values of m, 20 seeds, GLUE settings (GPUs / Ray)",
@@ -146,7 +203,7 @@ PAPER = Preset(
     budget=TrainingBudget(),
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, SMOKE, PAPER)}
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, SMOKE, SELECTION, PAPER)}
 #: The preset of ``pyramid-bert reproduce`` and ``sweep`` when none is named.
 DEFAULT_PRESET = DEFAULT.name
 

@@ -17,10 +17,12 @@ from typing import Any
 SWEEP_METHODS = ("coreset", "attention", "first_k", "random", "input_first_k", "average_pool", "dense")
 
 # Fields that say where things go rather than what the trial is: never part of its identity.
-_NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir"})
+_NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir", "variant"})
 # Fields added after stores were written: left out of the identity at their default value, so the keys of
 # trials in older stores (paper protocol, no start checkpoint) stay what they were.
-_LATER_FIELD_DEFAULTS: dict[str, Any] = {"protocol": "paper", "init_from": None}
+_LATER_FIELD_DEFAULTS: dict[str, Any] = {"protocol": "paper", "init_from": None, "keep_ratios": None, "options": None}
+#: FinetuneConfig fields a trial may set through ``options`` (token-size options of ``pyramidize``, distillation).
+OPTION_FIELDS = ("distance", "duplicity_attention", "merge", "distill_weight", "distill_temperature")
 #: How a pyramid configuration is fine-tuned: from the pretrained model (the paper's protocol) or from the
 #: dense model of the same task and seed, fine-tuned once and shared ("warm").
 PROTOCOLS = ("warm", "paper")
@@ -77,6 +79,22 @@ class TrialSpec:
     protocol: str = "paper"
     #: Warm protocol: the key of the dense trial whose checkpoint this trial starts from (None: the model).
     init_from: str | None = None
+    #: A keep-ratio schedule (one ratio per layer) instead of ``lengths``.
+    keep_ratios: tuple[float, ...] | None = None
+    #: Further FinetuneConfig fields (names in :data:`OPTION_FIELDS`) as sorted (name, value) pairs, or None.
+    options: tuple[tuple[str, Any], ...] | None = None
+    #: A report label for a named variant (e.g. "CS+"); not part of the identity.
+    variant: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.options is not None:
+            pairs = dict(self.options.items() if isinstance(self.options, dict) else self.options)
+            unknown = sorted(set(pairs) - set(OPTION_FIELDS))
+            if unknown:
+                raise ValueError(f"options: unknown field(s) {unknown}; valid: {', '.join(OPTION_FIELDS)}")
+            object.__setattr__(self, "options", tuple(sorted(pairs.items())) or None)
+        if self.keep_ratios is not None:
+            object.__setattr__(self, "keep_ratios", tuple(float(r) for r in self.keep_ratios))
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial, JSON-able, in a canonical form."""
@@ -116,6 +134,9 @@ class TrialSpec:
         for name in ("lengths", "pool_windows"):
             if data[name] is not None:
                 data[name] = [int(v) for v in data[name]]
+        if data["keep_ratios"] is not None:
+            data["keep_ratios"] = [float(v) for v in data["keep_ratios"]]
+        data["options"] = dict(self.options) if self.options else None
         data["m"] = normalize_m(data["m"])
         return data
 
@@ -159,6 +180,8 @@ class TrialSpec:
             "device": self.device,
             "glue_dir": self.glue_dir,
             "out": out,
+            "keep_ratios": list(self.keep_ratios) if self.keep_ratios is not None else None,
+            **dict(self.options or ()),
             "trial_options": {
                 "timing_repeats": self.timing_repeats,
                 "time_train_step": self.time_train_step,

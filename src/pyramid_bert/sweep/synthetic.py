@@ -25,6 +25,8 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
         for window in config["pool_windows"]:
             current = 1 + -(-(current - 1) // int(window))
             lengths.append(current)
+    elif config.get("keep_ratios"):
+        lengths = [max(1, round(float(r) * n)) for r in config["keep_ratios"]]
     elif config.get("lengths"):
         lengths = [min(n, int(k)) for k in config["lengths"]]
     else:
