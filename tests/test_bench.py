@@ -82,6 +82,9 @@ def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths():
     assert ratio.real_predicted > fixed.real_predicted
     assert fixed.real_ratio == pytest.approx(fixed.real_speedup / fixed.real_predicted)
     assert format_split_table([fixed, ratio]).count("\n") == 3
+    merged = bench_split(tiny_model(), encodings, model_name="tiny", batch_size=4, ratios=[0.5, 0.25], repeats=1,
+                         warmup=0, options={"distance": "cosine", "merge": True, "duplicity_attention": False})  # fmt: skip
+    assert merged.method == "coreset+cosine+merge" and merged.real_predicted == ratio.real_predicted
 
 
 def test_parse_ratio_configs():

@@ -29,6 +29,13 @@ CASES = {
     "bench folder that is no model": (["bench", "--model", "{tmp}"], "--model"),
     "bench prune-upto beyond the layers": (["bench", "--configs", "7:0.25", "--batch-sizes", "1"], "1..6"),
     "bench m 0": (["bench", "--m", "1,0"], "--m"),
+    "bench merge without a task": (["bench", "--merge"], "--merge"),
+    "bench unknown distance": (["bench", "--distance", "manhattan"], "--distance"),
+    "finetune unknown distance": (["finetune", "--task", "rt-polarity", "--distance", "l1", "--out", "{tmp}/x"], "--distance"),
+    "finetune distill weight 2": (["finetune", "--task", "rt-polarity", "--p", "0.5", "--prune-upto", "2",
+                                   "--distill-weight", "2", "--out", "{tmp}/x"], "--distill-weight"),
+    "finetune merge with average_pool": (["finetune", "--task", "rt-polarity", "--method", "average_pool",
+                                          "--pool-windows", "1,2,1,1,1,1", "--merge", "--out", "{tmp}/x"], "--merge"),
     "bench m word": (["bench", "--m", "all"], "--m"),
     "bench n 1": (["bench", "--n", "1"], "--n"),
     # report

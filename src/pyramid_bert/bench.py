@@ -268,8 +268,12 @@ def bench_split(
     warmup: int = 1,
     device: str | torch.device = "cpu",
     compile: bool = False,
+    options: dict[str, object] | None = None,
 ) -> SplitBenchRow:
     """Time ``dense`` and its pyramid twin (fixed ``lengths`` or keep ``ratios``) over ``encodings``, every batching.
+
+    ``options``: further ``pyramidize`` options (distance, duplicity_attention, merge); they are named in the
+    row's method column.
 
     ``compile``: run both through ``torch.compile(dynamic=True)`` (the selection itself stays eager); the warm-up
     pass compiles, so give ``warmup >= 1``.
@@ -277,7 +281,8 @@ def bench_split(
     from pyramid_bert.speed import measure_split_speed
 
     pyramid = pyramidize(copy.deepcopy(dense), None if ratios else list(lengths), method=method, m=m,
-                         keep_ratios=list(ratios) if ratios else None)  # fmt: skip
+                         keep_ratios=list(ratios) if ratios else None, **(options or {}))  # fmt: skip
+    options_label = "".join(f"+{k}" if v is True else f"+{v}" for k, v in (options or {}).items() if v not in (False, "euclidean"))
     if compile:
         dense, pyramid = torch.compile(dense, dynamic=True), torch.compile(pyramid, dynamic=True)
     speed = measure_split_speed(
@@ -287,7 +292,7 @@ def bench_split(
     return SplitBenchRow(
         model=model_name, batch_size=batch_size, n=int(encodings["input_ids"].shape[1]), examples=speed["examples"],
         schedule="ratio" if ratios else "fixed", lengths=schedule_label(lengths, ratios),
-        method=method + (" (compiled)" if compile else ""), m=m_label(m),
+        method=method + options_label + (" (compiled)" if compile else ""), m=m_label(m),
         dense_sorted_ms=1e3 * speed["seconds"]["dense/sorted"]["median"],
         pyramid_sorted_ms=1e3 * speed["seconds"]["pyramid/sorted"]["median"],
         real_speedup=real["median"], real_q25=real["q25"], real_q75=real["q75"],

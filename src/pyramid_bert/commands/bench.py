@@ -62,6 +62,9 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
         help="fixed lengths at N (the paper), or keep ratios of each example's real length; with ratio, "
         "--configs U:P gives Eq. 5 ratios and '/'-separated values are ratios",
     )  # fmt: skip
+    from pyramid_bert.commands.finetune import add_size_arguments
+
+    add_size_arguments(group)
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -162,11 +165,16 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
                     row = bench_split(
                         model, encodings, model_name=args.model, batch_size=batch_size, lengths=lengths,
                         ratios=ratios, method=args.method, m=m, repeats=args.repeats, warmup=max(1, args.warmup),
-                        device=device, compile=compiled,
+                        device=device, compile=compiled, options=size_options(args),
                     )  # fmt: skip
                     rows.append(row)
                     print(format_split_table([row]).split("\n", 2)[2], flush=True)
     return print_and_save(format_split_table(rows), rows, args.csv)
+
+
+def size_options(args: argparse.Namespace) -> dict[str, object]:
+    """--distance / --duplicity-attention / --merge as pyramidize keyword arguments."""
+    return {"distance": args.distance, "duplicity_attention": args.duplicity_attention, "merge": args.merge}
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -185,12 +193,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from pyramid_bert.bench import bench_schedule, format_table, load_bench_model
+    from pyramid_bert.errors import ConfigError
     from pyramid_bert.run_config import resolve_device
 
     device = resolve_device(args.device)
     args.n_given = args.n is not None
     args.n = 128 if args.n is None else args.n
     check_counts(args)
+    if not args.task and size_options(args) != {"distance": "euclidean", "duplicity_attention": False, "merge": False}:
+        raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if args.threads:
         torch.set_num_threads(args.threads)
     batch_sizes = parse_batch_sizes(args.batch_sizes)
