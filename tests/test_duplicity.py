@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pyramid_bert import load_pyramid_model, pyramid_settings, pyramidize
+from pyramid_bert import kept_input_positions, load_pyramid_model, pyramid_settings, pyramidize
 from pyramid_bert.duplicity import (
     assign_to_centers,
     assign_to_centers_reference,
@@ -219,3 +219,31 @@ def test_bad_size_options_name_the_valid_choices():
         pyramidize(tiny_bert(), method="average_pool", pool_windows=[1, 2, 1], merge=True)
     with pytest.raises(ConfigError, match="duplicity_attention must be True or False"):
         pyramidize(tiny_bert(), [16, 8, 8], duplicity_attention="yes")
+
+
+@pytest.mark.parametrize("method", SIZE_METHODS + ("input_first_k",))
+@pytest.mark.parametrize("schedule", [dict(lengths=[16, 10, 6]), dict(keep_ratios=[0.8, 0.5, 0.3])])
+def test_kept_input_positions_are_nested_subsets_of_the_input_in_order(method, schedule):
+    if method == "input_first_k":
+        if "keep_ratios" in schedule:
+            pytest.skip("Input-first-k takes a constant fixed schedule")
+        schedule = dict(lengths=[12] * LAYERS)
+    model = tiny_bert("eager")
+    input_ids, attention_mask = batch(seed=3)
+    pyramidize(model, method=method, **schedule)
+    with torch.no_grad():
+        out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    positions = kept_input_positions(model)
+    assert [p.shape[1] for p, _ in positions] == [h.shape[1] for h in out.hidden_states[1:]]
+    previous = [set(range(int(n))) for n in attention_mask.sum(1)]
+    for layer_index, (kept, real) in enumerate(positions):
+        following = model.bert.encoder.layer[layer_index + 1]._pyramid.key_mask_in if layer_index + 1 < LAYERS else None
+        if following is not None:
+            assert torch.equal(real, following)  # the real slots are what the next layer attends to
+        for row in range(input_ids.shape[0]):
+            chosen = kept[row][real[row]].tolist()
+            assert chosen[0] == 0 and chosen == sorted(chosen) and set(chosen) <= previous[row]
+            previous[row] = set(chosen)
+    if method == "first_k" and "lengths" in schedule:
+        full = attention_mask.sum(1) == attention_mask.shape[1]
+        assert torch.equal(positions[-1][0][full], torch.arange(6).expand(int(full.sum()), 6))

@@ -17,6 +17,7 @@ __all__ = [
     "__version__",
     "METHODS",
     "is_pyramidized",
+    "kept_input_positions",
     "load_pyramid_model",
     "pyramid_settings",
     "pyramidize",
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from pyramid_bert.patch.hf import (
         METHODS,
         is_pyramidized,
+        kept_input_positions,
         load_pyramid_model,
         pyramid_settings,
         pyramidize,

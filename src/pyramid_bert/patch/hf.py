@@ -194,6 +194,30 @@ def selection_generators(model: nn.Module) -> dict[str, torch.Generator]:
     return encoder.layer[0]._pyramid.generators
 
 
+def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """After a forward of a pyramidized ``model``: per layer, ``(positions [B, n_j], real [B, n_j])``: the input
+    positions of the tokens that leave it (CLS first, original order) and which slots are real tokens (the others
+    are padding); None for every layer of Average-pool (its tokens are not a subset of the input's). For
+    inspecting what a method keeps (which words, [SEP], punctuation, ...)."""
+    encoder = find_encoder(model)
+    if not isinstance(encoder, PyramidEncoderMixin):
+        raise ConfigError("kept_input_positions: the model is not pyramidized")
+    if encoder._pyramid_settings.method == "average_pool":
+        return [None] * len(encoder.layer)
+    first: LayerState = encoder.layer[0]._pyramid
+    if first.key_mask_in is None:
+        raise ConfigError("kept_input_positions: run a forward pass first")
+    batch, tokens = first.key_mask_in.shape
+    positions = torch.arange(tokens, device=first.key_mask_in.device).expand(batch, tokens)
+    real, result = first.key_mask_in, []
+    for layer in encoder.layer:
+        state: LayerState = layer._pyramid
+        if state.kept_order is not None:
+            positions, real = positions.gather(1, state.kept_order), state.kept_mask
+        result.append((positions, real))
+    return result
+
+
 def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
     """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings."""
     from transformers import AutoModelForSequenceClassification
@@ -317,6 +341,8 @@ class LayerState:
     real_lengths: torch.Tensor | None = None  # [B] real tokens per example at the encoder input (keep ratios)
     sizes_in: torch.Tensor | None = None  # [B, n] input tokens each token stands for (duplicity / merge)
     sizes_out: torch.Tensor | None = None
+    kept_order: torch.Tensor | None = None  # [B, k] positions (in this layer's input) kept by the last forward
+    kept_mask: torch.Tensor | None = None  # [B, k] which of those slots are real tokens
 
 
 class PyramidEncoderMixin:
@@ -368,6 +394,7 @@ class PyramidLayerMixin:
         state: LayerState = self._pyramid
         key_mask = state.key_mask_in
         state.sizes_out = state.sizes_in  # a layer that keeps every token passes the sizes on
+        state.kept_order = None
         attention_output, attention_weights = self.attention(hidden_states, attention_mask, **kwargs)
         if state.settings.position == "middle":
             attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
@@ -414,6 +441,7 @@ class PyramidLayerMixin:
             else:  # random
                 indices = random_select(key_mask, k, self._pyramid_generator(hidden.device))
         kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
+        state.kept_order, state.kept_mask = ordered, kept_mask
         if settings.tracks_sizes:
             kept = self._pyramid_assign(hidden, key_mask, ordered, kept, kept_mask)
         return kept, kept_mask
