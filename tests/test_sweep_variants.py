@@ -97,6 +97,6 @@ def test_selection_preset_runs_synthetically_and_reports_per_configuration(tmp_p
     capsys.readouterr()
     assert main(["report", str(out / "results.sqlite"), "--variants"]) == 0
     printed = capsys.readouterr().out
-    for name in ("dense", "CS+", "CS+KD", "1st-I", "Pool", "1st+merge"):
+    for name in ("dense", "CS", "CS+", "CS+KD", "1st-I", "Pool", "1st+merge"):
         assert f"| {name} | 2 |" in printed
     assert (out / "report" / "variants.csv").is_file()

@@ -150,10 +150,10 @@ SELECTION_TRUNCATION = {"rt-polarity": 10, "trec": 5, "sms-spam": 14}
 
 def selection_variants(task: str) -> tuple[Variant, ...]:
     """The configurations of the selection-quality study on ``task``: one schedule; the paper's five baselines;
-    core-set selection (m = 1) as the paper has it, with merging, with cosine distance + duplicity attention +
-    merging ("CS+") and that with distillation; and First-k with merging, so that merging's gain is not read as
-    core-set's. (Coreset-select-k-1 and Attention-select with merging were measured training-free only, to fit
-    the study in an hour of this machine; see benchmarks/selection_quality.md.)"""
+    core-set selection (m = 1) as the paper has it, with cosine distance + duplicity attention + merging ("CS+")
+    and that with distillation; and First-k with merging, so that merging's gain is not read as core-set's.
+    (Coreset-select-k-1 and merging or distance alone were measured training-free only, to fit the study in the
+    time of this machine; see benchmarks/selection_quality.md.)"""
     ratios, label = SELECTION_RATIOS, "r=0.5,0.25"
     cut = SELECTION_TRUNCATION[task]
     merged = (("merge", True),)
@@ -165,7 +165,6 @@ def selection_variants(task: str) -> tuple[Variant, ...]:
         Variant("Pool", "average_pool", "w=2,2", pool_windows=(2, 2, 1, 1, 1, 1)),
         Variant("Att", "attention", label, keep_ratios=ratios),
         Variant("CS", "coreset", label, keep_ratios=ratios, m=1),
-        Variant("CS+merge", "coreset", label, keep_ratios=ratios, m=1, options=merged),
         Variant("CS+", "coreset", label, keep_ratios=ratios, m=1, options=plus),
         Variant("CS+KD", "coreset", label, keep_ratios=ratios, m=1, options=(*plus, ("distill_weight", 0.5))),
         Variant("1st+merge", "first_k", label, keep_ratios=ratios, options=merged),
@@ -176,7 +175,7 @@ SELECTION_TASKS = ("rt-polarity", "trec", "sms-spam")
 
 SELECTION = Preset(
     name="selection",
-    description="the selection-quality study: 10 configurations at one ~3X schedule on rt-polarity, trec and "
+    description="the selection-quality study: 9 configurations at one ~3X schedule on rt-polarity, trec and "
     "sms-spam, 3 seeds, warm-started from the default preset's dense models, 0.5 epoch of adaptation each",
     tasks=SELECTION_TASKS,
     seeds=3,
