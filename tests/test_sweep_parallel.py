@@ -3,6 +3,13 @@ dense trial of their seed; a failed dense trial blocks its dependents without ru
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from pyramid_bert.errors import ConfigError
@@ -114,3 +121,58 @@ def test_progress_labels_name_the_trial_and_its_m():
     assert "rt-polarity dense seed 3" in labels
     assert any(label.startswith("rt-polarity coreset p=") and label.endswith("m=k-1 seed 3") for label in labels)
     assert any(label.endswith(" m=1 seed 3") for label in labels)
+
+
+SLEEPY_TRIAL = '''
+import os, time
+from pathlib import Path
+
+def sleepy_trial(config):
+    Path(config["pid_dir"], str(os.getpid())).write_text("")
+    time.sleep(120)
+    return {"dev_metric": 0.0, "test_metric": 0.0}
+'''
+
+DRIVER = '''
+import sys
+from pyramid_bert.sweep.executors import LocalExecutor
+from sleepy import sleepy_trial
+if __name__ == "__main__":
+    jobs = [(f"k{i}", {"pid_dir": sys.argv[1]}) for i in range(2)]
+    for _ in LocalExecutor(2).run(jobs, sleepy_trial):
+        pass
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_workers_of_a_killed_driver_exit_instead_of_training_on(tmp_path):
+    """A driver killed with SIGKILL (no clean-up runs) must not leave its workers running their trials."""
+    (tmp_path / "sleepy.py").write_text(SLEEPY_TRIAL)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_dir)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(path.name) for path in pid_dir.iterdir()]
+        assert len(workers) == 2
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 60  # a liveness wait, not a timing claim
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        driver.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")  # a zombie is dead

@@ -12,6 +12,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -78,7 +79,8 @@ class LocalExecutor:
     def _run_pool(self, queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | None) -> Iterator[dict[str, Any]]:
         context = multiprocessing.get_context("spawn")
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(self.threads,)
+            max_workers=self.workers, mp_context=context, initializer=_init_worker,
+            initargs=(self.threads, os.getpid()),
         )
         in_flight: dict[concurrent.futures.Future, str] = {}
         try:
@@ -118,11 +120,29 @@ def _run_serial(queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | No
         yield from queue.finish(key, ok=outcome["status"] == "ok")
 
 
-def _init_worker(threads: int | None) -> None:
-    """In each worker process, before any trial: thread counts for OpenMP / MKL (and so for torch)."""
+def _init_worker(threads: int | None, driver_pid: int | None = None) -> None:
+    """In each worker process, before any trial: thread counts for OpenMP / MKL (and so for torch), and on Linux
+    a request to be terminated when the driver dies (however it dies: a killed driver must not leave workers
+    training into run folders that a resumed sweep then finds locked)."""
     if threads:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = str(threads)
+    _exit_with_driver(driver_pid)
+
+
+def _exit_with_driver(driver_pid: int | None) -> None:
+    """Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)``; if the driver is already gone, exit now. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if driver_pid is not None and os.getppid() != driver_pid:
+        os._exit(1)
 
 
 class RayExecutor:
