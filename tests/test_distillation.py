@@ -12,20 +12,9 @@ from pyramid_bert.distillation import distillation_loss, distillation_loss_refer
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.run_config import validate_config
 from pyramid_bert.train import finetune
-from test_train import tiny_config, weights
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from test_train import task, tiny_config, tiny_model, weights  # noqa: F401 - task and tiny_model are fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return write_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
-
-
-@pytest.fixture(scope="module")
-def task():
-    return make_keyword_task(sizes=(64, 32, 32))
 
 
 @pytest.fixture(scope="module")

@@ -100,3 +100,12 @@ def test_selection_preset_runs_synthetically_and_reports_per_configuration(tmp_p
     for name in ("dense", "CS", "CS+", "CS+KD", "1st-I", "Pool", "1st+merge"):
         assert f"| {name} | 2 |" in printed
     assert (out / "report" / "variants.csv").is_file()
+
+
+def test_reproduce_with_the_selection_preset_prints_the_per_configuration_tables(tmp_path, capsys):
+    out = tmp_path / "repro"
+    assert main(["reproduce", "--preset", "selection", "--task", "rt-polarity", "--seeds", "1", "--synthetic",
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "best baseline on dev" in printed and "| CS+ | 1 |" in printed
+    assert (out / "report" / "variants.md").is_file()

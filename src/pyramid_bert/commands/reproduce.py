@@ -51,8 +51,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     summary = run_setup(setup, args)
-    report = build_report(setup.store_path, setup.out / "report")
-    print_report_summary(report)
+    if settings.get("variants"):  # a study of named configurations: one row per configuration
+        from pyramid_bert.commands.report import run_variants
+
+        run_variants(setup.store_path, setup.out / "report")
+    else:
+        print_report_summary(build_report(setup.store_path, setup.out / "report"))
     minutes = (time.perf_counter() - started) / 60
     print(
         f"\nreproduce: {summary.ran} trials run ({summary.failed} failed), {summary.already_done} resumed, "

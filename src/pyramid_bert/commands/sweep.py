@@ -178,6 +178,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
         "workers": args.workers,
         "threads": threads,
         "synthetic": bool(args.synthetic),
+        **({"variants": {task: [v.name for v in preset.variants[task]] for task in tasks}} if preset.variants else {}),
     }
     estimate = None
     if args.executor == "local" and len(task_lengths) == 1:

@@ -47,6 +47,17 @@ from pyramid_bert.sweep.variants import Variant
 PAPER_GLUE_TASKS = ("stsb", "mrpc", "sst2", "qnli", "cola", "rte", "mnli", "mnli-mm", "qqp")
 
 
+def cpu_budget(
+    *, epochs: float, lr: float, batch_size: int, max_train_examples: int, max_eval_examples: int,
+    eval_batch_size: int = 128,
+) -> TrainingBudget:  # fmt: skip
+    """A budget of the CPU presets: 3 timing repeats, no training-step timing."""
+    return TrainingBudget(
+        epochs=epochs, lr=lr, batch_size=batch_size, max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples, eval_batch_size=eval_batch_size, timing_repeats=3, time_train_step=False,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named sweep: tasks, methods, m values, seeds, schedule targets, protocol and training budgets."""
@@ -81,30 +92,12 @@ SMOKE = Preset(
     description="the pipeline check (tests, CI): 2 schedules per method, all methods + dense, tiny subsets, 1 seed",
     tasks=("rt-polarity",),
     seeds=1,
-    budget=TrainingBudget(
-        epochs=1.0,
-        lr=2e-4,
-        batch_size=8,
-        max_train_examples=400,
-        max_eval_examples=200,
-        eval_batch_size=32,
-        timing_repeats=3,
-        time_train_step=False,
-    ),
+    budget=cpu_budget(epochs=1.0, lr=2e-4, batch_size=8, max_train_examples=400, max_eval_examples=200, eval_batch_size=32),
     coreset_ms=(0.2, None),
     speedup_targets=(1.6, 4.5),
     threads=1,
     protocol="warm",
-    adapt_budget=TrainingBudget(
-        epochs=0.5,
-        lr=5e-5,
-        batch_size=8,
-        max_train_examples=400,
-        max_eval_examples=200,
-        eval_batch_size=32,
-        timing_repeats=3,
-        time_train_step=False,
-    ),
+    adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=8, max_train_examples=400, max_eval_examples=200, eval_batch_size=32),
 )
 
 DEFAULT = Preset(
@@ -113,32 +106,14 @@ DEFAULT = Preset(
     "predicted, 3 seeds, pyramid trials warm-started from a dense model per seed",
     tasks=("rt-polarity",),
     seeds=3,
-    budget=TrainingBudget(
-        epochs=2.0,
-        lr=5e-5,
-        batch_size=32,
-        max_train_examples=4000,
-        max_eval_examples=640,
-        eval_batch_size=128,
-        timing_repeats=3,
-        time_train_step=False,
-    ),
+    budget=cpu_budget(epochs=2.0, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
     coreset_ms=(1, None),
     speedup_targets=(1.38, 1.9, 2.9, 4.4),
     truncations=(46 / 64, 34 / 64, 22 / 64, 15 / 64),
     grid=(*PAPER_GRID, (2, 0.7)),
     threads=1,
     protocol="warm",
-    adapt_budget=TrainingBudget(
-        epochs=0.16,
-        lr=5e-5,
-        batch_size=32,
-        max_train_examples=4000,
-        max_eval_examples=640,
-        eval_batch_size=128,
-        timing_repeats=3,
-        time_train_step=False,
-    ),
+    adapt_budget=cpu_budget(epochs=0.16, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
 )
 
 #: The selection-quality study's schedule: Eq. 5 as keep ratios (prune_upto 2, p 0.25), about 2.9X predicted
@@ -182,16 +157,7 @@ SELECTION = Preset(
     budget=DEFAULT.budget,
     threads=1,
     protocol="warm",
-    adapt_budget=TrainingBudget(
-        epochs=0.5,
-        lr=5e-5,
-        batch_size=32,
-        max_train_examples=4000,
-        max_eval_examples=640,
-        eval_batch_size=128,
-        timing_repeats=3,
-        time_train_step=False,
-    ),
+    adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
     variants={task: selection_variants(task) for task in SELECTION_TASKS},
 )
 
