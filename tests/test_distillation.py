@@ -12,7 +12,7 @@ from pyramid_bert.distillation import distillation_loss, distillation_loss_refer
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.run_config import validate_config
 from pyramid_bert.train import finetune
-from test_train import task, tiny_config, tiny_model, weights  # noqa: F401 - task and tiny_model are fixtures
+from test_train import tiny_config, weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -17,16 +17,6 @@ from test_train_fixtures import make_keyword_task, write_tiny_bert
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return write_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
-
-
-@pytest.fixture(scope="module")
-def task():
-    return make_keyword_task(sizes=(64, 32, 32))
-
-
 def tiny_config(model_dir: Path, out_dir: Path, **overrides) -> FinetuneConfig:
     settings = dict(task="rt-polarity", model=str(model_dir), method="coreset", lengths=[8, 4], epochs=6, lr=1e-2,
                     batch_size=16, out=str(out_dir))  # fmt: skip
