@@ -52,7 +52,7 @@ SCHEDULES = {
     "late r=1,1,0.5,0.25 (layers 3-4)": [1.0, 1.0, 0.5, 0.25, 0.25, 0.25],
     "latest r=1,1,1,1,0.5,0.25 (layers 5-6)": [1.0, 1.0, 1.0, 1.0, 0.5, 0.25],
 }
-LATE_CONFIGS = ("CS", "CS-k-1", "CS+", "Att", "Rand", "1st")
+LATE_CONFIGS = ("CS", "CS+", "Att", "1st")
 
 
 def only_infer(name: str, schedule: str, task: str) -> dict:
