@@ -96,7 +96,8 @@ def evaluate_checkpoint(
     """Score checkpoint ``path`` on ``split`` of its task (or ``task``) and measure its speed and memory.
 
     Args:
-        path: a folder written by :func:`pyramid_bert.train.finetune`.
+        path: a folder written by :func:`pyramid_bert.train.finetune`, or any ``save_pretrained`` folder of a
+            (pyramid) sequence classifier (then ``task`` or ``task_data`` says what to evaluate it on).
         split: "dev" or "test".
         task: evaluate on another task than the one trained on (its labels must fit the head).
         measure_speed: time dense vs pyramid inference over the split under each batching mode (and a training
@@ -126,8 +127,13 @@ def evaluate_checkpoint(
 
     started = time.perf_counter()
     folder = Path(path)
-    run_info = checkpoint.validate_checkpoint(folder)
-    run_config = FinetuneConfig.from_dict(run_info["config"])
+    if folder.is_dir() and not (folder / checkpoint.RUN_FILE).is_file():  # a plain save_pretrained folder
+        from pyramid_bert.model_folder import folder_run_info
+
+        run_info, run_config = folder_run_info(folder, task or (task_data.name if task_data is not None else None))
+    else:
+        run_info = checkpoint.validate_checkpoint(folder)
+        run_config = FinetuneConfig.from_dict(run_info["config"])
     torch_device = resolve_device(device or run_config.device)
     eval_batch_size = batch_size or run_config.eval_batch_size
     task_name = task or run_config.task
@@ -147,6 +153,13 @@ def evaluate_checkpoint(
         raise checkpoint.CheckpointError(f"checkpoint {folder}: cannot load the model ({error})") from error
     n = task_data.max_length
     method, lengths, position = run_config.method, run_info.get("lengths"), run_config.position
+    if run_info.get("model_folder"):
+        from pyramid_bert.data.user_task import align_labels
+        from pyramid_bert.model_folder import nominal_lengths
+
+        lengths = nominal_lengths(run_info["pyramid"], n)
+        if "files" in (task_data.notes or {}):  # the user's data: its label names map onto the model's
+            task_data = align_labels(task_data, getattr(model.config, "id2label", None), str(folder))
     selection_spec = None
     if only_infer:
         if run_config.method != DENSE:
