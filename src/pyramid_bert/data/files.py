@@ -131,7 +131,18 @@ def read_examples(
 ) -> RawExamples:
     """The examples of data file ``path``: its ``text_columns`` (one, or two for pairs) and ``label_column``
     (None: unlabelled, for prediction). Errors name ``flag``, the file, the columns found and bad lines."""
-    columns, rows, lines, class_names = read_rows(path, flag)
+    return examples_from_rows(read_rows(path, flag), path, flag, text_columns, label_column)
+
+
+def examples_from_rows(
+    table: tuple[list[str], list[dict[str, Any]], list[int], list[str] | None],
+    path: str | Path,
+    flag: str,
+    text_columns: tuple[str, ...],
+    label_column: str | None,
+) -> RawExamples:
+    """:func:`read_examples` on what :func:`read_rows` returned (for callers that also need the rows)."""
+    columns, rows, lines, class_names = table
     if not rows:
         raise DataError(f"{flag}: {path} is empty (a header but no rows)")
     if not 1 <= len(text_columns) <= 2:
