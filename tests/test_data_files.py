@@ -192,3 +192,40 @@ def test_regression_dev_labels_must_be_numbers(tmp_path):
     dev = write_csv(tmp_path / "d.csv", [{"text": "a", "label": "0.5"}, {"text": "b", "label": "high"}])
     with pytest.raises(DataError, match="--dev: .* line 3: label 'high' is not a number"):
         load(train, dev=str(dev))
+
+
+def test_a_built_in_split_exported_reads_back_with_its_label_names(tmp_path, monkeypatch, capsys):
+    from pyramid_bert import cli
+    from test_train_fixtures import make_keyword_task
+
+    keyword = make_keyword_task(sizes=(40, 8, 8))
+    monkeypatch.setattr("pyramid_bert.data.load_task", lambda *args, **kwargs: keyword)
+    assert cli.main(["data", "export", "rt-polarity", "--out", str(tmp_path / "k.csv"), "--rows", "30"]) == 0
+    task = load(tmp_path / "k.csv")
+    assert task.label_names == ["bad", "good"]
+    index = {text: keyword.label_names[label] for text, label in zip(keyword.splits["train"].text_a,
+                                                                     keyword.splits["train"].labels, strict=True)}  # fmt: skip
+    for split in task.splits.values():
+        for text, label in zip(split.text_a, split.labels, strict=True):
+            assert index[text] == task.label_names[label]
+    assert cli.main(["data", "export", "rt-polarity", "--out", str(tmp_path / "k.csv")]) == 2  # exists: not replaced
+    assert "--force" in capsys.readouterr().err
+
+
+def test_finetune_and_evaluate_take_data_files_and_store_the_label_names(tmp_path, one_thread, capsys):
+    from pyramid_bert import cli
+
+    model = write_tiny_bert(tmp_path / "tiny")
+    data = [{"review": f"the movie was {'good' if i % 2 else 'bad'} {i}", "stars": ["low", "high"][i % 2]}
+            for i in range(60)]  # fmt: skip
+    path = write_csv(tmp_path / "r.csv", data)
+    files = ["--train", str(path), "--text-column", "review", "--label-column", "stars"]
+    code = cli.main(["finetune", "--model", str(model), *files, "--method", "dense", "--epochs", "0.5",
+                     "--out", str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "held out" in out and "high, low" in out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["id2label"] == {"0": "high", "1": "low"} and config["label2id"] == {"high": 0, "low": 1}
+    assert cli.main(["evaluate", str(tmp_path / "run"), *files, "--no-speed"]) == 0
+    assert "r.csv / test (6 examples)" in capsys.readouterr().out

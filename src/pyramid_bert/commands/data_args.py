@@ -35,10 +35,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, with_labels: bool = T
             "--label-column", default="label",
             help="label column (default label): strings or ints are classes, floats mean regression (Spearman)",
         )  # fmt: skip
-    group.add_argument(
-        "--max-length", type=int, metavar="N",
-        help="input length N (default: the 95th percentile of the tokenized train lengths, capped at the model's limit)",
-    )  # fmt: skip
+    default = ("the 95th percentile of the tokenized train lengths, capped at the model's limit" if with_labels
+               else "the model's: its tokenizer's model_max_length, which compress sets to the N it chose")  # fmt: skip
+    group.add_argument("--max-length", type=int, metavar="N", help=f"input length N (default: {default})")
 
 
 def data_files(args: argparse.Namespace, *, required: bool = True) -> Any:
