@@ -46,9 +46,9 @@ class CompressSettings:
     target_speedup: float | None = None
     max_drop: float | None = None
     candidates: tuple[Candidate, ...] = DEFAULT_CANDIDATES
-    dense_epochs: float = 1.0
+    dense_epochs: float = 2.0
     adapt_epochs: float = 0.5
-    lr: float = 5e-5
+    lr: float = 1e-4
     batch_size: int = 32
     eval_batch_size: int = 128
     timing_examples: int = 256
