@@ -46,12 +46,12 @@ def test_exactly_one_goal():
             choose(ROWS, dense_dev=0.8, **goals)
 
 
-def test_candidates_round_trip_and_carry_extra_pyramidize_options(tmp_path):
-    candidate = Candidate(method="coreset", m=None, keep_ratios=(0.5, 0.25), options={"variant_flag": True})
+def test_candidates_round_trip_and_carry_variant_options(tmp_path):
+    candidate = Candidate(method="coreset", m=None, keep_ratios=(0.5, 0.25), options={"duplicity_attention": True})
     assert Candidate.from_dict(candidate.to_dict()) == candidate and candidate.key == Candidate.from_dict(candidate.to_dict()).key
     fields = candidate.finetune_fields()
-    assert fields["pyramid_options"] == {"variant_flag": True} and fields["schedule"] == "ratio"
-    assert "variant_flag=True" in candidate.label and "k-1" in candidate.label
+    assert fields["duplicity_attention"] is True and fields["schedule"] == "ratio"
+    assert "duplicity_attention=True" in candidate.label and "k-1" in candidate.label
     (tmp_path / "c.json").write_text(json.dumps([candidate.to_dict(), {"p": 0.5, "prune_upto": 1}]))
     assert read_candidates(tmp_path / "c.json")[0] == candidate
     (tmp_path / "bad.json").write_text('[{"speed": 2}]')
@@ -59,20 +59,21 @@ def test_candidates_round_trip_and_carry_extra_pyramidize_options(tmp_path):
         read_candidates(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="one of p\\+prune_upto"):
         Candidate(p=0.5, prune_upto=1, lengths=(4, 4)).finetune_fields()
+    with pytest.raises(ConfigError, match="unknown option.*'lr'.*valid options: .*duplicity_attention"):
+        Candidate(p=0.5, prune_upto=1, options={"lr": 1}).finetune_fields()
 
 
-def test_extra_options_reach_pyramidize(monkeypatch):
+def test_variant_options_of_a_candidate_reach_pyramidize(monkeypatch):
+    import types
+
     from pyramid_bert.run_config import FinetuneConfig, apply_selection
 
     seen = {}
     monkeypatch.setattr("pyramid_bert.pyramidize", lambda model, *a, **kw: seen.update(kw) or model, raising=False)
-    config = FinetuneConfig(task="x", keep_ratios=[0.5, 0.5], pyramid_options={"variant_flag": 3})
-    import types
-
-    model = types.SimpleNamespace(config=types.SimpleNamespace(num_hidden_layers=2))
-    apply_selection(model, config, None)
-    assert seen["variant_flag"] == 3 and seen["keep_ratios"] == [0.5, 0.5]
-    assert "pyramid_options" not in FinetuneConfig(task="x").to_dict()  # saved runs without variants read as before
+    candidate = Candidate(keep_ratios=(0.5, 0.5), options={"duplicity_attention": True, "distance": "cosine"})
+    config = FinetuneConfig(task="x", **candidate.finetune_fields())
+    apply_selection(types.SimpleNamespace(config=types.SimpleNamespace(num_hidden_layers=2)), config, None)
+    assert seen["duplicity_attention"] is True and seen["distance"] == "cosine" and seen["keep_ratios"] == [0.5, 0.5]
 
 
 # ------------------------------------------------------------------------------------------- a whole run
@@ -275,3 +276,17 @@ def test_bad_input_is_one_line(argv, needle, run, tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0], lines
     assert not (tmp_path / "o").exists()
+
+
+def test_compress_takes_a_named_task_and_a_candidates_file(run, tmp_path, monkeypatch, capsys, one_thread):
+    monkeypatch.setattr("pyramid_bert.data.load_task", lambda *args, **kwargs: run["keyword_task"])
+    (tmp_path / "c.json").write_text(json.dumps([{"keep_ratios": [0.5, 0.5], "m": 2}]))
+    code = cli.main(["compress", "--model", str(run["model"]), "--task", "rt-polarity", "--max-drop", "100",
+                     "--candidates", str(tmp_path / "c.json"), "--out", str(tmp_path / "o"), "--dense-epochs", "0.5",
+                     "--adapt-epochs", "0.25", "--batch-size", "16", "--timing-examples", "8", "--repeats", "1",
+                     "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "chosen: coreset m=2 ratios 0.5 0.5" in out and "real speedup" in out
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["pyramid"]["keep_ratios"] == [0.5, 0.5] and config["pyramid"]["m"] == 2
+    assert config["id2label"] == {"0": "bad", "1": "good"}

@@ -94,4 +94,5 @@ def run(args: argparse.Namespace) -> int:
         ("wall time", f"{result.notes['seconds']:.0f} s"),
     ])  # fmt: skip
     print(f"model folder: {result.out}  (README.md: model card and the table of tried configurations; report.md)")
+    print(f"work files: {result.out}.work (every tried checkpoint: a new goal re-chooses from them; delete when done)")
     return 0

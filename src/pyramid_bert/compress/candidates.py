@@ -3,8 +3,10 @@
 A candidate's schedule is either Eq. 5's ``(p, prune_upto)`` (adapted to the model's number of layers), explicit
 ``keep_ratios``, or explicit fixed ``lengths``; ``schedule`` says whether Eq. 5 gives keep ratios of each
 example's real length (``ratio``, the default: they give the real speedups, see ``benchmarks/real_speedup.md``) or
-token counts at N (``fixed``). ``options`` holds any further ``pyramidize`` keyword arguments (selection variants),
-so a variant is one more entry of the list, from code or from a JSON file (``--candidates FILE``).
+token counts at N (``fixed``). ``options`` holds further run-config fields (the selection variants ``distance``,
+``duplicity_attention``, ``merge``, or distillation ``distill_weight``, ...: whatever
+:class:`~pyramid_bert.run_config.FinetuneConfig` takes), so a variant is one more entry of the list, from code or
+from a JSON file (``--candidates FILE``), with no code change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import ConfigError
+
+#: Run-config fields that compress sets itself (not candidate options).
+OWNED_FIELDS = frozenset({"task", "model", "out", "epochs", "lr", "batch_size", "eval_batch_size", "max_train_examples",
+                          "max_eval_examples", "seed", "device", "glue_dir", "pool_windows"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,18 @@ class Candidate:
         return {
             "method": self.method, "m": self.m, "schedule": "ratio" if self.keep_ratios is not None else self.schedule,
             "p": self.p, "prune_upto": self.prune_upto, "lengths": None if self.lengths is None else list(self.lengths),
-            "keep_ratios": None if self.keep_ratios is None else list(self.keep_ratios),
-            "pyramid_options": dict(self.options) or None,
+            "keep_ratios": None if self.keep_ratios is None else list(self.keep_ratios), **self._checked_options(),
         }  # fmt: skip
+
+    def _checked_options(self) -> dict[str, Any]:
+        """``options`` must be further fields of the run config (selection variants, distillation, ...)."""
+        from pyramid_bert.run_config import FinetuneConfig
+
+        valid = sorted({f.name for f in fields(FinetuneConfig)} - OWNED_FIELDS - {f.name for f in fields(Candidate)})
+        unknown = sorted(set(self.options) - set(valid))
+        if unknown:
+            raise ConfigError(f"--candidates: unknown option(s) {unknown}; valid options: {', '.join(valid)}")
+        return dict(self.options)
 
 
 #: Coreset (m = 1) with keep-ratio schedules from about 1.4X to 3X predicted on a 6-layer model.

@@ -276,7 +276,7 @@ class _Progress:
         return max(1, math.ceil(epochs * self.steps_per_epoch))
 
     def stage(self, label: str, epochs: float) -> None:
-        self.base, self.current = self.bar.n, self._steps(epochs)
+        self.base = self.bar.n
         self.bar.set_postfix_str(label)
 
     def step(self, done: int) -> None:
