@@ -261,6 +261,8 @@ BAD = {
     "predict missing folder": (["predict", "{tmp}/nothing", "--input", "{csv}", "--output", "{tmp}/p.csv",
                                 "--text-column", "review"], "no such folder"),  # fmt: skip
     "predict bad output": (["predict", "{out}", "--input", "{csv}", "--output", "{tmp}/p.xlsx"], "--output"),
+    "predict output exists": (["predict", "{out}", "--input", "{csv}", "--output", "{csv}.tsv", "--text-column",
+                               "review"], "--force"),  # fmt: skip
     "predict missing column": (["predict", "{out}", "--input", "{csv}", "--output", "{tmp}/p.csv"], "--text-column"),
     "evaluate folder without task": (["evaluate", "{out}", "--no-speed"], "--task"),
 }
@@ -269,13 +271,14 @@ BAD = {
 @pytest.mark.parametrize(("argv", "needle"), list(BAD.values()), ids=list(BAD))
 def test_bad_input_is_one_line(argv, needle, run, tmp_path, capsys):
     values = {"model": run["model"], "csv": run["csv"], "tmp": tmp_path, "out": run["result"].out}
+    Path(f"{run['csv']}.tsv").write_text("mine\n")
     try:
         code = cli.main([part.format(**values) for part in argv])
     except SystemExit as exit_:
         code = exit_.code
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0], lines
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o").exists() and Path(f"{run['csv']}.tsv").read_text() == "mine\n"
 
 
 def test_compress_takes_a_named_task_and_a_candidates_file(run, tmp_path, monkeypatch, capsys, one_thread):

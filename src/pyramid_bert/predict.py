@@ -30,12 +30,16 @@ def predict_file(
     max_length: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    replace: bool = False,
 ) -> int:
-    """Predict every row of ``input_path`` with the model in ``folder``; write ``output_path``; returns the row count."""
+    """Predict every row of ``input_path`` with the model in ``folder``; write ``output_path`` (an existing file only
+    with ``replace``); returns the row count."""
     from pyramid_bert.data.files import examples_from_rows, read_rows
 
     output = Path(output_path)
     _check_output(Path(input_path), output)
+    if output.exists() and not replace:
+        raise ConfigError(f"--output: {output} exists; choose another file or give --force to replace it")
     table = read_rows(input_path, "--input")
     examples = examples_from_rows(table, input_path, "--input", text_columns, None)
     model, tokenizer = _load(folder)

@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
     add_data_arguments(parser, with_labels=False)
     parser.add_argument("--batch-size", type=int, default=128, help="inference batch (default 128)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--force", action="store_true", help="replace --output when it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     count = predict_file(
         args.model, args.input, args.output, text_columns=columns, batch_size=args.batch_size,
         max_length=args.max_length, device=args.device, progress=not args.no_progress,
+        replace=args.force,
     )  # fmt: skip
     print(f"predictions: {args.output} ({count} rows)")
     return 0
