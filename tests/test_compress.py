@@ -150,6 +150,8 @@ def test_the_output_is_a_hugging_face_folder_with_card_report_and_plot(run):
     for candidate in TINY_CANDIDATES:
         assert candidate.label in card
     assert card.count("**chosen**") == 1 and "--max-drop 100" in card and "real speedup" in card
+    chosen, dense = run["result"].chosen_row, run["result"].dense
+    assert f"({(chosen['dev'] - dense['dev']) * 100:+.1f} points vs dense)" in card
     assert "wall time" in (out / "report.md").read_text()
 
 

@@ -73,7 +73,7 @@ def load_data(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.compress import compress
-    from pyramid_bert.compress.choose import POINTS, dev_drop
+    from pyramid_bert.compress.choose import POINTS
     from pyramid_bert.run_config import resolve_device, validate_config
     from pyramid_bert.train import FinetuneConfig
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"chosen: {row['label']} ({result.reason})")
     print_table([
         ("real speedup", f"{row['speedup']:.2f}X  [{row['speedup_q25']:.2f}, {row['speedup_q75']:.2f}]"),
-        (f"dev {task.metric}", f"{row['dev'] * POINTS:.1f}  ({-dev_drop(row, dense['dev']):+.1f} vs dense)"),
+        (f"dev {task.metric}", f"{row['dev'] * POINTS:.1f}  ({(row['dev'] - dense['dev']) * POINTS:+.1f} vs dense)"),
         (f"test {task.metric}", f"{row['test'] * POINTS:.1f}  ({(row['test'] - dense['test']) * POINTS:+.1f} vs dense)"),
         ("wall time", f"{result.notes['seconds']:.0f} s"),
     ])  # fmt: skip

@@ -79,8 +79,8 @@ def _summary(result: CompressResult, settings: CompressSettings, metric: str) ->
     return (
         f"Chosen: **{row['label']}**, {row['speedup']:.2f}X real speedup against the dense model (both on "
         f"length-sorted batches padded per batch, batch {settings.eval_batch_size}, {row['examples']} dev sentences), "
-        f"dev {metric} {row['dev'] * POINTS:.1f} ({dev_drop(row, dense['dev']):+.1f} points vs dense), test "
-        f"{row['test'] * POINTS:.1f} ({(dense['test'] - row['test']) * POINTS:+.1f}). Goal {_goal(settings)}: "
+        f"dev {metric} {row['dev'] * POINTS:.1f} ({(row['dev'] - dense['dev']) * POINTS:+.1f} points vs dense), test "
+        f"{row['test'] * POINTS:.1f} ({(row['test'] - dense['test']) * POINTS:+.1f}). Goal {_goal(settings)}: "
         f"{result.reason}. Test was not used for choosing.\n"
     )
 
