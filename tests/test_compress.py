@@ -295,3 +295,18 @@ def test_compress_takes_a_named_task_and_a_candidates_file(run, tmp_path, monkey
     config = json.loads((tmp_path / "o" / "config.json").read_text())
     assert config["pyramid"]["keep_ratios"] == [0.5, 0.5] and config["pyramid"]["m"] == 2
     assert config["id2label"] == {"0": "bad", "1": "good"}
+
+
+def test_evaluate_writes_nothing_into_a_folder_it_did_not_make(run, tmp_path, one_thread):
+    from transformers import AutoTokenizer
+
+    from pyramid_bert import load_pyramid_model
+    from pyramid_bert.evaluate import evaluate_checkpoint
+
+    folder = tmp_path / "theirs"
+    load_pyramid_model(str(run["result"].out)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(run["result"].out).save_pretrained(folder)
+    before = sorted(path.name for path in folder.iterdir())
+    result = evaluate_checkpoint(folder, task_data=run["task"], measure_speed=False)
+    assert result["result_json"] is None and sorted(path.name for path in folder.iterdir()) == before
+    assert result["metric"] == pytest.approx(run["result"].chosen_row["test"])

@@ -111,7 +111,8 @@ def evaluate_checkpoint(
         timing_dense_modes: the batchings the dense model is timed under (the pyramid: padded and sorted); sweeps
             drop ``dynamic`` to save time.
         task_data: use this task instead of loading one by name (tests).
-        write_json: also write the result to ``<path>/eval-<split>[-only-infer].json``.
+        write_json: also write the result to ``<path>/eval-<split>[-only-infer].json`` (``result_json``), in folders
+            written by ``finetune`` or ``compress`` only.
 
     Returns:
         A JSON-able dict: metric_name, metric, scores, examples, lengths, keep_ratios, predicted_speedup,
@@ -234,9 +235,11 @@ def evaluate_checkpoint(
             dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
         )  # fmt: skip
     result["eval_seconds"] = time.perf_counter() - started
-    if write_json:
-        suffix = "-only-infer" if only_infer else ""
-        checkpoint.atomic_write_json(folder / f"eval-{split}{suffix}.json", result)
+    ours = not run_info.get("model_folder") or (folder / "compress.json").is_file()
+    result["result_json"] = None
+    if write_json and ours:  # a folder someone else saved gets nothing written into it (use --json-out)
+        result["result_json"] = str(folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
+        checkpoint.atomic_write_json(result["result_json"], result)
     return result
 
 

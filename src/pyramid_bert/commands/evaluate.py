@@ -150,9 +150,7 @@ def run(args: argparse.Namespace) -> int:
     print_table(rows)
     if args.json_out:
         atomic_write_json(args.json_out, result)
-    suffix = "-only-infer" if result["only_infer"] else ""
-    print(
-        f"result JSON: {args.checkpoint}/eval-{result['split']}{suffix}.json"
-        + (f", {args.json_out}" if args.json_out else "")
-    )
+    written = [path for path in (result["result_json"], args.json_out) if path]
+    if written:
+        print(f"result JSON: {', '.join(written)}")
     return 0
