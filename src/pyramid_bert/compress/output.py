@@ -114,7 +114,7 @@ def report(result: CompressResult, settings: CompressSettings, task: TaskData, t
     return (
         f"# compress report: {task.name}\n\n{_summary(result, settings, task.metric)}\n{table}\n"
         f"![dev metric against real speedup]({PLOT_FILE})\n\n## How\n\n"
-        f"- dense model: {'the given model as is (warm start)' if notes['warm_start'] else f'fine-tuned from {settings.model}'}; "
+        f"- dense model: {'the given model as is (warm start)' if notes['warm_start'] else f'fine-tuned from {settings.model} ({settings.dense_epochs:g} epochs)'}; "
         f"each configuration adapted from it ({settings.adapt_epochs:g} epochs, lr {settings.lr:g}, batch {settings.batch_size})\n"
         f"- real speedup: median of paired ratios T(dense) / T(pyramid), same weights, same length-sorted batches "
         f"padded per batch, {settings.timing_repeats} interleaved repeats, {notes['threads']} thread(s)\n"
