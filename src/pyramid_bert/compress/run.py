@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 STATE_FILE = "state.json"
 RESULT_FILE = "compress.json"
+#: How often a fine-tune in progress saves its resume state (a kill loses at most this much training).
+SAVE_EVERY_SECONDS = 120.0
 #: Settings that change only the choice, not what is trained and measured.
 CHOICE_FIELDS = ("out", "target_speedup", "max_drop", "device")
 
@@ -205,7 +207,8 @@ def _dense_stage(
         else:
             bar.stage("dense fine-tune", settings.dense_epochs)
             config = _finetune_config(settings, task, settings.model, work / "dense")
-            path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False))
+            path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+                             save_every_seconds=SAVE_EVERY_SECONDS))
         state["dense"] = {"label": "dense", "checkpoint": path, "warm_start": warm, "speedup": 1.0,
                           **_scores(measure.load_dense(path), path, task, settings)}  # fmt: skip
         _save_state(work, state)
@@ -244,7 +247,8 @@ def _candidate_stage(
     bar.stage(candidate.label, settings.adapt_epochs)
     config = _finetune_config(settings, task, dense["checkpoint"], work / candidate.key, **candidate.finetune_fields())
     validate_config(config, check_task_name=False)
-    path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False))
+    path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+                             save_every_seconds=SAVE_EVERY_SECONDS))
     pyramid, tokenizer = load_pyramid_model(path), AutoTokenizer.from_pretrained(path)
     device = resolve_device(settings.device)
     speed = measure.real_speedup(
