@@ -229,3 +229,18 @@ def test_finetune_and_evaluate_take_data_files_and_store_the_label_names(tmp_pat
     assert config["id2label"] == {"0": "high", "1": "low"} and config["label2id"] == {"high": 0, "low": 1}
     assert cli.main(["evaluate", str(tmp_path / "run"), *files, "--no-speed"]) == 0
     assert "r.csv / test (6 examples)" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_bench_times_the_test_split_of_a_data_file(tmp_path, one_thread, capsys):
+    from pyramid_bert import cli
+
+    data = [{"review": f"the film number {i} was " + "quite " * (i % 9) + ["good", "bad"][i % 2], "y": i % 2}
+            for i in range(80)]  # fmt: skip
+    path = write_csv(tmp_path / "r.csv", data)
+    code = cli.main(["bench", "--model", "minilm-l6", "--train", str(path), "--text-column", "review",
+                     "--label-column", "y", "--schedule", "ratio", "--configs", "1:0.5", "--batch-sizes", "4",
+                     "--m", "1", "--examples", "8", "--repeats", "1", "--warmup", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "on " + str(path) + " test (8 examples" in out
+    assert cli.main(["bench", "--task", "rt-polarity", "--train", str(path)]) == 2
