@@ -29,7 +29,7 @@ def unused_imports(source: str) -> set[str]:
 
 def test_snippets_import_only_names_they_use():
     snippets = python_snippets()
-    assert len(snippets) == 2
+    assert len(snippets) == 3
     for snippet in snippets:
         assert not unused_imports(snippet), snippet
 
@@ -60,3 +60,37 @@ def test_the_pyramidize_snippet_runs_as_printed(tmp_path, monkeypatch):
     assert namespace["lengths"] == [32, 16, 16, 16, 16, 16]
     assert namespace["model"].config.pyramid["lengths"] is None
     assert namespace["model"].config.pyramid["keep_ratios"] == [0.5, 0.25, 0.25, 0.25, 0.25, 0.25]
+
+
+def own_data_commands() -> list[list[str]]:
+    section = README.read_text().split("## Your own data", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    return [line.split("#")[0].split()[1:] for line in block.splitlines() if line.startswith("pyramid-bert ")]
+
+
+def test_the_own_data_commands_parse_as_printed():
+    from pyramid_bert import cli
+
+    commands = own_data_commands()
+    assert [argv[0] for argv in commands] == ["data", "data", "compress", "predict", "evaluate"]
+    parser = cli.build_parser()
+    for argv in commands:
+        assert parser.parse_args(argv).func is not None
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_pipeline_snippet_runs_as_printed_on_a_compress_style_folder(tmp_path, monkeypatch, capsys):
+    from transformers import AutoModelForSequenceClassification
+
+    from pyramid_bert import is_pyramidized, pyramidize
+    from test_train_fixtures import write_tiny_bert
+
+    folder = write_tiny_bert(tmp_path / "reviews-fast", num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, id2label={0: "rotten", 1: "fresh"})
+    pyramidize(model, keep_ratios=[0.5, 0.5])
+    model.save_pretrained(folder)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(python_snippets()[2], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert is_pyramidized(namespace["classify"].model)
+    assert capsys.readouterr().out.strip().startswith("[{'label': '")

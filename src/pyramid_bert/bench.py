@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -320,15 +321,16 @@ def format_split_table(rows: Sequence[SplitBenchRow]) -> str:
     return "\n".join(lines)
 
 
-def task_encodings(task_name: str, n: int | None, examples: int | None, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The test split of a catalog task, tokenized with the built-in model's tokenizer (BERT uncased vocabulary)
-    at N = ``n`` (default: the task's), as a seeded sample of ``examples`` (default: all)."""
+def task_encodings(task_name: Any, n: int | None, examples: int | None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The test split of a catalog task (a name) or of a TaskData (e.g. from data files), tokenized with the
+    built-in model's tokenizer (BERT uncased vocabulary) at N = ``n`` (default: the task's), as a seeded sample of
+    ``examples`` (default: all)."""
     from transformers import AutoTokenizer
 
     from pyramid_bert.data import load_task, resolve_model, tokenize_split
     from pyramid_bert.run_config import subset_indices, take
 
-    task = load_task(task_name, seed=seed)
+    task = load_task(task_name, seed=seed) if isinstance(task_name, str) else task_name
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))
     encodings = tokenize_split(tokenizer, task, "test", max_length=n)
     return take(encodings, subset_indices(len(encodings["labels"]), examples, seed))

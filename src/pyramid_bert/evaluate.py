@@ -96,7 +96,8 @@ def evaluate_checkpoint(
     """Score checkpoint ``path`` on ``split`` of its task (or ``task``) and measure its speed and memory.
 
     Args:
-        path: a folder written by :func:`pyramid_bert.train.finetune`.
+        path: a folder written by :func:`pyramid_bert.train.finetune`, or any ``save_pretrained`` folder of a
+            (pyramid) sequence classifier (then ``task`` or ``task_data`` says what to evaluate it on).
         split: "dev" or "test".
         task: evaluate on another task than the one trained on (its labels must fit the head).
         measure_speed: time dense vs pyramid inference over the split under each batching mode (and a training
@@ -110,7 +111,8 @@ def evaluate_checkpoint(
         timing_dense_modes: the batchings the dense model is timed under (the pyramid: padded and sorted); sweeps
             drop ``dynamic`` to save time.
         task_data: use this task instead of loading one by name (tests).
-        write_json: also write the result to ``<path>/eval-<split>[-only-infer].json``.
+        write_json: also write the result to ``<path>/eval-<split>[-only-infer].json`` (``result_json``), in folders
+            written by ``finetune`` or ``compress`` only.
 
     Returns:
         A JSON-able dict: metric_name, metric, scores, examples, lengths, keep_ratios, predicted_speedup,
@@ -126,8 +128,13 @@ def evaluate_checkpoint(
 
     started = time.perf_counter()
     folder = Path(path)
-    run_info = checkpoint.validate_checkpoint(folder)
-    run_config = FinetuneConfig.from_dict(run_info["config"])
+    if folder.is_dir() and not (folder / checkpoint.RUN_FILE).is_file():  # a plain save_pretrained folder
+        from pyramid_bert.model_folder import folder_run_info
+
+        run_info, run_config = folder_run_info(folder, task or (task_data.name if task_data is not None else None))
+    else:
+        run_info = checkpoint.validate_checkpoint(folder)
+        run_config = FinetuneConfig.from_dict(run_info["config"])
     torch_device = resolve_device(device or run_config.device)
     eval_batch_size = batch_size or run_config.eval_batch_size
     task_name = task or run_config.task
@@ -147,6 +154,13 @@ def evaluate_checkpoint(
         raise checkpoint.CheckpointError(f"checkpoint {folder}: cannot load the model ({error})") from error
     n = task_data.max_length
     method, lengths, position = run_config.method, run_info.get("lengths"), run_config.position
+    if run_info.get("model_folder"):
+        from pyramid_bert.data.user_task import align_labels
+        from pyramid_bert.model_folder import nominal_lengths
+
+        lengths = nominal_lengths(run_info["pyramid"], n)
+        if "files" in (task_data.notes or {}):  # the user's data: its label names map onto the model's
+            task_data = align_labels(task_data, getattr(model.config, "id2label", None), str(folder))
     selection_spec = None
     if only_infer:
         if run_config.method != DENSE:
@@ -221,9 +235,11 @@ def evaluate_checkpoint(
             dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
         )  # fmt: skip
     result["eval_seconds"] = time.perf_counter() - started
-    if write_json:
-        suffix = "-only-infer" if only_infer else ""
-        checkpoint.atomic_write_json(folder / f"eval-{split}{suffix}.json", result)
+    ours = not run_info.get("model_folder") or (folder / "compress.json").is_file()
+    result["result_json"] = None
+    if write_json and ours:  # a folder someone else saved gets nothing written into it (use --json-out)
+        result["result_json"] = str(folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
+        checkpoint.atomic_write_json(result["result_json"], result)
     return result
 
 

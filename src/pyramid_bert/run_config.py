@@ -364,10 +364,19 @@ def load_base_model(source: str, task: TaskData) -> Any:
     problem_type = "regression" if task.is_regression else "single_label_classification"
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=task.num_labels, problem_type=problem_type
+            source, num_labels=task.num_labels, problem_type=problem_type, **label_maps(task)
         )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"model {source}: cannot load ({error})") from error
+
+
+def label_maps(task: TaskData) -> dict[str, dict]:
+    """``id2label`` / ``label2id`` of a classification task's label names, for the model config (none for
+    regression or unnamed labels), so that saved models (and pipelines) answer with the task's label names."""
+    names = list(task.label_names)
+    if task.is_regression or len(names) != task.num_labels:
+        return {}
+    return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
 
 
 def versions() -> dict[str, str]:

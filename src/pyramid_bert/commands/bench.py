@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from pyramid_bert.commands.data_args import load_files_task, text_columns
+from pyramid_bert.errors import ConfigError
 
 DEFAULT_M = "1,0.1,0.2,0.3,0.4,k-1"
 
@@ -52,6 +56,13 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
         "batches, padded to N (the paper), padded per batch, and length-sorted (the real speedup)",
     )
     group.add_argument("--task", help="a catalog task, e.g. rt-polarity (its N unless --n is given)")
+    group.add_argument(
+        "--train", metavar="FILE",
+        help="your own labelled texts instead of --task (CSV, TSV, JSONL, datasets folder; its held-out test split "
+        "is timed; N: --n, else the 95th percentile of the train lengths)",
+    )  # fmt: skip
+    group.add_argument("--text-column", type=text_columns, action="extend", metavar="NAME", help="with --train (text)")
+    group.add_argument("--label-column", default="label", help="with --train (default label)")
     group.add_argument("--examples", type=int, default=1000, help="seeded sample of the split (default 1000)")
     group.add_argument(
         "--compile", action="store_true",
@@ -149,13 +160,13 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
 
     from pyramid_bert.bench import bench_split, format_split_table, task_encodings
 
-    encodings = task_encodings(args.task, args.n if args.n_given else None, args.examples)
+    encodings = task_encodings(split_task(args), args.n if args.n_given else None, args.examples)
     n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
     if args.schedule == "ratio":
         schedules = [(None, ratios) for ratios in parse_ratio_configs(args.configs, layers)]
     else:
         schedules = [(lengths, None) for lengths in parse_configs(args.configs, n, layers)]
-    print(f"# {args.model} on {args.task} test ({len(encodings['input_ids'])} examples, N={n}) "
+    print(f"# {args.model} on {args.task or args.train} test ({len(encodings['input_ids'])} examples, N={n}) "
           f"threads={torch.get_num_threads()} device={device} repeats={args.repeats}")  # fmt: skip
     rows = []
     for batch_size in batch_sizes:
@@ -170,6 +181,21 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
                     rows.append(row)
                     print(format_split_table([row]).split("\n", 2)[2], flush=True)
     return print_and_save(format_split_table(rows), rows, args.csv)
+
+
+def split_task(args: argparse.Namespace) -> Any:
+    """``--task`` (a name), or the task of ``--train`` and its columns (tokenized with the built-in model's tokenizer)."""
+    from pyramid_bert.data.user_task import DataFiles
+
+    if args.task and args.train:
+        raise ConfigError("--task / --train: give a task name or your own data file, not both")
+    if not args.train:
+        return args.task
+    columns = tuple(args.text_column or ["text"])
+    if len(columns) > 2:
+        raise ConfigError(f"--text-column: one column, or two for sentence pairs; got {', '.join(columns)}")
+    files = DataFiles(args.train, text_columns=columns, label_column=args.label_column)
+    return load_files_task(files, "minilm-l6", max_length=args.n if args.n_given else None, seed=0)
 
 
 def size_options(args: argparse.Namespace) -> dict[str, object]:
@@ -200,14 +226,14 @@ def run(args: argparse.Namespace) -> int:
     args.n_given = args.n is not None
     args.n = 128 if args.n is None else args.n
     check_counts(args)
-    if not args.task and size_options(args) != {"distance": "euclidean", "duplicity_attention": False, "merge": False}:
+    if not (args.task or args.train) and size_options(args) != {"distance": "euclidean", "duplicity_attention": False, "merge": False}:
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if args.threads:
         torch.set_num_threads(args.threads)
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     m_values = parse_m_values(args.m)
     model = load_bench_model(args.model, args.n).to(device)
-    if args.task:
+    if args.task or args.train:
         return run_split(args, model, batch_sizes, m_values, device)
     schedules = parse_configs(args.configs, args.n, model.config.num_hidden_layers)
     print(f"# {args.model} N={args.n} threads={torch.get_num_threads()} device={device} repeats={args.repeats}")

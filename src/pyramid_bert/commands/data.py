@@ -39,7 +39,13 @@ def register(subparsers: Any) -> None:
     show = actions.add_parser("show", help="counts per split and label, and a few examples")
     show.add_argument("name", help="a name from `data list`")
     show.add_argument("--examples", type=int, default=3, help="examples to print per split (default 3)")
-    for sub in (listing, fetch, show):
+    export = actions.add_parser("export", help="write a split of a text task as CSV/TSV/JSONL (text, label names)")
+    export.add_argument("name", help="a text task from `data list`, e.g. rt-polarity")
+    export.add_argument("--out", required=True, help="file to write: .csv, .tsv or .jsonl")
+    export.add_argument("--split", default="train", choices=("train", "dev", "test"), help="which split (train)")
+    export.add_argument("--rows", type=int, help="a seeded random sample of this many examples (default: all)")
+    export.add_argument("--force", action="store_true", help="replace --out when it exists")
+    for sub in (listing, fetch, show, export):
         sub.add_argument(
             "--glue-dir",
             default=None,
@@ -304,4 +310,23 @@ def print_warning(message: Warning | str, category: type[Warning], *_: object, *
 def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = print_warning
-        return {"list": run_list, "fetch": run_fetch, "show": run_show}[args.action](args)
+        return {"list": run_list, "fetch": run_fetch, "show": run_show, "export": run_export}[args.action](args)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pyramid_bert.data import load_task
+    from pyramid_bert.data.catalog import TASK_NAMES
+    from pyramid_bert.data.export import export_split
+
+    if args.name not in TASK_NAMES:
+        raise ConfigError(f"data export: unknown task {args.name!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    if args.rows is not None and args.rows < 1:
+        raise ConfigError(f"--rows: must be an int >= 1, got {args.rows}")
+    if Path(args.out).exists() and not args.force:
+        raise ConfigError(f"--out: {args.out} exists; choose another file or give --force to replace it")
+    task = load_task(args.name, glue_dir=args.glue_dir, seed=args.seed)
+    count = export_split(task, args.split, args.out, rows=args.rows, seed=args.seed)
+    print(f"{args.out}: {count} examples of {args.name} {args.split} (columns text, label)")
+    return 0

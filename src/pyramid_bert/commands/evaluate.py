@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pyramid_bert.commands.data_args import add_data_arguments, data_files, load_files_task
 from pyramid_bert.commands.finetune import (
     add_ratio_arguments,
     add_runtime_arguments,
@@ -27,8 +28,11 @@ def register(subparsers: Any) -> None:
         description="Task metric on a split; speedup T(dense)/T(pyramid) with the same weights, inputs, batch "
         "and threads, interleaved repeats, median [q25, q75]; predicted speedup; attention-space reduction.",
     )  # fmt: skip
-    parser.add_argument("checkpoint", help="folder written by `pyramid-bert finetune`")
+    parser.add_argument(
+        "checkpoint", help="folder written by `finetune` or `compress`, or any save_pretrained (pyramid) classifier"
+    )
     parser.add_argument("--task", help="evaluate on this task instead of the one trained on")
+    add_data_arguments(parser)
     parser.add_argument("--split", default="test", choices=("dev", "test"))
     parser.add_argument(
         "--only-infer", metavar="METHOD",
@@ -115,9 +119,13 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.evaluate import evaluate_checkpoint
 
     check_counts(args)
+    files = data_files(args, required=False)
     prepare_runtime(args)
+    task_data = None
+    if files is not None:
+        task_data = load_files_task(files, args.checkpoint, max_length=args.max_length, seed=0)
     result = evaluate_checkpoint(
-        args.checkpoint, split=args.split, task=args.task, measure_speed=not args.no_speed,
+        args.checkpoint, split=args.split, task=args.task, task_data=task_data, measure_speed=not args.no_speed,
         measure_memory=args.memory, only_infer=only_infer_spec(args), batch_size=args.batch_size,
         max_examples=args.max_examples, device=args.device, glue_dir=args.glue_dir, timing_repeats=args.repeats,
         timing_examples=args.timing_examples,
@@ -142,9 +150,7 @@ def run(args: argparse.Namespace) -> int:
     print_table(rows)
     if args.json_out:
         atomic_write_json(args.json_out, result)
-    suffix = "-only-infer" if result["only_infer"] else ""
-    print(
-        f"result JSON: {args.checkpoint}/eval-{result['split']}{suffix}.json"
-        + (f", {args.json_out}" if args.json_out else "")
-    )
+    written = [path for path in (result["result_json"], args.json_out) if path]
+    if written:
+        print(f"result JSON: {', '.join(written)}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
 from pyramid_bert.errors import ConfigError
 
 
@@ -95,8 +96,9 @@ def register(subparsers: Any) -> None:
         description="Fine-tune with the paper's defaults (lr 2e-5, 3 epochs, batch 48, AdamW, linear warm-up "
         "and decay). Re-running the same command resumes an interrupted run from <out>.partial.",
     )  # fmt: skip
-    parser.add_argument("--task", required=True, help="task name (see `pyramid-bert data list`)")
+    parser.add_argument("--task", help="task name (see `pyramid-bert data list`), or give --train FILE")
     parser.add_argument("--model", default="minilm-l6", help="model name (minilm-l6) or a local model folder")
+    add_data_arguments(parser)
     add_schedule_arguments(parser, method_default="coreset")
     add_ratio_arguments(parser)
     add_size_arguments(parser)
@@ -149,8 +151,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
     if args.method is None:
         raise ConfigError("--method: give a selection method")
+    files = data_files(args)
     return FinetuneConfig(
-        task=args.task, model=args.model, method=args.method, lengths=args.lengths, p=args.p,
+        task=args.task or files.name, model=args.model, method=args.method, lengths=args.lengths, p=args.p,
         prune_upto=args.prune_upto, pool_windows=args.pool_windows, m=args.m, position=args.position,
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
@@ -173,9 +176,14 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.train import finetune
 
     config = config_from_args(args)
-    validate_config(config)
+    files = data_files(args)
+    validate_config(config, check_task_name=files is None)
     prepare_runtime(args)
-    folder = finetune(config, progress=not args.no_progress)
+    task = None
+    if files is not None:
+        task = load_files_task(files, config.model, max_length=args.max_length, seed=config.seed)
+        print_table(describe_task(task))
+    folder = finetune(config, task_data=task, progress=not args.no_progress)
     info = read_run_info(folder)
     train = info["train"]
     rows = [

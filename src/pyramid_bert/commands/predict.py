@@ -1,0 +1,54 @@
+"""``pyramid-bert predict``: label a CSV/TSV/JSONL file (or a datasets folder) with a model folder.
+
+Example::
+
+    pyramid-bert predict models/reviews-fast --input new.csv --output new-labelled.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pyramid_bert.commands.data_args import add_data_arguments
+from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="label the texts of a file with a (pyramid) classifier folder",
+        description="Batched predictions (label, score) for every row of --input, written to --output (CSV, TSV or "
+        "JSONL by extension) with the input's columns; columns label/score (predicted_label/predicted_score when "
+        "the input has those names).",
+    )  # fmt: skip
+    parser.add_argument("model", help="a folder written by `compress` or `finetune`, or any save_pretrained classifier")
+    parser.add_argument("--input", required=True, metavar="FILE", help="texts: CSV, TSV, JSONL or a datasets folder")
+    parser.add_argument("--output", required=True, metavar="FILE", help="where to write the predictions")
+    add_data_arguments(parser, with_labels=False)
+    parser.add_argument("--batch-size", type=int, default=128, help="inference batch (default 128)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--force", action="store_true", help="replace --output when it exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyramid_bert.errors import ConfigError
+    from pyramid_bert.predict import predict_file
+    from pyramid_bert.run_config import resolve_device
+
+    columns = tuple(args.text_column or ["text"])
+    if len(columns) > 2:
+        raise ConfigError(f"--text-column: one column, or two for sentence pairs; got {', '.join(columns)}")
+    if args.max_length is not None and args.max_length < 2:
+        raise ConfigError(f"--max-length: must be an int >= 2, got {args.max_length}")
+    resolve_device(args.device)
+    prepare_runtime(args)
+    count = predict_file(
+        args.model, args.input, args.output, text_columns=columns, batch_size=args.batch_size,
+        max_length=args.max_length, device=args.device, progress=not args.no_progress,
+        replace=args.force,
+    )  # fmt: skip
+    print(f"predictions: {args.output} ({count} rows)")
+    return 0

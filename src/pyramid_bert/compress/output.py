@@ -1,0 +1,155 @@
+"""The folder ``compress`` hands over: a standard Hugging Face model folder plus its model card and report.
+
+``config.json`` (with ``pyramid`` settings and ``id2label`` / ``label2id``), ``model.safetensors``, the tokenizer
+(``model_max_length`` = the N the model was made for), ``README.md`` (model card: usage, the table of tried
+configurations, the choice and why), ``report.md`` (the same table and every setting), ``pareto.png`` (dev metric
+against real speedup, frontier, the chosen point) and ``compress.json`` (all of it as data). Written to a temporary
+sibling and renamed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyramid_bert.compress.choose import POINTS, dev_drop
+
+if TYPE_CHECKING:
+    from pyramid_bert.compress.run import CompressResult, CompressSettings
+    from pyramid_bert.data import TaskData
+
+PLOT_FILE = "pareto.png"
+
+
+def write_output(result: CompressResult, settings: CompressSettings, task: TaskData, chosen: Path) -> Path:
+    """Write ``result.out`` from the chosen configuration's checkpoint folder ``chosen``."""
+    from transformers import AutoTokenizer
+
+    from pyramid_bert import checkpoint, load_pyramid_model
+    from pyramid_bert.compress.run import RESULT_FILE
+
+    out = result.out
+    tmp = checkpoint.temporary_sibling(out)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model, tokenizer = load_pyramid_model(str(chosen)), AutoTokenizer.from_pretrained(chosen)
+    tokenizer.model_max_length = task.max_length  # pipelines and predict truncate at the model's N
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    table = configuration_table(result, task.metric)
+    (tmp / "README.md").write_text(model_card(result, settings, task, table))
+    (tmp / "report.md").write_text(report(result, settings, task, table))
+    plot_pareto(result, task.metric, tmp / PLOT_FILE)
+    rows = [{key: value for key, value in row.items() if key != "checkpoint"} for row in result.rows]
+    checkpoint.atomic_write_json(tmp / RESULT_FILE, {
+        "chosen": result.chosen, "reason": result.reason, "dense": result.dense, "rows": rows, **result.notes,
+    })  # fmt: skip
+    checkpoint.replace_dir(tmp, out)
+    return out
+
+
+def configuration_table(result: CompressResult, metric: str) -> str:
+    """Markdown: dense, then every tried configuration with real speedup, dev/test metric and drops, the choice."""
+    dense = result.dense
+    lines = [
+        f"| configuration | real speedup [IQR] | FLOPs model | dev {metric} | test {metric} | dev drop | test drop | |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| dense{' (warm start: the given model)' if dense.get('warm_start') else ''} | 1.00X | 1.00X | "
+        f"{dense['dev'] * POINTS:.1f} | {dense['test'] * POINTS:.1f} | - | - | |",
+    ]
+    for index, row in enumerate(result.rows):
+        mark = "**chosen**" if index == result.chosen else ""
+        lines.append(
+            f"| {row['label']} | {row['speedup']:.2f}X [{row['speedup_q25']:.2f}, {row['speedup_q75']:.2f}] | "
+            f"{row['predicted']:.2f}X | {row['dev'] * POINTS:.1f} | {row['test'] * POINTS:.1f} | "
+            f"{dev_drop(row, dense['dev']):+.1f} | {(dense['test'] - row['test']) * POINTS:+.1f} | {mark} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _goal(settings: CompressSettings) -> str:
+    if settings.target_speedup is not None:
+        return f"--target-speedup {settings.target_speedup:g}"
+    return f"--max-drop {settings.max_drop:g}"
+
+
+def _summary(result: CompressResult, settings: CompressSettings, metric: str) -> str:
+    row, dense = result.chosen_row, result.dense
+    return (
+        f"Chosen: **{row['label']}**, {row['speedup']:.2f}X real speedup against the dense model (both on "
+        f"length-sorted batches padded per batch, batch {settings.eval_batch_size}, {row['examples']} dev sentences), "
+        f"dev {metric} {row['dev'] * POINTS:.1f} ({(row['dev'] - dense['dev']) * POINTS:+.1f} points vs dense), test "
+        f"{row['test'] * POINTS:.1f} ({(row['test'] - dense['test']) * POINTS:+.1f}). Goal {_goal(settings)}: "
+        f"{result.reason}. Test was not used for choosing.\n"
+    )
+
+
+def model_card(result: CompressResult, settings: CompressSettings, task: TaskData, table: str) -> str:
+    """``README.md`` of the output folder (Hugging Face model card with YAML front matter)."""
+    name = result.out.name
+    return (
+        "---\nlibrary_name: transformers\npipeline_tag: text-classification\ntags:\n- pyramid-bert\n- text-classification\n---\n\n"
+        f"# {name}\n\nA Pyramid-BERT sequence classifier made by `pyramid-bert compress` from `{settings.model}` on "
+        f"`{task.name}` ({', '.join(f'{k} {v}' for k, v in result.notes['splits'].items())}; labels: "
+        f"{', '.join(task.label_names) or 'regression'}; N = {task.max_length}). It keeps fewer tokens in each "
+        "encoder layer (core-set token selection), so it runs faster than the dense model it came from.\n\n"
+        + _summary(result, settings, task.metric)
+        + "\n## Use\n\n```python\nfrom pyramid_bert import load_pyramid_model\nfrom transformers import pipeline\n\n"
+        f'classify = pipeline("text-classification", model=load_pyramid_model("{name}"), tokenizer="{name}")\n'
+        f'classify("a sentence to label")\n```\n\n'
+        "`load_pyramid_model` re-applies the token selection stored in `config.json`; loading the folder with plain "
+        "`AutoModelForSequenceClassification.from_pretrained` gives the dense model (same weights, no speedup). "
+        f"Command line: `pyramid-bert predict {name} --input FILE --output FILE`.\n\n"
+        f"## Configurations tried\n\n{table}\n![dev metric against real speedup]({PLOT_FILE})\n\n"
+        "Speedups were measured on a shared machine in one process with interleaved repeats; see `report.md`.\n"
+    )
+
+
+def report(result: CompressResult, settings: CompressSettings, task: TaskData, table: str) -> str:
+    """``report.md``: the table, the choice and every setting and note needed to re-run it."""
+    notes = result.notes
+    setting_lines = "\n".join(f"- `{key}`: {value}" for key, value in settings.to_dict().items() if key != "candidates")
+    data_notes = task.notes or {}
+    return (
+        f"# compress report: {task.name}\n\n{_summary(result, settings, task.metric)}\n{table}\n"
+        f"![dev metric against real speedup]({PLOT_FILE})\n\n## How\n\n"
+        f"- dense model: {'the given model as is (warm start)' if notes['warm_start'] else f'fine-tuned from {settings.model} ({settings.dense_epochs:g} epochs)'}; "
+        f"each configuration adapted from it ({settings.adapt_epochs:g} epochs, lr {settings.lr:g}, batch {settings.batch_size})\n"
+        f"- real speedup: median of paired ratios T(dense) / T(pyramid), same weights, same length-sorted batches "
+        f"padded per batch, {settings.timing_repeats} interleaved repeats, {notes['threads']} thread(s)\n"
+        f"- data: {', '.join(f'{k} {v}' for k, v in notes['splits'].items())}; N = {task.max_length}"
+        f" ({data_notes.get('max_length_rule', 'the task N')})"
+        + (f"; {data_notes['held_out']}" if data_notes.get("held_out") else "")
+        + f"\n- wall time: {notes['seconds']:.0f} s (all runs of this compress together)\n\n## Settings\n\n{setting_lines}\n"
+    )
+
+
+def plot_pareto(result: CompressResult, metric: str, path: Path) -> Path:
+    """PNG: dev metric (x100) against real speedup; frontier line; the chosen configuration circled; dense dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyramid_bert.report.frontier import pareto_frontier
+
+    xs = [row["speedup"] for row in result.rows]
+    ys = [row["dev"] * POINTS for row in result.rows]
+    figure, ax = plt.subplots(figsize=(5, 3.5))
+    ax.scatter(xs, ys, color="tab:blue", zorder=3, label="configurations")
+    frontier = pareto_frontier(xs, ys)
+    ax.plot([xs[i] for i in frontier], [ys[i] for i in frontier], color="tab:red", linewidth=1, label="Pareto frontier")
+    ax.scatter([xs[result.chosen]], [ys[result.chosen]], s=160, facecolors="none", edgecolors="black", zorder=4,
+               label="chosen")  # fmt: skip
+    ax.axhline(result.dense["dev"] * POINTS, color="gray", linestyle="--", linewidth=0.8, label="dense")
+    for x, y, row in zip(xs, ys, result.rows, strict=True):
+        ax.annotate(row["label"], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("real speedup (X, vs dense on the same sorted batches)")
+    ax.set_ylabel(f"dev {metric} (x100)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,299 @@
+"""``compress``: from a model and labelled data to the fastest pyramid model that meets a speed or accuracy goal.
+
+Steps (the paper's Section 5 workflow, on the warm protocol):
+
+1. the dense model: ``--model`` itself when it already is a sequence classifier for the task's labels (warm start),
+   else a dense fine-tune of it (``dense_epochs``);
+2. each :class:`~pyramid_bert.compress.candidates.Candidate` adapted from the dense model (``adapt_epochs``), its
+   real speedup measured on dev and its dev and test metric scored;
+3. the choice (:func:`pyramid_bert.compress.choose.choose`) on dev; test is only reported;
+4. ``out``: a Hugging Face folder (config with the pyramid settings and labels, safetensors weights, tokenizer with
+   ``model_max_length`` = N) plus ``README.md`` (model card), ``report.md``, ``pareto.png`` and ``compress.json``.
+
+Everything in between lives in ``<out>.work/``; its ``state.json`` is rewritten (atomically) after every
+configuration, and each fine-tune resumes from its own ``.partial`` state, so a killed run continues where it
+stopped. Changing only the goal (``--target-speedup`` / ``--max-drop``) re-chooses without training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyramid_bert.compress.candidates import DEFAULT_CANDIDATES, Candidate
+from pyramid_bert.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyramid_bert.data import TaskData
+
+STATE_FILE = "state.json"
+RESULT_FILE = "compress.json"
+#: How often a fine-tune in progress saves its resume state (a kill loses at most this much training).
+SAVE_EVERY_SECONDS = 120.0
+#: Settings that change only the choice, not what is trained and measured.
+CHOICE_FIELDS = ("out", "target_speedup", "max_drop", "device")
+
+
+@dataclass
+class CompressSettings:
+    """One compress run (defaults sized so that ~2000 labelled sentences take a few minutes on 2 CPU cores)."""
+
+    model: str
+    out: str
+    target_speedup: float | None = None
+    max_drop: float | None = None
+    candidates: tuple[Candidate, ...] = DEFAULT_CANDIDATES
+    dense_epochs: float = 2.0
+    adapt_epochs: float = 0.5
+    lr: float = 1e-4
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    timing_examples: int = 256
+    timing_repeats: int = 3
+    max_train_examples: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def check(self) -> None:
+        """Ranges and the goal, before any data or model is read."""
+        if (self.target_speedup is None) == (self.max_drop is None):
+            raise ConfigError("--target-speedup / --max-drop: give exactly one goal")
+        if self.target_speedup is not None and not self.target_speedup > 0:
+            raise ConfigError(f"--target-speedup: must be > 0 (e.g. 2 for twice as fast), got {self.target_speedup}")
+        if self.max_drop is not None and not self.max_drop >= 0:
+            raise ConfigError(f"--max-drop: points of dev metric (x100) you accept to lose, >= 0; got {self.max_drop}")
+        for name in ("dense_epochs", "adapt_epochs", "lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be > 0, got {getattr(self, name)}")
+        for name in ("batch_size", "eval_batch_size", "timing_examples", "timing_repeats"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be an int >= 1, got {getattr(self, name)}")
+        if not self.candidates:
+            raise ConfigError("--candidates: give at least one configuration to try")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "candidates": [c.to_dict() for c in self.candidates]}
+
+    def identity(self) -> dict[str, Any]:
+        """What the trained and measured results depend on (all but the goal, ``out`` and the device)."""
+        return {key: value for key, value in self.to_dict().items() if key not in CHOICE_FIELDS}
+
+
+@dataclass
+class CompressResult:
+    """What a finished run wrote: the output folder, every tried row, the chosen row and why."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    dense: dict[str, Any]
+    chosen: int
+    reason: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chosen_row(self) -> dict[str, Any]:
+        return self.rows[self.chosen]
+
+
+def task_fingerprint(task: TaskData) -> str:
+    """SHA-256 of the task's splits, labels and N: a resumed run must see the same data."""
+    payload = {name: [split.text_a, split.text_b, split.labels] for name, split in task.splits.items()}
+    payload["_"] = [task.max_length, task.label_names, task.metric]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def compress(settings: CompressSettings, task: TaskData, *, progress: bool = True) -> CompressResult:
+    """Run the steps of the module docstring and write ``settings.out``; returns what was chosen."""
+    from pyramid_bert import checkpoint
+
+    settings.check()
+    out = Path(settings.out)
+    work = out.with_name(out.name + ".work")
+    with checkpoint.run_folder_lock(out):
+        checkpoint.remove_stale_temporaries(out)
+        if out.exists() and not (out / RESULT_FILE).is_file():
+            raise ConfigError(f"--out: {out} exists and was not written by compress; choose another --out")
+        started = time.perf_counter()
+        task, warm = _warm_start(settings, task)
+        state = _load_state(work, settings, task)
+        with _Progress(settings, task, progress, train_dense=not warm) as bar:
+            dense = _dense_stage(settings, task, work, state, bar, warm)
+            rows = [_candidate_stage(settings, task, work, state, dense, candidate, bar) for candidate in settings.candidates]
+        state["seconds"] = state.get("seconds", 0.0) + time.perf_counter() - started
+        _save_state(work, state)
+        from pyramid_bert.compress.choose import choose
+
+        choice = choose(rows, dense_dev=dense["dev"], target_speedup=settings.target_speedup, max_drop=settings.max_drop)
+        result = CompressResult(out, rows, dense, choice.index, choice.reason, _notes(settings, task, state))
+        from pyramid_bert.compress.output import write_output
+
+        write_output(result, settings, task, Path(rows[choice.index]["checkpoint"]))
+    return result
+
+
+def _notes(settings: CompressSettings, task: TaskData, state: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    return {
+        "task": task.name, "metric": task.metric, "max_length": task.max_length, "label_names": task.label_names,
+        "splits": {name: len(split) for name, split in task.splits.items()}, "data_notes": task.notes,
+        "warm_start": state["dense"]["warm_start"], "seconds": state["seconds"], "threads": torch.get_num_threads(),
+        "settings": settings.to_dict(),
+    }  # fmt: skip
+
+
+def _load_state(work: Path, settings: CompressSettings, task: TaskData) -> dict[str, Any]:
+    fingerprint = task_fingerprint(task)
+    path = work / STATE_FILE
+    if not path.is_file():
+        return {"identity": settings.identity(), "task": fingerprint, "dense": None, "candidates": {}}
+    state = json.loads(path.read_text())
+    if state.get("identity") != settings.identity() or state.get("task") != fingerprint:
+        raise ConfigError(
+            f"--out: {work} holds a compress run of other settings or data; delete it or choose another --out"
+        )
+    return state
+
+
+def _save_state(work: Path, state: dict[str, Any]) -> None:
+    from pyramid_bert.checkpoint import atomic_write_json
+
+    atomic_write_json(work / STATE_FILE, state)
+
+
+def _finetune_config(settings: CompressSettings, task: TaskData, model: str, out: Path, **selection: Any) -> Any:
+    from pyramid_bert.run_config import FinetuneConfig
+
+    dense = selection.get("method", "dense") == "dense"
+    return FinetuneConfig(
+        task=task.name, model=model, epochs=settings.dense_epochs if dense else settings.adapt_epochs,
+        lr=settings.lr, batch_size=settings.batch_size, eval_batch_size=settings.eval_batch_size,
+        max_train_examples=settings.max_train_examples, seed=settings.seed, device=settings.device, out=str(out),
+        **({"method": "dense"} | selection),
+    )  # fmt: skip
+
+
+def _warm_start(settings: CompressSettings, task: TaskData) -> tuple[TaskData, bool]:
+    """Whether ``--model`` is already a classifier for the task (then the task's label ids follow its id2label)."""
+    from transformers import AutoConfig
+
+    from pyramid_bert.compress.measure import is_fine_tuned_classifier
+    from pyramid_bert.data import resolve_model
+    from pyramid_bert.data.user_task import align_labels
+
+    source = str(resolve_model(settings.model))
+    if not is_fine_tuned_classifier(source, task):
+        return task, False
+    return align_labels(task, AutoConfig.from_pretrained(source).id2label, settings.model), True
+
+
+def _dense_stage(
+    settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], bar: _Progress, warm: bool
+) -> dict:
+    """The dense model (warm start or a dense fine-tune) and its dev/test metric; cached in ``state``."""
+    from pyramid_bert.compress import measure
+    from pyramid_bert.data import resolve_model
+    from pyramid_bert.train import finetune
+
+    if state["dense"] is None:
+        if warm:
+            bar.write(f"warm start: {settings.model} is already a classifier for these labels; it is the dense model")
+            path = str(resolve_model(settings.model))
+        else:
+            bar.stage("dense fine-tune", settings.dense_epochs)
+            config = _finetune_config(settings, task, settings.model, work / "dense")
+            path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+                             save_every_seconds=SAVE_EVERY_SECONDS))
+        state["dense"] = {"label": "dense", "checkpoint": path, "warm_start": warm, "speedup": 1.0,
+                          **_scores(measure.load_dense(path), path, task, settings)}  # fmt: skip
+        _save_state(work, state)
+    elif not warm:
+        bar.skip(settings.dense_epochs)
+    return state["dense"]
+
+
+def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -> dict[str, float]:
+    from transformers import AutoTokenizer
+
+    from pyramid_bert.compress.measure import metric_of
+    from pyramid_bert.run_config import resolve_device
+
+    tokenizer, device = AutoTokenizer.from_pretrained(path), resolve_device(settings.device)
+    model.to(device)
+    return {split: metric_of(model, tokenizer, task, split, batch_size=settings.eval_batch_size, device=device)
+            for split in ("dev", "test")}  # fmt: skip
+
+
+def _candidate_stage(
+    settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], dense: dict, candidate: Candidate,
+    bar: _Progress,
+) -> dict[str, Any]:  # fmt: skip
+    """One candidate adapted from the dense model, its speedup and metrics; cached in ``state``."""
+    from transformers import AutoTokenizer
+
+    from pyramid_bert import load_pyramid_model
+    from pyramid_bert.compress import measure
+    from pyramid_bert.run_config import resolve_device, validate_config
+    from pyramid_bert.train import finetune
+
+    if candidate.key in state["candidates"]:
+        bar.skip(settings.adapt_epochs)
+        return state["candidates"][candidate.key]
+    bar.stage(candidate.label, settings.adapt_epochs)
+    config = _finetune_config(settings, task, dense["checkpoint"], work / candidate.key, **candidate.finetune_fields())
+    validate_config(config, check_task_name=False)
+    path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+                             save_every_seconds=SAVE_EVERY_SECONDS))
+    pyramid, tokenizer = load_pyramid_model(path), AutoTokenizer.from_pretrained(path)
+    device = resolve_device(settings.device)
+    speed = measure.real_speedup(
+        pyramid, measure.load_dense(path), tokenizer, task, examples=settings.timing_examples,
+        batch_size=settings.eval_batch_size, repeats=settings.timing_repeats, device=device, seed=settings.seed,
+    )  # fmt: skip
+    row = {"label": candidate.label, "key": candidate.key, "candidate": candidate.to_dict(), "checkpoint": path,
+           **speed, **_scores(pyramid, path, task, settings)}  # fmt: skip
+    state["candidates"][candidate.key] = row
+    _save_state(work, state)
+    return row
+
+
+class _Progress:
+    """One bar over every planned training step of the run (ETA), the current configuration as its postfix."""
+
+    def __init__(self, settings: CompressSettings, task: TaskData, enabled: bool, *, train_dense: bool) -> None:
+        from tqdm.auto import tqdm
+
+        examples = len(task.splits["train"])
+        if settings.max_train_examples is not None:
+            examples = min(examples, settings.max_train_examples)
+        self.steps_per_epoch = math.ceil(examples / settings.batch_size)
+        total = (self._steps(settings.dense_epochs) if train_dense else 0) + len(settings.candidates) * self._steps(settings.adapt_epochs)
+        self.bar = tqdm(total=total, desc="compress", unit="step", disable=not enabled, dynamic_ncols=True)
+        self.base = 0
+
+    def _steps(self, epochs: float) -> int:
+        return max(1, math.ceil(epochs * self.steps_per_epoch))
+
+    def stage(self, label: str, epochs: float) -> None:
+        self.base = self.bar.n
+        self.bar.set_postfix_str(label)
+
+    def step(self, done: int) -> None:
+        self.bar.update(self.base + done - self.bar.n)
+
+    def skip(self, epochs: float) -> None:
+        self.bar.update(self._steps(epochs))
+
+    def write(self, text: str) -> None:
+        self.bar.write(text)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
