@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "sweep",
     "report",
     "lra",
+    "analyze",
+    "ablate",
 )
 
 
