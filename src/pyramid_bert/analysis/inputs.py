@@ -51,6 +51,7 @@ def load_inputs(
     if max_examples is not None and max_examples < 1:
         raise ConfigError(f"--max-examples must be >= 1, got {max_examples}")
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     folder = Path(model)
     fine_tuned = (folder / "run.json").is_file()
     source = str(folder) if folder.is_dir() else resolve_model(model)
