@@ -23,11 +23,14 @@ DEFAULT_MODEL = "minilm-l6"
 DEFAULT_TASK = "rt-polarity"
 
 
-def _common(parser: argparse.ArgumentParser, *, default_out: str, default_examples: int | None) -> None:
+def _common(
+    parser: argparse.ArgumentParser, *, default_out: str, default_examples: int | None, default_model: str
+) -> None:
     parser.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
-        help=f"catalog model, local checkpoint or finetune run folder (default {DEFAULT_MODEL})",
+        default=default_model,
+        help="catalog model, local checkpoint, finetune run folder, or ablate-dense: the seed-0 dense model of "
+        f"runs/ablate (the ablations' store), fine-tuned there first if missing (default {default_model})",
     )
     parser.add_argument("--task", default=DEFAULT_TASK, help=f"task (default {DEFAULT_TASK})")
     parser.add_argument("--split", default="dev", help="split to analyse: train, dev or test (default dev)")
@@ -54,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     inner = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
     redundancy = inner.add_parser("redundancy", help="Figure 1 at every encoder: similarity to CLS, DBSCAN clusters")
-    _common(redundancy, default_out="runs/analyze/redundancy", default_examples=None)
+    _common(redundancy, default_out="runs/analyze/redundancy", default_examples=None, default_model=DEFAULT_MODEL)
     redundancy.add_argument(
         "--eps",
         type=float,
@@ -70,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     redundancy.add_argument("--min-samples", type=int, default=1, help="DBSCAN min_samples (default 1, the paper's)")
     redundancy.set_defaults(func=run_redundancy)
     importance = inner.add_parser("importance", help="Figures 4-5: MI of predictions after removing the k-th token")
-    _common(importance, default_out="runs/analyze/importance", default_examples=160)
+    _common(importance, default_out="runs/analyze/importance", default_examples=200, default_model="ablate-dense")
     importance.add_argument("--layers", help="comma-separated encoders 1..L (default: every encoder)")
     importance.add_argument("--ms", default="1,k-1", help="values of m for the selection order (default 1,k-1)")
     importance.set_defaults(func=run_importance)
@@ -103,6 +106,10 @@ def run_redundancy(args: argparse.Namespace) -> int:
         raise ConfigError(f"--eps must be > 0, got {args.eps}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    if args.model == "ablate-dense":
+        from pyramid_bert.commands.ablate import dense_checkpoint
+
+        args.model = str(dense_checkpoint(args))
     inputs = load_inputs(args.model, task=args.task, split=args.split, max_examples=args.max_examples,
                          seed=args.seed, glue_dir=args.glue_dir)  # fmt: skip
     result = analyze_model(inputs.model, model_inputs(inputs.encodings), batch_size=args.batch_size,
