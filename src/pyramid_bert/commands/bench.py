@@ -173,12 +173,7 @@ def check_counts(args: argparse.Namespace) -> None:
     """--n >= 2, --repeats >= 1, --warmup >= 0, --threads >= 1 (when given)."""
     from pyramid_bert.errors import ConfigError
 
-    checks = (
-        ("--n", args.n, 2),
-        ("--repeats", args.repeats, 1),
-        ("--warmup", args.warmup, 0),
-        ("--examples", args.examples, 1),
-    )
+    checks = (("--n", args.n, 2), ("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0), ("--examples", args.examples, 1))
     for name, value, low in checks:
         if value < low:
             raise ConfigError(f"{name}: must be an int >= {low}, got {value}")

@@ -121,11 +121,8 @@ def run(args: argparse.Namespace) -> int:
         ("task / split", f"{result['task']} / {result['split']} ({result['examples']} examples)"),
         ("method", result["method"] + (" (only infer)" if result["only_infer"] else "")),
         ("lengths", str(result["lengths"]) if result["lengths"] is not None else "dense"),
-        *(
-            [("keep ratios", ", ".join(f"{r:.3g}" for r in result["keep_ratios"]) + "  (lengths above: at N)")]
-            if result.get("keep_ratios")
-            else []
-        ),
+        *([("keep ratios", ", ".join(f"{r:.3g}" for r in result["keep_ratios"]) + "  (lengths above: at N)")]
+          if result.get("keep_ratios") else []),
         (result["metric_name"], f"{result['metric']:.4f}"),
     ]
     rows += [(name, f"{value:.4f}") for name, value in result["scores"].items() if name != result["metric_name"]]

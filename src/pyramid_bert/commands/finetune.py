@@ -156,11 +156,8 @@ def run(args: argparse.Namespace) -> int:
         ("task / model", f"{info['task']['name']} / {info['config']['model']}"),
         ("method", info["config"]["method"]),
         ("lengths", str(info["lengths"]) if info["lengths"] is not None else "dense (N everywhere)"),
-        *(
-            [("keep ratios", ", ".join(f"{r:.3g}" for r in info["pyramid"]["keep_ratios"]) + "  (lengths above: at N)")]
-            if (info.get("pyramid") or {}).get("keep_ratios")
-            else []
-        ),
+        *([("keep ratios", ", ".join(f"{r:.3g}" for r in info["pyramid"]["keep_ratios"]) + "  (lengths above: at N)")]
+          if (info.get("pyramid") or {}).get("keep_ratios") else []),
         ("steps x batch", f"{train['steps']} x {train['batch_size']} ({train['examples']} examples)"),
         ("train time", f"{train['seconds']:.1f} s, median step {train['step_seconds_median'] * 1000:.0f} ms"),
         ("predicted speedup", f"{info['predicted_speedup']:.2f}X"),

@@ -15,17 +15,11 @@ BACKBONE_CHOICES = ("bigbird", "performer")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment's options (shared with ``benchmarks/lra_table4.py``)."""
-    parser.add_argument(
-        "--task", default="lra-image", help="lra-image | lra-pathfinder32 | lra-bytes (default lra-image)"
-    )
-    parser.add_argument(
-        "--backbone", default="performer,bigbird", help="comma-separated: bigbird, performer (default both)"
-    )
-    parser.add_argument(
-        "--methods",
-        default="first_k,random,cs_k_1,cs_opt,no_pruning",
-        help="comma-separated Table 4 columns (default all five)",
-    )
+    parser.add_argument("--task", default="lra-image", help="lra-image | lra-pathfinder32 | lra-bytes (default lra-image)")
+    parser.add_argument("--backbone", default="performer,bigbird",
+                        help="comma-separated: bigbird, performer (default both)")
+    parser.add_argument("--methods", default="first_k,random,cs_k_1,cs_opt,no_pruning",
+                        help="comma-separated Table 4 columns (default all five)")
     parser.add_argument("--train-size", type=int, default=2000, help="training examples (seeded subset; default 2000)")
     parser.add_argument("--test-size", type=int, default=500, help="test examples (seeded subset; default 500)")
     parser.add_argument("--space-reduction", type=float, default=0.7, help="attention-space reduction (default 0.7)")
@@ -39,12 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout (default 0)")
     parser.add_argument("--block-size", type=int, default=8, help="Big Bird block size (default 8)")
     parser.add_argument("--num-features", type=int, default=64, help="Performer random features (default 64)")
-    parser.add_argument(
-        "--pathfinder-n",
-        type=int,
-        default=None,
-        help="generate only this many Pathfinder images (default: the task's 20000)",
-    )
+    parser.add_argument("--pathfinder-n", type=int, default=None,
+                        help="generate only this many Pathfinder images (default: the task's 20000)")
     parser.add_argument("--timing-batch", type=int, default=64, help="examples per timed forward (default 64)")
     parser.add_argument("--timing-repeats", type=int, default=5, help="interleaved timing repeats (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, subsets and order (default 0)")
@@ -83,31 +73,16 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     task_options = {"n": args.pathfinder_n} if args.pathfinder_n and args.task == "lra-pathfinder32" else {}
     for backbone in backbones:
-        model = {
-            "hidden": args.hidden,
-            "num_layers": args.layers,
-            "heads": args.heads,
-            "intermediate": args.intermediate,
-            "dropout": args.dropout,
-            "seed": args.seed,
-        }
+        model = {"hidden": args.hidden, "num_layers": args.layers, "heads": args.heads,
+                 "intermediate": args.intermediate, "dropout": args.dropout, "seed": args.seed}
         model["block_size" if backbone == "bigbird" else "num_features"] = (
-            args.block_size if backbone == "bigbird" else args.num_features
-        )
+            args.block_size if backbone == "bigbird" else args.num_features)
         config = LraExperimentConfig(
-            task=args.task,
-            backbone=backbone,
-            methods=tuple(m for m in args.methods.split(",") if m),
-            train_size=args.train_size,
-            test_size=args.test_size,
-            space_reduction=args.space_reduction,
-            model=model,
-            seed=args.seed,
-            timing_batch=args.timing_batch,
-            timing_repeats=args.timing_repeats,
-            train=LraTrainConfig(
-                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet
-            ),
+            task=args.task, backbone=backbone, methods=tuple(m for m in args.methods.split(",") if m),
+            train_size=args.train_size, test_size=args.test_size, space_reduction=args.space_reduction,
+            model=model, seed=args.seed, timing_batch=args.timing_batch, timing_repeats=args.timing_repeats,
+            train=LraTrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                                 progress=not args.quiet),
             task_options=task_options,
         )
         result = run_lra_comparison(config)

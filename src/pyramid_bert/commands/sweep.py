@@ -62,11 +62,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
     parser.add_argument(
         "--gpus-per-trial", type=float, default=0.0, help="with --executor ray: GPUs per trial (default 0)"
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="torch threads per trial (default: the preset's; smoke and default use 1, paper torch's default)",
-    )
+    parser.add_argument("--threads", type=int,
+                        help="torch threads per trial (default: the preset's; smoke and default use 1, paper torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (for GLUE tasks)")
     parser.add_argument("--epochs", type=float, help="override the preset's epochs (warm: of the dense model)")
