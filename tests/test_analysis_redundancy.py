@@ -88,8 +88,29 @@ def test_analyze_redundancy_command_writes_csv_png_and_markdown_for_every_layer(
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--eps-quantile", "1.5"), ("--eps", "0"), ("--min-samples", "0"),
-                                             ("--max-examples", "0"), ("--task", "nope")])  # fmt: skip
+                                             ("--max-examples", "0"), ("--task", "nope"),
+                                             ("--at", "start")])  # fmt: skip
 def test_analyze_redundancy_bad_input_is_one_line_naming_the_flag(flag, value, tmp_path, capsys):
     code = cli.main(["analyze", "redundancy", flag, value, "--out", str(tmp_path / "o"), "--no-progress"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(err) == 1 and flag in err[0]
+
+
+def test_middle_reads_each_encoders_tokens_after_its_attention_sublayer(tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pyramid_bert.analysis.importance import to_middle
+    from pyramid_bert.analysis.redundancy import analyze_model
+    from pyramid_bert.data import tokenize_split
+
+    folder = write_tiny_bert(tmp_path / "tiny", num_layers=3, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    encodings = tokenize_split(AutoTokenizer.from_pretrained(folder), make_keyword_task(sizes=(4, 5, 4)), "dev")
+    inputs = {key: value for key, value in encodings.items() if key != "labels"}
+    middle = analyze_model(model, inputs, batch_size=2, at="middle")
+    output = analyze_model(model, inputs, batch_size=2)
+    assert sorted(middle.per_layer) == [1, 2, 3] and sorted(output.per_layer) == [0, 1, 2, 3]
+    with torch.inference_mode():
+        tokens = to_middle(model, inputs, 2)[0][inputs["attention_mask"][0].bool()]
+    assert np.allclose(middle.per_layer[2][0].cls_cosine, example_statistics(tokens).cls_cosine, atol=1e-6)
+    assert not np.allclose(middle.per_layer[2][0].cls_cosine, output.per_layer[2][0].cls_cosine)

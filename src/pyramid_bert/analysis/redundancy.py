@@ -30,6 +30,8 @@ PAPER_EPS = 0.2
 PAPER_MIN_SAMPLES = 1
 #: Default quantile of the first encoder's nearest-neighbour cosine dissimilarities for the quantile rule.
 DEFAULT_EPS_QUANTILE = 0.5
+#: Where the tokens are read: each encoder's output, or right after its attention sublayer (the selection point).
+AT_CHOICES = ("output", "middle")
 
 
 @dataclass
@@ -209,10 +211,11 @@ class RedundancyAccumulator:
         self.per_layer: dict[int, list[ExampleStatistics]] = {}
         self._distances: dict[int, list[np.ndarray]] = {}
 
-    def add(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor) -> None:
-        """One batch: ``L + 1`` tensors ``[B, N, D]`` (embeddings, then each encoder's output), ``mask [B, N]``."""
+    def add(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, *, first_layer: int = 0) -> None:
+        """One batch: tensors ``[B, N, D]`` of layers ``first_layer``, ``first_layer + 1``, ... (default: the
+        embeddings, then each encoder's output), ``mask [B, N]``."""
         mask = mask.bool()
-        for layer, hidden in enumerate(hidden_states):
+        for layer, hidden in enumerate(hidden_states, start=first_layer):
             for i in range(hidden.shape[0]):
                 tokens = hidden[i][mask[i]]
                 self.per_layer.setdefault(layer, []).append(
@@ -253,17 +256,35 @@ def analyze_model(
     *,
     batch_size: int = 64,
     progress: bool = False,
+    at: str = "output",
     **settings: float,
 ) -> RedundancyResult:
-    """:func:`analyze_hidden_states` of a dense model's layer outputs over ``inputs`` (``[n, N]`` tensors, with
-    ``attention_mask``), batch by batch; ``settings``: eps_quantile, eps_paper, min_samples."""
+    """:func:`analyze_hidden_states` of a dense model over ``inputs`` (``[n, N]`` tensors, with
+    ``attention_mask``), batch by batch; ``settings``: eps_quantile, eps_paper, min_samples.
+
+    ``at="output"``: the embeddings and each encoder's output (the paper's Figure 1); ``at="middle"``: each
+    encoder's tokens right after its attention sublayer, where Pyramid-BERT selects (layers 1..L).
+    """
     from tqdm.auto import tqdm
+
+    from pyramid_bert.analysis.importance import to_middle
+
+    if at not in AT_CHOICES:
+        from pyramid_bert.errors import ConfigError
+
+        raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {at!r}")
 
     accumulator = RedundancyAccumulator(**settings)
     count = inputs["attention_mask"].shape[0]
     with torch.inference_mode():
         for start in tqdm(range(0, count, batch_size), desc="redundancy", unit="batch", disable=not progress):
             batch = {key: value[start : start + batch_size] for key, value in inputs.items()}
+            if at == "middle":
+                inputs_only = {key: value for key, value in batch.items() if key != "labels"}
+                layers = range(1, model.config.num_hidden_layers + 1)
+                middles = [to_middle(model, inputs_only, layer).float() for layer in layers]
+                accumulator.add(middles, batch["attention_mask"], first_layer=1)
+                continue
             output = model(**batch, output_hidden_states=True)
             accumulator.add([h.float() for h in output.hidden_states], batch["attention_mask"])
     return accumulator.result()

@@ -70,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.5,
         help="second rule: eps = this quantile of encoder 1's nearest-neighbour cosine dissimilarities (default 0.5)",
     )
+    redundancy.add_argument(
+        "--at",
+        default="output",
+        help="output: each encoder's output (the paper's Figure 1); middle: right after each encoder's attention "
+        "sublayer, where Pyramid-BERT selects (default output)",
+    )
     redundancy.add_argument("--min-samples", type=int, default=1, help="DBSCAN min_samples (default 1, the paper's)")
     redundancy.set_defaults(func=run_redundancy)
     importance = inner.add_parser("importance", help="Figures 4-5: MI of predictions after removing the k-th token")
@@ -104,6 +110,10 @@ def run_redundancy(args: argparse.Namespace) -> int:
         raise ConfigError(f"--eps-quantile must be in (0, 1), got {args.eps_quantile}")
     if args.eps <= 0:
         raise ConfigError(f"--eps must be > 0, got {args.eps}")
+    from pyramid_bert.analysis.redundancy import AT_CHOICES
+
+    if args.at not in AT_CHOICES:
+        raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {args.at!r}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     if args.model == "ablate-dense":
@@ -113,13 +123,15 @@ def run_redundancy(args: argparse.Namespace) -> int:
     inputs = load_inputs(args.model, task=args.task, split=args.split, max_examples=args.max_examples,
                          seed=args.seed, glue_dir=args.glue_dir)  # fmt: skip
     result = analyze_model(inputs.model, model_inputs(inputs.encodings), batch_size=args.batch_size,
-                           progress=not args.no_progress, eps_quantile=args.eps_quantile, eps_paper=args.eps,
-                           min_samples=args.min_samples)  # fmt: skip
+                           progress=not args.no_progress, at=args.at, eps_quantile=args.eps_quantile,
+                           eps_paper=args.eps, min_samples=args.min_samples)  # fmt: skip
     seconds = time.perf_counter() - started
     kind = "fine-tuned" if inputs.fine_tuned else "as given (not fine-tuned here)"
-    how = (f"Model `{args.model}` ({kind}), task {args.task}, split {args.split}, "
+    where = "each encoder's output" if args.at == "output" else "right after each encoder's attention sublayer"
+    how = (f"Model `{args.model}` ({kind}), task {args.task}, split {args.split}, tokens read at {where}, "
            f"{len(inputs.encodings['labels'])} inputs, N = {inputs.task.max_length}; {seconds:.0f} s wall. "
            f"Re-run: `pyramid-bert analyze redundancy --model {args.model} --task {args.task} --split {args.split}"
+           f"{'' if args.at == 'output' else ' --at middle'}"
            f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
     files = write_redundancy(result, Path(args.out), heading=f"Token redundancy (Figure 1): {args.model}", how=how)
     print(Path(files["section"]).read_text())
