@@ -56,9 +56,9 @@ def test_plans_share_the_dense_trial_per_seed_and_compare_what_their_table_compa
     assert all(r.trial.epochs > 0 for r in infer if r.variant != "inference only")
     position = plan_ablation("position", SETTINGS)
     assert {r.trial.position for r in position} == {"middle", "end"}
-    # the adapted m = 1, middle trials are one and the same in the three ablations
-    shared = {r.trial.key for r in m_rows if r.trial.m == 1}
-    assert shared == {r.trial.key for r in infer if r.variant != "inference only"}
+    # Table 5's own schedules; the adapted m = 1, middle trials of Tables 6 and 7 are one and the same
+    assert {r.trial.lengths[0] for r in m_rows} == {9, 28, 42, 50}
+    shared = {r.trial.key for r in infer if r.variant != "inference only"}
     assert shared == {r.trial.key for r in position if r.trial.position == "middle"}
     schedules = plan_ablation("schedules", AblationSettings(**{**SETTINGS.__dict__, "seeds": (0,)}), configs=5)
     assert [r.variant for r in schedules].count("Eq. 5") == 5 and len(schedules) == 4 * 5
@@ -100,9 +100,11 @@ def test_ablations_share_one_store_resume_and_never_run_a_trial_twice(tmp_path, 
     capsys.readouterr()
     assert _ablate("m", tmp_path) == 0
     assert "0 run (0 failed), 39 resumed" in capsys.readouterr().err
+    assert _ablate("only-infer", tmp_path) == 0  # the dense trials are reused
+    assert "24 run (0 failed), 3 resumed" in capsys.readouterr().err
     assert _ablate("position", tmp_path) == 0  # only the "end" trials are new
     count = sqlite3.connect(tmp_path / "results.sqlite").execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-    assert count == 39 + 12
+    assert count == 39 + 24 + 12
     assert "12 run (0 failed), 15 resumed" in capsys.readouterr().err
 
 

@@ -6,8 +6,9 @@ the same key, as ``reproduce``'s: 4000 training examples, 2 epochs), and pyramid
 Coreset m = 1, middle, adapted) run it once. Each plan returns ``(variant, schedule, trial)`` rows; the
 variant is what the ablation compares.
 
-- ``m`` (Table 5): Coreset-select with m in {1, ceil(0.5 k), k-1} on the four schedules of ``default``;
-- ``only-infer`` (Table 6): the same schedules, m = 1, selection at inference only on the dense model
+- ``m`` (Table 5): Coreset-select with m in {1, ceil(0.5 k), k-1} on the paper's four Table 5 schedules
+  ((prune_upto, p) = (1, 0.15), (2, 0.2), (3, 0.3), (4, 0.4); for minilm-l6 at N = 64: 5.3X to 1.8X predicted);
+- ``only-infer`` (Table 6): the four schedules of ``default`` (1.4X to 4.4X predicted), m = 1, selection at inference only on the dense model
   (a trial with ``epochs = 0``: no adaptation, see :mod:`pyramid_bert.sweep.ablation_trial`) against
   selection at adaptation and inference;
 - ``position`` (Table 7): m = 1, selection after the attention sublayer (``middle``) or after the FFN (``end``);
@@ -37,6 +38,8 @@ ABLATIONS = ("m", "only-infer", "position", "schedules")
 ONLY_INFER_EPOCHS = 0.0
 #: m values of Table 5: 1, ceil(0.5 k), k - 1.
 TABLE5_MS: tuple[int | float | None, ...] = (1, 0.5, None)
+#: The four (prune_upto, p) schedules of the paper's Table 5.
+TABLE5_GRID: tuple[tuple[int, float], ...] = ((1, 0.15), (2, 0.2), (3, 0.3), (4, 0.4))
 #: Random families of Figure 6.
 RANDOM_FAMILIES = 3
 
@@ -78,8 +81,12 @@ def dense_trials(settings: AblationSettings) -> list[TrialSpec]:
     return [t for t in trials if t.method == "dense"]
 
 
-def fixed_schedules(settings: AblationSettings) -> list[Schedule]:
-    """The four Coreset schedules of the ``default`` preset (nearest to its speedup targets)."""
+def fixed_schedules(settings: AblationSettings, *, table5: bool = False) -> list[Schedule]:
+    """The four Coreset schedules of the ``default`` preset (nearest to its speedup targets), or with ``table5``
+    the four (prune_upto, p) pairs of the paper's Table 5 (for the model's layers and N), by predicted speedup."""
+    if table5:
+        schedules = method_schedules("coreset", settings.n, settings.shape, grid=TABLE5_GRID)
+        return sorted(schedules, key=lambda s: s.predicted_speedup)
     schedules = method_schedules("coreset", settings.n, settings.shape, grid=settings.grid)
     return nearest_schedules(schedules, settings.speedup_targets)
 
@@ -112,7 +119,7 @@ def plan_ablation(
     if name == "schedules":
         return _schedule_rows(settings, dense_trials(settings), configs, random_seed)
     for dense in dense_trials(settings):
-        for schedule in fixed_schedules(settings):
+        for schedule in fixed_schedules(settings, table5=name == "m"):
             lengths, label = schedule.lengths or (), schedule.label
             if name == "m":
                 rows += [
