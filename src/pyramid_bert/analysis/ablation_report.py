@@ -132,9 +132,22 @@ def markdown_table(cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
-def plot_cells(cells: Sequence[Cell], path: Path, *, title: str, fit: bool = False, metric: str = "accuracy") -> Path:
-    """Test metric (mean over seeds) against measured speedup (padded to N), one colour per variant; with ``fit``
-    a least-squares line per variant (Figure 6)."""
+def _x(cell: Cell, axis: str) -> float | None:
+    return cell.speedup if axis == "measured" else cell.predicted
+
+
+def plot_cells(
+    cells: Sequence[Cell],
+    path: Path,
+    *,
+    title: str,
+    fit: bool = False,
+    metric: str = "accuracy",
+    axis: str = "measured",
+) -> Path:
+    """Test metric (mean over seeds) against speedup, one colour per variant; with ``fit`` a least-squares line per
+    variant (Figure 6). ``axis``: "measured" (padded to N, the paper's protocol) or "predicted" (the FLOPs model:
+    the same for variants on one schedule, so their accuracies line up whatever the timing noise)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,7 +155,9 @@ def plot_cells(cells: Sequence[Cell], path: Path, *, title: str, fit: bool = Fal
 
     figure, ax = plt.subplots(figsize=(6.0, 4.2))
     for index, variant in enumerate(dict.fromkeys(c.variant for c in cells)):
-        points = [(c.speedup, c.summary().mean * SCALE) for c in cells if c.variant == variant and c.speedup and c.test]
+        points = [
+            (_x(c, axis), c.summary().mean * SCALE) for c in cells if c.variant == variant and _x(c, axis) and c.test
+        ]
         if not points:
             continue
         x, y = np.array(points).T
@@ -155,7 +170,9 @@ def plot_cells(cells: Sequence[Cell], path: Path, *, title: str, fit: bool = Fal
         elif not fit:
             order = np.argsort(x)
             ax.plot(x[order], y[order], color=color, linewidth=0.8, alpha=0.6)
-    ax.set_xlabel("measured speedup (X, both padded to N)")
+    ax.set_xlabel(
+        "measured speedup (X, both padded to N)" if axis == "measured" else "predicted speedup (X, FLOPs model)"
+    )
     ax.set_ylabel(f"test {metric} (x100, mean over seeds)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
@@ -182,11 +199,11 @@ def fit_lines(cells: Sequence[Cell]) -> dict[str, tuple[float, float, float, flo
 
 
 def write_ablation(cells: Sequence[Cell], out: Path, *, name: str, heading: str, how: str, fit: bool = False,
-                   metric: str = "accuracy") -> dict[str, Path]:  # fmt: skip
+                   metric: str = "accuracy", axis: str = "measured") -> dict[str, Path]:  # fmt: skip
     """Write ``<name>.csv``, ``<name>.png`` and ``<name>.md`` into ``out``."""
     files = {"table": out / f"{name}.csv", "figure": out / f"{name}.png", "section": out / f"{name}.md"}
     write_csv_atomic(files["table"], cell_rows(cells))
-    plot_cells(cells, files["figure"], title=heading, fit=fit, metric=metric)
+    plot_cells(cells, files["figure"], title=heading, fit=fit, metric=metric, axis=axis)
     lines = [f"## {heading}", "", how, "", markdown_table(cells), ""]
     if fit:
         lines += ["Linear fits (test x 100 = slope * speedup + intercept, over the family's speedup range):", ""]

@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
            f"{summary.already_done} already in the store. Test metric x 100: mean [95% interval] over seeds. "
            f"Re-run: `pyramid-bert ablate {args.ablation}`.")  # fmt: skip
     files = write_ablation(cells, out / "report", name=args.ablation, heading=HEADINGS[args.ablation], how=how,
-                           fit=args.ablation == "schedules")  # fmt: skip
+                           fit=args.ablation == "schedules",
+                           axis="measured" if args.ablation == "schedules" else "predicted")  # fmt: skip
     print(Path(files["section"]).read_text())
     print(f"ablate {args.ablation}: {summary.ran} run ({summary.failed} failed), {summary.already_done} resumed, "
           f"{minutes:.1f} min; {out / 'report'}", file=sys.stderr)  # fmt: skip
