@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     how = (f"Model `{model}`, task {args.task}, split {args.split}, {len(inputs.encodings['labels'])} inputs "
            f"(seed {args.seed}), N = {inputs.task.max_length}, encoders {layers}; {seconds:.0f} s wall, "
            f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} --task "
-           f"{args.task} --max-examples {args.max_examples}`.")  # fmt: skip
+           f"{args.task} --max-examples {args.max_examples} --ms {args.ms}"
+           f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
     files = write_importance(curves, ceiling, Path(args.out), heading="Token importance (Figures 4-5)", how=how)
     print(Path(files["section"]).read_text())
     print(f"analyze importance: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
