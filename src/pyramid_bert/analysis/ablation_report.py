@@ -113,7 +113,9 @@ def markdown_table(cells: Sequence[Cell]) -> str:
                 cells_text.append("")
                 continue
             speed = f"{cell.speedup:.2f}X / {cell.sorted_speedup:.2f}X" if cell.speedup and cell.sorted_speedup else "-"
-            cells_text.append(f"{_ci_text(cell.summary())}, {speed}")
+            own = cell.predicted
+            differs = own is not None and first.predicted is not None and abs(own - first.predicted) > 0.005
+            cells_text.append(f"{_ci_text(cell.summary())}, {speed}" + (f" (predicted {own:.2f}X)" if differs else ""))
         predicted = f"{first.predicted:.2f}X" if first.predicted else "-"
         lengths = " ".join(map(str, first.lengths))
         lines.append(f"| {schedule} ({lengths}) | {predicted} | " + " | ".join(cells_text) + " |")
