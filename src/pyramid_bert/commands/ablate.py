@@ -167,13 +167,16 @@ def run(args: argparse.Namespace) -> int:
     with ResultsStore(out / STORE_NAME) as store:
         records = {record.spec.key: record for record in store.records()}
     cells = collect(rows, records)
+    keys = {trial.key for trial in trials}
+    trial_minutes = sum(records[k].wall_seconds or 0.0 for k in keys if k in records) / 60
     minutes = (time.perf_counter() - started) / 60
     how = (f"Model {args.model}, task {args.task}, {seeds} seed(s); warm protocol of the `default` preset (dense "
            f"per seed on {settings.budget.max_train_examples} training examples x {settings.budget.epochs:g} epochs, "
            f"pyramid trials adapted for {settings.adapt_budget.epochs:g} epoch; dev/test subsets of "
            f"{settings.adapt_budget.max_eval_examples}); Coreset-select; {'synthetic trial function (no model): ' if args.synthetic else ''}"
            f"this run {minutes:.1f} min wall with {workers} worker(s), {summary.ran} trials run, "
-           f"{summary.already_done} already in the store. Test metric x 100: mean [95% interval] over seeds. "
+           f"{summary.already_done} already in the store; the trials' own wall time, summed over the store's runs, "
+           f"{trial_minutes:.1f} min (dense included). Test metric x 100: mean [95% interval] over seeds. "
            f"Re-run: `pyramid-bert ablate {args.ablation}`.")  # fmt: skip
     files = write_ablation(cells, out / "report", name=args.ablation, heading=HEADINGS[args.ablation], how=how,
                            fit=args.ablation == "schedules",
