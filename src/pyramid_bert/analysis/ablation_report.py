@@ -8,6 +8,7 @@ paper's protocol; and length-sorted batches: the realistic one).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,7 +177,7 @@ def plot_cells(
         "measured speedup (X, both padded to N)" if axis == "measured" else "predicted speedup (X, FLOPs model)"
     )
     ax.set_ylabel(f"test {metric} (x100, mean over seeds)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=9)
     ax.legend(fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
