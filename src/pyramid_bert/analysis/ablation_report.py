@@ -121,7 +121,7 @@ def markdown_table(cells: Sequence[Cell]) -> str:
         lengths = " ".join(map(str, first.lengths))
         lines.append(f"| {schedule} ({lengths}) | {predicted} | " + " | ".join(cells_text) + " |")
     if len(variants) > 1:
-        lines += ["", f"Paired differences to `{variants[0]}` (test, same seeds, 95% t interval):", ""]
+        differences: list[str] = []
         for schedule in schedules:
             base = by.get((variants[0], schedule))
             for variant in variants[1:]:
@@ -131,7 +131,9 @@ def markdown_table(cells: Sequence[Cell]) -> str:
                 d = paired_difference(other.test, base.test)
                 interval = "" if d is None or d.low is None else f" [{d.low * SCALE:+.1f}, {d.high * SCALE:+.1f}]"
                 mean = "" if d is None else f"{d.mean * SCALE:+.1f}{interval}: "
-                lines.append(f"- {schedule}, {variant}: {mean}{verdict(d, other=variants[0])}")
+                differences.append(f"- {schedule}, {variant}: {mean}{verdict(d, other=variants[0])}")
+        if differences:
+            lines += ["", f"Paired differences to `{variants[0]}` (test, same seeds, 95% t interval):", "", *differences]
     return "\n".join(lines)
 
 
