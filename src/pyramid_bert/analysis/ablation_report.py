@@ -133,7 +133,12 @@ def markdown_table(cells: Sequence[Cell]) -> str:
                 mean = "" if d is None else f"{d.mean * SCALE:+.1f}{interval}: "
                 differences.append(f"- {schedule}, {variant}: {mean}{verdict(d, other=variants[0])}")
         if differences:
-            lines += ["", f"Paired differences to `{variants[0]}` (test, same seeds, 95% t interval):", "", *differences]
+            lines += [
+                "",
+                f"Paired differences to `{variants[0]}` (test, same seeds, 95% t interval):",
+                "",
+                *differences,
+            ]
     return "\n".join(lines)
 
 
