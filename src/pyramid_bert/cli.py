@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "lra",
     "compress",
     "predict",
+    "analyze",
+    "ablate",
 )
 
 

@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_sweep_arguments(parser, default_out="runs/reproduce")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="then every other table and figure (ablations, analyses, LRA) and one report-all.md",
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,4 +67,8 @@ def run(args: argparse.Namespace) -> int:
         f"\nreproduce: {summary.ran} trials run ({summary.failed} failed), {summary.already_done} resumed, "
         f"wall time {minutes:.1f} min"
     )
+    if getattr(args, "all", False):
+        from pyramid_bert.commands.reproduce_all import run_all
+
+        return run_all(args, setup.out / "report" / "report.md")
     return 0

@@ -1,0 +1,145 @@
+"""``pyramid-bert analyze redundancy|importance``: the paper's analyses of a model's token embeddings.
+
+- ``redundancy`` (Figure 1): at every encoder, cosine similarity of the tokens to CLS and to each other,
+  nearest-neighbour distances, and the DBSCAN clusters per input (scikit-learn; eps and min_samples stated).
+- ``importance`` (Figures 4-5): in a densely fine-tuned model, at encoder j, remove the k-th token of the
+  core-set selection order (m = 1 and m = k-1) for every k; the mutual information (natural log) between the
+  pruned model's and the dense model's predictions, per k and encoder.
+
+Both take the built-in model and rt-polarity by default (``--model`` any catalog name, local checkpoint or
+``finetune`` run folder; ``--task`` any task) and write CSV + PNG + a Markdown section into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pyramid_bert.errors import ConfigError
+
+DEFAULT_MODEL = "minilm-l6"
+DEFAULT_TASK = "rt-polarity"
+
+
+def _common(
+    parser: argparse.ArgumentParser, *, default_out: str, default_examples: int | None, default_model: str
+) -> None:
+    parser.add_argument(
+        "--model",
+        default=default_model,
+        help="catalog model, local checkpoint, finetune run folder, or ablate-dense: the seed-0 dense model of "
+        f"runs/ablate (the ablations' store), fine-tuned there first if missing (default {default_model})",
+    )
+    parser.add_argument("--task", default=DEFAULT_TASK, help=f"task (default {DEFAULT_TASK})")
+    parser.add_argument("--split", default="dev", help="split to analyse: train, dev or test (default dev)")
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=default_examples,
+        help=f"seeded subset of the split (default {default_examples or 'all'})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
+    parser.add_argument("--batch-size", type=int, default=64, help="inference batch (default 64)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--glue-dir", help="folder with GLUE data (GLUE tasks)")
+    parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="token redundancy (Figure 1) and importance (Figures 4-5)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    inner = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
+    redundancy = inner.add_parser("redundancy", help="Figure 1 at every encoder: similarity to CLS, DBSCAN clusters")
+    _common(redundancy, default_out="runs/analyze/redundancy", default_examples=None, default_model=DEFAULT_MODEL)
+    redundancy.add_argument(
+        "--eps",
+        type=float,
+        default=0.2,
+        help="DBSCAN eps of the paper's rule, cosine dissimilarity (default 0.2, Appendix F)",
+    )
+    redundancy.add_argument(
+        "--eps-quantile",
+        type=float,
+        default=0.5,
+        help="second rule: eps = this quantile of encoder 1's nearest-neighbour cosine dissimilarities (default 0.5)",
+    )
+    redundancy.add_argument(
+        "--at",
+        default="output",
+        help="output: each encoder's output (the paper's Figure 1); middle: right after each encoder's attention "
+        "sublayer, where Pyramid-BERT selects (default output)",
+    )
+    redundancy.add_argument("--min-samples", type=int, default=1, help="DBSCAN min_samples (default 1, the paper's)")
+    redundancy.set_defaults(func=run_redundancy)
+    importance = inner.add_parser("importance", help="Figures 4-5: MI of predictions after removing the k-th token")
+    _common(importance, default_out="runs/analyze/importance", default_examples=200, default_model="ablate-dense")
+    importance.add_argument("--layers", help="comma-separated encoders 1..L (default: every encoder)")
+    importance.add_argument("--ms", default="1,k-1", help="values of m for the selection order (default 1,k-1)")
+    importance.set_defaults(func=run_importance)
+    parser.set_defaults(func=lambda args: _missing(parser))  # fmt: skip
+
+
+def _missing(parser: argparse.ArgumentParser) -> int:
+    raise ConfigError("analyze: give an analysis; valid: redundancy, importance")
+
+
+def _check_common(args: argparse.Namespace) -> None:
+    for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
+
+
+def run_redundancy(args: argparse.Namespace) -> int:
+    import torch
+
+    from pyramid_bert.analysis.inputs import load_inputs, model_inputs
+    from pyramid_bert.analysis.redundancy import analyze_model
+    from pyramid_bert.analysis.redundancy_report import write_redundancy
+
+    _check_common(args)
+    if args.min_samples < 1:
+        raise ConfigError(f"--min-samples must be >= 1, got {args.min_samples}")
+    if not 0 < args.eps_quantile < 1:
+        raise ConfigError(f"--eps-quantile must be in (0, 1), got {args.eps_quantile}")
+    if args.eps <= 0:
+        raise ConfigError(f"--eps must be > 0, got {args.eps}")
+    from pyramid_bert.analysis.redundancy import AT_CHOICES
+
+    if args.at not in AT_CHOICES:
+        raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {args.at!r}")
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    if args.model == "ablate-dense":
+        from pyramid_bert.commands.ablate import dense_checkpoint
+
+        args.model = str(dense_checkpoint(args))
+    inputs = load_inputs(args.model, task=args.task, split=args.split, max_examples=args.max_examples,
+                         seed=args.seed, glue_dir=args.glue_dir)  # fmt: skip
+    result = analyze_model(inputs.model, model_inputs(inputs.encodings), batch_size=args.batch_size,
+                           progress=not args.no_progress, at=args.at, eps_quantile=args.eps_quantile,
+                           eps_paper=args.eps, min_samples=args.min_samples)  # fmt: skip
+    seconds = time.perf_counter() - started
+    kind = "fine-tuned" if inputs.fine_tuned else "as given (not fine-tuned here)"
+    where = "each encoder's output" if args.at == "output" else "right after each encoder's attention sublayer"
+    how = (f"Model `{args.model}` ({kind}), task {args.task}, split {args.split}, tokens read at {where}, "
+           f"{len(inputs.encodings['labels'])} inputs, N = {inputs.task.max_length}; {seconds:.0f} s wall. "
+           f"Re-run: `pyramid-bert analyze redundancy --model {args.model} --task {args.task} --split {args.split}"
+           f"{'' if args.at == 'output' else ' --at middle'}"
+           f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
+    files = write_redundancy(result, Path(args.out), heading=f"Token redundancy (Figure 1): {args.model}", how=how)
+    print(Path(files["section"]).read_text())
+    print(f"analyze redundancy: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_importance(args: argparse.Namespace) -> int:
+    from pyramid_bert.commands.analyze_importance import run
+
+    return run(args)

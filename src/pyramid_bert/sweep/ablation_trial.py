@@ -1,0 +1,56 @@
+"""The trial function of the ablations: :func:`~pyramid_bert.sweep.finetune_trial.finetune_trial`, except for
+trials with ``epochs == 0`` (:data:`~pyramid_bert.sweep.ablations.ONLY_INFER_EPOCHS`), which apply the selection
+at inference only to the dense checkpoint they start from (the paper's Table 6), without any training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid_bert.sweep.ablations import ONLY_INFER_EPOCHS
+
+
+def ablation_trial(config: dict[str, Any]) -> dict[str, Any]:
+    """Run one ablation trial from its job ``config`` (see :func:`pyramid_bert.sweep.runner.trial_config`)."""
+    if float(config.get("epochs", 1.0)) != ONLY_INFER_EPOCHS:
+        from pyramid_bert.sweep.finetune_trial import finetune_trial
+
+        return finetune_trial(config)
+    return only_infer_trial(config)
+
+
+def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
+    """Score the dense checkpoint ``config["model"]`` with ``config``'s selection applied at inference only:
+    dev and test metric, and (unless ``trial_options.measure_speed`` is False) speed against the dense twin."""
+    from transformers.utils import logging as transformers_logging
+
+    from pyramid_bert import evaluate
+    from pyramid_bert.trial import EXTRA_TEST_KEYS
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    options = dict(config.get("trial_options") or {})
+    if options.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(options["threads"]))
+    selection = {"method": config["method"], "lengths": config["lengths"], "m": config["m"],
+                 "position": config["position"]}  # fmt: skip
+    common = {"only_infer": selection, "max_examples": config.get("max_eval_examples"), "write_json": False,
+              "batch_size": config.get("eval_batch_size"), "glue_dir": config.get("glue_dir")}  # fmt: skip
+    dev = evaluate.evaluate_checkpoint(config["model"], split="dev", measure_speed=False, **common)
+    test = evaluate.evaluate_checkpoint(
+        config["model"], split="test", measure_speed=options.get("measure_speed", True),
+        timing_repeats=int(options.get("timing_repeats", 3)), timing_examples=256,
+        timing_dense_modes=("padded", "sorted"), time_train_step=False, **common,
+    )  # fmt: skip
+    return {
+        "task": config["task"], "model": config["model"], "method": config["method"], "seed": config["seed"],
+        "metric_name": test["metric_name"], "dev_metric": dev["metric"], "test_metric": test["metric"],
+        "dev_scores": dev.get("scores"), "test_scores": test.get("scores"),
+        "speedup_median": test["speedup_median"], "speedup_q25": test["speedup_q25"],
+        "speedup_q75": test["speedup_q75"], **{key: test.get(key) for key in EXTRA_TEST_KEYS},
+        "predicted_speedup": test["predicted_speedup"], "space_reduction": test["space_reduction"],
+        "space_reduction_exact": test.get("space_reduction_exact"), "train_seconds": 0.0,
+        "eval_seconds": dev["eval_seconds"] + test["eval_seconds"], "checkpoint": config["model"],
+        "lengths": test.get("lengths"), "only_infer": True, "protocol": options.get("protocol"),
+    }  # fmt: skip
