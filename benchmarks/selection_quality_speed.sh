@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Speed of the selection-quality study's configurations (benchmarks/selection_quality.md): real (length-sorted)
 # and paper (padded to N) speedups over 512 rt-polarity test sentences, batch 128, one thread, the study's keep
-# ratios 0.5 0.25 ... 0.25. Run on an idle machine: `bash benchmarks/selection_quality_speed.sh OUT_DIR`.
+# ratios 0.5 0.25 ... 0.25. Run on an idle machine (about 11 min): `bash benchmarks/selection_quality_speed.sh OUT_DIR`.
 set -euo pipefail
 out="${1:-runs/selection_speed}"
 mkdir -p "$out"
