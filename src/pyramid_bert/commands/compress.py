@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     goal.add_argument("--target-speedup", type=float, metavar="X", help="the best dev metric among configurations >= X")
     goal.add_argument("--max-drop", type=float, metavar="D", help="the fastest configuration losing <= D dev points (x100)")
     parser.add_argument("--out", required=True, help="output folder (its work files go to OUT.work)")
-    parser.add_argument("--candidates", metavar="FILE", help="JSON list of configurations to try (default: 4 coreset keep-ratio schedules)")
+    parser.add_argument("--candidates", metavar="FILE", help="JSON list of configurations to try (default: 4 keep-ratio schedules of CS+, core-set selection with cosine distance, duplicity attention and merging)")
     parser.add_argument("--dense-epochs", type=float, default=2.0, help="epochs of the dense fine-tune (default 2)")
     parser.add_argument("--adapt-epochs", type=float, default=0.5, help="epochs adapting each configuration (default 0.5)")
     parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")

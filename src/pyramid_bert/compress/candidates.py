@@ -92,12 +92,17 @@ class Candidate:
         return dict(self.options)
 
 
-#: Coreset (m = 1) with keep-ratio schedules from about 1.4X to 3X predicted on a 6-layer model.
+#: The selection-quality study's best variant, "CS+": cosine distance, duplicity attention and merging (on
+#: rt-polarity at ~2.9X, 3 seeds: +5.6 [+3.3, +8.0] accuracy points over plain core-set selection; see
+#: benchmarks/selection_quality.md).
+CS_PLUS_OPTIONS: dict[str, Any] = {"distance": "cosine", "duplicity_attention": True, "merge": True}
+
+#: CS+ (coreset m = 1 with CS_PLUS_OPTIONS) with keep-ratio schedules from about 1.4X to 3X predicted on a 6-layer model.
 DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
-    Candidate(p=0.7, prune_upto=1),
-    Candidate(p=0.5, prune_upto=1),
-    Candidate(p=0.33, prune_upto=2),
-    Candidate(p=0.25, prune_upto=2),
+    Candidate(p=0.7, prune_upto=1, options=dict(CS_PLUS_OPTIONS)),
+    Candidate(p=0.5, prune_upto=1, options=dict(CS_PLUS_OPTIONS)),
+    Candidate(p=0.33, prune_upto=2, options=dict(CS_PLUS_OPTIONS)),
+    Candidate(p=0.25, prune_upto=2, options=dict(CS_PLUS_OPTIONS)),
 )
 
 
