@@ -187,12 +187,9 @@ def plot_cells(
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=9)
     ax.legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    temporary.replace(path)
-    return path
+    from pyramid_bert.report.plots import save_figure
+
+    return save_figure(figure, path)
 
 
 def fit_lines(cells: Sequence[Cell]) -> dict[str, tuple[float, float, float, float]]:

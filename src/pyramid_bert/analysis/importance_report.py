@@ -69,12 +69,9 @@ def plot_importance(curves: Sequence[ImportanceCurve], m: int | float | None, pa
     axes[0].legend(fontsize=7)
     figure.suptitle(f"{title}: Coreset-select-{m_label(m)} order", fontsize=10)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    temporary.replace(path)
-    return path
+    from pyramid_bert.report.plots import save_figure
+
+    return save_figure(figure, path)
 
 
 def write_importance(curves: Sequence[ImportanceCurve], ceiling: float, out: Path, *, heading: str,

@@ -68,13 +68,9 @@ def plot_redundancy(result: RedundancyResult, path: str | Path, *, title: str = 
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.stem}.tmp.png")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    temporary.replace(target)
-    return target
+    from pyramid_bert.report.plots import save_figure
+
+    return save_figure(figure, path)
 
 
 def markdown_section(result: RedundancyResult, *, heading: str, how: str, files: dict[str, Path]) -> str:

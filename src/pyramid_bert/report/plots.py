@@ -57,7 +57,7 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
     axes[0][0].legend(fontsize=6, loc="lower left")
     figure.suptitle(f"{result.task}: metric vs {x_label}", fontsize=10)
     figure.tight_layout()
-    return _save(figure, plt, Path(path))
+    return save_figure(figure, path)
 
 
 def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float, ...] = (1.5, 2.0, 3.0),
@@ -105,10 +105,14 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left", ncol=2)
     figure.tight_layout()
-    return _save(figure, plt, Path(path))
+    return save_figure(figure, path)
 
 
-def _save(figure: object, plt: object, path: Path) -> Path:
+def save_figure(figure: object, path: str | Path) -> Path:
+    """Write a matplotlib ``figure`` to ``path`` as PNG through a temporary sibling and a rename; close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     figure.savefig(temporary, dpi=110, format="png")
