@@ -273,6 +273,8 @@ def test_measure_speedups_reports_every_method_against_no_pruning() -> None:
     assert set(result) == {"no_pruning", "first_k"}
     assert result["no_pruning"]["speedup_median"] == 1.0
     assert result["first_k"]["forward_seconds"] > 0 and result["first_k"]["speedup_median"] > 0
+    assert result["no_pruning"]["selection_seconds"] == 0.0  # its selector returns its input: nothing to time
+    assert all(row["selection_share"] >= 0.0 for row in result.values())
     with pytest.raises(ConfigError, match="no_pruning"):
         measure_speedups({"first_k": configs["first_k"]}, weights, ids.numpy(), mask.numpy())
 

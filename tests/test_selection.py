@@ -12,10 +12,12 @@ from pyramid_bert.selection import (
     attention_significance,
     average_pool,
     average_pool_reference,
+    compiled_rounds,
     first_k,
     gather_tokens,
     kcenter_greedy,
     kcenter_greedy_reference,
+    kcenter_greedy_rows,
     kcenter_greedy_torch,
     random_select,
     resolve_m,
@@ -105,6 +107,42 @@ def test_compiled_and_torch_paths_match_the_float64_reference_on_bert_like_state
             reference = kcenter_greedy_reference(x, k, m, mask)
             assert torch.equal(kcenter_greedy(x.double(), k, m, mask), reference), (m, k)
             assert torch.equal(kcenter_greedy_torch(x.double(), k, m, mask), reference), (m, k)
+
+
+@pytest.mark.parametrize("m", [1, 2, 0.2, 0.5, None])
+@pytest.mark.parametrize("pad", [False, True])
+def test_row_by_row_path_equals_reference_on_random_inputs(m, pad):
+    for seed in range(8):
+        tokens = 5 + seed * 4
+        x, mask = random_padded_batch(3, tokens, 6, seed, pad=pad)
+        for k in (1, 2, tokens // 2, tokens):
+            reference = kcenter_greedy_reference(x, k, m=m, mask=mask)
+            assert torch.equal(kcenter_greedy_rows(x, k, m=m, mask=mask), reference)  # compiled CPU rounds
+            with compiled_rounds(False):
+                assert torch.equal(kcenter_greedy_rows(x, k, m=m, mask=mask), reference)  # torch rounds (CUDA path)
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine", "standardized"])
+def test_row_by_row_path_equals_the_gram_paths_on_duplicates_padding_batch_of_one(distance):
+    x, mask = random_padded_batch(5, 31, 8, seed=3)
+    x[:, 18:] = x[:, 1:14]  # exact copies: ties at distance 0
+    for m in (1, 3, 0.3, None):
+        for k in (1, 4, 17, 31):
+            rows = kcenter_greedy_rows(x, k, m, mask, distance=distance)
+            assert torch.equal(rows, kcenter_greedy(x, k, m, mask, distance=distance)), (m, k)
+            assert torch.equal(rows, kcenter_greedy_torch(x, k, m, mask, distance=distance)), (m, k)
+            assert torch.equal(kcenter_greedy_rows(x[2:3], k, m, mask[2:3], distance=distance), rows[2:3])
+            with compiled_rounds(False):
+                assert torch.equal(kcenter_greedy_rows(x, k, m, mask, distance=distance), rows), (m, k)
+
+
+def test_row_by_row_path_is_greedy_in_float32_on_long_inputs():
+    x, mask = bert_like_states(2, 400, 64, seed=5)
+    for m in (1, 0.1, None):
+        for compiled in (True, False):
+            with compiled_rounds(compiled):
+                order = kcenter_greedy_rows(x, 120, m, mask)
+            assert_greedy_in_float64(x, mask, 120, m, order, relative_tolerance=4 * torch.finfo(torch.float32).eps)
 
 
 def test_the_float64_greedy_check_catches_a_wrong_selection():

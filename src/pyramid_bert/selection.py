@@ -15,7 +15,7 @@ Each fast path has a slow, obviously correct ``*_reference`` beside it; the test
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -218,6 +218,13 @@ def _kcenter_rounds_numba(gram: torch.Tensor, mask: torch.Tensor, k: int, per_ro
     return torch.from_numpy(kcenter_kernel.kcenter_rounds(gram.numpy(), mask.numpy(), k, per_round, tolerance))
 
 
+@torch.compiler.disable
+def _kcenter_rows_numba(x: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The greedy rounds in the compiled CPU loop on the points ``x [B, N, D]`` -> ``[B, k]``."""
+    tolerance = _GRAM_RELATIVE_TOLERANCE[x.dtype]
+    return torch.from_numpy(kcenter_kernel.kcenter_rounds_from_points(x.numpy(), mask.numpy(), k, per_round, tolerance))
+
+
 def _kcenter_one_round(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     """CLS, then the ``k - 1`` real tokens farthest from CLS (ties: lower index), then padding: ``[B, k]``.
 
@@ -253,15 +260,63 @@ def kcenter_greedy_torch(
     return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, resolve_m(m, k))
 
 
+def kcenter_greedy_rows(
+    x: torch.Tensor,
+    k: int,
+    m: int | float | None = 1,
+    mask: torch.Tensor | None = None,
+    distance: str = "euclidean",
+) -> torch.Tensor:
+    """:func:`kcenter_greedy` without the ``[B, N, N]`` distance matrix: ``[B, k]``, the same selection order.
+
+    Each round forms only the distance rows of its new centers (``[B, m, N]``, one batched product with the
+    tokens), so memory is ``O(B N (D + m))`` and work ``O(B k N D)`` instead of ``O(B N^2 D)``: the choice for
+    long inputs (LRA's input layer, N ~ 1000) where few centers are kept. One round (``m >= k - 1``) reads only
+    the distances to CLS. On CPU the rounds run compiled (one matrix-vector product per center), elsewhere as
+    batched torch ops. Rounding follows :func:`pairwise_sq_distances` (ties within float rounding may go either way
+    against the Gram paths in float32; in float64 all paths agree with the reference).
+    """
+    mask = check_selection_inputs(x, k, mask)
+    per_round = resolve_m(m, k)
+    x = distance_space(x, mask, distance)
+    if per_round >= k - 1:
+        return _kcenter_one_round(x, mask, k)
+    sq_norms = (x * x).sum(dim=-1)  # [B, N]
+    _check_finite(sq_norms, "hidden states reaching coreset selection")
+    tolerance = _GRAM_RELATIVE_TOLERANCE[x.dtype]
+    if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
+        return _kcenter_rows_numba(x, mask, k, per_round)
+
+    def rows(centers: torch.Tensor) -> torch.Tensor:  # [B, c] -> squared distances [B, c, N]
+        points = x.gather(1, centers[:, :, None].expand(-1, -1, x.shape[-1]))  # [B, c, D]
+        norm_sum = sq_norms.gather(1, centers)[:, :, None] + sq_norms[:, None, :]
+        dist = (norm_sum - 2.0 * torch.bmm(points, x.transpose(1, 2))).clamp_min_(0.0)
+        return dist.masked_fill_(dist <= tolerance * norm_sum, 0.0)
+
+    return _kcenter_rounds(rows, mask, k, per_round)
+
+
 def _kcenter_rounds_torch(dist: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
     """The greedy rounds on ``dist [B, N, N]`` and ``mask [B, N]`` -> selection order ``[B, k]``."""
-    batch, tokens, _ = dist.shape
+    tokens = dist.shape[1]
+    return _kcenter_rounds(
+        lambda centers: dist.gather(1, centers[:, :, None].expand(-1, -1, tokens)), mask, k, per_round
+    )
+
+
+def _kcenter_rounds(
+    rows: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor, k: int, per_round: int
+) -> torch.Tensor:
+    """The greedy rounds as batched torch ops: ``rows(centers [B, c]) -> [B, c, N]`` gives the squared distances
+    of the chosen centers to every token; ``mask [B, N]``. Returns the selection order ``[B, k]``."""
+    batch, tokens = mask.shape
     # score: distance to the nearest selected center for unselected real tokens (>= 0),
     # -1 for padding (chosen only after every real token), -inf once selected.
-    score = dist[:, 0, :].clone()
+    cls = torch.zeros(batch, 1, dtype=torch.long, device=mask.device)
+    score = rows(cls)[:, 0, :].clone()
     score.masked_fill_(~mask, -1.0)
     score[:, 0] = -math.inf
-    chosen = [torch.zeros(batch, 1, dtype=torch.long, device=dist.device)]
+    chosen = [cls]
     count = 1
     while count < k:
         take = min(per_round, k - count)
@@ -274,8 +329,7 @@ def _kcenter_rounds_torch(dist: torch.Tensor, mask: torch.Tensor, k: int, per_ro
         if count == k:
             break
         score.scatter_(1, new, -math.inf)
-        rows = dist.gather(1, new[:, :, None].expand(batch, take, tokens))  # [B, take, N]
-        torch.minimum(score, rows.amin(dim=1), out=score)
+        torch.minimum(score, rows(new).amin(dim=1), out=score)
     return torch.cat(chosen, dim=1)
 
 

@@ -3,12 +3,18 @@
 Example::
 
     pyramid-bert lra --task lra-image --backbone performer --train-size 2000 --test-size 500 --epochs 3 \\
-        --out runs/lra
+        --seeds 0,1,2 --out runs/lra
+
+With ``--out``, each seed's comparison is one file ``<task>_<backbone>_seed<S>.json``; a seed whose file exists with
+the same settings is read back, not re-run (an interrupted run resumes at its first missing seed), and
+``<task>_<backbone>.md`` gets the table over seeds (mean ± std) with each seed's table below it.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from pyramid_bert.errors import ConfigError
 
 BACKBONE_CHOICES = ("bigbird", "performer")
 
@@ -38,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timing-batch", type=int, default=64, help="examples per timed forward (default 64)")
     parser.add_argument("--timing-repeats", type=int, default=5, help="interleaved timing repeats (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, subsets and order (default 0)")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds, one comparison each (e.g. 0,1,2; default: --seed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for <task>_<backbone>.json and .md (default: print only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -56,40 +64,93 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import torch
-
-    from pyramid_bert.errors import ConfigError
-    from pyramid_bert.io import atomic_write_json, atomic_write_text
-    from pyramid_bert.lra.experiment import LraExperimentConfig, format_comparison, run_lra_comparison
-    from pyramid_bert.lra.training import LraTrainConfig
 
     backbones = [name for name in args.backbone.split(",") if name]
     unknown = [name for name in backbones if name not in BACKBONE_CHOICES]
     if unknown or not backbones:
         raise ConfigError(f"--backbone: choose from {', '.join(BACKBONE_CHOICES)}, got {args.backbone!r}")
+    seeds = parse_seeds(args.seeds, args.seed)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    task_options = {"n": args.pathfinder_n} if args.pathfinder_n and args.task == "lra-pathfinder32" else {}
     for backbone in backbones:
-        model = {"hidden": args.hidden, "num_layers": args.layers, "heads": args.heads,
-                 "intermediate": args.intermediate, "dropout": args.dropout, "seed": args.seed}
-        model["block_size" if backbone == "bigbird" else "num_features"] = (
-            args.block_size if backbone == "bigbird" else args.num_features)
-        config = LraExperimentConfig(
-            task=args.task, backbone=backbone, methods=tuple(m for m in args.methods.split(",") if m),
-            train_size=args.train_size, test_size=args.test_size, space_reduction=args.space_reduction,
-            model=model, seed=args.seed, timing_batch=args.timing_batch, timing_repeats=args.timing_repeats,
-            train=LraTrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                                 progress=not args.quiet),
-            task_options=task_options,
-        )
-        result = run_lra_comparison(config)
-        table = format_comparison(result)
-        print(table, flush=True)
-        if args.out:
-            out = Path(args.out)
-            atomic_write_json(out / f"{args.task}_{backbone}.json", result)
-            atomic_write_text(out / f"{args.task}_{backbone}.md", table + "\n")
+        results = [_run_or_reuse(experiment_config(args, backbone, seed), args.out) for seed in seeds]
+        if args.out or len(seeds) > 1:
+            _report(results, args, backbone)
     return 0
+
+
+def parse_seeds(text: str | None, default: int) -> list[int]:
+    """``--seeds "0,1,2"`` -> [0, 1, 2]; None -> [default]. ConfigError naming the flag otherwise."""
+    if text is None:
+        return [default]
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds: distinct non-negative integers separated by commas (e.g. 0,1,2), got {text!r}")
+    return seeds
+
+
+def experiment_config(args: argparse.Namespace, backbone: str, seed: int):
+    """The :class:`~pyramid_bert.lra.experiment.LraExperimentConfig` of one backbone and seed."""
+    from pyramid_bert.lra.experiment import LraExperimentConfig
+    from pyramid_bert.lra.training import LraTrainConfig
+
+    task_options = {"n": args.pathfinder_n} if args.pathfinder_n and args.task == "lra-pathfinder32" else {}
+    model = {"hidden": args.hidden, "num_layers": args.layers, "heads": args.heads,
+             "intermediate": args.intermediate, "dropout": args.dropout, "seed": seed}
+    model["block_size" if backbone == "bigbird" else "num_features"] = (
+        args.block_size if backbone == "bigbird" else args.num_features)
+    return LraExperimentConfig(
+        task=args.task, backbone=backbone, methods=tuple(m for m in args.methods.split(",") if m),
+        train_size=args.train_size, test_size=args.test_size, space_reduction=args.space_reduction,
+        model=model, seed=seed, timing_batch=args.timing_batch, timing_repeats=args.timing_repeats,
+        train=LraTrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=seed,
+                             progress=not args.quiet),
+        task_options=task_options,
+    )
+
+
+def _settings(config_dict: dict) -> dict:
+    """A run's settings as compared for reuse: everything but whether progress bars were shown."""
+    return {**config_dict, "train": {k: v for k, v in config_dict["train"].items() if k != "progress"}}
+
+
+def _run_or_reuse(config, out: str | None) -> dict:
+    """The comparison of ``config``: read from ``out`` when a file there holds these settings, else run and save."""
+    import json
+    from pathlib import Path
+
+    from pyramid_bert.io import atomic_write_json
+    from pyramid_bert.lra.experiment import format_comparison, run_lra_comparison
+
+    path = None if out is None else Path(out) / f"{config.task}_{config.backbone}_seed{config.seed}.json"
+    if path is not None and path.exists():
+        saved = json.loads(path.read_text())
+        if _settings(saved.get("config", {})) != _settings(json.loads(json.dumps(config.to_dict()))):
+            raise ConfigError(f"--out: {path} holds a run with other settings; choose another --out or remove the file")
+        print(f"lra: {config.task} {config.backbone} seed {config.seed}: read back from {path}", flush=True)
+        return saved
+    result = run_lra_comparison(config)
+    print(format_comparison(result), flush=True)
+    if path is not None:
+        atomic_write_json(path, result)
+    return result
+
+
+def _report(results: list[dict], args: argparse.Namespace, backbone: str) -> None:
+    """The table over seeds (printed; with ``--out`` also ``<task>_<backbone>.md`` with each seed's table)."""
+    from pathlib import Path
+
+    from pyramid_bert.io import atomic_write_text
+    from pyramid_bert.lra.experiment import format_comparison
+    from pyramid_bert.lra.summary import format_table4, group_cells
+
+    table = format_table4(group_cells(results))
+    print(table, flush=True)
+    if args.out:
+        seeds = [format_comparison(result) for result in results]
+        text = f"## LRA {args.task}, {backbone}\n\n{table}\n\n" + "\n\n".join(seeds) + "\n"
+        atomic_write_text(Path(args.out) / f"{args.task}_{backbone}.md", text)

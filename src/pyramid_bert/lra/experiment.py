@@ -171,7 +171,8 @@ def measure_speedups(
     """Inference speed of each model config on the same ``weights`` and batch ``tokens [b, N]``.
 
     ``configs`` must hold "no_pruning", the base of every speedup. Returns label -> forward_seconds (median),
-    speedup_median, speedup_q25, speedup_q75 (paired, interleaved repeats).
+    selection_seconds (median time of embedding + selection less the dense model's embedding alone),
+    selection_share (of the forward), speedup_median, speedup_q25, speedup_q75 (paired, interleaved repeats).
     """
     from pyramid_bert.timing import speedup_stats, time_interleaved
 
@@ -184,12 +185,17 @@ def measure_speedups(
         model = build_lra_model(model_config)
         model.load_state_dict(weights)
         calls[label] = _forward_call(model.eval(), ids, batch_mask)
+        calls[f"{label}:select"] = _forward_call(model.eval(), ids, batch_mask, method="kept_hidden")
     stats = time_interleaved(calls, warmup=1, repeats=repeats)
+    embed_only = stats["no_pruning:select"].median  # the dense model's selector returns its input
     result = {}
     for label in configs:
         speedup = speedup_stats(stats["no_pruning"], stats[label])
+        selection = max(0.0, stats[f"{label}:select"].median - embed_only)
         result[label] = {
             "forward_seconds": stats[label].median,
+            "selection_seconds": selection,
+            "selection_share": selection / stats[label].median,
             "speedup_median": speedup.median,
             "speedup_q25": speedup.q25,
             "speedup_q75": speedup.q75,
@@ -197,10 +203,15 @@ def measure_speedups(
     return result
 
 
-def _forward_call(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor | None) -> Callable[[], None]:
+def _forward_call(
+    model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor | None, method: str = "__call__"
+) -> Callable[[], None]:
+    """A timed call: the whole forward, or ``kept_hidden`` (embedding and selection only)."""
+    call = getattr(model, method)
+
     def run() -> None:
         with torch.inference_mode():
-            model(ids, mask)
+            call(ids, mask)
 
     return run
 

@@ -2,7 +2,9 @@
 
 Methods (the LRA columns of the paper's Table 4): ``"dense"`` (no pruning), ``"first_k"``, ``"random"`` and
 ``"coreset"`` (k-center greedy on the embedding output; ``m=1`` is the paper's Coreset-select-opt on LRA,
-``m=None`` its CS-k-1). Position 0 (CLS) is always kept; kept tokens stay in their original order and the
+``m=None`` its CS-k-1; both without forming the ``N x N`` distance matrix: one round reads only the distances to
+CLS, smaller ``m`` forms the distance rows of each round's centers, :func:`pyramid_bert.selection.kcenter_greedy_rows`).
+Position 0 (CLS) is always kept; kept tokens stay in their original order and the
 attention mask shrinks with them. Built on :mod:`pyramid_bert.selection`.
 """
 
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.selection import first_k, gather_tokens, kcenter_greedy, random_select, resolve_m
+from pyramid_bert.selection import first_k, gather_tokens, kcenter_greedy_rows, random_select, resolve_m
 
 INPUT_METHODS = ("dense", "first_k", "random", "coreset")
 
@@ -64,7 +66,7 @@ def select_input_tokens(
         on_generator_device = mask if generator is None else mask.to(generator.device)
         indices = random_select(on_generator_device, keep, generator=generator)
     elif method == "coreset":
-        indices = kcenter_greedy(hidden, keep, m=m, mask=mask)
+        indices = kcenter_greedy_rows(hidden, keep, m=m, mask=mask)  # never the [B, N, N] distances
     else:
         raise ConfigError(f"method must be one of {', '.join(INPUT_METHODS[1:])} to select tokens, got {method!r}")
     return gather_tokens(hidden, mask, indices.to(hidden.device))

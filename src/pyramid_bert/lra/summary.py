@@ -1,0 +1,97 @@
+"""Table 4 over seeds: per (backbone, task, method), the mean and standard deviation of test accuracy over runs.
+
+Reads result files of :func:`pyramid_bert.lra.experiment.run_lra_comparison` (``pyramid-bert lra`` writes one per
+task, backbone and seed: ``<task>_<backbone>_seed<S>.json``) and writes markdown with the paper's number beside
+ours. A run may hold only some of the methods.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from pyramid_bert.lra.experiment import METHOD_TITLES, PAPER_TABLE4, TABLE4_METHODS
+
+Cell = list[dict[str, object]]
+
+
+def load_results(paths: Iterable[Path]) -> list[dict[str, object]]:
+    """Every result JSON under ``paths`` (files, or folders searched for ``*.json``), sorted by path."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    return [json.loads(file.read_text()) for file in files]
+
+
+def group_cells(results: Iterable[dict[str, object]]) -> dict[tuple[str, str, str], Cell]:
+    """(backbone, task, method label) -> that cell's rows, one per run, each with its run's ``seed``."""
+    cells: dict[tuple[str, str, str], Cell] = defaultdict(list)
+    for result in results:
+        config = result["config"]
+        for row in result["rows"]:
+            cells[(config["backbone"], result["task"], row["label"])].append({**row, "seed": config["seed"]})
+    return cells
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def format_cell(rows: Cell) -> str:
+    """``mean ± std (n)`` of the rows' test accuracy in %."""
+    mean, std = mean_std([100 * float(row["accuracy"]) for row in rows])
+    return f"{mean:.1f} ± {std:.1f} ({len(rows)})"
+
+
+def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
+    """The paper's Table 4 layout: a row per backbone and method, a column per task; accuracy mean ± std (runs),
+    the paper's number in brackets; then the measured speedups and the selection's share of the forward."""
+    tasks = sorted({task for _, task, _ in cells})
+    backbones = sorted({backbone for backbone, _, _ in cells})
+    lines = [
+        "Test accuracy %, mean ± std over seeds (number of seeds) [paper]:",
+        "",
+        "| backbone | method | " + " | ".join(tasks) + " |",
+        "|---|---|" + "---|" * len(tasks),
+    ]
+    for backbone in backbones:
+        for label in TABLE4_METHODS:
+            entries = []
+            for task in tasks:
+                rows = cells.get((backbone, task, label))
+                paper = PAPER_TABLE4.get((backbone, task), {}).get(label)
+                entries.append("-" if not rows else f"{format_cell(rows)} [{'-' if paper is None else paper}]")
+            if any(entry != "-" for entry in entries):
+                lines.append(f"| {backbone} | {METHOD_TITLES[label]} | " + " | ".join(entries) + " |")
+    lines += [
+        "",
+        "Measured inference speedup over no pruning (median over seeds of each run's median), k kept tokens, and"
+        " the selection's share of the pruned forward (median):",
+        "",
+        "| backbone | method | " + " | ".join(tasks) + " |",
+        "|---|---|" + "---|" * len(tasks),
+    ]
+    for backbone in backbones:
+        for label in TABLE4_METHODS:
+            entries = [_speed_entry(cells.get((backbone, task, label))) for task in tasks]
+            if any(entry != "-" for entry in entries):
+                lines.append(f"| {backbone} | {METHOD_TITLES[label]} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
+def _speed_entry(rows: Cell | None) -> str:
+    if not rows:
+        return "-"
+    speedup = statistics.median(float(row["speedup_median"]) for row in rows)
+    shares = [float(row["selection_share"]) for row in rows if "selection_share" in row]
+    share = f", selection {100 * statistics.median(shares):.0f}%" if shares else ""
+    return f"{speedup:.2f}X (k {rows[0]['keep']}{share})"
+
+
+def summarise(paths: Iterable[Path]) -> str:
+    """:func:`format_table4` of every result file under ``paths``."""
+    return format_table4(group_cells(load_results(paths)))

@@ -1,0 +1,103 @@
+"""``pyramid-bert lra --seeds``: one comparison per seed, resumable, and the Table 4 summary over seeds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from pyramid_bert.commands import lra as lra_command
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.lra.summary import format_table4, group_cells, mean_std, summarise
+
+
+def fake_result(config, accuracy_by_label=None):
+    accuracy_by_label = accuracy_by_label or {}
+    rows = [
+        {"label": label, "method": label, "m": 1, "keep": 20, "space_reduction": 0.7,
+         "accuracy": accuracy_by_label.get(label, 0.5 + 0.1 * config.seed), "train_seconds": 1.0, "final_loss": 0.1,
+         "forward_seconds": 0.01, "selection_seconds": 0.001, "selection_share": 0.1,
+         "speedup_median": 2.0, "speedup_q25": 1.9, "speedup_q75": 2.1}
+        for label in config.methods
+    ]
+    return {"config": config.to_dict(), "task": config.task, "seq_len": 40, "keep": 20,
+            "train_examples": 10, "test_examples": 5, "rows": rows}
+
+
+def lra_args(tmp_path, **overrides):
+    parser = argparse.ArgumentParser()
+    lra_command.add_arguments(parser)
+    argv = ["--task", "lra-bytes", "--backbone", "performer", "--methods", "first_k,no_pruning", "--quiet",
+            "--out", str(tmp_path)]
+    for flag, value in overrides.items():
+        argv += [f"--{flag.replace('_', '-')}", str(value)]
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def counted_runs(monkeypatch):
+    calls = []
+
+    def run(config):
+        calls.append(config.seed)
+        return fake_result(config)
+
+    monkeypatch.setattr("pyramid_bert.lra.experiment.run_lra_comparison", run)
+    return calls
+
+
+def test_each_seed_runs_once_and_a_second_call_reads_the_files_back(tmp_path, counted_runs) -> None:
+    assert lra_command.run(lra_args(tmp_path, seeds="0,1,2")) == 0
+    assert counted_runs == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"lra-bytes_performer_seed{s}.json" for s in range(3)]
+    assert lra_command.run(lra_args(tmp_path, seeds="0,1,2,3")) == 0
+    assert counted_runs == [0, 1, 2, 3]  # only the new seed ran
+    summary = (tmp_path / "lra-bytes_performer.md").read_text()
+    # accuracy 0.5, 0.6, 0.7, 0.8 over seeds 0..3: mean 65.0, sample std 12.9
+    assert "65.0 ± 12.9 (4)" in summary
+
+
+def test_a_file_with_other_settings_is_refused_not_overwritten(tmp_path, counted_runs) -> None:
+    lra_command.run(lra_args(tmp_path, seeds="0"))
+    before = (tmp_path / "lra-bytes_performer_seed0.json").read_text()
+    with pytest.raises(ConfigError, match="--out"):
+        lra_command.run(lra_args(tmp_path, seeds="0", epochs=5))
+    assert (tmp_path / "lra-bytes_performer_seed0.json").read_text() == before
+    assert counted_runs == [0]
+
+
+def test_progress_bars_do_not_count_as_other_settings(tmp_path, counted_runs) -> None:
+    lra_command.run(lra_args(tmp_path, seeds="1"))
+    args = lra_args(tmp_path, seeds="1")
+    args.quiet = False
+    lra_command.run(args)
+    assert counted_runs == [1]
+
+
+@pytest.mark.parametrize("text", ["", "a,b", "1,1", "-1", ","])
+def test_bad_seeds_name_the_flag(text) -> None:
+    with pytest.raises(ConfigError, match="--seeds"):
+        lra_command.parse_seeds(text, 0)
+
+
+def test_parse_seeds_default_and_list() -> None:
+    assert lra_command.parse_seeds(None, 4) == [4]
+    assert lra_command.parse_seeds("2, 0,1", 4) == [2, 0, 1]
+
+
+def test_summary_is_the_mean_and_sample_std_per_cell_with_the_paper_beside(tmp_path) -> None:
+    args = lra_args(tmp_path)
+    results = []
+    for seed, accuracy in ((0, 0.40), (1, 0.50), (2, 0.90)):
+        config = lra_command.experiment_config(args, "bigbird", seed)
+        config.task = "lra-image"
+        results.append(fake_result(config, {"first_k": accuracy, "no_pruning": 0.6}))
+        (tmp_path / f"r{seed}.json").write_text(json.dumps(results[-1]))
+    table = format_table4(group_cells(results))
+    mean, std = mean_std([40.0, 50.0, 90.0])
+    assert f"{mean:.1f} ± {std:.1f} (3) [26.9]" in table  # the paper's Big Bird First-k on CIFAR-10
+    assert "60.0 ± 0.0 (3) [40.9]" in table
+    assert "2.00X (k 20, selection 10%)" in table
+    assert summarise([tmp_path]) == table
+    assert mean_std([3.0]) == (3.0, 0.0)
