@@ -18,3 +18,15 @@ def test_reproduce_all_synthetic_runs_every_ablation_and_writes_one_report(tmp_p
         assert f"## {heading}" in report
     assert "pyramid-bert analyze" not in report and "pyramid-bert lra" not in report  # skipped: no model
     assert {argv[0] for _, argv, _ in STEPS} == {"ablate", "analyze", "lra"}
+
+
+def test_the_lra_steps_are_valid_lra_calls_over_three_seeds_of_every_task():
+    import argparse
+
+    from pyramid_bert.commands import lra as lra_command
+
+    parser = argparse.ArgumentParser()
+    lra_command.add_arguments(parser)
+    calls = [parser.parse_args(list(argv[1:])) for _, argv, _ in STEPS if argv[0] == "lra"]
+    assert sorted(call.task for call in calls) == ["lra-bytes", "lra-image", "lra-pathfinder32"]
+    assert all(lra_command.parse_seeds(call.seeds, call.seed) == [0, 1, 2] and call.out for call in calls)
