@@ -51,36 +51,34 @@ def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
     """The paper's Table 4 layout: a row per backbone and method, a column per task; accuracy mean ± std (runs),
     the paper's number in brackets; then the measured speedups and the selection's share of the forward."""
     tasks = sorted({task for _, task, _ in cells})
-    backbones = sorted({backbone for backbone, _, _ in cells})
-    lines = [
+
+    def accuracy(backbone: str, task: str, label: str) -> str:
+        rows = cells.get((backbone, task, label))
+        paper = PAPER_TABLE4.get((backbone, task), {}).get(label)
+        return "-" if not rows else f"{format_cell(rows)} [{'-' if paper is None else paper}]"
+
+    return "\n".join([
         "Test accuracy %, mean ± std over seeds (number of seeds) [paper]:",
         "",
-        "| backbone | method | " + " | ".join(tasks) + " |",
-        "|---|---|" + "---|" * len(tasks),
-    ]
-    for backbone in backbones:
-        for label in TABLE4_METHODS:
-            entries = []
-            for task in tasks:
-                rows = cells.get((backbone, task, label))
-                paper = PAPER_TABLE4.get((backbone, task), {}).get(label)
-                entries.append("-" if not rows else f"{format_cell(rows)} [{'-' if paper is None else paper}]")
-            if any(entry != "-" for entry in entries):
-                lines.append(f"| {backbone} | {METHOD_TITLES[label]} | " + " | ".join(entries) + " |")
-    lines += [
+        *_method_rows(cells, tasks, accuracy),
         "",
         "Measured inference speedup over no pruning (median over seeds of each run's median), k kept tokens, and"
         " the selection's share of the pruned forward (median):",
         "",
-        "| backbone | method | " + " | ".join(tasks) + " |",
-        "|---|---|" + "---|" * len(tasks),
-    ]
-    for backbone in backbones:
+        *_method_rows(cells, tasks, lambda backbone, task, label: _speed_entry(cells.get((backbone, task, label)))),
+    ])  # fmt: skip
+
+
+def _method_rows(cells: dict[tuple[str, str, str], Cell], tasks: list[str], entry) -> list[str]:
+    """A markdown table: a row per (backbone, method) that has any entry, a column per task, ``entry(backbone,
+    task, label) -> str`` ("-" for none) in each cell."""
+    lines = ["| backbone | method | " + " | ".join(tasks) + " |", "|---|---|" + "---|" * len(tasks)]
+    for backbone in sorted({backbone for backbone, _, _ in cells}):
         for label in TABLE4_METHODS:
-            entries = [_speed_entry(cells.get((backbone, task, label))) for task in tasks]
-            if any(entry != "-" for entry in entries):
+            entries = [entry(backbone, task, label) for task in tasks]
+            if any(text != "-" for text in entries):
                 lines.append(f"| {backbone} | {METHOD_TITLES[label]} | " + " | ".join(entries) + " |")
-    return "\n".join(lines)
+    return lines
 
 
 def _speed_entry(rows: Cell | None) -> str:
