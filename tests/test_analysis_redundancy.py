@@ -114,3 +114,32 @@ def test_middle_reads_each_encoders_tokens_after_its_attention_sublayer(tmp_path
         tokens = to_middle(model, inputs, 2)[0][inputs["attention_mask"][0].bool()]
     assert np.allclose(middle.per_layer[2][0].cls_cosine, example_statistics(tokens).cls_cosine, atol=1e-6)
     assert not np.allclose(middle.per_layer[2][0].cls_cosine, output.per_layer[2][0].cls_cosine)
+
+
+def test_analyze_redundancy_reads_the_users_data_file(tmp_path):
+    import csv
+
+    model = write_tiny_bert(tmp_path / "tiny", num_layers=2, num_labels=2)
+    task = make_keyword_task(sizes=(40, 0, 0))
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review", "stars"])
+        writer.writerows(zip(task.splits["train"].text_a, task.splits["train"].labels, strict=True))
+    out = tmp_path / "out"
+    code = cli.main(["analyze", "redundancy", "--model", str(model), "--train", str(path), "--text-column", "review",
+                     "--label-column", "stars", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    section = (out / "redundancy.md").read_text()
+    assert "reviews" in section and f"--train {path}" in section
+    dev_inputs = (out / "redundancy-examples.csv").read_text().splitlines()
+    assert len(dev_inputs) == 1 + 3 * 4  # the held-out 10% of 40 rows as dev, at embeddings + 2 encoders
+
+
+def test_analyze_with_a_data_file_refuses_the_ablation_store_model(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\na,x\nb,y\n")
+    code = cli.main(["analyze", "importance", "--train", str(path), "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--model ablate-dense" in err
+    assert cli.main(["analyze", "redundancy", "--task", "trec", "--train", str(path)]) == 2

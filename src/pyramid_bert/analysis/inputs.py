@@ -31,9 +31,16 @@ class AnalysisInputs:
 
 
 def load_inputs(
-    model: str, *, task: str, split: str, max_examples: int | None, seed: int = 0, glue_dir: str | None = None
+    model: str,
+    *,
+    task: str | TaskData,
+    split: str,
+    max_examples: int | None,
+    seed: int = 0,
+    glue_dir: str | None = None,
 ) -> AnalysisInputs:
-    """The model ``model`` without token selection and ``max_examples`` seeded examples of ``split`` of ``task``.
+    """The model ``model`` without token selection and ``max_examples`` seeded examples of ``split`` of ``task``
+    (a task name, or a TaskData such as one read from the user's files).
 
     ``model``: a catalog name (``minilm-l6``), a local Hugging Face folder, or a run folder of
     ``pyramid-bert finetune`` (recognised by its ``run.json``; a pyramid checkpoint is unpyramidized, so the
@@ -46,7 +53,7 @@ def load_inputs(
     from pyramid_bert.data import TASK_NAMES, load_task, resolve_model
     from pyramid_bert.run_config import load_base_model, subset_indices, take
 
-    if task not in TASK_NAMES:
+    if isinstance(task, str) and task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
     if max_examples is not None and max_examples < 1:
         raise ConfigError(f"--max-examples must be >= 1, got {max_examples}")
@@ -57,7 +64,7 @@ def load_inputs(
     source = str(folder) if folder.is_dir() else resolve_model(model)
     if not Path(source, "config.json").is_file():
         raise ConfigError(f"--model: {model!r} is neither a catalog model name nor a folder with a config.json")
-    task_data = load_task(task, glue_dir=glue_dir)
+    task_data = load_task(task, glue_dir=glue_dir) if isinstance(task, str) else task
     if split not in task_data.splits:
         raise ConfigError(f"--split: task {task} has no split {split!r}; valid: {', '.join(task_data.splits)}")
     net = load_base_model(source, task_data)

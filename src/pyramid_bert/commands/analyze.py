@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from pyramid_bert.commands.data_args import add_data_arguments, data_files
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -32,7 +33,7 @@ def _common(
         help="catalog model, local checkpoint, finetune run folder, or ablate-dense: the seed-0 dense model of "
         f"runs/ablate (the ablations' store), fine-tuned there first if missing (default {default_model})",
     )
-    parser.add_argument("--task", default=DEFAULT_TASK, help=f"task (default {DEFAULT_TASK})")
+    parser.add_argument("--task", default=None, help=f"task (default {DEFAULT_TASK}; or your own data: --train FILE)")
     parser.add_argument("--split", default="dev", help="split to analyse: train, dev or test (default dev)")
     parser.add_argument(
         "--max-examples",
@@ -46,6 +47,7 @@ def _common(
     parser.add_argument("--glue-dir", help="folder with GLUE data (GLUE tasks)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")  # fmt: skip
+    add_data_arguments(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,6 +92,24 @@ def _missing(parser: argparse.ArgumentParser) -> int:
     raise ConfigError("analyze: give an analysis; valid: redundancy, importance")
 
 
+def analysis_task(args: argparse.Namespace, model: str):
+    """What to analyse: the task name (``--task``, default rt-polarity) or the TaskData read from ``--train`` /
+    ``--dev`` / ``--test``, tokenized as ``model`` tokenizes. Sets ``args.data_flags`` to the flags for a re-run."""
+    from pyramid_bert.commands.data_args import load_files_task
+
+    files = data_files(args, required=False)
+    if files is None:
+        args.task = args.task or DEFAULT_TASK
+        args.data_flags = f"--task {args.task}"
+        return args.task
+    if model == "ablate-dense":
+        raise ConfigError("--model ablate-dense: the ablations' store takes named tasks only; with --train give "
+                          "--model a fine-tuned folder (pyramid-bert finetune --train FILE --method dense --out DIR)")
+    args.data_flags = " ".join(f"--{name} {value}" for name in ("train", "dev", "test")
+                               if (value := getattr(args, name, None)))  # fmt: skip
+    return load_files_task(files, model, max_length=args.max_length, seed=args.seed)
+
+
 def _check_common(args: argparse.Namespace) -> None:
     for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value < 1:
@@ -116,11 +136,12 @@ def run_redundancy(args: argparse.Namespace) -> int:
         raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {args.at!r}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    task = analysis_task(args, args.model)
     if args.model == "ablate-dense":
         from pyramid_bert.commands.ablate import dense_checkpoint
 
         args.model = str(dense_checkpoint(args))
-    inputs = load_inputs(args.model, task=args.task, split=args.split, max_examples=args.max_examples,
+    inputs = load_inputs(args.model, task=task, split=args.split, max_examples=args.max_examples,
                          seed=args.seed, glue_dir=args.glue_dir)  # fmt: skip
     result = analyze_model(inputs.model, model_inputs(inputs.encodings), batch_size=args.batch_size,
                            progress=not args.no_progress, at=args.at, eps_quantile=args.eps_quantile,
@@ -128,9 +149,9 @@ def run_redundancy(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     kind = "fine-tuned" if inputs.fine_tuned else "as given (not fine-tuned here)"
     where = "each encoder's output" if args.at == "output" else "right after each encoder's attention sublayer"
-    how = (f"Model `{args.model}` ({kind}), task {args.task}, split {args.split}, tokens read at {where}, "
+    how = (f"Model `{args.model}` ({kind}), task {inputs.task.name}, split {args.split}, tokens read at {where}, "
            f"{len(inputs.encodings['labels'])} inputs, N = {inputs.task.max_length}; {seconds:.0f} s wall. "
-           f"Re-run: `pyramid-bert analyze redundancy --model {args.model} --task {args.task} --split {args.split}"
+           f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {args.data_flags} --split {args.split}"
            f"{'' if args.at == 'output' else ' --at middle'}"
            f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
     files = write_redundancy(result, Path(args.out), heading=f"Token redundancy (Figure 1): {args.model}", how=how)

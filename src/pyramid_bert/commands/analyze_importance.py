@@ -44,18 +44,19 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.importance import importance_curves
     from pyramid_bert.analysis.importance_report import write_importance
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
-    from pyramid_bert.commands.analyze import _check_common
+    from pyramid_bert.commands.analyze import _check_common, analysis_task
 
     _check_common(args)
     ms = parse_ms(args.ms)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = args.model
+    task = analysis_task(args, model)
     if model == "ablate-dense":
         from pyramid_bert.commands.ablate import dense_checkpoint
 
         model = str(dense_checkpoint(args))
-    inputs = load_inputs(model, task=args.task, split=args.split, max_examples=args.max_examples, seed=args.seed,
+    inputs = load_inputs(model, task=task, split=args.split, max_examples=args.max_examples, seed=args.seed,
                          glue_dir=args.glue_dir)  # fmt: skip
     if not inputs.fine_tuned:
         print(f"analyze importance: warning: {model} is not a finetune run folder; its classification head may be "
@@ -64,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     curves, ceiling = importance_curves(inputs.model, model_inputs(inputs.encodings), layers=layers, ms=ms,
                                         batch_size=args.batch_size, progress=not args.no_progress)  # fmt: skip
     seconds = time.perf_counter() - started
-    how = (f"Model `{model}`, task {args.task}, split {args.split}, {len(inputs.encodings['labels'])} inputs "
+    how = (f"Model `{model}`, task {inputs.task.name}, split {args.split}, {len(inputs.encodings['labels'])} inputs "
            f"(seed {args.seed}), N = {inputs.task.max_length}, encoders {layers}; {seconds:.0f} s wall, "
-           f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} --task "
-           f"{args.task} --max-examples {args.max_examples} --ms {args.ms}"
+           f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} "
+           f"{args.data_flags} --max-examples {args.max_examples} --ms {args.ms}"
            f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
     files = write_importance(curves, ceiling, Path(args.out), heading="Token importance (Figures 4-5)", how=how)
     print(Path(files["section"]).read_text())
