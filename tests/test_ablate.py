@@ -145,3 +145,25 @@ def test_inference_only_trial_scores_the_dense_checkpoint_with_selection_and_tra
     assert result["test_metric"] == expected["metric"] and result["train_seconds"] == 0.0
     assert result["only_infer"] is True and result["lengths"] == [6, 3]
     assert sorted(p.name for p in dense.iterdir()) == before  # the dense checkpoint is left as it was
+
+
+def test_ablate_and_sweep_run_on_the_users_data_file(tmp_path, capsys):
+    from test_sweep_finetune_trial import write_reviews
+
+    model = write_tiny_bert(tmp_path / "tiny", num_layers=2, num_labels=2)
+    path = write_reviews(tmp_path / "reviews.csv")
+    files = ["--train", str(path), "--text-column", "review", "--label-column", "stars", "--max-length", "16"]
+    out = tmp_path / "ablate"
+    assert cli.main(["ablate", "m", "--model", str(model), *files, "--synthetic", "--seeds", "2", "--out", str(out),
+                     "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    tasks = sqlite3.connect(out / "results.sqlite").execute("SELECT DISTINCT task FROM trials").fetchall()
+    assert tasks == [("reviews.csv",)]
+    assert "task reviews.csv" in (out / "report" / "m.md").read_text()
+    sweep = tmp_path / "sweep"
+    assert cli.main(["sweep", "--preset", "smoke", "--model", str(model), *files, "--synthetic", "--out", str(sweep),
+                     "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    meta = sqlite3.connect(sweep / "results.sqlite").execute("SELECT DISTINCT task FROM trials").fetchall()
+    assert meta == [("reviews.csv",)]
+    capsys.readouterr()
+    assert cli.main(["sweep", "--task", "trec", *files, "--synthetic", "--out", str(tmp_path / "x")]) == 2
+    assert "--task / --train" in capsys.readouterr().err

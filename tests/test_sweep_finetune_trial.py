@@ -58,3 +58,38 @@ def test_threads_set_torch_threads_and_are_not_passed_to_run_trial(monkeypatch):
     assert "threads" not in seen["options"]
     assert trial.finetune_config("/ck", threads=1)["trial_options"]["threads"] == 1
     assert "threads" not in trial.finetune_config("/ck")["trial_options"]
+
+
+def write_reviews(path, rows=40):
+    import csv
+
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review", "stars"])
+        writer.writerows((f"{'good' if i % 2 else 'bad'} film number {i}", "fresh" if i % 2 else "rotten")
+                         for i in range(rows))  # fmt: skip
+    return path
+
+
+def test_a_trial_on_the_users_files_reads_them_at_the_planned_n_and_refuses_changed_files(monkeypatch, tmp_path):
+    import pytest
+
+    from pyramid_bert.data.user_task import DataFiles, files_fingerprint
+    from pyramid_bert.errors import DataError
+    from pyramid_bert.sweep.spec import with_data
+
+    seen = {}
+    monkeypatch.setattr(pyramid_bert.trial, "run_trial", lambda config, **options: seen.update(options) or {})
+    path = write_reviews(tmp_path / "reviews.csv")
+    files = DataFiles(str(path), text_columns=("review",), label_column="stars")
+    data = {**files.to_dict(), "max_length": 12, "sha256": files_fingerprint(files)}
+    dense = plan_trials(tasks={"reviews.csv": 12}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                        methods=("dense",))[0]  # fmt: skip
+    (trial,) = with_data([dense], data)
+    finetune_trial(trial.finetune_config("/ck"))
+    task = seen["task_data"]
+    assert task.name == "reviews.csv" and task.max_length == 12 and task.label_names == ["fresh", "rotten"]
+    assert sum(len(split.labels) for split in task.splits.values()) == 40
+    write_reviews(path, rows=41)
+    with pytest.raises(DataError, match="changed"):
+        finetune_trial(trial.finetune_config("/ck"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pyramid_bert import schedule
@@ -142,3 +144,21 @@ def test_default_preset_brackets_every_target_for_every_method_within_the_hour()
                     assert any(0.85 * target <= x <= 1.15 * target for x in xs), (method, m, target, xs)
     assert all(t.init_from == dense[t.seed] for t in trials if t.method != "dense")
     assert estimate_wall_seconds(trials, 64, MINILM, workers=2) <= 57 * 60  # plus data fetch and the report
+
+
+def test_trials_moved_onto_data_files_get_new_keys_and_warm_trials_follow_their_dense_trial():
+    from pyramid_bert.sweep.spec import TrialSpec, with_data
+
+    trials = plan_trials(tasks={"reviews.csv": 40}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                         methods=("dense", "coreset"), seeds=range(2), protocol="warm")  # fmt: skip
+    data = {"train": "/d/reviews.csv", "dev": None, "test": None, "text_columns": ["text"], "label_column": "label",
+            "max_length": 40, "sha256": "ab"}  # fmt: skip
+    moved = with_data(trials, data)
+    assert len(moved) == len(trials)
+    assert not {t.key for t in moved} & {t.key for t in trials}
+    dense_keys = {t.seed: t.key for t in moved if t.method == "dense"}
+    assert all(t.init_from == dense_keys[t.seed] for t in moved if t.method != "dense")
+    assert all(dict(t.data)["text_columns"] == ("text",) for t in moved)
+    again = TrialSpec.from_dict(json.loads(json.dumps(moved[1].to_dict())))
+    assert again.key == moved[1].key and again.finetune_config("/ck")["trial_options"]["data"]["max_length"] == 40
+    assert "data" not in trials[1].identity()  # trials without files keep the keys they always had

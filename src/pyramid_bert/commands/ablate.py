@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pyramid_bert.commands.data_args import add_data_arguments
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_OUT = "runs/ablate"
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ablate", help="the paper's ablations: Tables 5-7 and Figure 6",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("ablation", help=f"one of {', '.join(ABLATIONS)}")
-    parser.add_argument("--task", default=DEFAULT_TASK, help=f"task (default {DEFAULT_TASK})")
+    parser.add_argument("--task", default=None, help=f"task (default {DEFAULT_TASK}; or your own data: --train FILE)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"base model name or folder (default {DEFAULT_MODEL})")
     parser.add_argument("--seeds", type=int, help="seeds 0..S-1 (default 3; 1 for schedules)")
     parser.add_argument(
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, run nothing")
     parser.add_argument("--synthetic", action="store_true", help="synthetic trial function (checks the pipeline)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_data_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -71,7 +73,7 @@ def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201
     """Check the arguments and build the shared settings of the ablations."""
     from dataclasses import replace
 
-    from pyramid_bert.commands.sweep import _model_shape, _task_length
+    from pyramid_bert.commands.sweep import _model_shape, _task_length, user_data
     from pyramid_bert.sweep.ablations import AblationSettings
     from pyramid_bert.sweep.plan import ModelShape
 
@@ -81,10 +83,16 @@ def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201
                         ("--max-eval-examples", getattr(args, "max_eval_examples", None))):  # fmt: skip
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be >= 1, got {value}")
-    n = _task_length(args.task)
+    data = user_data(args)
+    if data is None:
+        args.task = args.task or DEFAULT_TASK
+        n = _task_length(args.task)
+    else:
+        args.task, n = Path(data["train"]).name, int(data["max_length"])
     shape = ModelShape(*_model_shape(args.model, synthetic=getattr(args, "synthetic", False)))
     settings = AblationSettings(task=args.task, n=n, model=args.model, shape=shape, seeds=tuple(range(seeds)),
-                                device=getattr(args, "device", "cpu"), glue_dir=args.glue_dir)  # fmt: skip
+                                device=getattr(args, "device", "cpu"), glue_dir=args.glue_dir,
+                                data=None if data is None else tuple(sorted(data.items())))  # fmt: skip
     cap = getattr(args, "max_eval_examples", None)
     if cap is not None:
         settings = replace(settings, budget=replace(settings.budget, max_eval_examples=cap),

@@ -67,21 +67,9 @@ def data_files(args: argparse.Namespace, *, required: bool = True) -> Any:
 
 def load_files_task(files: Any, model_source: str, *, max_length: int | None, seed: int) -> Any:
     """Read ``files`` into a TaskData, N measured with the tokenizer of ``model_source`` (a folder or name)."""
-    from transformers import AutoConfig, AutoTokenizer
+    from pyramid_bert.data.user_task import load_for_model
 
-    from pyramid_bert.data import resolve_model
-    from pyramid_bert.data.user_task import input_limit, load_user_task
-    from pyramid_bert.errors import CheckpointError
-
-    source = resolve_model(model_source)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"--model: cannot load the tokenizer and config of {model_source} ({error})") from None
-    return load_user_task(
-        files, tokenizer=tokenizer, max_length=max_length, input_limit=input_limit(config, tokenizer), seed=seed
-    )
+    return load_for_model(files, model_source, max_length=max_length, seed=seed)
 
 
 def describe_task(task: Any) -> list[tuple[str, str]]:

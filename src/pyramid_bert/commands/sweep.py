@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pyramid_bert.commands.data_args import add_data_arguments
 from pyramid_bert.errors import ConfigError, DataError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -76,6 +77,21 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
         help="use a synthetic trial function (no training; checks the pipeline in seconds)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_data_arguments(parser)
+
+
+def user_data(args: argparse.Namespace) -> dict[str, Any] | None:
+    """With ``--train``: the sweep's data as :attr:`~pyramid_bert.sweep.spec.TrialSpec.data` (the files, N fixed
+    now from the train lengths or ``--max-length``, and the files' fingerprint), read once here so that a bad file
+    is one message now; None with ``--task``."""
+    from pyramid_bert.commands.data_args import data_files, load_files_task
+    from pyramid_bert.data.user_task import files_fingerprint
+
+    files = data_files(args, required=False)
+    if files is None:
+        return None
+    task = load_files_task(files, args.model, max_length=args.max_length, seed=0)
+    return {**files.to_dict(), "max_length": task.max_length, "sha256": files_fingerprint(files)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,11 +120,16 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
     """Check the arguments and plan the trials (no store is touched yet)."""
     from pyramid_bert.sweep.plan import ModelShape, plan_trials
     from pyramid_bert.sweep.presets import get_preset
-    from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS
+    from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, with_data
 
     preset = get_preset(args.preset)
-    tasks = _split(args.task) if args.task else list(preset.tasks)
-    task_lengths = {task: _task_length(task) for task in tasks}
+    data = user_data(args)
+    if data is not None:
+        tasks = [Path(data["train"]).name]
+        task_lengths = {tasks[0]: int(data["max_length"])}
+    else:
+        tasks = _split(args.task) if args.task else list(preset.tasks)
+        task_lengths = {task: _task_length(task) for task in tasks}
     methods = _split([args.methods]) if args.methods else list(preset.methods)
     for method in methods:
         if method not in SWEEP_METHODS:
@@ -161,10 +182,13 @@ def plan_from_args(args: argparse.Namespace) -> SweepSetup:
             truncations=preset.truncations,
             grid=preset.grid,
         )
+    if data is not None:
+        trials = with_data(trials, data)
     out = Path(args.out)
     settings = {
         "preset": preset.name,
         "tasks": tasks,
+        **({"data": data} if data is not None else {}),
         "model": args.model,
         "methods": methods,
         "seeds": seeds,
@@ -230,7 +254,7 @@ def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - Sw
         raise ConfigError(
             f"{setup.store_path} already exists: pass --resume to continue that sweep, or choose another --out"
         )
-    if not args.synthetic:
+    if not args.synthetic and "data" not in setup.settings:  # the user's files were read when planning
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
     executor = make_executor(

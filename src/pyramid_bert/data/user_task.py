@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -49,6 +50,12 @@ class DataFiles:
     def name(self) -> str:
         """The task's name in messages and reports: the train file's name."""
         return Path(self.train).name
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataFiles:
+        """The inverse of :meth:`to_dict` (extra keys, such as a sweep's ``max_length``, are ignored)."""
+        return cls(data["train"], data.get("dev"), data.get("test"), tuple(data.get("text_columns") or ("text",)),
+                   data.get("label_column", "label"))  # fmt: skip
 
 
 def _number(value: Any) -> int | float | None:
@@ -249,3 +256,39 @@ def align_labels(task: TaskData, id2label: dict[Any, str] | None, where: str) ->
     return TaskData(
         task.name, task.metric, task.is_regression, task.num_labels, model_names, task.max_length, splits, task.notes
     )
+
+
+def load_for_model(files: DataFiles, model: str, *, max_length: int | None, seed: int) -> TaskData:
+    """Read ``files`` into a TaskData, N measured with the tokenizer of ``model`` (a folder or catalog name)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from pyramid_bert.data.models import resolve_model
+    from pyramid_bert.errors import CheckpointError
+
+    source = resolve_model(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"--model: cannot load the tokenizer and config of {model} ({error})") from None
+    return load_user_task(
+        files, tokenizer=tokenizer, max_length=max_length, input_limit=input_limit(config, tokenizer), seed=seed
+    )
+
+
+def files_fingerprint(files: DataFiles) -> str:
+    """SHA-256 of the bytes of every file given (a folder: of its files, by relative path) and of the columns:
+    what a sweep on ``files`` was planned on, independent of the seeded hold-outs."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([files.text_columns, files.label_column]).encode())
+    for path in (files.train, files.dev, files.test):
+        if path is None:
+            digest.update(b"-")
+            continue
+        root = Path(path)
+        members = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for member in members:
+            digest.update(str(member.relative_to(root) if root.is_dir() else member.name).encode())
+            digest.update(member.read_bytes())
+    return digest.hexdigest()

@@ -37,6 +37,10 @@ def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
                  "position": config["position"]}  # fmt: skip
     common = {"only_infer": selection, "max_examples": config.get("max_eval_examples"), "write_json": False,
               "batch_size": config.get("eval_batch_size"), "glue_dir": config.get("glue_dir")}  # fmt: skip
+    if options.get("data"):
+        from pyramid_bert.sweep.finetune_trial import load_trial_data
+
+        common["task_data"] = load_trial_data(options["data"], config["model"], int(config["seed"]))
     dev = evaluate.evaluate_checkpoint(config["model"], split="dev", measure_speed=False, **common)
     test = evaluate.evaluate_checkpoint(
         config["model"], split="test", measure_speed=options.get("measure_speed", True),

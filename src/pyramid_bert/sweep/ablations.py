@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.sweep.plan import (
@@ -31,7 +32,7 @@ from pyramid_bert.sweep.plan import (
     plan_trials,
 )
 from pyramid_bert.sweep.presets import DEFAULT
-from pyramid_bert.sweep.spec import TrialSpec
+from pyramid_bert.sweep.spec import TrialSpec, with_data
 
 ABLATIONS = ("m", "only-infer", "position", "schedules")
 #: ``epochs`` of a trial that applies selection at inference only (no adaptation).
@@ -60,6 +61,8 @@ class AblationSettings:
     #: Schedules as in ``default``: targets of predicted speedup and the Eq. 5 grid.
     speedup_targets: tuple[float, ...] = DEFAULT.speedup_targets or (1.38, 1.9, 2.9, 4.4)
     grid: tuple[tuple[int, float], ...] | None = DEFAULT.grid
+    #: The user's data files instead of the named ``task`` (see :attr:`TrialSpec.data`), or None.
+    data: tuple[tuple[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ def dense_trials(settings: AblationSettings) -> list[TrialSpec]:
         seeds=settings.seeds, budget=settings.budget, device=settings.device, glue_dir=settings.glue_dir,
         protocol="warm", adapt_budget=settings.adapt_budget,
     )  # fmt: skip
-    return [t for t in trials if t.method == "dense"]
+    dense = [t for t in trials if t.method == "dense"]
+    return with_data(dense, dict(settings.data)) if settings.data else dense
 
 
 def fixed_schedules(settings: AblationSettings, *, table5: bool = False) -> list[Schedule]:
@@ -99,7 +103,7 @@ def _pyramid(settings: AblationSettings, dense: TrialSpec, lengths: Sequence[int
     return TrialSpec(
         task=settings.task, model=settings.model, method="coreset", schedule=label, lengths=tuple(lengths), m=m,
         position=position, seed=dense.seed, **asdict(budget), device=settings.device, glue_dir=settings.glue_dir,
-        protocol="warm", init_from=dense.key,
+        protocol="warm", init_from=dense.key, data=settings.data,
     )  # fmt: skip
 
 

@@ -9,8 +9,8 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here).
 
     ``config["trial_options"]`` (optional) holds keyword arguments of ``run_trial`` (timing_repeats,
-    time_train_step), ``threads`` (torch intra-op threads for this process) and ``protocol`` (copied into
-    the result: "warm" or "paper"); every other key is a
+    time_train_step), ``threads`` (torch intra-op threads for this process), ``protocol`` (copied into
+    the result: "warm" or "paper") and ``data`` (the user's data files, :attr:`TrialSpec.data`); every other key is a
     ``FinetuneConfig`` field. Transformers' per-load messages and
     progress bars are silenced: the sweep shows one progress bar over trials.
     """
@@ -25,9 +25,25 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     options = dict(config.pop("trial_options", None) or {})
     threads = options.pop("threads", None)
     protocol = options.pop("protocol", None)
+    data = options.pop("data", None)
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
-    result = dict(run_trial(FinetuneConfig.from_dict(config), **options))
+    finetune_config = FinetuneConfig.from_dict(config)
+    if data is not None:
+        options["task_data"] = load_trial_data(data, finetune_config.model, finetune_config.seed)
+    result = dict(run_trial(finetune_config, **options))
     return {**result, "protocol": protocol} if protocol else result
+
+
+def load_trial_data(data: dict[str, Any], model: str, seed: int):  # noqa: ANN201 - TaskData
+    """The user's data of a trial (``TrialSpec.data``): read with ``model``'s tokenizer at the planned N, and
+    refused (DataError) when the files no longer hold what the sweep was planned on."""
+    from pyramid_bert.data.user_task import DataFiles, files_fingerprint, load_for_model
+    from pyramid_bert.errors import DataError
+
+    files = DataFiles.from_dict(data)
+    if data.get("sha256") and files_fingerprint(files) != data["sha256"]:
+        raise DataError(f"--train: {data['train']} changed since the sweep was planned; plan a new sweep (--out)")
+    return load_for_model(files, model, max_length=int(data["max_length"]), seed=seed)

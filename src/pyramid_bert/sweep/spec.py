@@ -20,7 +20,9 @@ SWEEP_METHODS = ("coreset", "attention", "first_k", "random", "input_first_k", "
 _NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir", "variant"})
 # Fields added after stores were written: left out of the identity at their default value, so the keys of
 # trials in older stores (paper protocol, no start checkpoint) stay what they were.
-_LATER_FIELD_DEFAULTS: dict[str, Any] = {"protocol": "paper", "init_from": None, "keep_ratios": None, "options": None}
+_LATER_FIELD_DEFAULTS: dict[str, Any] = {
+    "protocol": "paper", "init_from": None, "keep_ratios": None, "options": None, "data": None,
+}  # fmt: skip
 #: FinetuneConfig fields a trial may set through ``options`` (token-size options of ``pyramidize``, distillation).
 OPTION_FIELDS = ("distance", "duplicity_attention", "merge", "distill_weight", "distill_temperature")
 #: How a pyramid configuration is fine-tuned: from the pretrained model (the paper's protocol) or from the
@@ -85,6 +87,9 @@ class TrialSpec:
     options: tuple[tuple[str, Any], ...] | None = None
     #: A report label for a named variant (e.g. "CS+"); not part of the identity.
     variant: str | None = None
+    #: The user's data files instead of a named task, as sorted (name, value) pairs: DataFiles fields,
+    #: ``max_length`` (N, fixed when the sweep is planned) and ``sha256`` (of the data read then); None: ``task``.
+    data: tuple[tuple[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.options is not None:
@@ -95,6 +100,10 @@ class TrialSpec:
             object.__setattr__(self, "options", tuple(sorted(pairs.items())) or None)
         if self.keep_ratios is not None:
             object.__setattr__(self, "keep_ratios", tuple(float(r) for r in self.keep_ratios))
+        if self.data is not None:
+            pairs = dict(self.data.items() if isinstance(self.data, dict) else self.data)
+            pairs = {name: tuple(value) if isinstance(value, list) else value for name, value in pairs.items()}
+            object.__setattr__(self, "data", tuple(sorted(pairs.items())))
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial, JSON-able, in a canonical form."""
@@ -186,8 +195,22 @@ class TrialSpec:
                 "timing_repeats": self.timing_repeats,
                 "time_train_step": self.time_train_step,
                 **({"threads": threads} if threads else {}),
+                **({"data": dict(self.data)} if self.data else {}),
             },
         }
+
+
+def with_data(trials: list[TrialSpec], data: dict[str, Any]) -> list[TrialSpec]:
+    """``trials`` planned for a task name, moved onto the user's data files ``data`` (see :attr:`TrialSpec.data`).
+
+    Their keys change with the data, so each warm trial's ``init_from`` is re-pointed at its dense trial's new key.
+    """
+    moved = {trial.key: dataclasses.replace(trial, data=tuple(sorted(data.items()))) for trial in trials}
+    new_keys = {old: trial.key for old, trial in moved.items()}
+    return [
+        trial if trial.init_from is None else dataclasses.replace(trial, init_from=new_keys.get(trial.init_from, trial.init_from))
+        for trial in moved.values()
+    ]
 
 
 def _digest(data: dict[str, Any]) -> str:
