@@ -100,4 +100,12 @@ def test_summary_is_the_mean_and_sample_std_per_cell_with_the_paper_beside(tmp_p
     assert "60.0 ± 0.0 (3) [40.9]" in table
     assert "2.00X (k 20, selection 10%)" in table
     assert summarise([tmp_path]) == table
+    assert "| bigbird | First-k | - |" not in table  # First-k has a paired row only where CS (m=1) ran
+    results = [dict(r, rows=r["rows"] + [dict(r["rows"][0], label="cs_opt", accuracy=a)])
+               for r, a in zip(results, (0.45, 0.60, 0.90), strict=True)]  # fmt: skip
+    paired = format_table4(group_cells(results)).split("CS (m=1) minus")[1]
+    # CS - First-k per seed: +5, +10, 0 -> mean +5.0; t interval 5 ± 4.30 * 5/sqrt(3) = [-7.4, +17.4]
+    assert "| bigbird | First-k | +5.0 [-7.4, +17.4] |" in paired
+    # CS - no pruning: -15, 0, +30 -> +5.0, sample std 22.9: 5 ± 4.30 * 22.9/sqrt(3)
+    assert "| bigbird | no pruning | +5.0 [-51.9, +61.9] |" in paired
     assert mean_std([3.0]) == (3.0, 0.0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 #: Table 4 at CPU scale, as measured for the project (3 seeds; ~6 min per task and backbone on this 2-core CPU).
 LRA_SETTINGS: tuple[str, ...] = (
-    "--seeds", "0,1,2", "--train-size", "1500", "--test-size", "500", "--epochs", "3", "--lr", "2e-3",
+    "--seeds", "0,1,2", "--train-size", "1000", "--test-size", "500", "--epochs", "3", "--lr", "2e-3",
     "--timing-batch", "32", "--timing-repeats", "3", "--pathfinder-n", "5000", "--quiet", "--out", "runs/lra",
 )  # fmt: skip
 
