@@ -303,4 +303,4 @@ def test_comparison_runs_end_to_end_on_byte_text() -> None:
     assert result["keep"] % 8 == 0 and rows["cs_opt"]["space_reduction"] >= 0.7
     assert (result["train_examples"], result["test_examples"]) == (32, 16)
     assert rows["no_pruning"]["keep"] == 1001 and rows["no_pruning"]["speedup_median"] == 1.0
-    assert all(0.0 <= row["accuracy"] <= 1.0 for row in rows.values())
+    assert all(0.0 <= row["accuracy"] <= 1.0 and 0.0 < row["majority_share"] <= 1.0 for row in rows.values())

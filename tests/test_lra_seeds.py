@@ -109,3 +109,13 @@ def test_summary_is_the_mean_and_sample_std_per_cell_with_the_paper_beside(tmp_p
     # CS - no pruning: -15, 0, +30 -> +5.0, sample std 22.9: 5 ± 4.30 * 22.9/sqrt(3)
     assert "| bigbird | no pruning | +5.0 [-51.9, +61.9] |" in paired
     assert mean_std([3.0]) == (3.0, 0.0)
+
+
+def test_a_cell_says_how_many_of_its_models_predicted_one_class() -> None:
+    from pyramid_bert.lra.summary import format_cell
+
+    rows = [{"accuracy": 0.5, "majority_share": 1.0}, {"accuracy": 0.5, "majority_share": 1.0},
+            {"accuracy": 0.6, "majority_share": 0.7}]  # fmt: skip
+    assert format_cell(rows) == "53.3 ± 5.8 (3) one class 2/3"
+    assert format_cell(rows[2:]) == "60.0 ± 0.0 (1)"
+    assert format_cell([{"accuracy": 0.5}]) == "50.0 ± 0.0 (1)"  # older files without the field

@@ -42,9 +42,11 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def format_cell(rows: Cell) -> str:
-    """``mean ± std (n)`` of the rows' test accuracy in %."""
+    """``mean ± std (n)`` of the rows' test accuracy in %, and ``one class i/n`` when i of the n models predicted
+    a single class for every test example."""
     mean, std = mean_std([100 * float(row["accuracy"]) for row in rows])
-    return f"{mean:.1f} ± {std:.1f} ({len(rows)})"
+    one_class = sum(float(row.get("majority_share", 0.0)) >= 1.0 for row in rows)
+    return f"{mean:.1f} ± {std:.1f} ({len(rows)})" + (f" one class {one_class}/{len(rows)}" if one_class else "")
 
 
 def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
