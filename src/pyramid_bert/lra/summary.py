@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from pyramid_bert.data.lra import LRA_TASK_NAMES
 from pyramid_bert.lra.experiment import METHOD_TITLES, PAPER_TABLE4, TABLE4_METHODS
 
 Cell = list[dict[str, object]]
@@ -52,7 +53,8 @@ def format_cell(rows: Cell) -> str:
 def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
     """The paper's Table 4 layout: a row per backbone and method, a column per task; accuracy mean ± std (runs),
     the paper's number in brackets; then the measured speedups and the selection's share of the forward."""
-    tasks = sorted({task for _, task, _ in cells})
+    present = {task for _, task, _ in cells}
+    tasks = [task for task in LRA_TASK_NAMES if task in present] + sorted(present - set(LRA_TASK_NAMES))
 
     def accuracy(backbone: str, task: str, label: str) -> str:
         rows = cells.get((backbone, task, label))
