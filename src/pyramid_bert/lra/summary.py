@@ -80,19 +80,13 @@ def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
 
 def _paired_entry(cells: dict[tuple[str, str, str], Cell], backbone: str, task: str, label: str) -> str:
     """``CS (m=1) - label`` on the seeds both cells have, or "-"."""
-    from pyramid_bert.report.stats import paired_difference
+    from pyramid_bert.report.stats import format_difference, paired_difference
 
     reference, other = cells.get((backbone, task, "cs_opt")), cells.get((backbone, task, label))
     if label == "cs_opt" or not reference or not other:
         return "-"
     by_seed = [{int(row["seed"]): 100 * float(row["accuracy"]) for row in rows} for rows in (reference, other)]
-    difference = paired_difference(*by_seed)
-    if difference is None:
-        return "-"
-    if difference.low is None:
-        return f"{difference.mean:+.1f} (1 seed)"
-    star = " *" if difference.significant else ""
-    return f"{difference.mean:+.1f} [{difference.low:+.1f}, {difference.high:+.1f}]{star}"
+    return format_difference(paired_difference(*by_seed), missing="-")
 
 
 def _method_rows(cells: dict[tuple[str, str, str], Cell], tasks: list[str], entry) -> list[str]:

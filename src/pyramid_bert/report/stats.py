@@ -92,6 +92,17 @@ def paired_difference(
     return PairedDifference(summary.mean, summary.low, summary.high, summary.n, p_value, confidence)
 
 
+def format_difference(difference: PairedDifference | None, *, scale: float = 1.0, missing: str = "") -> str:
+    """``+1.2 [+0.3, +2.1] *`` (``*``: the interval excludes 0), ``+1.2 (1 seed)``, or ``missing`` for None;
+    values multiplied by ``scale`` (100 for metrics stored as fractions)."""
+    if difference is None:
+        return missing
+    if difference.low is None or difference.high is None:
+        return f"{scale * difference.mean:+.1f} (1 seed)"
+    mark = " *" if difference.significant else ""
+    return f"{scale * difference.mean:+.1f} [{scale * difference.low:+.1f}, {scale * difference.high:+.1f}]{mark}"
+
+
 def verdict(difference: PairedDifference | None, *, other: str, scale: float = 100.0) -> str:
     """The comparison in words, e.g. "worse than dense by 1.2 (p = 0.01)" or "not significant (p = 0.40)"."""
     if difference is None:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyramid_bert.report.aggregate import CONSTANT_SHARE, SPEED_KEYS
-from pyramid_bert.report.stats import MeanCI, PairedDifference, mean_ci, paired_difference
+from pyramid_bert.report.stats import MeanCI, PairedDifference, format_difference, mean_ci, paired_difference
 from pyramid_bert.sweep.store import TrialRecord
 
 #: Methods of the paper's baselines; a configuration of one of them without options is a baseline.
@@ -119,12 +119,7 @@ def _pct(value: float | None) -> str:
 
 
 def _diff(diff: PairedDifference | None) -> str:
-    if diff is None:
-        return ""
-    if diff.low is None:
-        return f"{100 * diff.mean:+.1f} (1 seed)"
-    mark = " *" if diff.significant else ""
-    return f"{100 * diff.mean:+.1f} [{100 * diff.low:+.1f}, {100 * diff.high:+.1f}]{mark}"
+    return format_difference(diff, scale=100.0)
 
 
 def variants_markdown(tables: Sequence[VariantTable]) -> str:
