@@ -168,10 +168,15 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     """
     gram = gram_matrix(x)
     sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
-    norm_sum = sq_norms[:, :, None] + sq_norms[:, None, :]
-    dist = (norm_sum - 2.0 * gram).clamp_min_(0.0)
-    tolerance = _GRAM_RELATIVE_TOLERANCE[gram.dtype]
-    return dist.masked_fill_(dist <= tolerance * norm_sum, 0.0)
+    return sq_distances_from_dots(gram, sq_norms[:, :, None] + sq_norms[:, None, :])
+
+
+def sq_distances_from_dots(dots: torch.Tensor, norm_sum: torch.Tensor) -> torch.Tensor:
+    """Squared distances ``|a|^2 + |b|^2 - 2 a.b`` from dot products ``dots`` and ``norm_sum = |a|^2 + |b|^2``
+    (same shape): clamped at 0, and values within rounding noise of 0 snapped to exactly 0 (so that exact
+    duplicates are at distance 0, as in the direct formula). The one rule every k-center path shares."""
+    dist = (norm_sum - 2.0 * dots).clamp_min_(0.0)
+    return dist.masked_fill_(dist <= _GRAM_RELATIVE_TOLERANCE[dots.dtype] * norm_sum, 0.0)
 
 
 def kcenter_greedy(
@@ -200,14 +205,25 @@ def kcenter_greedy(
     as one compiled loop (:mod:`pyramid_bert.kcenter_kernel`, when numba is installed); elsewhere, as a loop of
     batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`).
     """
-    mask = check_selection_inputs(x, k, mask)
-    per_round = resolve_m(m, k)
-    x = distance_space(x, mask, distance)
+    x, mask, per_round = _prepare(x, k, m, mask, distance)
     if per_round >= k - 1:  # a single round (CS-k-1): only the distances to CLS are needed
         return _kcenter_one_round(x, mask, k)
-    if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
+    if _use_compiled_rounds(x):
         return _kcenter_rounds_numba(gram_matrix(x), mask, k, per_round)
     return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
+
+
+def _prepare(
+    x: torch.Tensor, k: int, m: int | float | None, mask: torch.Tensor | None, distance: str
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Checked inputs of a k-center call: ``(x in the distance's space [B, N, D], bool mask [B, N], m per round)``."""
+    mask = check_selection_inputs(x, k, mask)
+    per_round = resolve_m(m, k)
+    return distance_space(x, mask, distance), mask, per_round
+
+
+def _use_compiled_rounds(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled
 
 
 @torch.compiler.disable
@@ -237,10 +253,7 @@ def _kcenter_one_round(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Ten
     sq_norms = (work * work).sum(dim=-1)  # [B, N]
     _check_finite(sq_norms, "hidden states reaching coreset selection")
     dots = torch.bmm(work, work[:, :1].transpose(1, 2)).squeeze(-1)  # [B, N]
-    norm_sum = sq_norms + sq_norms[:, :1]
-    dist = (norm_sum - 2.0 * dots).clamp_min_(0.0)
-    dist.masked_fill_(dist <= _GRAM_RELATIVE_TOLERANCE[work.dtype] * norm_sum, 0.0)
-    score = dist.masked_fill_(~mask, -1.0)
+    score = sq_distances_from_dots(dots, sq_norms + sq_norms[:, :1]).masked_fill_(~mask, -1.0)
     score[:, 0] = -math.inf
     farthest = torch.sort(score, dim=1, descending=True, stable=True).indices[:, : k - 1]
     cls = torch.zeros(score.shape[0], 1, dtype=torch.long, device=score.device)
@@ -255,9 +268,8 @@ def kcenter_greedy_torch(
     distance: str = "euclidean",
 ) -> torch.Tensor:
     """:func:`kcenter_greedy` with its rounds as batched torch ops on any device (the CUDA path)."""
-    mask = check_selection_inputs(x, k, mask)
-    x = distance_space(x, mask, distance)
-    return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, resolve_m(m, k))
+    x, mask, per_round = _prepare(x, k, m, mask, distance)
+    return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
 
 
 def kcenter_greedy_rows(
@@ -276,22 +288,18 @@ def kcenter_greedy_rows(
     batched torch ops. Rounding follows :func:`pairwise_sq_distances` (ties within float rounding may go either way
     against the Gram paths in float32; in float64 all paths agree with the reference).
     """
-    mask = check_selection_inputs(x, k, mask)
-    per_round = resolve_m(m, k)
-    x = distance_space(x, mask, distance)
+    x, mask, per_round = _prepare(x, k, m, mask, distance)
     if per_round >= k - 1:
         return _kcenter_one_round(x, mask, k)
     sq_norms = (x * x).sum(dim=-1)  # [B, N]
     _check_finite(sq_norms, "hidden states reaching coreset selection")
-    tolerance = _GRAM_RELATIVE_TOLERANCE[x.dtype]
-    if x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled:
+    if _use_compiled_rounds(x):
         return _kcenter_rows_numba(x, mask, k, per_round)
 
     def rows(centers: torch.Tensor) -> torch.Tensor:  # [B, c] -> squared distances [B, c, N]
         points = x.gather(1, centers[:, :, None].expand(-1, -1, x.shape[-1]))  # [B, c, D]
         norm_sum = sq_norms.gather(1, centers)[:, :, None] + sq_norms[:, None, :]
-        dist = (norm_sum - 2.0 * torch.bmm(points, x.transpose(1, 2))).clamp_min_(0.0)
-        return dist.masked_fill_(dist <= tolerance * norm_sum, 0.0)
+        return sq_distances_from_dots(torch.bmm(points, x.transpose(1, 2)), norm_sum)
 
     return _kcenter_rounds(rows, mask, k, per_round)
 
