@@ -94,20 +94,23 @@ def _missing(parser: argparse.ArgumentParser) -> int:
 
 def analysis_task(args: argparse.Namespace, model: str):
     """What to analyse: the task name (``--task``, default rt-polarity) or the TaskData read from ``--train`` /
-    ``--dev`` / ``--test``, tokenized as ``model`` tokenizes. Sets ``args.data_flags`` to the flags for a re-run."""
+    ``--dev`` / ``--test``, tokenized as ``model`` tokenizes. Fills in ``args.task``'s default."""
     from pyramid_bert.commands.data_args import load_files_task
 
     files = data_files(args, required=False)
     if files is None:
         args.task = args.task or DEFAULT_TASK
-        args.data_flags = f"--task {args.task}"
         return args.task
     if model == "ablate-dense":
         raise ConfigError("--model ablate-dense: the ablations' store takes named tasks only; with --train give "
                           "--model a fine-tuned folder (pyramid-bert finetune --train FILE --method dense --out DIR)")
-    args.data_flags = " ".join(f"--{name} {value}" for name in ("train", "dev", "test")
-                               if (value := getattr(args, name, None)))  # fmt: skip
     return load_files_task(files, model, max_length=args.max_length, seed=args.seed)
+
+
+def data_flags(args: argparse.Namespace) -> str:
+    """The data flags of a re-run: ``--task NAME`` or ``--train FILE [--dev FILE] [--test FILE]``."""
+    files = [f"--{name} {value}" for name in ("train", "dev", "test") if (value := getattr(args, name, None))]
+    return " ".join(files) or f"--task {args.task}"
 
 
 def _check_common(args: argparse.Namespace) -> None:
@@ -151,7 +154,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
     where = "each encoder's output" if args.at == "output" else "right after each encoder's attention sublayer"
     how = (f"Model `{args.model}` ({kind}), task {inputs.task.name}, split {args.split}, tokens read at {where}, "
            f"{len(inputs.encodings['labels'])} inputs, N = {inputs.task.max_length}; {seconds:.0f} s wall. "
-           f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {args.data_flags} --split {args.split}"
+           f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {data_flags(args)} --split {args.split}"
            f"{'' if args.at == 'output' else ' --at middle'}"
            f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
     files = write_redundancy(result, Path(args.out), heading=f"Token redundancy (Figure 1): {args.model}", how=how)

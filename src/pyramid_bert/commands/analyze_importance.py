@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.importance import importance_curves
     from pyramid_bert.analysis.importance_report import write_importance
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
-    from pyramid_bert.commands.analyze import _check_common, analysis_task
+    from pyramid_bert.commands.analyze import _check_common, analysis_task, data_flags
 
     _check_common(args)
     ms = parse_ms(args.ms)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     how = (f"Model `{model}`, task {inputs.task.name}, split {args.split}, {len(inputs.encodings['labels'])} inputs "
            f"(seed {args.seed}), N = {inputs.task.max_length}, encoders {layers}; {seconds:.0f} s wall, "
            f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} "
-           f"{args.data_flags} --max-examples {args.max_examples} --ms {args.ms}"
+           f"{data_flags(args)} --max-examples {args.max_examples} --ms {args.ms}"
            f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
     files = write_importance(curves, ceiling, Path(args.out), heading="Token importance (Figures 4-5)", how=how)
     print(Path(files["section"]).read_text())
