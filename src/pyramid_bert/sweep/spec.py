@@ -93,17 +93,15 @@ class TrialSpec:
 
     def __post_init__(self) -> None:
         if self.options is not None:
-            pairs = dict(self.options.items() if isinstance(self.options, dict) else self.options)
-            unknown = sorted(set(pairs) - set(OPTION_FIELDS))
+            pairs = _sorted_pairs(self.options)
+            unknown = sorted({name for name, _ in pairs} - set(OPTION_FIELDS))
             if unknown:
                 raise ValueError(f"options: unknown field(s) {unknown}; valid: {', '.join(OPTION_FIELDS)}")
-            object.__setattr__(self, "options", tuple(sorted(pairs.items())) or None)
+            object.__setattr__(self, "options", pairs or None)
         if self.keep_ratios is not None:
             object.__setattr__(self, "keep_ratios", tuple(float(r) for r in self.keep_ratios))
         if self.data is not None:
-            pairs = dict(self.data.items() if isinstance(self.data, dict) else self.data)
-            pairs = {name: tuple(value) if isinstance(value, list) else value for name, value in pairs.items()}
-            object.__setattr__(self, "data", tuple(sorted(pairs.items())))
+            object.__setattr__(self, "data", _sorted_pairs(self.data))
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial, JSON-able, in a canonical form."""
@@ -205,12 +203,19 @@ def with_data(trials: list[TrialSpec], data: dict[str, Any]) -> list[TrialSpec]:
 
     Their keys change with the data, so each warm trial's ``init_from`` is re-pointed at its dense trial's new key.
     """
-    moved = {trial.key: dataclasses.replace(trial, data=tuple(sorted(data.items()))) for trial in trials}
+    moved = {trial.key: dataclasses.replace(trial, data=data) for trial in trials}
     new_keys = {old: trial.key for old, trial in moved.items()}
     return [
         trial if trial.init_from is None else dataclasses.replace(trial, init_from=new_keys.get(trial.init_from, trial.init_from))
         for trial in moved.values()
     ]
+
+
+def _sorted_pairs(value: dict[str, Any] | Any) -> tuple[tuple[str, Any], ...]:
+    """A dict or (name, value) pairs (as JSON gives them back: lists) as sorted pairs, list values as tuples, so
+    that the spec stays hashable and its key does not depend on how the pairs arrived."""
+    pairs = dict(value.items() if isinstance(value, dict) else value)
+    return tuple(sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in pairs.items()))
 
 
 def _digest(data: dict[str, Any]) -> str:
