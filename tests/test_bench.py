@@ -3,9 +3,10 @@ import torch
 from transformers import BertConfig, BertModel
 
 from pyramid_bert.bench import bench_schedule, format_table, m_label, selection_timer
-from pyramid_bert.commands.bench import parse_configs, parse_m_values
+from pyramid_bert.commands.bench import parse_configs
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.hf import pyramidize
+from pyramid_bert.spec import parse_m_list
 
 
 def tiny_model():
@@ -53,10 +54,10 @@ def test_selection_timer_counts_one_call_per_layer_and_restores_the_method():
 
 
 def test_parse_m_and_configs():
-    assert parse_m_values("1,0.2,k-1") == [1, 0.2, None]
+    assert parse_m_list("1,0.2,k-1") == [1, 0.2, None]
     assert m_label(None) == "k-1" and m_label(0.2) == "0.2k" and m_label(3) == "3"
     with pytest.raises(ConfigError, match="--m"):
-        parse_m_values("x")
+        parse_m_list("x")
     assert parse_configs("3:0.25", 128, 6) == [[80, 50, 32, 32, 32, 32]]
     assert parse_configs("32/32;16/8", 128, 2) == [[32, 32], [16, 8]]
     assert len(parse_configs("table9", 128, 12)) == 29

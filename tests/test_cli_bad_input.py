@@ -126,20 +126,20 @@ def test_bad_input_is_one_line_naming_the_flag_with_exit_code_2(
 
 @pytest.mark.parametrize("spelling", ["k-1", "none", "K-1", "None"])
 def test_m_k_minus_1_is_accepted_by_finetune_evaluate_and_bench(spelling):
-    from pyramid_bert.commands.bench import parse_m_values
+    from pyramid_bert.spec import parse_m_list
 
     parser = cli.build_parser()
     args = parser.parse_args(["finetune", "--task", "rt-polarity", "--out", "x", "--m", spelling])
     assert args.m is None
     assert parser.parse_args(["evaluate", "ckpt", "--only-infer", "coreset", "--m", spelling]).m is None
-    assert parse_m_values(f"1,0.2,{spelling}") == [1, 0.2, None]
+    assert parse_m_list(f"1,0.2,{spelling}") == [1, 0.2, None]
 
 
 def test_finetune_config_takes_k_minus_1_and_stores_it_as_none():
     from pyramid_bert.run_config import FinetuneConfig, validate_config
 
-    config = FinetuneConfig(task="rt-polarity", lengths=[8, 4], m="k-1")
-    assert config.m is None and FinetuneConfig.from_dict({**config.to_dict(), "m": "none"}) == config
+    config = FinetuneConfig.from_dict(dict(task="rt-polarity", lengths=[8, 4], m="k-1"))
+    assert config.selection.m is None and FinetuneConfig.from_dict({**config.to_dict(), "m": "none"}) == config
     validate_config(config)
 
 

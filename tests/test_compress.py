@@ -50,7 +50,8 @@ def test_candidates_round_trip_and_carry_variant_options(tmp_path):
     candidate = Candidate(method="coreset", m=None, keep_ratios=(0.5, 0.25), options={"duplicity_attention": True})
     assert Candidate.from_dict(candidate.to_dict()) == candidate and candidate.key == Candidate.from_dict(candidate.to_dict()).key
     fields = candidate.finetune_fields()
-    assert fields["duplicity_attention"] is True and fields["schedule"] == "ratio"
+    assert fields["selection"].duplicity_attention is True and fields["selection"].m is None
+    assert fields["schedule"] == "ratio"
     assert "duplicity_attention=True" in candidate.label and "k-1" in candidate.label
     (tmp_path / "c.json").write_text(json.dumps([candidate.to_dict(), {"p": 0.5, "prune_upto": 1}]))
     assert read_candidates(tmp_path / "c.json")[0] == candidate
@@ -73,7 +74,9 @@ def test_variant_options_of_a_candidate_reach_pyramidize(monkeypatch):
     candidate = Candidate(keep_ratios=(0.5, 0.5), options={"duplicity_attention": True, "distance": "cosine"})
     config = FinetuneConfig(task="x", **candidate.finetune_fields())
     apply_selection(types.SimpleNamespace(config=types.SimpleNamespace(num_hidden_layers=2)), config, None)
-    assert seen["duplicity_attention"] is True and seen["distance"] == "cosine" and seen["keep_ratios"] == [0.5, 0.5]
+    settings = seen["settings"]
+    assert settings.options.duplicity_attention is True and settings.options.distance == "cosine"
+    assert settings.keep_ratios == [0.5, 0.5]
 
 
 # ------------------------------------------------------------------------------------------- a whole run

@@ -184,7 +184,7 @@ def test_size_options_round_trip_through_save_and_load(tmp_path):
     model.save_pretrained(tmp_path)
     loaded = load_pyramid_model(str(tmp_path))
     settings = pyramid_settings(loaded)
-    assert (settings.distance, settings.duplicity_attention, settings.merge) == ("standardized", True, True)
+    assert (settings.options.distance, settings.options.duplicity_attention, settings.options.merge) == ("standardized", True, True)
     input_ids, attention_mask = batch()
     with torch.no_grad():
         assert torch.allclose(model(input_ids=input_ids, attention_mask=attention_mask).logits,
@@ -217,7 +217,7 @@ def test_bad_size_options_name_the_valid_choices():
         pyramidize(tiny_bert(), [16, 8, 8], distance="manhattan")
     with pytest.raises(ConfigError, match="coreset, attention, first_k, random"):
         pyramidize(tiny_bert(), method="average_pool", pool_windows=[1, 2, 1], merge=True)
-    with pytest.raises(ConfigError, match="duplicity_attention must be True or False"):
+    with pytest.raises(ConfigError, match="--duplicity-attention: must be true or false"):
         pyramidize(tiny_bert(), [16, 8, 8], duplicity_attention="yes")
 
 

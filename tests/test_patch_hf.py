@@ -287,14 +287,18 @@ def test_bad_arguments_name_the_parameter():
     model = tiny_bert()
     with pytest.raises(ConfigError, match="method must be one of"):
         pyramidize(model, [10] * LAYERS, method="magic")
-    with pytest.raises(ConfigError, match="position must be one of"):
+    with pytest.raises(ConfigError, match="position: must be one of"):
         pyramidize(model, [10] * LAYERS, position="start")
     with pytest.raises(ConfigError, match="one entry per encoder layer"):
         pyramidize(model, [10] * 5)
     with pytest.raises(ConfigError, match="must not increase"):
         pyramidize(model, [5, 10, 10])
-    with pytest.raises(ConfigError, match="m must be"):
+    with pytest.raises(ConfigError, match="m: must be"):
         pyramidize(model, [10] * LAYERS, m=0)
+    with pytest.raises(ConfigError, match="unknown option.*'mrege'.*valid: m, position"):
+        pyramidize(model, [10] * LAYERS, mrege=True)
+    with pytest.raises(ConfigError, match="--merge: for methods coreset, attention, first_k, random only"):
+        pyramidize(model, [10] * LAYERS, method="input_first_k", merge=True)
     with pytest.raises(ConfigError, match="lengths must be constant"):
         pyramidize(model, [10, 8, 8], method="input_first_k")
     with pytest.raises(ConfigError, match="pool_windows"):

@@ -34,7 +34,7 @@ def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(
         assert config.out == f"/ck/{trial.key[:16]}"
         assert options == {"timing_repeats": quick.budget.timing_repeats,
                            "time_train_step": quick.budget.time_train_step}  # fmt: skip
-    assert {c.m for c, _ in calls if c.method == "coreset"} == set(quick.coreset_ms)
+    assert {c.selection.m for c, _ in calls if c.method == "coreset"} == set(quick.coreset_ms)
 
 
 def test_threads_set_torch_threads_and_are_not_passed_to_run_trial(monkeypatch):

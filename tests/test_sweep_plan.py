@@ -114,9 +114,10 @@ def test_bad_method_preset_and_empty_inputs_are_refused_with_the_valid_names():
 
 
 def test_m_k_minus_1_spellings_are_one_trial_identity():
-    from pyramid_bert.sweep.spec import TrialSpec, normalize_m
+    from pyramid_bert.spec import parse_m
+    from pyramid_bert.sweep.spec import TrialSpec
 
-    assert normalize_m("k-1") is None and normalize_m("none") is None and normalize_m("0.2") == 0.2
+    assert parse_m("k-1") is None and parse_m("none") is None and parse_m("0.2") == 0.2
     spec = TrialSpec(task="rt-polarity", model="minilm-l6", method="coreset", schedule="p=0.25 u=3",
                      lengths=(40, 25, 16, 16, 16, 16), m=None, seed=0)  # fmt: skip
     assert TrialSpec.from_dict({**spec.to_dict(), "m": "k-1"}).key == spec.key

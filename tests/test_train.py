@@ -21,7 +21,7 @@ def tiny_config(model_dir: Path, out_dir: Path, **overrides) -> FinetuneConfig:
     settings = dict(task="rt-polarity", model=str(model_dir), method="coreset", lengths=[8, 4], epochs=6, lr=1e-2,
                     batch_size=16, out=str(out_dir))  # fmt: skip
     settings.update(overrides)
-    return FinetuneConfig(**settings)
+    return FinetuneConfig.from_dict(settings)
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -205,7 +205,7 @@ def test_resolve_lengths_covers_every_way_of_giving_a_schedule(tiny_model, tmp_p
 
 
 def test_config_round_trips_through_json_and_rejects_unknown_fields():
-    config = FinetuneConfig(task="trec", lengths=[40, 20], m=0.2, batch_size=None)
+    config = FinetuneConfig.from_dict(dict(task="trec", lengths=[40, 20], m=0.2, batch_size=None))
     assert FinetuneConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     assert config.resolved_batch_size() == 48
     assert FinetuneConfig(task="rte").resolved_batch_size() == 16
@@ -240,7 +240,7 @@ def test_cli_finetune_prints_a_summary_table_and_writes_run_json(tiny_model, tas
     printed = capsys.readouterr().out
     assert "predicted speedup" in printed and "dev accuracy" in printed and "[8, 4]" in printed
     info = json.loads((out / "run.json").read_text())
-    assert info["config"]["m"] == 0.5 and info["config"]["lengths"] == [8, 4] and info["train"]["steps"] == 4
+    assert info["config"]["selection"]["m"] == 0.5 and info["config"]["lengths"] == [8, 4] and info["train"]["steps"] == 4
 
 
 def _imported_modules(module_file: Path) -> set[str]:

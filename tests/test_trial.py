@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pyramid_bert.run_config import FinetuneConfig
+from pyramid_bert.spec import SelectionOptions
 from pyramid_bert.trial import run_trial
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_trial_returns_a_flat_json_able_row_with_the_sweep_keys(tmp_path):
     task = make_keyword_task(sizes=(48, 16, 24))
     model = write_tiny_bert(tmp_path / "tiny")
-    config = FinetuneConfig(task="rt-polarity", model=str(model), method="coreset", p=0.5, prune_upto=2, m=0.5,
+    config = FinetuneConfig(task="rt-polarity", model=str(model), method="coreset", p=0.5, prune_upto=2, selection=SelectionOptions(m=0.5),
                             epochs=2, lr=1e-2, batch_size=16, out=str(tmp_path / "run"))  # fmt: skip
     row = run_trial(config, task_data=task, timing_repeats=3)
     assert set(row) >= REQUIRED_KEYS
@@ -37,7 +38,7 @@ def test_trial_returns_a_flat_json_able_row_with_the_sweep_keys(tmp_path):
 
 @pytest.mark.integration
 def test_real_minilm_fine_tunes_and_evaluates_on_a_small_rt_polarity_subset(tmp_path):
-    config = FinetuneConfig(task="rt-polarity", model="minilm-l6", method="coreset", p=0.25, prune_upto=2, m=0.2,
+    config = FinetuneConfig(task="rt-polarity", model="minilm-l6", method="coreset", p=0.25, prune_upto=2, selection=SelectionOptions(m=0.2),
                             epochs=1, max_train_examples=48, max_eval_examples=64, out=str(tmp_path / "run"))  # fmt: skip
     row = run_trial(config, timing_repeats=2)
     assert row["lengths"] == [32, 16, 16, 16, 16, 16]

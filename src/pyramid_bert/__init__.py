@@ -2,7 +2,7 @@
 
 Public API::
 
-    from pyramid_bert import pyramidize, unpyramidize
+    from pyramid_bert import pyramidize, unpyramidize, PyramidSettings, SelectionOptions
     from pyramid_bert.selection import kcenter_greedy
     from pyramid_bert.schedule import sequence_lengths, PAPER_GRID
 """
@@ -16,6 +16,8 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "METHODS",
+    "PyramidSettings",
+    "SelectionOptions",
     "is_pyramidized",
     "kept_input_positions",
     "load_pyramid_model",
@@ -23,11 +25,11 @@ __all__ = [
     "pyramidize",
     "unpyramidize",
 ]
-_PATCH_NAMES = frozenset(__all__[1:])
+_SPEC_NAMES = frozenset({"METHODS", "PyramidSettings", "SelectionOptions"})
+_PATCH_NAMES = frozenset(__all__[1:]) - _SPEC_NAMES
 
 if TYPE_CHECKING:
     from pyramid_bert.patch.hf import (
-        METHODS,
         is_pyramidized,
         kept_input_positions,
         load_pyramid_model,
@@ -35,10 +37,15 @@ if TYPE_CHECKING:
         pyramidize,
         unpyramidize,
     )
+    from pyramid_bert.spec import METHODS, PyramidSettings, SelectionOptions
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import pyramid_bert` (and the CLI) must not pay for importing torch and transformers.
+    if name in _SPEC_NAMES:
+        from pyramid_bert import spec
+
+        return getattr(spec, name)
     if name in _PATCH_NAMES:
         from pyramid_bert.patch import hf
 

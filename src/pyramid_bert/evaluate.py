@@ -24,15 +24,14 @@ from pyramid_bert.run_config import (
     FinetuneConfig,
     apply_selection,
     check_labels_fit,
-    check_m,
     pyramid_summary,
     resolve_device,
     resolve_lengths,
-    resolve_ratios,
     subset_indices,
     take,
 )
 from pyramid_bert.scoring import predict_logits, score_split, tokenize_for_model
+from pyramid_bert.spec import METHODS, SelectionOptions
 
 if TYPE_CHECKING:
     import torch
@@ -41,10 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SELECTION_KEYS", "evaluate_checkpoint", "measure_memory_pair", "predict_logits", "score_split"]
 
-SELECTION_KEYS = (
-    "method", "lengths", "p", "prune_upto", "pool_windows", "m", "position", "keep_ratios", "schedule", "distance",
-    "duplicity_attention", "merge",
-)  # fmt: skip
+#: The schedule of an only-infer selection, with its defaults; its options are :class:`SelectionOptions` fields.
+_SCHEDULE_DEFAULTS = {
+    "method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "keep_ratios": None,
+    "schedule": "fixed",
+}  # fmt: skip
+SELECTION_KEYS = (*_SCHEDULE_DEFAULTS, *SelectionOptions.names())
 
 
 def _load_dense(path: Path) -> Any:
@@ -65,12 +66,8 @@ def _selection_config(run_config: Any, only_infer: dict[str, Any]) -> Any:
         raise ConfigError(f"only_infer: unknown key(s) {unknown}; valid keys: {', '.join(SELECTION_KEYS)}")
     if only_infer.get("method", "coreset") == "dense":
         raise ConfigError("only_infer: method dense applies no selection; give a selection method")
-    blank = {"method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "m": 1,
-             "position": "middle", "keep_ratios": None, "schedule": "fixed", "distance": "euclidean",
-             "duplicity_attention": False, "merge": False}  # fmt: skip
-    selection = replace(run_config, **{**blank, **only_infer})
-    check_m(selection.m)
-    return selection
+    schedule = {**_SCHEDULE_DEFAULTS, **{k: v for k, v in only_infer.items() if k in _SCHEDULE_DEFAULTS}}
+    return replace(run_config, **schedule, selection=SelectionOptions.from_dict(only_infer))
 
 
 def evaluate_checkpoint(
@@ -153,7 +150,7 @@ def evaluate_checkpoint(
     except (OSError, ValueError, RuntimeError) as error:
         raise checkpoint.CheckpointError(f"checkpoint {folder}: cannot load the model ({error})") from error
     n = task_data.max_length
-    method, lengths, position = run_config.method, run_info.get("lengths"), run_config.position
+    method, lengths, position = run_config.method, run_info.get("lengths"), run_config.selection.position
     if run_info.get("model_folder"):
         from pyramid_bert.data.user_task import align_labels
         from pyramid_bert.model_folder import nominal_lengths
@@ -168,21 +165,12 @@ def evaluate_checkpoint(
                 f"only_infer: needs a densely fine-tuned checkpoint; {folder} was fine-tuned with {run_config.method}"
             )
         selection_config = _selection_config(run_config, only_infer)
-        from pyramid_bert import METHODS
-        from pyramid_bert.schedule import POSITIONS
-
         if selection_config.method not in METHODS:
             raise ConfigError(f"only_infer: unknown method {selection_config.method!r}; valid: {', '.join(METHODS)}")
-        if selection_config.position not in POSITIONS:
-            raise ConfigError(f"only_infer: position must be one of {', '.join(POSITIONS)}")
         lengths = resolve_lengths(selection_config, n, model.config.num_hidden_layers)
         apply_selection(model, selection_config, lengths)
-        method, position = selection_config.method, selection_config.position
-        ratios = resolve_ratios(selection_config, model.config.num_hidden_layers)
-        selection_spec = {
-            "lengths": None if ratios else lengths, "method": method, "m": selection_config.m, "position": position,
-            "pool_windows": selection_config.pool_windows, "seed": selection_config.seed, "keep_ratios": ratios,
-        }  # fmt: skip
+        method, position = selection_config.method, selection_config.selection.position
+        selection_spec = pyramid_settings(model).to_dict()
     elif lengths is not None and n != run_info.get("task", {}).get("max_length", n):
         raise DataError(
             f"task {task_data.name}: input length N={n} differs from the N={run_info['task']['max_length']} the "

@@ -14,6 +14,7 @@ from typing import Any
 
 from pyramid_bert.errors import CheckpointError, ConfigError
 from pyramid_bert.run_config import DENSE, FinetuneConfig
+from pyramid_bert.spec import SelectionOptions
 
 TOKENIZER_FILES_ANY = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
 
@@ -46,8 +47,8 @@ def folder_run_info(path: str | Path, task_name: str | None) -> tuple[dict[str, 
         )
     settings = config.get("pyramid") or {}
     run_config = FinetuneConfig(
-        task=task_name, model=str(path), method=settings.get("method", DENSE), m=settings.get("m", 1),
-        position=settings.get("position", "middle"), seed=int(settings.get("seed", 0)),
+        task=task_name, model=str(path), method=settings.get("method", DENSE), seed=int(settings.get("seed", 0)),
+        selection=SelectionOptions.from_dict(settings),
     )  # fmt: skip
     return {"config": run_config.to_dict(), "pyramid": settings or None, "lengths": None, "model_folder": True}, run_config
 

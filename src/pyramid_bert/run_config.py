@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+from pyramid_bert.spec import DENSE, METHODS, RATIO_METHODS, PyramidSettings, SelectionOptions, flag
 
 if TYPE_CHECKING:
     import torch
 
     from pyramid_bert.data import TaskData
 
-DENSE = "dense"
 #: ``FinetuneConfig.schedule``: fixed lengths per layer, or keep ratios of each example's real length.
 SCHEDULE_KINDS = ("fixed", "ratio")
 #: Training batches: padded to N, or to the batch's longest example.
@@ -35,12 +35,12 @@ class FinetuneConfig:
 
     Schedule: give ``lengths`` (one kept length per encoder layer), or ``p`` and ``prune_upto`` (Eq. 5, with
     ``prune_upto`` a layer in 1..L), or ``pool_windows`` for ``method="average_pool"``; ``method="dense"`` takes
-    none of them. ``m``: an int >= 1, a fraction of k in (0, 1), or None for k - 1 (``"k-1"`` and ``"none"``
-    are accepted and stored as None). Keep-ratio schedules (each example keeps ``ceil(r_j * its real length)``
+    none of them. ``selection``: how the method selects (``m``, ``position``, ``distance``, ``duplicity_attention``,
+    ``merge``: :class:`~pyramid_bert.spec.SelectionOptions`; :meth:`from_dict` also takes them as top-level keys, as
+    configs written before it hold them). Keep-ratio schedules (each example keeps ``ceil(r_j * its real length)``
     tokens): ``keep_ratios``, or ``schedule="ratio"`` with ``p`` and ``prune_upto`` (Eq. 5 as ratios).
     ``batching``: training batches ``dynamic`` (padded to their longest example; the default) or ``padded`` (to N).
-    ``distance``, ``duplicity_attention``, ``merge``: options of :func:`pyramid_bert.pyramidize` (defaults: the
-    paper's algorithm). ``distill_weight`` > 0 adds a distillation loss to a fine-tuned ``teacher`` (default: the
+    ``distill_weight`` > 0 adds a distillation loss to a fine-tuned ``teacher`` (default: the
     starting ``model``, i.e. the dense model of a warm start): ``(1 - w) * task loss + w * T^2 * KL(teacher || student)``
     at temperature ``distill_temperature`` (regression: mean squared error to the teacher's outputs).
     """
@@ -52,8 +52,7 @@ class FinetuneConfig:
     p: float | None = None
     prune_upto: int | None = None
     pool_windows: list[int] | None = None
-    m: int | float | None = 1
-    position: str = "middle"
+    selection: SelectionOptions = field(default_factory=SelectionOptions)
     epochs: float = 3
     lr: float = 2e-5
     batch_size: int | None = None
@@ -67,31 +66,34 @@ class FinetuneConfig:
     keep_ratios: list[float] | None = None
     schedule: str = "fixed"
     batching: str = "dynamic"
-    distance: str = "euclidean"
-    duplicity_attention: bool = False
-    merge: bool = False
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     teacher: str | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.m, str):  # "k-1" / "none" (also from JSON) are the k - 1 of Coreset-select-k-1
-            self.m = parse_m(self.m)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - valid)
+        """Inverse of :meth:`to_dict`; selection options may also be top-level keys (older configs, flat callers)."""
+        own = {f.name for f in fields(cls)} - {"selection"}
+        unknown = sorted(set(data) - own - {"selection", *SelectionOptions.names()})
         if unknown:
-            raise ConfigError(f"FinetuneConfig: unknown field(s) {unknown}; valid fields: {', '.join(sorted(valid))}")
-        return cls(**data)
+            valid = sorted({*own, "selection", *SelectionOptions.names()})
+            raise ConfigError(f"FinetuneConfig: unknown field(s) {unknown}; valid fields: {', '.join(valid)}")
+        nested = data.get("selection") or {}
+        nested = nested.to_dict() if isinstance(nested, SelectionOptions) else nested
+        selection = SelectionOptions.from_dict({**nested, **{k: v for k, v in data.items() if k in SelectionOptions.names()}})
+        return cls(**{k: v for k, v in data.items() if k in own}, selection=selection)
 
     def to_json_dict(self) -> dict[str, Any]:
         """``to_dict`` as it reads back from JSON (tuples become lists), for comparing saved configs."""
         return json.loads(json.dumps(self.to_dict()))
+
+    def flat_dict(self) -> dict[str, Any]:
+        """:meth:`to_json_dict` with the selection options as top-level keys (the columns of a trial's row)."""
+        data = self.to_json_dict()
+        return {**data.pop("selection"), **data}
 
     def same_as_saved(self, saved: dict[str, Any] | None) -> bool:
         """Whether a config saved by this or an earlier version (fields added later at their defaults) is this one."""
@@ -131,9 +133,7 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
 
     ``check_task_name=False`` skips the task-name check (a custom ``task_data`` is given instead).
     """
-    from pyramid_bert import METHODS
     from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
-    from pyramid_bert.schedule import POSITIONS
 
     if check_task_name and config.task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {config.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
@@ -144,8 +144,6 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
     methods = (DENSE, *METHODS)
     if config.method not in methods:
         raise ConfigError(f"--method: unknown method {config.method!r}; valid methods: {', '.join(methods)}")
-    if config.position not in POSITIONS:
-        raise ConfigError(f"--position: must be one of {', '.join(POSITIONS)}, got {config.position!r}")
     if not config.epochs > 0:
         raise ConfigError(f"--epochs: must be > 0, got {config.epochs}")
     if not config.lr > 0:
@@ -155,13 +153,12 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{flag(name)}: must be an int >= 1, got {value!r}")
     check_p(config.p)
-    check_m(config.m)
+    config.selection.check(config.method)
     resolve_device(config.device)
     if config.batching not in TRAIN_BATCHING:
         raise ConfigError(f"--batching: training batches are one of {', '.join(TRAIN_BATCHING)}; got {config.batching!r}")
     if config.schedule not in SCHEDULE_KINDS:
         raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
-    check_size_options(config)
     check_distillation(config)
     if config.method == DENSE:
         given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios") if getattr(config, n) is not None]
@@ -169,23 +166,6 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
             raise ConfigError(
                 f"--method dense keeps every token and takes no schedule; remove {', '.join(map(flag, given))}"
             )
-
-
-def check_size_options(config: FinetuneConfig) -> None:
-    """--distance / --duplicity-attention / --merge: valid values, and only for methods that assign tokens."""
-    from pyramid_bert.patch.hf import SIZE_METHODS
-    from pyramid_bert.selection import DISTANCES
-
-    if config.distance not in DISTANCES:
-        raise ConfigError(f"--distance: must be one of {', '.join(DISTANCES)}; got {config.distance!r}")
-    for name in ("duplicity_attention", "merge"):
-        if not isinstance(getattr(config, name), bool):
-            raise ConfigError(f"{flag(name)}: must be true or false; got {getattr(config, name)!r}")
-    used = config.duplicity_attention or config.merge or config.distance != "euclidean"
-    if used and config.method not in SIZE_METHODS:
-        raise ConfigError(
-            f"--distance/--duplicity-attention/--merge: methods {', '.join(SIZE_METHODS)} only, not {config.method}"
-        )
 
 
 def check_distillation(config: FinetuneConfig) -> None:
@@ -252,7 +232,6 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
 def resolve_ratios(config: FinetuneConfig, num_layers: int) -> list[float] | None:
     """The keep ratios of a keep-ratio schedule (None for fixed-length schedules and dense)."""
     from pyramid_bert import schedule
-    from pyramid_bert.patch.hf import RATIO_METHODS
 
     if config.schedule not in SCHEDULE_KINDS:
         raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
@@ -280,46 +259,10 @@ def check_prune_upto(prune_upto: object, num_layers: int) -> None:
         )
 
 
-M_SPELLINGS_OF_K_MINUS_1 = ("k-1", "none")
-
-
-def parse_m(value: object) -> int | float | None:
-    """``m`` of k-Center-greedy-batch-m from the command line or a config: ``"k-1"`` (also ``"none"``, None) means
-    k - 1 (one round, Coreset-select-k-1) -> None; ``"3"`` -> 3 (centers per round); ``"0.2"`` -> 0.2 (a fraction
-    of k). Anything else: ConfigError naming ``--m``."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in M_SPELLINGS_OF_K_MINUS_1):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                value = text
-    check_m(value)
-    return value  # type: ignore[return-value]
-
-
 def check_p(p: object) -> None:
     """Raise unless ``p`` (Eq. 5's pruning ratio) is None or a number in (0, 1]."""
     if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p <= 1.0):
         raise ConfigError(f"--p: must be a pruning ratio in (0, 1], got {p!r}")
-
-
-def check_m(m: object) -> None:
-    """Raise unless ``m`` is None (k-1), an int >= 1 or a float in (0, 1)."""
-    valid = m is None or (
-        not isinstance(m, bool) and ((isinstance(m, int) and m >= 1) or (isinstance(m, float) and 0.0 < m < 1.0))
-    )
-    if not valid:
-        raise ConfigError(f"--m: must be an int >= 1, a fraction in (0, 1), or k-1 (one round); got {m!r}")
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a config field: ``prune_upto`` -> ``--prune-upto``."""
-    return "--" + name.replace("_", "-")
 
 
 def _with_flag(flag_name: str, check: Any, *args: Any) -> Any:
@@ -421,26 +364,18 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
 
 
 def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | None) -> Any:
-    """``pyramidize`` ``model`` in place per ``config`` (nothing for dense)."""
+    """``pyramidize`` ``model`` in place per ``config`` (nothing for dense); ``lengths`` from :func:`resolve_lengths`."""
     from pyramid_bert import pyramidize
 
     if config.method == DENSE:
         return model
-    options = dict(distance=config.distance, duplicity_attention=config.duplicity_attention, merge=config.merge)
-    if config.method == "average_pool":
-        return pyramidize(
-            model, None, method="average_pool", pool_windows=list(config.pool_windows or []),
-            position=config.position, seed=config.seed,
-        )  # fmt: skip
     ratios = resolve_ratios(config, model.config.num_hidden_layers)
-    if ratios is not None:
-        return pyramidize(
-            model, method=config.method, m=config.m, position=config.position, seed=config.seed, keep_ratios=ratios,
-            **options,
-        )  # fmt: skip
-    return pyramidize(
-        model, lengths, method=config.method, m=config.m, position=config.position, seed=config.seed, **options
-    )
+    windows = list(config.pool_windows or []) if config.method == "average_pool" else None
+    settings = PyramidSettings(
+        lengths=None if ratios is not None or windows is not None else lengths, method=config.method,
+        pool_windows=windows, seed=config.seed, keep_ratios=ratios, options=config.selection,
+    )  # fmt: skip
+    return pyramidize(model, settings=settings)
 
 
 def subset_indices(count: int, limit: int | None, seed: int) -> torch.Tensor:

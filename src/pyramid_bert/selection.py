@@ -22,13 +22,7 @@ import torch
 
 from pyramid_bert import kcenter_kernel
 from pyramid_bert.errors import ConfigError
-
-SELECTION_METHODS = ("coreset", "attention", "first_k", "random")
-#: Distances of k-center selection and of nearest-center assignment: Euclidean (the paper's), cosine
-#: (``1 - cos``; the selection runs on unit vectors, whose squared Euclidean distance ``2 - 2 cos`` orders
-#: tokens the same way) and standardised Euclidean (each dimension divided by its standard deviation over the
-#: example's real tokens, so that a few outlier dimensions of post-LayerNorm states do not decide alone).
-DISTANCES = ("euclidean", "cosine", "standardized")
+from pyramid_bert.spec import DISTANCES
 
 # Squared distances this small relative to the norms are rounding noise of the Gram-matrix identity
 # |a|^2 + |b|^2 - 2ab; snapping them to 0 makes exact duplicates exactly 0, as in the direct formula.

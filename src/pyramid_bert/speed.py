@@ -52,7 +52,7 @@ def predicted_split_speedup(model: nn.Module, dense_batches: Sequence[Batch], py
     shapes = batch_shapes(list(pyramid_batches))
     if settings is None:
         return dense / batches_flops(shapes, **geometry)
-    position = settings.position
+    position = settings.options.position
     if settings.method == "average_pool":
         pyramid = sum(
             size * _pool_flops(width, settings.pool_windows, geometry, position) for size, width, _ in shapes

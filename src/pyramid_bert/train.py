@@ -348,7 +348,7 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
         },
         "lengths": run.lengths,
         "pyramid": getattr(model_config, "pyramid", None),
-        **pyramid_summary(model_config, run.n, run.lengths, run.config.method, run.config.position),
+        **pyramid_summary(model_config, run.n, run.lengths, run.config.method, run.config.selection.position),
         "train": {
             "examples": run.num_examples,
             "batch_size": run.batch_size,

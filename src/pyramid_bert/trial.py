@@ -93,5 +93,5 @@ def run_trial(
         "checkpoint": str(folder),
         "lengths": run_info.get("lengths"),
         "memory": test.get("memory"),
-        **{f"config_{key}": value for key, value in config.to_json_dict().items()},
+        **{f"config_{key}": value for key, value in config.flat_dict().items()},
     }

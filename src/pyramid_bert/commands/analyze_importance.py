@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.spec import parse_m_list
 
 
 def parse_layers(text: str | None, num_layers: int) -> list[int]:
@@ -23,21 +24,6 @@ def parse_layers(text: str | None, num_layers: int) -> list[int]:
     return layers
 
 
-def parse_ms(text: str) -> list[int | float | None]:
-    """``"1,k-1,0.5"`` -> [1, None, 0.5]; ConfigError naming --ms with the valid forms otherwise."""
-    from pyramid_bert.run_config import parse_m
-
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        try:
-            values.append(parse_m(part))
-        except (ConfigError, ValueError):
-            raise ConfigError(f"--ms: {part!r} is no m; valid: an int >= 1, a float in (0, 1), or k-1") from None
-    if not values:
-        raise ConfigError("--ms: give at least one m (an int >= 1, a float in (0, 1), or k-1)")
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -47,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.commands.analyze import _check_common, analysis_task, data_flags
 
     _check_common(args)
-    ms = parse_ms(args.ms)
+    ms = parse_m_list(args.ms, "--ms")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = args.model

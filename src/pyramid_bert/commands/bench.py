@@ -7,6 +7,7 @@ from typing import Any
 
 from pyramid_bert.commands.data_args import load_files_task, text_columns
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.spec import add_option_arguments, options_from_args, parse_m_list
 
 DEFAULT_M = "1,0.1,0.2,0.3,0.4,k-1"
 
@@ -73,9 +74,7 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
         help="fixed lengths at N (the paper), or keep ratios of each example's real length; with ratio, "
         "--configs U:P gives Eq. 5 ratios and '/'-separated values are ratios",
     )  # fmt: skip
-    from pyramid_bert.commands.finetune import add_size_arguments
-
-    add_size_arguments(group)
+    add_option_arguments(group, skip=("m", "position"))  # bench's --m is a list of values
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -88,17 +87,6 @@ def parse_batch_sizes(text: str) -> list[int]:
             raise ConfigError(f"--batch-sizes: {item!r} is not an int >= 1; give comma-separated sizes, e.g. 32,1")
         sizes.append(int(item))
     return sizes
-
-
-def parse_m_values(text: str) -> list[int | float | None]:
-    """``--m``: '1,0.2,k-1' -> [1, 0.2, None] (``none`` is also k-1)."""
-    from pyramid_bert.errors import ConfigError
-    from pyramid_bert.run_config import parse_m
-
-    values = [parse_m(item) for item in (part.strip() for part in text.split(",")) if item]
-    if not values:
-        raise ConfigError(f"--m: give at least one value (ints >= 1, fractions in (0, 1), k-1), got {text!r}")
-    return values
 
 
 def parse_configs(text: str, n: int, num_layers: int) -> list[list[int]]:
@@ -199,8 +187,8 @@ def split_task(args: argparse.Namespace) -> Any:
 
 
 def size_options(args: argparse.Namespace) -> dict[str, object]:
-    """--distance / --duplicity-attention / --merge as pyramidize keyword arguments."""
-    return {"distance": args.distance, "duplicity_attention": args.duplicity_attention, "merge": args.merge}
+    """The selection options given on the command line (those not at their defaults), as pyramidize keywords."""
+    return options_from_args(args, skip=("m",)).changed()
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -226,12 +214,12 @@ def run(args: argparse.Namespace) -> int:
     args.n_given = args.n is not None
     args.n = 128 if args.n is None else args.n
     check_counts(args)
-    if not (args.task or args.train) and size_options(args) != {"distance": "euclidean", "duplicity_attention": False, "merge": False}:
+    if not (args.task or args.train) and size_options(args):
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if args.threads:
         torch.set_num_threads(args.threads)
     batch_sizes = parse_batch_sizes(args.batch_sizes)
-    m_values = parse_m_values(args.m)
+    m_values = parse_m_list(args.m)
     model = load_bench_model(args.model, args.n).to(device)
     if args.task or args.train:
         return run_split(args, model, batch_sizes, m_values, device)

@@ -16,10 +16,10 @@ from pyramid_bert.commands.finetune import (
     add_ratio_arguments,
     add_runtime_arguments,
     add_schedule_arguments,
-    add_size_arguments,
     prepare_runtime,
     print_table,
 )
+from pyramid_bert.spec import options_from_args
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +41,6 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     add_schedule_arguments(parser, method_default=None)
     add_ratio_arguments(parser)
-    add_size_arguments(parser)
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     parser.add_argument("--memory", action="store_true", help="measure peak memory (fresh processes)")
     parser.add_argument("--repeats", type=int, default=5, help="timed interleaved repeats over the split (default 5)")
@@ -61,10 +60,7 @@ def register(subparsers: Any) -> None:
 def only_infer_spec(args: argparse.Namespace) -> dict[str, Any] | None:
     if not args.only_infer:
         return None
-    spec: dict[str, Any] = {"method": args.only_infer, "m": args.m, "position": args.position}
-    for key in ("distance", "duplicity_attention", "merge"):
-        if getattr(args, key) not in ("euclidean", False):
-            spec[key] = getattr(args, key)
+    spec: dict[str, Any] = {"method": args.only_infer, **options_from_args(args).to_dict()}
     if args.schedule != "fixed":
         spec["schedule"] = args.schedule
     for key in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.spec import add_option_arguments, options_from_args
 
 
 def int_list(text: str) -> list[int]:
@@ -23,21 +24,8 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
 
 
-def m_value(text: str) -> int | float | None:
-    """``--m``: an int >= 1 (centers per round), a fraction of k in (0, 1), or ``k-1`` (also ``none``: one round)."""
-    from pyramid_bert.run_config import parse_m
-
-    try:
-        return parse_m(text)
-    except ConfigError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--m: ")) from None
-
-
-M_HELP = "core-set centers per round: an int >= 1, a fraction of k in (0, 1), or k-1 (one round); default 1"
-
-
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: str | None) -> None:
-    """--method/--lengths/--p/--prune-upto/--pool-windows/--m/--position (shared with ``evaluate``)."""
+    """--method/--lengths/--p/--prune-upto/--pool-windows and every selection option (shared with ``evaluate``)."""
     parser.add_argument(
         "--method", default=method_default,
         help="coreset (default), attention, first_k, random, input_first_k, average_pool, or dense",
@@ -48,25 +36,7 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: s
         "--prune-upto", type=int, help="Eq. 5: the layer, 1..L (L = encoder layers), from which the length stays p*N"
     )
     parser.add_argument("--pool-windows", type=int_list, help="average_pool: window per layer, 1 = none")
-    parser.add_argument("--m", type=m_value, default=1, help=M_HELP)
-    parser.add_argument("--position", default="middle", help="where selection sits: middle (default) or end")
-
-
-def add_size_arguments(parser: argparse.ArgumentParser) -> None:
-    """--distance / --duplicity-attention / --merge (shared with ``evaluate``); see ``pyramidize``."""
-    parser.add_argument(
-        "--distance", default="euclidean", choices=("euclidean", "cosine", "standardized"),
-        help="distance of core-set selection and of assigning dropped tokens to kept ones (default euclidean, "
-        "the paper's; standardized divides each dimension by its spread over the example's tokens)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--duplicity-attention", action="store_true",
-        help="kept tokens count the dropped tokens nearest to them; attention adds log(count) to their logits "
-        "(the paper's Remark 1); methods coreset, attention, first_k, random",
-    )  # fmt: skip
-    parser.add_argument(
-        "--merge", action="store_true", help="each kept token becomes the count-weighted mean of its nearest tokens"
-    )
+    add_option_arguments(parser)
 
 
 def float_list(text: str) -> list[float]:
@@ -101,7 +71,6 @@ def register(subparsers: Any) -> None:
     add_data_arguments(parser)
     add_schedule_arguments(parser, method_default="coreset")
     add_ratio_arguments(parser)
-    add_size_arguments(parser)
     parser.add_argument(
         "--distill-weight", type=float, default=0.0,
         help="weight in [0, 1] of a distillation loss to a fine-tuned teacher (default 0: none)",
@@ -154,12 +123,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
     files = data_files(args)
     return FinetuneConfig(
         task=args.task or files.name, model=args.model, method=args.method, lengths=args.lengths, p=args.p,
-        prune_upto=args.prune_upto, pool_windows=args.pool_windows, m=args.m, position=args.position,
+        prune_upto=args.prune_upto, pool_windows=args.pool_windows, selection=options_from_args(args),
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
         device=args.device, glue_dir=args.glue_dir, out=args.out, keep_ratios=args.keep_ratios,
-        schedule=args.schedule, batching=args.batching, distance=args.distance,
-        duplicity_attention=args.duplicity_attention, merge=args.merge, distill_weight=args.distill_weight,
+        schedule=args.schedule, batching=args.batching, distill_weight=args.distill_weight,
         distill_temperature=args.distill_temperature, teacher=args.teacher,
     )  # fmt: skip
 

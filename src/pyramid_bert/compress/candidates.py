@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.spec import SelectionOptions
 
 #: Run-config fields that compress sets itself (not candidate options).
 OWNED_FIELDS = frozenset({"task", "model", "out", "epochs", "lr", "batch_size", "eval_batch_size", "max_train_examples",
@@ -75,17 +76,22 @@ class Candidate:
         has_eq5 = self.p is not None or self.prune_upto is not None
         if sum((has_eq5, self.keep_ratios is not None, self.lengths is not None)) != 1:
             raise ConfigError(f"--candidates: {self.to_dict()}: give one of p+prune_upto, keep_ratios or lengths")
+        options = self._checked_options()
+        selection = {name: options.pop(name) for name in SelectionOptions.names() if name in options}
         return {
-            "method": self.method, "m": self.m, "schedule": "ratio" if self.keep_ratios is not None else self.schedule,
+            "method": self.method, "schedule": "ratio" if self.keep_ratios is not None else self.schedule,
             "p": self.p, "prune_upto": self.prune_upto, "lengths": None if self.lengths is None else list(self.lengths),
-            "keep_ratios": None if self.keep_ratios is None else list(self.keep_ratios), **self._checked_options(),
+            "keep_ratios": None if self.keep_ratios is None else list(self.keep_ratios),
+            "selection": SelectionOptions(**selection, m=self.m), **options,
         }  # fmt: skip
 
     def _checked_options(self) -> dict[str, Any]:
-        """``options`` must be further fields of the run config (selection variants, distillation, ...)."""
+        """``options`` must be selection options (but ``m``, a key of its own) or further run-config fields
+        (distillation, ...)."""
         from pyramid_bert.run_config import FinetuneConfig
 
-        valid = sorted({f.name for f in fields(FinetuneConfig)} - OWNED_FIELDS - {f.name for f in fields(Candidate)})
+        config_fields = {f.name for f in fields(FinetuneConfig)} - {"selection"}
+        valid = sorted((config_fields | set(SelectionOptions.names())) - OWNED_FIELDS - {f.name for f in fields(Candidate)})
         unknown = sorted(set(self.options) - set(valid))
         if unknown:
             raise ConfigError(f"--candidates: unknown option(s) {unknown}; valid options: {', '.join(valid)}")

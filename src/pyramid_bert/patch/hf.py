@@ -23,7 +23,7 @@ own code, so ``output_hidden_states`` / ``output_attentions`` report every layer
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,74 +33,39 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.schedule import POSITIONS, validate_lengths, validate_ratios
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
     average_pool,
-    check_distance,
     first_k,
     gather_tokens,
     kcenter_greedy,
     random_select,
     ratio_counts,
-    resolve_m,
 )
+from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
 
-METHODS = ("coreset", "attention", "average_pool", "first_k", "input_first_k", "random")
-#: Methods that take a keep-ratio schedule (Input-first-k truncates the input once; Average-pool uses windows).
-RATIO_METHODS = ("coreset", "attention", "first_k", "random")
-#: Methods whose dropped tokens can be assigned to kept ones (duplicity attention, merging, distances).
-SIZE_METHODS = RATIO_METHODS
+__all__ = ["METHODS", "RATIO_METHODS", "SIZE_METHODS", "PyramidSettings", "pyramidize", "unpyramidize"]
+
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 CONFIG_KEY = "pyramid"
-
-
-@dataclass
-class PyramidSettings:
-    """What a pyramidized model does; stored as ``model.config.pyramid`` (a plain dict) for save/load."""
-
-    lengths: list[int] | None  # None for Average-pool (pool_windows) and keep-ratio schedules (keep_ratios)
-    method: str = "coreset"
-    m: int | float | None = 1
-    position: str = "middle"
-    pool_windows: list[int] | None = None
-    seed: int = 0
-    version: int = field(default=1)
-    keep_ratios: list[float] | None = None
-    distance: str = "euclidean"
-    duplicity_attention: bool = False
-    merge: bool = False
-
-    @property
-    def tracks_sizes(self) -> bool:
-        """Whether kept tokens carry the number of input tokens they stand for (see :mod:`pyramid_bert.duplicity`)."""
-        return self.duplicity_attention or self.merge
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PyramidSettings:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
 
 
 def pyramidize(
     model: nn.Module,
     lengths: list[int] | tuple[int, ...] | None = None,
     *,
+    settings: PyramidSettings | None = None,
     method: str = "coreset",
-    m: int | float | None = 1,
-    position: str = "middle",
     pool_windows: list[int] | tuple[int, ...] | None = None,
     seed: int = 0,
     keep_ratios: list[float] | tuple[float, ...] | None = None,
-    distance: str = "euclidean",
-    duplicity_attention: bool = False,
-    merge: bool = False,
+    **options: Any,
 ) -> nn.Module:
     """Make ``model`` a Pyramid-BERT in place and return it.
+
+    Either ``settings`` (a :class:`~pyramid_bert.spec.PyramidSettings`, e.g. read back from a config) alone, or the
+    keyword form below, which builds them.
 
     Args:
         model: a Hugging Face BERT-family model (base or ``*ForSequenceClassification`` etc.) of a supported
@@ -109,8 +74,6 @@ def pyramidize(
             :func:`pyramid_bert.schedule.sequence_lengths`). Input-first-k needs a constant schedule (the input
             is truncated once to ``lengths[0]``). Average-pool takes ``pool_windows`` instead.
         method: one of ``METHODS``.
-        m: core-set centers per round (int >= 1; float in (0, 1) for ``ceil(m * k)``; None for ``k - 1``).
-        position: "middle" (after the attention sublayer, before the FFN) or "end" (after the FFN).
         pool_windows: Average-pool only: one window (= stride) per layer, 1 meaning no pooling at that layer.
         seed: seeds Random-select's generator.
         keep_ratios: instead of ``lengths``, one non-increasing ratio in (0, 1] per layer (e.g. from
@@ -119,24 +82,24 @@ def pyramidize(
             as its widest example needs. Every method but Input-first-k and Average-pool. The kept tokens of an
             example do not depend on the other examples of its batch (except for Random-select, and for a
             fractional ``m``, which is resolved against the batch's widest keep count).
-        distance: the distance of core-set selection and of assigning dropped tokens to kept ones: one of
-            :data:`pyramid_bert.selection.DISTANCES` ("euclidean", the paper's; "cosine"; "standardized").
-        duplicity_attention: the paper's Remark 1 made practical: each kept token carries the number of input
-            tokens it stands for (itself plus the dropped tokens assigned to it as their nearest kept token,
-            accumulated over layers), and attention adds ``log(count)`` to the keys' logits (proportional
-            attention). Methods in ``SIZE_METHODS``. Off by default (the paper's algorithm).
-        merge: each kept token becomes the count-weighted mean of the tokens assigned to it (CLS excepted);
-            combine with ``duplicity_attention`` for ToMe-style merging. Methods in ``SIZE_METHODS``.
+        **options: fields of :class:`~pyramid_bert.spec.SelectionOptions` (defaults: the paper's algorithm):
+            ``m`` (core-set centers per round: int >= 1; float in (0, 1) for ``ceil(m * k)``; None for ``k - 1``),
+            ``position`` ("middle": after the attention sublayer, before the FFN; "end": after the FFN),
+            ``distance`` (of core-set selection and of assigning dropped tokens to kept ones: "euclidean", the
+            paper's; "cosine"; "standardized"), ``duplicity_attention`` (the paper's Remark 1 made practical: each
+            kept token carries the number of input tokens it stands for, accumulated over layers, and attention adds
+            ``log(count)`` to the keys' logits), ``merge`` (each kept token becomes the count-weighted mean of the
+            tokens assigned to it, CLS excepted; with ``duplicity_attention``, ToMe-style merging). The last three
+            for methods in ``SIZE_METHODS``.
 
     A second call replaces the first; :func:`unpyramidize` restores the dense model.
     """
     encoder = find_encoder(model)
-    num_layers = len(encoder.layer)
-    settings = make_settings(
-        num_layers, lengths, method=method, m=m, position=position, pool_windows=pool_windows, seed=seed,
-        keep_ratios=keep_ratios,
-    )  # fmt: skip
-    settings = with_size_options(settings, distance=distance, duplicity_attention=duplicity_attention, merge=merge)
+    if settings is None:
+        settings = PyramidSettings(lengths, method, pool_windows, seed, keep_ratios, _options(options))
+    elif lengths is not None or keep_ratios is not None or pool_windows is not None or options:
+        raise ConfigError("pyramidize: give settings alone, or the keyword form (lengths, method, ...), not both")
+    settings = settings.validated(len(encoder.layer))
     if is_pyramidized(model):
         unpyramidize(model)
     encoder._pyramid_original_class = encoder.__class__
@@ -225,84 +188,16 @@ def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
     model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
     stored = getattr(model.config, CONFIG_KEY, None)
     if stored:
-        settings = PyramidSettings.from_dict(stored)
-        pyramidize(
-            model,
-            settings.lengths,
-            method=settings.method,
-            m=settings.m,
-            position=settings.position,
-            pool_windows=settings.pool_windows,
-            seed=settings.seed,
-            keep_ratios=settings.keep_ratios,
-            distance=settings.distance,
-            duplicity_attention=settings.duplicity_attention,
-            merge=settings.merge,
-        )
+        pyramidize(model, settings=PyramidSettings.from_dict(stored))
     return model
 
 
-def make_settings(
-    num_layers: int,
-    lengths: list[int] | tuple[int, ...] | None,
-    *,
-    method: str,
-    m: int | float | None,
-    position: str,
-    pool_windows: list[int] | tuple[int, ...] | None,
-    seed: int,
-    keep_ratios: list[float] | tuple[float, ...] | None = None,
-) -> PyramidSettings:
-    """Validate pyramidize's arguments for a model with ``num_layers`` encoder layers."""
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    if position not in POSITIONS:
-        raise ConfigError(f"position must be one of {', '.join(POSITIONS)}; got {position!r}")
-    if method == "coreset":
-        resolve_m(m, 2)  # validates m
-    if keep_ratios is not None:
-        if method not in RATIO_METHODS:
-            raise ConfigError(f"keep_ratios work with methods {', '.join(RATIO_METHODS)}, not {method!r}")
-        if lengths is not None or pool_windows is not None:
-            raise ConfigError("give lengths (or pool_windows) or keep_ratios, not both")
-        ratios = validate_ratios(keep_ratios, num_layers)
-        return PyramidSettings(None, method, m, position, None, int(seed), keep_ratios=ratios)
-    if method == "average_pool":
-        if pool_windows is None or lengths is not None:
-            raise ConfigError(
-                "method 'average_pool' takes pool_windows (one window per layer, 1 = none) and no lengths"
-            )
-        windows = list(pool_windows)
-        if len(windows) != num_layers or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in windows):
-            raise ConfigError(
-                f"pool_windows must be {num_layers} ints >= 1 (one per layer, 1 = none); got {list(pool_windows)}"
-            )
-        return PyramidSettings(None, method, m, position, windows, int(seed))
-    if pool_windows is not None:
-        raise ConfigError(f"pool_windows applies only to method 'average_pool', not {method!r}")
-    if lengths is None:
-        raise ConfigError(f"method {method!r} needs lengths: one kept length per encoder layer ({num_layers} layers)")
-    lengths = validate_lengths(lengths, num_layers)
-    if method == "input_first_k" and len(set(lengths)) != 1:
-        raise ConfigError(f"method 'input_first_k' truncates the input once: lengths must be constant, got {lengths}")
-    return PyramidSettings(lengths, method, m, position, None, int(seed))
-
-
-def with_size_options(
-    settings: PyramidSettings, *, distance: str, duplicity_attention: bool, merge: bool
-) -> PyramidSettings:
-    """``settings`` with the distance and token-size options, validated (names the valid choices)."""
-    check_distance(distance)
-    for name, value in (("duplicity_attention", duplicity_attention), ("merge", merge)):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be True or False; got {value!r}")
-    if (duplicity_attention or merge or distance != "euclidean") and settings.method not in SIZE_METHODS:
-        raise ConfigError(
-            f"distance, duplicity_attention and merge work with methods {', '.join(SIZE_METHODS)}, "
-            f"not {settings.method!r}"
-        )
-    settings.distance, settings.duplicity_attention, settings.merge = distance, duplicity_attention, merge
-    return settings
+def _options(options: dict[str, Any]) -> SelectionOptions:
+    """pyramidize's ``**options`` as SelectionOptions; an unknown name is a ConfigError naming the valid ones."""
+    unknown = sorted(set(options) - set(SelectionOptions.names()))
+    if unknown:
+        raise ConfigError(f"pyramidize: unknown option(s) {unknown}; valid: {', '.join(SelectionOptions.names())}")
+    return SelectionOptions.from_dict(options)
 
 
 def find_encoder(model: nn.Module) -> nn.Module:
@@ -366,9 +261,9 @@ class PyramidEncoderMixin:
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
         padded = mask_kind is not None and not bool(key_mask.all())
         real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
-        sizes = initial_sizes(key_mask) if settings.tracks_sizes else None
+        sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
         for index, layer in enumerate(self.layer):
-            if settings.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
+            if settings.options.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
                 layer_mask = size_bias(sizes, key_mask, hidden_states.dtype)
             else:
                 layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
@@ -396,12 +291,12 @@ class PyramidLayerMixin:
         state.sizes_out = state.sizes_in  # a layer that keeps every token passes the sizes on
         state.kept_order = None
         attention_output, attention_weights = self.attention(hidden_states, attention_mask, **kwargs)
-        if state.settings.position == "middle":
+        if state.settings.options.position == "middle":
             attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
         layer_output = apply_chunking_to_forward(
             self.feed_forward_chunk, self.chunk_size_feed_forward, self.seq_len_dim, attention_output
         )
-        if state.settings.position == "end":
+        if state.settings.options.position == "end":
             layer_output, key_mask = self._pyramid_reduce(layer_output, key_mask, attention_weights)
         state.key_mask_out = key_mask
         state.captured = None
@@ -433,7 +328,7 @@ class PyramidLayerMixin:
                 return hidden, key_mask
         with torch.no_grad():
             if method == "coreset":
-                indices = kcenter_greedy(hidden, k, m=settings.m, mask=key_mask, distance=settings.distance)
+                indices = kcenter_greedy(hidden, k, m=settings.options.m, mask=key_mask, distance=settings.options.distance)
             elif method == "attention":
                 indices = attention_select(self._pyramid_significance(key_mask, attention_weights), k, key_mask)
             elif method == "first_k":
@@ -442,7 +337,7 @@ class PyramidLayerMixin:
                 indices = random_select(key_mask, k, self._pyramid_generator(hidden.device))
         kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
         state.kept_order, state.kept_mask = ordered, kept_mask
-        if settings.tracks_sizes:
+        if settings.options.tracks_sizes:
             kept = self._pyramid_assign(hidden, key_mask, ordered, kept, kept_mask)
         return kept, kept_mask
 
@@ -454,9 +349,9 @@ class PyramidLayerMixin:
         state: LayerState = self._pyramid
         sizes = state.sizes_in
         with torch.no_grad():
-            slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.distance)
+            slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.options.distance)
         state.sizes_out = cluster_sizes(sizes, key_mask, slots, ordered.shape[1])
-        if state.settings.merge:
+        if state.settings.options.merge:
             kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
         return kept
 
@@ -471,7 +366,7 @@ class PyramidLayerMixin:
             key = key.view(batch, tokens, heads, head_size).transpose(1, 2).float()
             scores = torch.matmul(query, key.transpose(2, 3)) / math.sqrt(head_size)
             scores = scores.masked_fill(~key_mask[:, None, None, :], -math.inf)
-            if self._pyramid.settings.duplicity_attention and self._pyramid.sizes_in is not None:
+            if self._pyramid.settings.options.duplicity_attention and self._pyramid.sizes_in is not None:
                 scores = scores + torch.log(self._pyramid.sizes_in.clamp_min(1.0))[:, None, None, :].float()
             attention_weights = scores.softmax(dim=-1)
         return attention_significance(attention_weights, key_mask)

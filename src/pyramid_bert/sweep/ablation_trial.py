@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyramid_bert.spec import SelectionOptions
 from pyramid_bert.sweep.ablations import ONLY_INFER_EPOCHS
 
 
@@ -33,8 +34,7 @@ def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(int(options["threads"]))
-    selection = {"method": config["method"], "lengths": config["lengths"], "m": config["m"],
-                 "position": config["position"]}  # fmt: skip
+    selection = {"method": config["method"], "lengths": config["lengths"], **SelectionOptions.from_dict(config).to_dict()}
     common = {"only_infer": selection, "max_examples": config.get("max_eval_examples"), "write_json": False,
               "batch_size": config.get("eval_batch_size"), "glue_dir": config.get("glue_dir")}  # fmt: skip
     if options.get("data"):

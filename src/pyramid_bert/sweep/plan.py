@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 
 from pyramid_bert import schedule as schedule_model
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, TrialSpec, normalize_m
+from pyramid_bert.spec import parse_m
+from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, TrialSpec
 
 #: The paper's values of m for Coreset-select (Section 6.1); None means k - 1 (Coreset-select-k-1).
 PAPER_CORESET_MS: tuple[int | float | None, ...] = (1, 0.1, 0.2, 0.3, 0.4, None)
@@ -236,7 +237,7 @@ def plan_trials(
                 schedules = method_schedules(method, n, shape, position=position, truncations=truncations, grid=grid)
                 if targets is not None and method != "dense":
                     schedules = nearest_schedules(schedules, targets)
-                ms = [normalize_m(m) for m in coreset_ms] if method == "coreset" else [1]
+                ms = [parse_m(m) for m in coreset_ms] if method == "coreset" else [1]
                 for sched in schedules:
                     for m in ms:
                         spec = TrialSpec(

@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyramid_bert.spec import DENSE, METHODS, SelectionOptions, parse_m
+
 #: Selection methods of the paper plus "dense" (the unpruned baseline).
-SWEEP_METHODS = ("coreset", "attention", "first_k", "random", "input_first_k", "average_pool", "dense")
+SWEEP_METHODS = (*METHODS, DENSE)
 
 # Fields that say where things go rather than what the trial is: never part of its identity.
 _NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir", "variant"})
@@ -23,27 +25,17 @@ _NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir", "variant"})
 _LATER_FIELD_DEFAULTS: dict[str, Any] = {
     "protocol": "paper", "init_from": None, "keep_ratios": None, "options": None, "data": None,
 }  # fmt: skip
-#: FinetuneConfig fields a trial may set through ``options`` (token-size options of ``pyramidize``, distillation).
-OPTION_FIELDS = ("distance", "duplicity_attention", "merge", "distill_weight", "distill_temperature")
+#: Selection options that were trial fields before ``options`` existed (they stay top-level: old keys hold).
+_TOP_LEVEL_OPTIONS = ("m", "position")
+#: FinetuneConfig fields a trial may set through ``options``: every other selection option (see
+#: :class:`pyramid_bert.spec.SelectionOptions`; a new one reaches trials, their keys and their configs from there)
+#: and distillation. Only the options a trial gives enter its identity, so older keys hold.
+OPTION_FIELDS = (
+    *(name for name in SelectionOptions.names() if name not in _TOP_LEVEL_OPTIONS), "distill_weight", "distill_temperature",
+)
 #: How a pyramid configuration is fine-tuned: from the pretrained model (the paper's protocol) or from the
 #: dense model of the same task and seed, fine-tuned once and shared ("warm").
 PROTOCOLS = ("warm", "paper")
-
-
-def normalize_m(m: int | float | str | None) -> int | float | None:
-    """``m`` in its canonical form: an int >= 1, a float in (0, 1), or None (meaning k - 1; also given as the
-    strings ``"k-1"`` or ``"none"``, as reports and the command line spell it)."""
-    if isinstance(m, str):
-        from pyramid_bert.run_config import parse_m
-
-        m = parse_m(m)
-    if m is None:
-        return None
-    if isinstance(m, bool):
-        raise TypeError("m must be an int >= 1, a float in (0, 1) or None")
-    if float(m) >= 1 and float(m) == int(m):
-        return int(m)
-    return float(m)
 
 
 @dataclass(frozen=True)
@@ -103,6 +95,10 @@ class TrialSpec:
         if self.data is not None:
             object.__setattr__(self, "data", _sorted_pairs(self.data))
 
+    def selection_options(self) -> SelectionOptions:
+        """The trial's selection options (``m``, ``position`` and those among ``options``)."""
+        return SelectionOptions.from_dict({**dict(self.options or ()), "m": self.m, "position": self.position})
+
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial, JSON-able, in a canonical form."""
         data = self.to_dict()
@@ -144,7 +140,7 @@ class TrialSpec:
         if data["keep_ratios"] is not None:
             data["keep_ratios"] = [float(v) for v in data["keep_ratios"]]
         data["options"] = dict(self.options) if self.options else None
-        data["m"] = normalize_m(data["m"])
+        data["m"] = parse_m(data["m"])
         return data
 
     @classmethod
@@ -156,7 +152,7 @@ class TrialSpec:
             if kwargs.get(name) is not None:
                 kwargs[name] = tuple(int(v) for v in kwargs[name])
         if "m" in kwargs:
-            kwargs["m"] = normalize_m(kwargs["m"])
+            kwargs["m"] = parse_m(kwargs["m"])
         return cls(**kwargs)
 
     def finetune_config(self, out: str, *, threads: int | None = None) -> dict[str, Any]:
@@ -175,7 +171,7 @@ class TrialSpec:
             "p": None,
             "prune_upto": None,
             "pool_windows": list(self.pool_windows) if self.pool_windows is not None else None,
-            "m": normalize_m(self.m) if method == "coreset" else 1,
+            "m": parse_m(self.m) if method == "coreset" else 1,
             "position": self.position,
             "epochs": self.epochs,
             "lr": self.lr,
