@@ -14,7 +14,7 @@ inference only, e.g. ``only_infer={"method": "coreset", "p": 0.25, "prune_upto":
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,13 +118,69 @@ def evaluate_checkpoint(
         None without timing), predicted_speedup_padded / _sorted (FLOPs model on those batches), speed (every
         batching pair and the training step), memory, eval_seconds, ...
     """
+    started = time.perf_counter()
+    run = _load_run(Path(path), task=task, task_data=task_data, glue_dir=glue_dir, split=split, only_infer=only_infer)
+    torch_device = resolve_device(device or run.config.device)
+    eval_batch_size = batch_size or run.config.eval_batch_size
+    encodings = tokenize_for_model(run.model, run.tokenizer, run.task, split)  # for the metric (timing: _timing_inputs)
+    check_labels_fit(run.task, run.model.config.num_labels, encodings["labels"], str(run.folder))
+    encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run.config.seed))
+    run.model.to(torch_device)
+    result = _score(run, encodings, split=split, batch_size=eval_batch_size, device=torch_device)
+    result["only_infer"] = only_infer or None
+    if measure_speed:
+        timing = dict(warmup=timing_warmup, repeats=timing_repeats, examples=timing_examples, dense_modes=timing_dense_modes)
+        result.update(_speed_columns(
+            run, split, max_examples, batch_size=eval_batch_size, device=torch_device, time_train_step=time_train_step,
+            **timing,
+        ))  # fmt: skip
+    if measure_memory:
+        from pyramid_bert.batching import real_lengths
+
+        train_batch = run.config.resolved_batch_size()
+        result["memory"] = measure_memory_pair(
+            run.folder, n=run.task.max_length, batch_size=eval_batch_size, train_batch_size=train_batch,
+            device=str(torch_device), selection=run.selection_spec, include_pyramid=run.selected,
+            dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
+        )  # fmt: skip
+    result["eval_seconds"] = time.perf_counter() - started
+    result["result_json"] = _write_result(result, run, split, only_infer) if write_json else None
+    return result
+
+
+@dataclass
+class _Run:
+    """What an evaluation works on: the checkpoint, its run config, the task, the model (pyramid, or dense with the
+    only-infer selection applied) and the schedule it runs."""
+
+    folder: Path
+    run_info: dict[str, Any]
+    config: FinetuneConfig
+    task: TaskData
+    tokenizer: Any
+    model: Any
+    method: str
+    lengths: list[int] | None
+    position: str
+    selection_spec: dict[str, Any] | None = None  # an only-infer selection's settings (memory re-applies them)
+
+    @property
+    def selected(self) -> bool:
+        """Whether the model selects tokens (then it is timed against its dense twin)."""
+        from pyramid_bert import is_pyramidized
+
+        return self.lengths is not None and (self.selection_spec is not None or is_pyramidized(self.model))
+
+
+def _load_run(
+    folder: Path, *, task: str | None, task_data: TaskData | None, glue_dir: str | None, split: str,
+    only_infer: dict[str, Any] | None,
+) -> _Run:  # fmt: skip
+    """Read the checkpoint's run config, load the task and the model, and apply an only-infer selection."""
     from transformers import AutoTokenizer
 
-    from pyramid_bert import checkpoint, is_pyramidized, load_pyramid_model, pyramid_settings
-    from pyramid_bert.data import load_task
+    from pyramid_bert import checkpoint, load_pyramid_model
 
-    started = time.perf_counter()
-    folder = Path(path)
     if folder.is_dir() and not (folder / checkpoint.RUN_FILE).is_file():  # a plain save_pretrained folder
         from pyramid_bert.model_folder import folder_run_info
 
@@ -132,103 +188,120 @@ def evaluate_checkpoint(
     else:
         run_info = checkpoint.validate_checkpoint(folder)
         run_config = FinetuneConfig.from_dict(run_info["config"])
-    torch_device = resolve_device(device or run_config.device)
-    eval_batch_size = batch_size or run_config.eval_batch_size
-    task_name = task or run_config.task
     if task_data is None:
-        from pyramid_bert.data import TASK_NAMES
-
-        if task_name not in TASK_NAMES:
-            raise ConfigError(f"task: unknown task {task_name!r}; valid tasks: {', '.join(TASK_NAMES)}")
-        task_data = load_task(task_name, glue_dir=glue_dir or run_config.glue_dir, seed=run_config.seed)
+        task_data = _load_task(task or run_config.task, glue_dir or run_config.glue_dir, run_config.seed)
     if split not in task_data.splits:
         raise ConfigError(f"split: task {task_data.name} has no split {split!r}; valid: {', '.join(task_data.splits)}")
-
-    tokenizer = AutoTokenizer.from_pretrained(folder)
     try:
         model = _load_dense(folder) if only_infer else load_pyramid_model(str(folder))
     except (OSError, ValueError, RuntimeError) as error:
         raise checkpoint.CheckpointError(f"checkpoint {folder}: cannot load the model ({error})") from error
-    n = task_data.max_length
-    method, lengths, position = run_config.method, run_info.get("lengths"), run_config.selection.position
-    if run_info.get("model_folder"):
+    run = _Run(folder, run_info, run_config, task_data, AutoTokenizer.from_pretrained(folder), model,
+               run_config.method, run_info.get("lengths"), run_config.selection.position)  # fmt: skip
+    if only_infer:
+        _apply_only_infer(run, only_infer)
+    else:
+        _check_schedule_fits(run)
+    return run
+
+
+def _load_task(name: str, glue_dir: str | None, seed: int) -> TaskData:
+    from pyramid_bert.data import TASK_NAMES, load_task
+
+    if name not in TASK_NAMES:
+        raise ConfigError(f"task: unknown task {name!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    return load_task(name, glue_dir=glue_dir, seed=seed)
+
+
+def _apply_only_infer(run: _Run, only_infer: dict[str, Any]) -> None:
+    """Apply ``only_infer``'s selection to the dense checkpoint's model (the paper's Table 6)."""
+    from pyramid_bert import pyramid_settings
+
+    if run.config.method != DENSE:
+        raise ConfigError(
+            f"only_infer: needs a densely fine-tuned checkpoint; {run.folder} was fine-tuned with {run.config.method}"
+        )
+    selection_config = _selection_config(run.config, only_infer)
+    if selection_config.method not in METHODS:
+        raise ConfigError(f"only_infer: unknown method {selection_config.method!r}; valid: {', '.join(METHODS)}")
+    run.lengths = resolve_lengths(selection_config, run.task.max_length, run.model.config.num_hidden_layers)
+    apply_selection(run.model, selection_config, run.lengths)
+    run.method, run.position = selection_config.method, selection_config.selection.position
+    run.selection_spec = pyramid_settings(run.model).to_dict()
+
+
+def _check_schedule_fits(run: _Run) -> None:
+    """A model folder's nominal lengths at the task's N; a finetune run's schedule must have been made for that N."""
+    n = run.task.max_length
+    if run.run_info.get("model_folder"):
         from pyramid_bert.data.user_task import align_labels
         from pyramid_bert.model_folder import nominal_lengths
 
-        lengths = nominal_lengths(run_info["pyramid"], n)
-        if "files" in (task_data.notes or {}):  # the user's data: its label names map onto the model's
-            task_data = align_labels(task_data, getattr(model.config, "id2label", None), str(folder))
-    selection_spec = None
-    if only_infer:
-        if run_config.method != DENSE:
-            raise ConfigError(
-                f"only_infer: needs a densely fine-tuned checkpoint; {folder} was fine-tuned with {run_config.method}"
-            )
-        selection_config = _selection_config(run_config, only_infer)
-        if selection_config.method not in METHODS:
-            raise ConfigError(f"only_infer: unknown method {selection_config.method!r}; valid: {', '.join(METHODS)}")
-        lengths = resolve_lengths(selection_config, n, model.config.num_hidden_layers)
-        apply_selection(model, selection_config, lengths)
-        method, position = selection_config.method, selection_config.selection.position
-        selection_spec = pyramid_settings(model).to_dict()
-    elif lengths is not None and n != run_info.get("task", {}).get("max_length", n):
+        run.lengths = nominal_lengths(run.run_info["pyramid"], n)
+        if "files" in (run.task.notes or {}):  # the user's data: its label names map onto the model's
+            run.task = align_labels(run.task, getattr(run.model.config, "id2label", None), str(run.folder))
+    elif run.lengths is not None and n != run.run_info.get("task", {}).get("max_length", n):
         raise DataError(
-            f"task {task_data.name}: input length N={n} differs from the N={run_info['task']['max_length']} the "
-            f"schedule {lengths} was made for"
+            f"task {run.task.name}: input length N={n} differs from the N={run.run_info['task']['max_length']} the "
+            f"schedule {run.lengths} was made for"
         )
-    encodings = tokenize_for_model(model, tokenizer, task_data, split)  # for the metric (timing: _timing_inputs)
-    check_labels_fit(task_data, model.config.num_labels, encodings["labels"], str(folder))
-    encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run_config.seed))
-    model.to(torch_device)
 
-    logits = predict_logits(model, encodings, batch_size=eval_batch_size, device=torch_device)
+
+def _score(
+    run: _Run, encodings: dict[str, torch.Tensor], *, split: str, batch_size: int, device: torch.device
+) -> dict[str, Any]:
+    """The task metric and the cost-model figures of the run's schedule (speed and memory columns still None)."""
+    from pyramid_bert import pyramid_settings
     from pyramid_bert.metrics import class_shares, compute_metrics, predictions_from_logits
 
-    predictions = predictions_from_logits(logits, is_regression=task_data.is_regression)
-    scores = compute_metrics(task_data.metric, predictions, encodings["labels"].numpy())
-    result: dict[str, Any] = {
-        "checkpoint": str(folder), "task": task_data.name, "split": split, "examples": int(len(predictions)),
-        "metric_name": task_data.metric, "metric": scores[task_data.metric], "scores": scores,
-        "method": method, "lengths": lengths, "position": position, "n": n, "only_infer": only_infer or None,
-        **pyramid_summary(model.config, n, lengths, method, position),
-        "speedup_median": None, "speedup_q25": None, "speedup_q75": None, "sorted_speedup_median": None,
-        "sorted_speedup_q25": None, "sorted_speedup_q75": None, "speed": None, "memory": None,
-        "device": str(torch_device),
+    task, n = run.task, run.task.max_length
+    logits = predict_logits(run.model, encodings, batch_size=batch_size, device=device)
+    predictions = predictions_from_logits(logits, is_regression=task.is_regression)
+    labels = encodings["labels"].numpy()
+    scores = compute_metrics(task.metric, predictions, labels)
+    settings = pyramid_settings(run.model)
+    return {
+        "checkpoint": str(run.folder), "task": task.name, "split": split, "examples": int(len(predictions)),
+        "metric_name": task.metric, "metric": scores[task.metric], "scores": scores,
+        "method": run.method, "lengths": run.lengths, "position": run.position, "n": n,
+        **pyramid_summary(run.model.config, n, run.lengths, run.method, run.position),
+        **{f"{protocol}speedup_{stat}": None for protocol in ("", "sorted_") for stat in ("median", "q25", "q75")},
+        "speed": None, "memory": None, "device": str(device),
+        **class_shares(predictions, labels, is_regression=task.is_regression),
+        "keep_ratios": settings.keep_ratios if settings is not None else None,
     }  # fmt: skip
-    result.update(class_shares(predictions, encodings["labels"].numpy(), is_regression=task_data.is_regression))
-    selected = lengths is not None and (only_infer or is_pyramidized(model))
-    settings = pyramid_settings(model)
-    result["keep_ratios"] = settings.keep_ratios if settings is not None else None
-    if measure_speed and selected:
-        timed = _timing_inputs(tokenizer, task_data, split, max_examples, timing_examples, run_config.seed)
-        speed = _measure_speed(
-            model, folder, timed, batch_size=eval_batch_size, device=torch_device, warmup=timing_warmup,
-            repeats=timing_repeats, train_batch_size=run_config.resolved_batch_size() if time_train_step else None,
-            dense_modes=timing_dense_modes,
-        )  # fmt: skip
-        result["speed"] = speed
-        result.update({f"speedup_{key}": value for key, value in speed["paper_speedup"].items()})
-        result.update({f"sorted_speedup_{key}": value for key, value in speed["real_speedup"].items()})
-        result.update(predicted_speedup_padded=speed["paper_predicted"], predicted_speedup_sorted=speed["real_predicted"])
-    elif measure_speed:
-        ones = {"speedup_median": 1.0, "speedup_q25": 1.0, "speedup_q75": 1.0}
-        result.update({**ones, **{f"sorted_{key}": value for key, value in ones.items()}})
-    if measure_memory:
-        from pyramid_bert.batching import real_lengths
 
-        train_batch = run_config.resolved_batch_size()
-        result["memory"] = measure_memory_pair(
-            folder, n=n, batch_size=eval_batch_size, train_batch_size=train_batch,
-            device=str(torch_device), selection=selection_spec, include_pyramid=bool(selected),
-            dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
-        )  # fmt: skip
-    result["eval_seconds"] = time.perf_counter() - started
-    ours = not run_info.get("model_folder") or (folder / "compress.json").is_file()
-    result["result_json"] = None
-    if write_json and ours:  # a folder someone else saved gets nothing written into it (use --json-out)
-        result["result_json"] = str(folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
-        checkpoint.atomic_write_json(result["result_json"], result)
-    return result
+
+def _speed_columns(
+    run: _Run, split: str, max_examples: int | None, *, batch_size: int, device: torch.device, warmup: int,
+    repeats: int, examples: int | None, dense_modes: tuple[str, ...], time_train_step: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Speed against the dense twin (both protocols, and a training step), or 1.0 for a model that selects nothing."""
+    if not run.selected:
+        ones = {"speedup_median": 1.0, "speedup_q25": 1.0, "speedup_q75": 1.0}
+        return {**ones, **{f"sorted_{key}": value for key, value in ones.items()}}
+    timed = _timing_inputs(run.tokenizer, run.task, split, max_examples, examples, run.config.seed)
+    speed = _measure_speed(
+        run.model, run.folder, timed, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
+        train_batch_size=run.config.resolved_batch_size() if time_train_step else None, dense_modes=dense_modes,
+    )  # fmt: skip
+    return {
+        "speed": speed,
+        **{f"speedup_{key}": value for key, value in speed["paper_speedup"].items()},
+        **{f"sorted_speedup_{key}": value for key, value in speed["real_speedup"].items()},
+        "predicted_speedup_padded": speed["paper_predicted"], "predicted_speedup_sorted": speed["real_predicted"],
+    }  # fmt: skip
+
+
+def _write_result(result: dict[str, Any], run: _Run, split: str, only_infer: dict[str, Any] | None) -> str | None:
+    """Write ``result`` into the checkpoint folder when we made it (finetune or compress); returns the path."""
+    from pyramid_bert import checkpoint
+
+    if run.run_info.get("model_folder") and not (run.folder / "compress.json").is_file():
+        return None  # a folder someone else saved gets nothing written into it (use --json-out)
+    path = str(run.folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
+    checkpoint.atomic_write_json(path, {**result, "result_json": path})
+    return path
 
 
 def _timing_inputs(
