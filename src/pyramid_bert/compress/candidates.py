@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.spec import SelectionOptions
+from pyramid_bert.spec import SelectionOptions, format_m
 
 #: Run-config fields that compress sets itself (not candidate options).
 OWNED_FIELDS = frozenset({"task", "model", "out", "epochs", "lr", "batch_size", "eval_batch_size", "max_train_examples",
@@ -61,7 +61,7 @@ class Candidate:
     @property
     def label(self) -> str:
         """A short human name: ``coreset m=1 ratio p=0.25 u=2``."""
-        m = "" if self.method != "coreset" else f" m={'k-1' if self.m is None else f'{self.m:g}'}"
+        m = "" if self.method != "coreset" else f" m={format_m(self.m)}"
         if self.keep_ratios is not None:
             shape = "ratios " + " ".join(f"{r:g}" for r in self.keep_ratios)
         elif self.lengths is not None:

@@ -28,6 +28,7 @@ from pyramid_bert.report.tables import (
     csv_table,
     markdown_table,
 )
+from pyramid_bert.spec import format_m
 from pyramid_bert.sweep.store import TrialRecord, open_existing
 
 
@@ -106,6 +107,23 @@ def _markdown(
     store_path: Path,
     dense_anchor: bool,
 ) -> str:
+    lines = [
+        *_header_lines(report, results, records, sweep_meta, store_path),
+        *_how_to_read_lines(report, [r.task for r in results], dense_anchor),
+        *_results_lines(report, results),
+        *_configuration_lines(results),
+        *_failed_lines(records),
+        *_plot_lines(report),
+        "",
+        "All trials, one row each: `tables/trials.csv`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _header_lines(
+    report: Report, results: list[TaskResult], records: list[TrialRecord], sweep_meta: dict, store_path: Path
+) -> list[str]:
+    """Title, store, trials, tasks, models, seeds and the sweep settings."""
     tasks = [r.task for r in results]
     seeds = sorted({r.spec.seed for r in records})
     models = sorted({r.spec.model for r in records})
@@ -124,7 +142,12 @@ def _markdown(
             "> **Synthetic trial function (`--synthetic`): no model was trained; these numbers only "
             "check the pipeline and say nothing about any method.**",
         ]
-    lines += [
+    return lines
+
+
+def _how_to_read_lines(report: Report, tasks: list[str], dense_anchor: bool) -> list[str]:
+    """What the cells, marks, speed axis and protocols mean."""
+    lines = [
         "",
         "## How to read",
         "",
@@ -171,13 +194,23 @@ def _markdown(
             "same task: SST-2 re-labelled those sentences and their phrases and has its own splits, so the "
             "paper's SST-2 numbers are not shown beside rt-polarity."
         )
-    lines += ["", "## Results at 1.5X, 2X and 3X measured speedup", "", report.results, "",
+    return lines
+
+
+def _results_lines(report: Report, results: list[TaskResult]) -> list[str]:
+    """The results at the targets, the constant predictors and the paper's table layout."""
+    lines = ["", "## Results at 1.5X, 2X and 3X measured speedup", "", report.results, "",
               "CSV: `tables/results.csv`", "", "## Constant predictors", "", *flagged_lines(results), "",
               "## The paper's table layout", "",
               f"The same frontiers in the layout of the paper's Tables 1-3 (speed axis: {report.speed_axis})."]
     for target in TABLE_TARGETS:
         lines += ["", f"## {target.title}", "", report.tables[target.slug], "", f"CSV: `tables/{target.slug}.csv`"]
-    lines += ["", "## Configurations", "",
+    return lines
+
+
+def _configuration_lines(results: list[TaskResult]) -> list[str]:
+    """Every configuration of every task, one row each."""
+    lines = ["", "## Configurations", "",
               "Every configuration (mean over seeds; metric x 100); *frontier* lists the columns whose speedup "
               "frontier passes through it."]
     for result in results:
@@ -188,26 +221,36 @@ def _markdown(
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for point in result.points:
             lines.append(_configuration_row(result, point))
+    return lines
+
+
+def _failed_lines(records: list[TrialRecord]) -> list[str]:
+    """The failed trials with their first error line."""
     failed = [r for r in records if not r.ok]
-    lines += ["", "## Failed trials", ""]
+    lines = ["", "## Failed trials", ""]
     if failed:
         lines += ["| task | method | schedule | m | seed | error |", "|---|---|---|---|---|---|"]
         for record in failed:
             spec = record.spec
             error = (record.error or "").strip().splitlines()
             message = (error[0] if error else "unknown error").replace("|", "/")[:200]
-            m = "" if spec.method != "coreset" else ("k-1" if spec.m is None else f"{spec.m:g}")
+            m = "" if spec.method != "coreset" else format_m(spec.m)
             lines.append(f"| {spec.task} | {spec.method} | {spec.schedule} | {m} | {spec.seed} | {message} |")
         lines += ["", "Re-run them with `--resume --retry-failed`."]
     else:
         lines.append("None.")
+    return lines
+
+
+def _plot_lines(report: Report) -> list[str]:
+    """The plots, as relative image links."""
+    lines: list[str] = []
     if report.plot_paths:
         lines += ["", "## Plots (like the paper's Figures 8-9)", ""]
         for path in report.plot_paths:
             relative = path.relative_to(report.folder)
             lines += [f"![{relative.stem}]({relative.as_posix()})", ""]
-    lines += ["", "All trials, one row each: `tables/trials.csv`."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _configuration_row(result: TaskResult, point: ConfigPoint) -> str:
@@ -245,7 +288,7 @@ def _trials_csv(records: list[TrialRecord]) -> str:
             "model": spec.model,
             "method": spec.method,
             "schedule": spec.schedule,
-            "m": "" if spec.method != "coreset" else ("k-1" if spec.m is None else f"{spec.m:g}"),
+            "m": "" if spec.method != "coreset" else format_m(spec.m),
             "position": spec.position,
             "seed": spec.seed,
             "protocol": spec.protocol,

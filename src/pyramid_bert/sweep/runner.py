@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.spec import format_m
 from pyramid_bert.sweep.executors import Executor, LocalExecutor
 from pyramid_bert.sweep.outcome import TrialFunction
 from pyramid_bert.sweep.scheduling import blocked_outcome
@@ -152,7 +153,7 @@ def trial_config(
 
 def trial_label(trial: TrialSpec) -> str:
     """A short name for progress lines: task, method, schedule, m (coreset), seed."""
-    m = f" m={'k-1' if trial.m is None else f'{trial.m:g}'}" if trial.method == "coreset" else ""
+    m = f" m={format_m(trial.m)}" if trial.method == "coreset" else ""
     schedule = "" if trial.method == "dense" else f" {trial.schedule}"
     return f"{trial.task} {trial.method}{schedule}{m} seed {trial.seed}"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import DataError
+from pyramid_bert.spec import format_m
 from pyramid_bert.sweep.spec import TrialSpec
 
 #: SQLite ``PRAGMA application_id`` of a pyramid-bert results store: the bytes "PyBR".
@@ -194,7 +195,7 @@ class ResultsStore:
             "model": spec.model,
             "method": spec.method,
             "schedule": spec.schedule,
-            "m": _m_text(spec.m),
+            "m": format_m(spec.m),
             "position": spec.position,
             "seed": spec.seed,
             "status": record.status,
@@ -312,8 +313,6 @@ def is_results_store(path: str | Path) -> bool:
         return False
 
 
-def _m_text(m: int | float | None) -> str:
-    return "k-1" if m is None else f"{m:g}"
 
 
 def _plain(value: Any) -> Any:
