@@ -76,9 +76,7 @@ def test_report_refuses_a_file_that_is_not_a_results_store(tmp_path, capsys):
 
 
 def test_missing_task_data_is_one_message_before_any_trial(tmp_path, capsys, monkeypatch):
-    import pyramid_bert.commands.sweep as sweep_command
-
-    monkeypatch.setattr(sweep_command, "_model_shape", lambda model, synthetic: (6, 384, 1536))
+    monkeypatch.setattr("pyramid_bert.sweep.request.model_shape", lambda model, synthetic: (6, 384, 1536))
     monkeypatch.delenv("PYRAMID_BERT_GLUE_DIR", raising=False)
     monkeypatch.setitem(__import__("sys").modules, "datasets", None)
     out = tmp_path / "glue"

@@ -73,9 +73,10 @@ def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201
     """Check the arguments and build the shared settings of the ablations."""
     from dataclasses import replace
 
-    from pyramid_bert.commands.sweep import _model_shape, _task_length, user_data
+    from pyramid_bert.commands.sweep import user_data
     from pyramid_bert.sweep.ablations import AblationSettings
     from pyramid_bert.sweep.plan import ModelShape
+    from pyramid_bert.sweep.request import model_shape, task_length
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
@@ -86,10 +87,10 @@ def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201
     data = user_data(args)
     if data is None:
         args.task = args.task or DEFAULT_TASK
-        n = _task_length(args.task)
+        n = task_length(args.task)
     else:
         args.task, n = Path(data["train"]).name, int(data["max_length"])
-    shape = ModelShape(*_model_shape(args.model, synthetic=getattr(args, "synthetic", False)))
+    shape = ModelShape(*model_shape(args.model, synthetic=getattr(args, "synthetic", False)))
     settings = AblationSettings(task=args.task, n=n, model=args.model, shape=shape, seeds=tuple(range(seeds)),
                                 device=getattr(args, "device", "cpu"), glue_dir=args.glue_dir,
                                 data=None if data is None else tuple(sorted(data.items())))  # fmt: skip

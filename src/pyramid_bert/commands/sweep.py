@@ -4,20 +4,14 @@ into a resumable SQLite results store, locally or on Ray. ``pyramid-bert report`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments
-from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.errors import ConfigError
 
 DEFAULT_MODEL = "minilm-l6"
-STORE_NAME = "results.sqlite"
-#: Encoder sizes of the built-in model, so that --synthetic runs need no download.
-_KNOWN_SHAPES = {"minilm-l6": (6, 384, 1536)}
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
@@ -104,135 +98,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-@dataclass
-class SweepSetup:
-    """A planned sweep and where it goes."""
+def request_from_args(args: argparse.Namespace):  # noqa: ANN201 - SweepRequest (imported lazily)
+    """The sweep the flags ask for (the user's files are read here, once: a bad file is one message now)."""
+    from pyramid_bert.sweep.request import SweepRequest
 
-    out: Path
-    store_path: Path
-    trials: list
-    settings: dict[str, Any]
-    #: Estimated wall minutes on this kind of machine (cost model of :mod:`pyramid_bert.sweep.budget`).
-    estimated_minutes: float | None = None
+    return SweepRequest(
+        preset=args.preset, tasks=tuple(_split(args.task)) if args.task else None, data=user_data(args),
+        model=args.model, methods=tuple(_split([args.methods])) if args.methods else None, seeds=args.seeds,
+        protocol=args.protocol, epochs=args.epochs, adapt_epochs=args.adapt_epochs,
+        max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, threads=args.threads,
+        workers=args.workers, executor=args.executor, device=args.device, glue_dir=args.glue_dir,
+        synthetic=bool(args.synthetic), out=args.out,
+    )  # fmt: skip
 
 
-def plan_from_args(args: argparse.Namespace) -> SweepSetup:
+def plan_from_args(args: argparse.Namespace):  # noqa: ANN201 - SweepSetup (imported lazily)
     """Check the arguments and plan the trials (no store is touched yet)."""
-    from pyramid_bert.sweep.plan import ModelShape, plan_trials
-    from pyramid_bert.sweep.presets import get_preset
-    from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, with_data
+    from pyramid_bert.sweep.request import plan_sweep
 
-    preset = get_preset(args.preset)
-    data = user_data(args)
-    if data is not None:
-        tasks = [Path(data["train"]).name]
-        task_lengths = {tasks[0]: int(data["max_length"])}
-    else:
-        tasks = _split(args.task) if args.task else list(preset.tasks)
-        task_lengths = {task: _task_length(task) for task in tasks}
-    methods = _split([args.methods]) if args.methods else list(preset.methods)
-    for method in methods:
-        if method not in SWEEP_METHODS:
-            raise ConfigError(f"--methods: unknown method {method!r}; valid methods: {', '.join(SWEEP_METHODS)}")
-    seeds = preset.seeds if args.seeds is None else args.seeds
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if args.retry_failed and not args.resume:
         raise ConfigError("--retry-failed needs --resume")
-    budget = preset.budget
-    overrides = {
-        "epochs": args.epochs,
-        "max_train_examples": args.max_train_examples,
-        "max_eval_examples": args.max_eval_examples,
-    }
-    budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
-    overrides["epochs"] = args.adapt_epochs
-    adapt_budget = preset.adapt_budget or preset.budget
-    adapt_budget = replace(adapt_budget, **{k: v for k, v in overrides.items() if v is not None})
-    protocol = args.protocol or preset.protocol
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
-    threads = preset.threads if args.threads is None else args.threads
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    if budget.epochs <= 0:
-        raise ConfigError(f"--epochs must be > 0, got {budget.epochs}")
-    if adapt_budget.epochs <= 0:
-        raise ConfigError(f"--adapt-epochs must be > 0, got {adapt_budget.epochs}")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    shape = ModelShape(*_model_shape(args.model, synthetic=args.synthetic))
-    if preset.variants is not None:
-        trials = _plan_variants(preset, task_lengths, args, shape, seeds, budget, adapt_budget)
-    else:
-        trials = plan_trials(
-            tasks=task_lengths,
-            model=args.model,
-            shape=shape,
-            methods=methods,
-            coreset_ms=preset.coreset_ms,
-            seeds=range(seeds),
-            speedup_targets=preset.speedup_targets,
-            budget=budget,
-            device=args.device,
-            glue_dir=args.glue_dir,
-            protocol=protocol,
-            adapt_budget=adapt_budget,
-            method_targets=preset.method_targets,
-            truncations=preset.truncations,
-            grid=preset.grid,
-        )
-    if data is not None:
-        trials = with_data(trials, data)
-    out = Path(args.out)
-    settings = {
-        "preset": preset.name,
-        "tasks": tasks,
-        **({"data": data} if data is not None else {}),
-        "model": args.model,
-        "methods": methods,
-        "seeds": seeds,
-        "coreset_ms": ["k-1" if m is None else m for m in preset.coreset_ms],
-        "speedup_targets": preset.speedup_targets,
-        "budget": budget.__dict__,
-        "protocol": protocol,
-        **({"adapt_budget": adapt_budget.__dict__} if protocol == "warm" else {}),
-        "method_targets": {k: list(v) for k, v in (preset.method_targets or {}).items()},
-        "executor": args.executor,
-        "workers": args.workers,
-        "threads": threads,
-        "synthetic": bool(args.synthetic),
-        **({"variants": {task: [v.name for v in preset.variants[task]] for task in tasks}} if preset.variants else {}),
-    }
-    estimate = None
-    if args.executor == "local" and len(task_lengths) == 1:
-        from pyramid_bert.sweep.budget import estimate_wall_seconds
-        from pyramid_bert.sweep.executors import default_workers
-
-        workers = args.workers or default_workers(threads)
-        estimate = estimate_wall_seconds(trials, next(iter(task_lengths.values())), shape, workers) / 60
-    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings,
-                      estimated_minutes=estimate)  # fmt: skip
-
-
-def _plan_variants(preset, task_lengths, args, shape, seeds, budget, adapt_budget):  # noqa: ANN001, ANN202
-    """A variants preset: per task its named configurations, the dense model of each seed first."""
-    from pyramid_bert.sweep.variants import plan_variant_trials
-
-    if args.methods:
-        raise ConfigError(f"--methods: preset {preset.name} compares named configurations; it takes no --methods")
-    if args.protocol not in (None, "warm"):
-        raise ConfigError(f"--protocol: preset {preset.name} adapts every configuration from dense (warm only)")
-    unknown = [task for task in task_lengths if task not in preset.variants]
-    if unknown:
-        raise ConfigError(f"--task: preset {preset.name} has configurations for {', '.join(preset.variants)} only")
-    trials = []
-    for task, n in task_lengths.items():
-        trials += plan_variant_trials(
-            variants=preset.variants[task], tasks={task: n}, model=args.model, shape=shape, seeds=range(seeds),
-            budget=budget, adapt_budget=adapt_budget, device=args.device, glue_dir=args.glue_dir,
-        )  # fmt: skip
-    return sorted(trials, key=lambda trial: trial.seed)  # seed-major, stable: each dense before its variants
+    return plan_sweep(request_from_args(args))
 
 
 def check_data(tasks: list[str], *, glue_dir: str | None) -> None:
@@ -244,7 +130,7 @@ def check_data(tasks: list[str], *, glue_dir: str | None) -> None:
         load_task(task, glue_dir=glue_dir)
 
 
-def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - SweepSummary
+def run_setup(setup: Any, args: argparse.Namespace):  # noqa: ANN201 - SweepSummary
     """Open the store, run the sweep with the chosen executor, close everything."""
     from pyramid_bert.sweep.executors import make_executor
     from pyramid_bert.sweep.runner import run_sweep
@@ -299,34 +185,6 @@ def run(args: argparse.Namespace) -> int:
 def _split(values: list[str]) -> list[str]:
     names = [name.strip() for value in values for name in value.split(",")]
     return list(dict.fromkeys(name for name in names if name))
-
-
-def _task_length(task: str) -> int:
-    """The task's input length N, from the data catalog (no data is read); lists valid names if unknown."""
-    from pyramid_bert.data import TASK_NAMES, task_spec
-
-    if task not in TASK_NAMES:
-        raise ConfigError(f"--task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
-    return int(task_spec(task).max_length)
-
-
-def _model_shape(model: str, *, synthetic: bool) -> tuple[int, int, int]:
-    """(layers, hidden, intermediate) of ``model`` from its config.json."""
-    if synthetic and model in _KNOWN_SHAPES:
-        return _KNOWN_SHAPES[model]
-    from pyramid_bert.data import resolve_model
-
-    folder = Path(resolve_model(model))
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise DataError(
-            f"--model: {model!r} has no config.json at {config_path} (give a catalog name or a local folder)"
-        )
-    config = json.loads(config_path.read_text())
-    try:
-        return int(config["num_hidden_layers"]), int(config["hidden_size"]), int(config["intermediate_size"])
-    except KeyError as missing:
-        raise DataError(f"--model: {config_path} lacks {missing}; is it a BERT-family encoder?") from None
 
 
 def _trial_function(*, synthetic: bool):  # noqa: ANN202 - TrialFunction

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
 
 PLOT_FILE = "pareto.png"
+#: The run as data, in the output folder (its presence marks a folder compress wrote).
+RESULT_FILE = "compress.json"
 
 
 def write_output(result: CompressResult, settings: CompressSettings, task: TaskData, chosen: Path) -> Path:
@@ -27,7 +29,6 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     from transformers import AutoTokenizer
 
     from pyramid_bert import checkpoint, load_pyramid_model
-    from pyramid_bert.compress.run import RESULT_FILE
 
     out = result.out
     tmp = checkpoint.temporary_sibling(out)

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.compress.candidates import DEFAULT_CANDIDATES, Candidate
+from pyramid_bert.compress.output import RESULT_FILE, write_output
 from pyramid_bert.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
 
 STATE_FILE = "state.json"
-RESULT_FILE = "compress.json"
 #: How often a fine-tune in progress saves its resume state (a kill loses at most this much training).
 SAVE_EVERY_SECONDS = 120.0
 #: Settings that change only the choice, not what is trained and measured.
@@ -130,8 +130,6 @@ def compress(settings: CompressSettings, task: TaskData, *, progress: bool = Tru
 
         choice = choose(rows, dense_dev=dense["dev"], target_speedup=settings.target_speedup, max_drop=settings.max_drop)
         result = CompressResult(out, rows, dense, choice.index, choice.reason, _notes(settings, task, state))
-        from pyramid_bert.compress.output import write_output
-
         write_output(result, settings, task, Path(rows[choice.index]["checkpoint"]))
     return result
 
