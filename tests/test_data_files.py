@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from pyramid_bert.data.corpora import read_pang_lee_reviews
+from pyramid_bert.data.files import WIDE_FIELD_LIMIT, read_examples, wide_csv_fields
+from pyramid_bert.data.glue import read_glue_tsv
 from pyramid_bert.data.user_task import DataFiles, align_labels, label_kind, load_user_task
 from pyramid_bert.errors import DataError
 from test_train_fixtures import write_tiny_bert
@@ -244,3 +252,81 @@ def test_bench_times_the_test_split_of_a_data_file(tmp_path, one_thread, capsys)
     out = capsys.readouterr().out
     assert code == 0 and "on " + str(path) + " test (8 examples" in out
     assert cli.main(["bench", "--task", "rt-polarity", "--train", str(path)]) == 2
+
+
+# --- the csv field size limit is raised only while our readers read; reading keeps only the columns it needs ---
+
+LONG_TEXT = "word " * 60_000  # 300 kB: over csv's default field size limit of 128 kB
+
+
+@pytest.fixture
+def default_field_limit() -> int:
+    """csv's default field size limit for the test, whatever the process had; restored after."""
+    previous = csv.field_size_limit(131_072)
+    yield 131_072
+    csv.field_size_limit(previous)
+
+
+def test_importing_the_package_leaves_the_csv_field_limit_alone():
+    code = ("import csv; before = csv.field_size_limit(); import pyramid_bert.data, pyramid_bert.data.glue, "
+            "pyramid_bert.data.corpora, pyramid_bert.data.files, pyramid_bert.data.user_task; "
+            "print(before, csv.field_size_limit())")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                   env=env).stdout.split()  # fmt: skip
+    assert before == after == "131072"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_a_field_longer_than_csvs_default_limit_is_read_and_the_limit_restored(suffix, tmp_path, default_field_limit):
+    data = [{"text": LONG_TEXT, "label": "pos"}, {"text": "short", "label": "neg"}]
+    if suffix == ".jsonl":
+        path = write_jsonl(tmp_path / "d.jsonl", data)
+    else:
+        path = write_csv(tmp_path / f"d{suffix}", data, "," if suffix == ".csv" else "\t")
+    raw = read_examples(path, "--train", ("text",), "label")
+    assert raw.text_a == [LONG_TEXT, "short"] and raw.labels == ["pos", "neg"]
+    assert csv.field_size_limit() == default_field_limit
+
+
+def test_corpus_and_glue_readers_read_long_fields_and_restore_the_limit(tmp_path, default_field_limit):
+    pang_lee = text_file(tmp_path / "pang.csv", f'1,"{LONG_TEXT}"\n-1,"short"\n')
+    assert read_pang_lee_reviews(pang_lee) == ([LONG_TEXT, "short"], ["positive", "negative"])
+    sst2 = text_file(tmp_path / "dev.tsv", f"sentence\tlabel\n{LONG_TEXT}\t1\nshort\t0\n")
+    assert read_glue_tsv(sst2, "sst2") == ([LONG_TEXT, "short"], None, [1, 0])
+    assert csv.field_size_limit() == default_field_limit
+
+
+def test_nested_and_concurrent_wide_field_blocks_restore_the_limit_once(default_field_limit):
+    entered, release = threading.Barrier(2), threading.Event()
+
+    def reader():
+        with wide_csv_fields():
+            entered.wait(5)
+            assert release.wait(5)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    with wide_csv_fields():
+        entered.wait(5)
+        with wide_csv_fields():
+            assert csv.field_size_limit() == WIDE_FIELD_LIMIT
+        assert csv.field_size_limit() == WIDE_FIELD_LIMIT  # the inner block left, the outer holds
+    assert csv.field_size_limit() == WIDE_FIELD_LIMIT  # the other thread still reads
+    release.set()
+    thread.join(5)
+    assert csv.field_size_limit() == default_field_limit
+
+
+def test_reading_keeps_only_the_needed_columns_and_shares_equal_labels(tmp_path):
+    data = [{"id": i, "text": " ".join(["word"] * (10 + i % 50)), "label": LABELS[i % 2], "source": f"site-{i % 50}"}
+            for i in range(20_000)]  # fmt: skip
+    path = write_csv(tmp_path / "d.csv", data)
+    tracemalloc.start()
+    try:
+        raw = read_examples(path, "--train", ("text",), "label")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(raw) == 20_000 and raw.labels[0] is raw.labels[2]
+    assert peak < 2 * path.stat().st_size  # was 3.1x: a dict of every column per row, and one label string per row

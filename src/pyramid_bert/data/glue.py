@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyramid_bert.data.files import wide_csv_fields
 from pyramid_bert.errors import DataError
 
 GLUE_DIR_ENV = "PYRAMID_BERT_GLUE_DIR"
 MAX_MALFORMED_FRACTION = 0.01
-
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ def read_glue_tsv(path: Path, task: str) -> GlueSplit:
             f"GLUE task {task!r}: missing file {path} (expected the standard GLUE TSV layout; "
             f"give --glue-dir or set {GLUE_DIR_ENV})"
         )
-    with path.open(encoding="utf-8-sig", newline="") as stream:
+    with path.open(encoding="utf-8-sig", newline="") as stream, wide_csv_fields():
         rows = list(csv.reader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
     header = rows.pop(0) if layout.has_header and rows else None
     if layout.has_header and header is None:
