@@ -40,6 +40,7 @@ CASES = {
     "bench m word": (["bench", "--m", "all"], "--m"),
     "bench n 1": (["bench", "--n", "1"], "--n"),
     "finetune epochs inf": ([*FINETUNE, "--epochs", "inf"], "--epochs"),
+    "lra seeds beyond 32 bits": (["lra", "--seeds", "0,4294967296"], "--seeds: distinct integers in 0..4294967295"),
     "finetune seed -1": ([*FINETUNE, "--seed", "-1"], "--seed"),
     "sweep max train examples 0": (["sweep", "--synthetic", "--max-train-examples", "0", "--out", "{tmp}/s"],
                                    "--max-train-examples"),

@@ -146,6 +146,6 @@ def test_max_length_beyond_the_models_limit_is_a_config_error(classifier, texts,
     from pyramid_bert.predict import predict_file
 
     source = write_input(tmp_path / "in.csv", texts)
-    with pytest.raises(ConfigError, match=r"--max-length: must be in 2\.\.64"):
+    with pytest.raises(ConfigError, match=r"--max-length: must be an int in 2\.\.64"):
         predict_file(classifier, source, tmp_path / "p.csv", text_columns=("review",), max_length=65, progress=False)
     assert not (tmp_path / "p.csv").exists()

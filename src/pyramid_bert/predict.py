@@ -104,7 +104,7 @@ def _input_length(model: Any, tokenizer: Any, max_length: int | None) -> int:
     """N: ``max_length`` (at most the model's limit, ConfigError otherwise) or the model's limit."""
     limit = input_limit(model.config, tokenizer)
     if max_length is not None and not 2 <= max_length <= limit:
-        raise ConfigError(f"--max-length: must be in 2..{limit} for this model (its input limit), got {max_length}")
+        raise ConfigError(f"--max-length: must be an int in 2..{limit} (the model's limit), got {max_length!r}")
     return max_length or limit
 
 

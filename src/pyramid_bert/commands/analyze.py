@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 
 from pyramid_bert.commands.data_args import add_data_arguments, data_files
-from pyramid_bert.commands.flag_types import batch_size_int, finite_float, positive_int, quantile_float, seed_int
+from pyramid_bert.commands.flag_types import (
+    batch_size_int,
+    cosine_distance_float,
+    positive_int,
+    quantile_float,
+    seed_int,
+)
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -63,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(redundancy, default_out="runs/analyze/redundancy", default_examples=None, default_model=DEFAULT_MODEL)
     redundancy.add_argument(
         "--eps",
-        type=finite_float(0.0, 2.0, low_inclusive=False),
+        type=cosine_distance_float,
         default=0.2,
         help="DBSCAN eps of the paper's rule, a cosine dissimilarity in (0, 2] (default 0.2, Appendix F)",
     )

@@ -137,6 +137,8 @@ unit_interval_open_float = finite_float(0.0, 1.0, high_inclusive=False)
 ratio_float = finite_float(0.0, 1.0, low_inclusive=False)
 #: Weights in [0, 1].
 weight_float = finite_float(0.0, 1.0)
+#: Cosine dissimilarities (1 - cosine similarity) in (0, 2].
+cosine_distance_float = finite_float(0.0, 2.0, low_inclusive=False)
 #: Quantiles strictly inside (0, 1).
 quantile_float = finite_float(0.0, 1.0, low_inclusive=False, high_inclusive=False)
 #: Comma-separated batch sizes, e.g. ``32,1``.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from pyramid_bert.commands.flag_types import (
+    MAX_SEED,
     batch_size_int,
     positive_float,
     positive_int,
@@ -96,8 +97,8 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         seeds = []
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ConfigError(f"--seeds: distinct non-negative integers separated by commas (e.g. 0,1,2), got {text!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise ConfigError(f"--seeds: distinct integers in 0..{MAX_SEED} separated by commas (e.g. 0,1,2), got {text!r}")
     return seeds
 
 
