@@ -114,7 +114,10 @@ def test_ablations_share_one_store_resume_and_never_run_a_trial_twice(tmp_path, 
     (["ablate", "m", "--task", "nope"], "--task"), (["ablate", "m", "--max-eval-examples", "0"], "--max-eval-examples"),
 ])  # fmt: skip
 def test_ablate_bad_input_is_one_line_naming_the_flag(argv, needle, tmp_path, capsys):
-    code = cli.main([*argv, "--synthetic", "--out", str(tmp_path), "--dry-run"])
+    try:
+        code = cli.main([*argv, "--synthetic", "--out", str(tmp_path), "--dry-run"])
+    except SystemExit as exit_:  # argparse's own checks (types of numeric flags) exit from parse_args
+        code = exit_.code
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(err) == 1 and needle in err[0]
 

@@ -7,6 +7,7 @@ keyword fixture, so nothing is downloaded.
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 from pathlib import Path
 
@@ -38,6 +39,15 @@ CASES = {
                                           "--pool-windows", "1,2,1,1,1,1", "--merge", "--out", "{tmp}/x"], "--merge"),
     "bench m word": (["bench", "--m", "all"], "--m"),
     "bench n 1": (["bench", "--n", "1"], "--n"),
+    "finetune epochs inf": ([*FINETUNE, "--epochs", "inf"], "--epochs"),
+    "lra seeds beyond 32 bits": (["lra", "--seeds", "0,4294967296"], "--seeds: distinct integers in 0..4294967295"),
+    "finetune seed -1": ([*FINETUNE, "--seed", "-1"], "--seed"),
+    "sweep max train examples 0": (["sweep", "--synthetic", "--max-train-examples", "0", "--out", "{tmp}/s"],
+                                   "--max-train-examples"),
+    "compress target speedup inf": (["compress", "--task", "rt-polarity", "--target-speedup", "inf", "--out",
+                                     "{tmp}/c"], "--target-speedup"),
+    "predict max length beyond the cap": (["predict", "{dense}", "--input", "{tmp}/in.csv", "--output",
+                                           "{tmp}/out.csv", "--max-length", "100000"], "--max-length"),
     # report
     "report empty file": (["report", "{tmp}/empty.sqlite"], "not a pyramid-bert results store"),
     "report folder": (["report", "{tmp}"], "is a folder, not a results store"),
@@ -46,7 +56,7 @@ CASES = {
     "report another sqlite file": (["report", "{tmp}/other.sqlite"], "not a pyramid-bert results store"),
     # finetune
     "finetune prune-upto beyond the layers": ([*FINETUNE, "--p", "0.25", "--prune-upto", "7"], "--prune-upto"),
-    "finetune prune-upto 0": ([*FINETUNE, "--p", "0.25", "--prune-upto", "0"], "1..6"),
+    "finetune prune-upto 0": ([*FINETUNE, "--p", "0.25", "--prune-upto", "0"], "--prune-upto"),
     "finetune prune-upto without p": ([*FINETUNE, "--prune-upto", "2"], "--p"),
     "finetune p above 1": ([*FINETUNE, "--p", "1.5", "--prune-upto", "2"], "--p"),
     "finetune m 0": ([*FINETUNE, "--m", "0", "--lengths", "8,8,4,4,4,4"], "--m"),
@@ -124,6 +134,13 @@ def test_bad_input_is_one_line_naming_the_flag_with_exit_code_2(
     assert not (tmp_path / "report").exists() and not (tmp_path / "run").exists()
 
 
+def test_bench_n_beyond_a_checkpoints_positions_is_one_error_not_a_traceback(files, capsys):
+    code = cli.main(["bench", "--model", str(files["model"]), "--n", "65", "--batch-sizes", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == "pyramid-bert bench: error: --n: must be at most 64 (the position embeddings of --model), got 65"
+
+
 @pytest.mark.parametrize("spelling", ["k-1", "none", "K-1", "None"])
 def test_m_k_minus_1_is_accepted_by_finetune_evaluate_and_bench(spelling):
     from pyramid_bert.spec import parse_m_list
@@ -154,3 +171,89 @@ def test_help_spells_m_as_k_minus_1_and_explains_epochs_lr_and_prune_upto(capsys
         cli.main(["finetune", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "training epochs" in text and "learning rate" in text and "1..L" in text
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    """``(argv prefix, parser)`` of every command and sub-command of ``parser``."""
+    if prefix:
+        yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*prefix, name))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_numeric(action: argparse.Action) -> bool:
+    """A flag taking numbers: ``type=int``/``float``, a validated number type, or a default like ``"32,1"``."""
+    if not action.option_strings or action.nargs == 0:
+        return False
+    if action.type in (int, float) or hasattr(action.type, "bounds") or hasattr(action.type, "item"):
+        return True
+    return isinstance(action.default, str) and all(_is_number(part) for part in action.default.split(","))
+
+
+def _numeric_flags() -> list[tuple[tuple[str, ...], str, argparse.Action]]:
+    return [(prefix, action.option_strings[-1], action) for prefix, parser in _commands(cli.build_parser())
+            for action in parser._actions if _is_numeric(action)]  # fmt: skip
+
+
+def _outside(action: argparse.Action) -> list[str]:
+    """Values every numeric flag refuses (nan, inf, -1: none takes a negative number), and one just outside each
+    end of its declared range."""
+    values = ["nan", "inf", "-1", "abc"]
+    item = getattr(action.type, "item", action.type)
+    bounds = getattr(item, "bounds", None)
+    if bounds is not None:
+        step = 1 if item.integer else 0.5
+        if bounds.low is not None:
+            values.append(str(bounds.low - step if bounds.low_inclusive else bounds.low))
+        if bounds.high is not None:
+            values.append(str(bounds.high + step if bounds.high_inclusive else bounds.high))
+    if hasattr(action.type, "item") or isinstance(action.default, str):  # lists: one bad item among good ones
+        values.append("1,nan")
+    return list(dict.fromkeys(values))
+
+
+NUMERIC_FLAGS = _numeric_flags()
+BAD_NUMBERS = [(prefix, flag, value) for prefix, flag, action in NUMERIC_FLAGS for value in _outside(action)]
+
+
+def test_every_numeric_flag_of_every_command_declares_a_validated_type():
+    commands = {prefix[0] for prefix, _ in _commands(cli.build_parser())}
+    assert {"finetune", "evaluate", "bench", "sweep", "reproduce", "compress", "predict", "ablate", "analyze", "lra",
+            "data"} <= commands  # fmt: skip
+    unvalidated = [f"{' '.join(prefix)} {flag}" for prefix, flag, action in NUMERIC_FLAGS
+                   if not (hasattr(action.type, "bounds") or hasattr(action.type, "item"))]  # fmt: skip
+    assert not unvalidated, f"numeric flags without a flag_types type: {unvalidated}"
+
+
+@pytest.mark.parametrize(("prefix", "flag", "value"), BAD_NUMBERS, ids=[" ".join([*p, f, v]) for p, f, v in BAD_NUMBERS])
+def test_every_numeric_flag_refuses_nan_inf_and_out_of_range_while_parsing(prefix, flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_:  # at parse time: no command runs, nothing is read or loaded
+        cli.build_parser().parse_args([*prefix, f"{flag}={value}"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert exit_.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"pyramid-bert {' '.join(prefix)}: error: argument {flag}"), err
+    assert value in lines[0], err
+
+
+@pytest.mark.parametrize(("prefix", "flag", "action"), NUMERIC_FLAGS, ids=[" ".join([*p, f]) for p, f, _ in NUMERIC_FLAGS])
+def test_numeric_flags_accept_their_defaults_and_range_ends(prefix, flag, action):
+    item = getattr(action.type, "item", action.type)
+    bounds = getattr(item, "bounds", None)
+    if bounds is None:
+        pytest.skip("no declared range")
+    if action.default is not None and not isinstance(action.default, str):
+        assert action.default in bounds
+    for end, inclusive in ((bounds.low, bounds.low_inclusive), (bounds.high, bounds.high_inclusive)):
+        if end is not None and inclusive:
+            assert item(str(end)) == end

@@ -47,8 +47,17 @@ def test_links_stay_in_the_repository_or_go_to_the_web():
     for target in re.findall(r"\]\(([^)]+)\)", README.read_text()):
         if target.startswith(("http://", "https://", "#")):
             continue
-        resolved = (root / target).resolve()
+        path, _, anchor = target.partition("#")
+        resolved = (root / path).resolve()
         assert resolved.is_relative_to(root) and resolved.exists(), target
+        if anchor:
+            assert anchor in markdown_anchors(resolved.read_text()), target
+
+
+def markdown_anchors(text: str) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
 
 
 @pytest.mark.integration

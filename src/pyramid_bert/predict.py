@@ -10,14 +10,25 @@ has such a column the new ones are ``predicted_label`` / ``predicted_score``. Wr
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from pyramid_bert.errors import ConfigError
+from pyramid_bert.data.files import FORMATS_TEXT, JSON_FORMATS, TABLE_FORMATS, examples_from_rows
+from pyramid_bert.data.user_task import input_limit
+from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.io import _DEFAULT_FILE_MODE
 
 OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".json")
+#: Batches read, predicted and written at a time: sorting a chunk by length keeps padding low, memory stays flat.
+CHUNK_BATCHES = 8
+#: A row of an input file: ``(line number, {column: value})``.
+Row = tuple[int, dict[str, Any]]
 
 
 def predict_file(
@@ -33,23 +44,165 @@ def predict_file(
     replace: bool = False,
 ) -> int:
     """Predict every row of ``input_path`` with the model in ``folder``; write ``output_path`` (an existing file only
-    with ``replace``); returns the row count."""
-    from pyramid_bert.data.files import examples_from_rows, read_rows
+    with ``replace``); returns the row count.
+
+    Streams: rows are read :data:`CHUNK_BATCHES` batches at a time, predicted (sorted by length, padded per batch)
+    and written as they come, so memory does not grow with the file. The first chunk is checked before the model is
+    loaded; a bad row further on stops the run and leaves ``output_path`` as it was.
+    """
+    from tqdm.auto import tqdm
 
     output = Path(output_path)
     _check_output(Path(input_path), output)
     if output.exists() and not replace:
         raise ConfigError(f"--output: {output} exists; choose another file or give --force to replace it")
-    table = read_rows(input_path, "--input")
-    examples = examples_from_rows(table, input_path, "--input", text_columns, None)
-    model, tokenizer = _load(folder)
-    labels, scores = predict_texts(model, tokenizer, examples.text_a, examples.text_b, batch_size=batch_size,
-                                   max_length=max_length, device=device, progress=progress)  # fmt: skip
-    columns, rows = table[0], table[1]
-    label_name, score_name = ("label", "score") if not {"label", "score"} & set(columns) else ("predicted_label", "predicted_score")
-    out_rows = [{**row, label_name: label, score_name: score} for row, label, score in zip(rows, labels, scores, strict=True)]
-    _write_rows(output, [*columns, label_name, score_name], out_rows)
-    return len(out_rows)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"--batch-size: must be an int >= 1, got {batch_size!r}")
+    with _open_rows(Path(input_path)) as (columns, rows):
+        chunks = _chunks(rows, batch_size * CHUNK_BATCHES)
+        first = next(chunks, [])
+        _chunk_texts(columns, first, input_path, text_columns)  # an empty file or a missing column: before loading
+        model, tokenizer = _load(folder)
+        length = _input_length(model, tokenizer, max_length)
+        label_name, score_name = _output_names(columns)
+        count = 0
+        with _atomic_row_writer(output, [*columns, label_name, score_name]) as write, tqdm(
+            desc="predict", unit="row", disable=not progress, dynamic_ncols=True
+        ) as bar:
+            for chunk in itertools.chain([first], chunks):
+                text_a, text_b = _chunk_texts(columns, chunk, input_path, text_columns)
+                labels, scores = predict_texts(model, tokenizer, text_a, text_b, batch_size=batch_size,
+                                               max_length=length, device=device)  # fmt: skip
+                write([{**row, label_name: label, score_name: score}
+                       for (_, row), label, score in zip(chunk, labels, scores, strict=True)])  # fmt: skip
+                count += len(chunk)
+                bar.update(len(chunk))
+    return count
+
+
+def _output_names(columns: list[str]) -> tuple[str, str]:
+    """``label``/``score``, or ``predicted_label``/``predicted_score`` when the input has either name."""
+    return ("label", "score") if not {"label", "score"} & set(columns) else ("predicted_label", "predicted_score")
+
+
+def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    """``rows`` in lists of ``size`` (the last one shorter), read lazily."""
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def _chunk_texts(
+    columns: list[str], chunk: list[Row], path: str | Path, text_columns: tuple[str, ...]
+) -> tuple[list[str], list[str] | None]:
+    """``(text_a, text_b)`` of a chunk, with the data files' checks (DataError naming the line)."""
+    lines, rows = [line for line, _ in chunk], [row for _, row in chunk]
+    examples = examples_from_rows((columns, rows, lines, None), path, "--input", text_columns, None)
+    return examples.text_a, examples.text_b
+
+
+def _input_length(model: Any, tokenizer: Any, max_length: int | None) -> int:
+    """N: ``max_length`` (at most the model's limit, ConfigError otherwise) or the model's limit."""
+    limit = input_limit(model.config, tokenizer)
+    if max_length is not None and not 2 <= max_length <= limit:
+        raise ConfigError(f"--max-length: must be an int in 2..{limit} (the model's limit), got {max_length!r}")
+    return max_length or limit
+
+
+@contextmanager
+def _open_rows(path: Path) -> Iterator[tuple[list[str], Iterator[Row]]]:
+    """The columns of data file ``path`` and its rows as ``(line, row)``, read lazily: the formats and errors of
+    :func:`pyramid_bert.data.files.read_rows`, without holding the file in memory."""
+    if not path.exists():
+        raise DataError(f"--input: no such file or folder: {path}")
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        yield _dataset_rows(path)
+    elif suffix in TABLE_FORMATS:
+        with open(path, newline="", encoding="utf-8") as handle:
+            yield _table_rows(handle, path, TABLE_FORMATS[suffix])
+    elif suffix in JSON_FORMATS:
+        columns = _jsonl_columns(path)
+        with open(path, encoding="utf-8") as handle:
+            yield columns, _jsonl_rows(handle, path)
+    else:
+        raise DataError(f"--input: {path}: unknown format {suffix or '(no extension)'!r}; valid: {FORMATS_TEXT}")
+
+
+def _table_rows(handle: TextIO, path: Path, delimiter: str) -> tuple[list[str], Iterator[Row]]:
+    """The header and the rows of an open CSV/TSV file; blank lines are skipped."""
+    reader = csv.reader(handle, delimiter=delimiter)
+    with _decode_errors(path, reader):
+        header = next(reader, None)
+    if not header or not any(name.strip() for name in header):
+        raise DataError(f"--input: {path} is empty (no header row)")
+    header = [name.strip() for name in header]
+
+    def rows() -> Iterator[Row]:
+        with _decode_errors(path, reader):
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
+                if len(fields) != len(header):
+                    raise DataError(
+                        f"--input: {path} line {reader.line_num}: {len(fields)} field(s), the header has "
+                        f"{len(header)} ({', '.join(header)}); quote fields that hold the delimiter"
+                    )
+                yield reader.line_num, dict(zip(header, fields, strict=True))
+
+    return header, rows()
+
+
+@contextmanager
+def _decode_errors(path: Path, reader: Any = None) -> Iterator[None]:
+    """Unparseable CSV and text that is not UTF-8 as one DataError naming the file (and the line)."""
+    try:
+        yield
+    except csv.Error as error:
+        raise DataError(f"--input: {path} line {reader.line_num}: unparseable row ({error})") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"--input: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def _jsonl_rows(handle: TextIO, path: Path) -> Iterator[Row]:
+    """The JSON objects of an open JSONL file with their line numbers; blank lines are skipped."""
+    with _decode_errors(path):
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"--input: {path} line {number}: unparseable JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                kind = type(row).__name__
+                raise DataError(f"--input: {path} line {number}: expected a JSON object per line, got {kind}")
+            yield number, row
+
+
+def _jsonl_columns(path: Path) -> list[str]:
+    """Every key of a JSONL file's objects, in order of appearance (one pass; the rows are not kept)."""
+    columns: dict[str, None] = {}
+    with open(path, encoding="utf-8") as handle:
+        for _, row in _jsonl_rows(handle, path):
+            columns.update(dict.fromkeys(row))
+    if not columns:
+        raise DataError(f"--input: {path} is empty (no JSON rows)")
+    return list(columns)
+
+
+def _dataset_rows(folder: Path) -> tuple[list[str], Iterator[Row]]:
+    """The columns and rows of a ``datasets`` save_to_disk folder (memory-mapped, read row by row)."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"--input: {folder} is a folder; reading it needs `pip install datasets`") from None
+    try:
+        dataset = datasets.load_from_disk(str(folder))
+    except (FileNotFoundError, ValueError) as error:
+        raise DataError(f"--input: {folder} is not a folder saved with datasets' save_to_disk ({error})") from None
+    if isinstance(dataset, datasets.DatasetDict):
+        raise DataError(f"--input: {folder} holds a DatasetDict ({', '.join(dataset)}); give one split's folder")
+    return list(dataset.column_names), enumerate(dataset, start=1)
 
 
 def _check_output(input_path: Path, output: Path) -> None:
@@ -91,7 +244,6 @@ def predict_texts(
     from tqdm.auto import tqdm
 
     from pyramid_bert.batching import make_batches, restore_order
-    from pyramid_bert.data.user_task import input_limit
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size: must be an int >= 1, got {batch_size!r}")
@@ -114,15 +266,23 @@ def predict_texts(
     return [names[int(i)] for i in ids], [round(float(s), 6) for s in scores]
 
 
-def _write_rows(output: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+@contextmanager
+def _atomic_row_writer(output: Path, columns: list[str]) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
+    """A function writing rows (CSV/TSV with a header, or JSONL, by ``output``'s extension) to a temporary file in
+    ``output``'s folder, renamed to ``output`` when the block ends without an error and removed otherwise."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        if output.suffix.lower() in (".jsonl", ".json"):
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(handle, fieldnames=columns, delimiter="\t" if output.suffix.lower() == ".tsv" else ",")
-            writer.writeheader()
-            writer.writerows(rows)
-    os.replace(tmp, output)
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}-", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
+            if output.suffix.lower() in (".jsonl", ".json"):
+                yield lambda rows: stream.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            else:
+                delimiter = "\t" if output.suffix.lower() == ".tsv" else ","
+                writer = csv.DictWriter(stream, fieldnames=columns, delimiter=delimiter)
+                writer.writeheader()
+                yield writer.writerows
+        os.chmod(temporary, _DEFAULT_FILE_MODE)  # mkstemp's 0600 would hide the predictions from everyone else
+        os.replace(temporary, output)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments
+from pyramid_bert.commands.flag_types import positive_int
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_OUT = "runs/ablate"
@@ -46,16 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("ablation", help=f"one of {', '.join(ABLATIONS)}")
     parser.add_argument("--task", default=None, help=f"task (default {DEFAULT_TASK}; or your own data: --train FILE)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"base model name or folder (default {DEFAULT_MODEL})")
-    parser.add_argument("--seeds", type=int, help="seeds 0..S-1 (default 3; 1 for schedules)")
+    parser.add_argument("--seeds", type=positive_int, help="seeds 0..S-1 (default 3; 1 for schedules)")
     parser.add_argument(
         "--configs",
-        type=int,
+        type=positive_int,
         default=8,
         help="schedules: configurations per family (default 8, about 29 min on 2 cores; the paper: 30)",
     )
-    parser.add_argument("--workers", type=int, help="trials at once, one process each (default: one per core)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (default 1)")
-    parser.add_argument("--max-eval-examples", type=int, help="dev/test subset per trial (default 640)")
+    parser.add_argument("--workers", type=positive_int, help="trials at once, one process each (default: one per core)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per trial (default 1)")
+    parser.add_argument("--max-eval-examples", type=positive_int, help="dev/test subset per trial (default 640)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (GLUE tasks)")
     parser.add_argument(

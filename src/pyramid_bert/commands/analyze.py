@@ -18,6 +18,13 @@ import time
 from pathlib import Path
 
 from pyramid_bert.commands.data_args import add_data_arguments, data_files
+from pyramid_bert.commands.flag_types import (
+    batch_size_int,
+    cosine_distance_float,
+    positive_int,
+    quantile_float,
+    seed_int,
+)
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import parse_m_list
 
@@ -38,13 +45,13 @@ def _common(
     parser.add_argument("--split", default="dev", help="split to analyse: train, dev or test (default dev)")
     parser.add_argument(
         "--max-examples",
-        type=int,
+        type=positive_int,
         default=default_examples,
         help=f"seeded subset of the split (default {default_examples or 'all'})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
-    parser.add_argument("--batch-size", type=int, default=64, help="inference batch (default 64)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the subset (default 0)")
+    parser.add_argument("--batch-size", type=batch_size_int, default=64, help="inference batch (default 64)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (GLUE tasks)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")  # fmt: skip
@@ -63,13 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(redundancy, default_out="runs/analyze/redundancy", default_examples=None, default_model=DEFAULT_MODEL)
     redundancy.add_argument(
         "--eps",
-        type=float,
+        type=cosine_distance_float,
         default=0.2,
-        help="DBSCAN eps of the paper's rule, cosine dissimilarity (default 0.2, Appendix F)",
+        help="DBSCAN eps of the paper's rule, a cosine dissimilarity in (0, 2] (default 0.2, Appendix F)",
     )
     redundancy.add_argument(
         "--eps-quantile",
-        type=float,
+        type=quantile_float,
         default=0.5,
         help="second rule: eps = this quantile of encoder 1's nearest-neighbour cosine dissimilarities (default 0.5)",
     )
@@ -79,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output: each encoder's output (the paper's Figure 1); middle: right after each encoder's attention "
         "sublayer, where Pyramid-BERT selects (default output)",
     )
-    redundancy.add_argument("--min-samples", type=int, default=1, help="DBSCAN min_samples (default 1, the paper's)")
+    redundancy.add_argument("--min-samples", type=positive_int, default=1, help="DBSCAN min_samples (default 1, the paper's)")
     redundancy.set_defaults(func=run_redundancy)
     importance = inner.add_parser("importance", help="Figures 4-5: MI of predictions after removing the k-th token")
     _common(importance, default_out="runs/analyze/importance", default_examples=200, default_model="ablate-dense")

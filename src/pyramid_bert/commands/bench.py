@@ -6,6 +6,14 @@ import argparse
 from typing import Any
 
 from pyramid_bert.commands.data_args import load_files_task, text_columns
+from pyramid_bert.commands.flag_types import (
+    MAX_BATCH_SIZE,
+    MAX_SEQUENCE_LENGTH,
+    batch_size_list,
+    nonneg_int,
+    positive_int,
+    sequence_length_int,
+)
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import add_option_arguments, options_from_args, parse_m_list
 
@@ -23,8 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--model", default="minilm-l6", help="minilm-l6 | bert-base (geometries) or a checkpoint path")
-    parser.add_argument("--batch-sizes", default="32,1", help="comma-separated batch sizes (default 32,1)")
-    parser.add_argument("--n", type=int, default=None, help="input length N (default 128; with --task, the task's)")
+    parser.add_argument(
+        "--batch-sizes", type=batch_size_list, default="32,1",
+        help=f"comma-separated batch sizes, each 1..{MAX_BATCH_SIZE} (default 32,1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--n", type=sequence_length_int, default=None,
+        help=f"input length N, 2..{MAX_SEQUENCE_LENGTH} and at most a checkpoint's limit (default 128; with --task, the task's)",
+    )  # fmt: skip
     parser.add_argument(
         "--configs",
         default="3:0.25",
@@ -35,9 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--m", default=DEFAULT_M, help=f"comma-separated m values: ints, fractions, k-1 (default {DEFAULT_M})"
     )
-    parser.add_argument("--repeats", type=int, default=7, help="timed interleaved repeats (default 7)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up rounds (default 2)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--repeats", type=positive_int, default=7, help="timed interleaved repeats (default 7)")
+    parser.add_argument("--warmup", type=nonneg_int, default=2, help="untimed warm-up rounds (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument(
         "--torch-rounds",
@@ -64,7 +78,7 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument("--text-column", type=text_columns, action="extend", metavar="NAME", help="with --train (text)")
     group.add_argument("--label-column", default="label", help="with --train (default label)")
-    group.add_argument("--examples", type=int, default=1000, help="seeded sample of the split (default 1000)")
+    group.add_argument("--examples", type=positive_int, default=1000, help="seeded sample of the split (default 1000)")
     group.add_argument(
         "--compile", action="store_true",
         help="also time both models under torch.compile(dynamic=True) (selection stays eager; compiling takes minutes)",
@@ -75,18 +89,6 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
         "--configs U:P gives Eq. 5 ratios and '/'-separated values are ratios",
     )  # fmt: skip
     add_option_arguments(group, skip=("m", "position"))  # bench's --m is a list of values
-
-
-def parse_batch_sizes(text: str) -> list[int]:
-    """``--batch-sizes``: '32,1' -> [32, 1]; each an int >= 1."""
-    from pyramid_bert.errors import ConfigError
-
-    sizes = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item.isdigit() or int(item) < 1:
-            raise ConfigError(f"--batch-sizes: {item!r} is not an int >= 1; give comma-separated sizes, e.g. 32,1")
-        sizes.append(int(item))
-    return sizes
 
 
 def parse_configs(text: str, n: int, num_layers: int) -> list[list[int]]:
@@ -150,6 +152,7 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
 
     encodings = task_encodings(split_task(args), args.n if args.n_given else None, args.examples)
     n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
+    check_model_length(model, n)
     if args.schedule == "ratio":
         schedules = [(None, ratios) for ratios in parse_ratio_configs(args.configs, layers)]
     else:
@@ -186,6 +189,13 @@ def split_task(args: argparse.Namespace) -> Any:
     return load_files_task(files, "minilm-l6", max_length=args.n if args.n_given else None, seed=0)
 
 
+def check_model_length(model: Any, n: int) -> None:
+    """N must fit the model's position embeddings (a checkpoint's limit; geometries are built for any N)."""
+    limit = int(getattr(model.config, "max_position_embeddings", n))
+    if n > limit:
+        raise ConfigError(f"--n: must be at most {limit} (the position embeddings of --model), got {n}")
+
+
 def size_options(args: argparse.Namespace) -> dict[str, object]:
     """The selection options given on the command line (those not at their defaults), as pyramidize keywords."""
     return options_from_args(args, skip=("m",)).changed()
@@ -218,11 +228,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    batch_sizes = parse_batch_sizes(args.batch_sizes)
+    batch_sizes = args.batch_sizes
     m_values = parse_m_list(args.m)
     model = load_bench_model(args.model, args.n).to(device)
     if args.task or args.train:
         return run_split(args, model, batch_sizes, m_values, device)
+    check_model_length(model, args.n)
     schedules = parse_configs(args.configs, args.n, model.config.num_hidden_layers)
     print(f"# {args.model} N={args.n} threads={torch.get_num_threads()} device={device} repeats={args.repeats}")
     rows = []

@@ -12,6 +12,7 @@ from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime, print_table
+from pyramid_bert.commands.flag_types import batch_size_int, nonneg_float, positive_float, positive_int, seed_int
 
 
 def register(subparsers: Any) -> None:
@@ -26,19 +27,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--task", help="task name (see `pyramid-bert data list`), or give --train FILE")
     add_data_arguments(parser)
     goal = parser.add_mutually_exclusive_group()
-    goal.add_argument("--target-speedup", type=float, metavar="X", help="the best dev metric among configurations >= X")
-    goal.add_argument("--max-drop", type=float, metavar="D", help="the fastest configuration losing <= D dev points (x100)")
+    goal.add_argument("--target-speedup", type=positive_float, metavar="X", help="the best dev metric among configurations >= X")
+    goal.add_argument("--max-drop", type=nonneg_float, metavar="D", help="the fastest configuration losing <= D dev points (x100)")
     parser.add_argument("--out", required=True, help="output folder (its work files go to OUT.work)")
     parser.add_argument("--candidates", metavar="FILE", help="JSON list of configurations to try (default: 4 keep-ratio schedules of CS+, core-set selection with cosine distance, duplicity attention and merging)")
-    parser.add_argument("--dense-epochs", type=float, default=2.0, help="epochs of the dense fine-tune (default 2)")
-    parser.add_argument("--adapt-epochs", type=float, default=0.5, help="epochs adapting each configuration (default 0.5)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
-    parser.add_argument("--batch-size", type=int, default=32, help="train batch (default 32)")
-    parser.add_argument("--eval-batch-size", type=int, default=128, help="inference and timing batch (default 128)")
-    parser.add_argument("--max-train-examples", type=int, help="train on a seeded subset of this size")
-    parser.add_argument("--timing-examples", type=int, default=256, help="dev sentences timed per configuration (256)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the dev hold-out, init and data order (0)")
+    parser.add_argument("--dense-epochs", type=positive_float, default=2.0, help="epochs of the dense fine-tune (default 2)")
+    parser.add_argument("--adapt-epochs", type=positive_float, default=0.5, help="epochs adapting each configuration (default 0.5)")
+    parser.add_argument("--lr", type=positive_float, default=1e-4, help="peak learning rate (default 1e-4)")
+    parser.add_argument("--batch-size", type=batch_size_int, default=32, help="train batch (default 32)")
+    parser.add_argument("--eval-batch-size", type=batch_size_int, default=128, help="inference and timing batch (default 128)")
+    parser.add_argument("--max-train-examples", type=positive_int, help="train on a seeded subset of this size")
+    parser.add_argument("--timing-examples", type=positive_int, default=256, help="dev sentences timed per configuration (256)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="interleaved timing repeats (default 3)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the dev hold-out, init and data order (0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

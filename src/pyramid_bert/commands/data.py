@@ -19,6 +19,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from pyramid_bert.commands.flag_types import nonneg_int, positive_int, seed_int
 from pyramid_bert.errors import ConfigError, DataError
 
 GROUPS = ("all", "models", "text", "glue", "lra")
@@ -38,12 +39,12 @@ def register(subparsers: Any) -> None:
     fetch.add_argument("--force", action="store_true", help="download again even when the cache is intact")
     show = actions.add_parser("show", help="counts per split and label, and a few examples")
     show.add_argument("name", help="a name from `data list`")
-    show.add_argument("--examples", type=int, default=3, help="examples to print per split (default 3)")
+    show.add_argument("--examples", type=nonneg_int, default=3, help="examples to print per split (default 3)")
     export = actions.add_parser("export", help="write a split of a text task as CSV/TSV/JSONL (text, label names)")
     export.add_argument("name", help="a text task from `data list`, e.g. rt-polarity")
     export.add_argument("--out", required=True, help="file to write: .csv, .tsv or .jsonl")
     export.add_argument("--split", default="train", choices=("train", "dev", "test"), help="which split (train)")
-    export.add_argument("--rows", type=int, help="a seeded random sample of this many examples (default: all)")
+    export.add_argument("--rows", type=positive_int, help="a seeded random sample of this many examples (default: all)")
     export.add_argument("--force", action="store_true", help="replace --out when it exists")
     for sub in (listing, fetch, show, export):
         sub.add_argument(
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
             default=None,
             help="folder in the standard GLUE TSV layout (default $PYRAMID_BERT_GLUE_DIR; else the `datasets` library)",
         )
-        sub.add_argument("--seed", type=int, default=0, help="seed of the dev hold-out (default 0)")
+        sub.add_argument("--seed", type=seed_int, default=0, help="seed of the dev hold-out (default 0)")
     parser.set_defaults(func=run)
 
 

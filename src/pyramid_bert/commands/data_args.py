@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pyramid_bert.commands.flag_types import MAX_SEQUENCE_LENGTH, sequence_length_int
 from pyramid_bert.errors import ConfigError
 
 DATA_FLAGS_HELP = "CSV, TSV, JSONL or a datasets save_to_disk folder"
@@ -37,7 +38,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, with_labels: bool = T
         )  # fmt: skip
     default = ("the 95th percentile of the tokenized train lengths, capped at the model's limit" if with_labels
                else "the model's: its tokenizer's model_max_length, which compress sets to the N it chose")  # fmt: skip
-    group.add_argument("--max-length", type=int, metavar="N", help=f"input length N (default: {default})")
+    group.add_argument(
+        "--max-length", type=sequence_length_int, metavar="N",
+        help=f"input length N, 2..{MAX_SEQUENCE_LENGTH} and at most the model's limit (default: {default})",
+    )  # fmt: skip
 
 
 def data_files(args: argparse.Namespace, *, required: bool = True) -> Any:

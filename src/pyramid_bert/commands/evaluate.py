@@ -19,6 +19,7 @@ from pyramid_bert.commands.finetune import (
     prepare_runtime,
     print_table,
 )
+from pyramid_bert.commands.flag_types import batch_size_int, positive_int
 from pyramid_bert.spec import options_from_args
 
 
@@ -43,13 +44,13 @@ def register(subparsers: Any) -> None:
     add_ratio_arguments(parser)
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     parser.add_argument("--memory", action="store_true", help="measure peak memory (fresh processes)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed interleaved repeats over the split (default 5)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed interleaved repeats over the split (default 5)")
     parser.add_argument(
-        "--timing-examples", type=int,
+        "--timing-examples", type=positive_int,
         help="time a seeded sample of this many evaluated examples (default: all of them)",
     )  # fmt: skip
-    parser.add_argument("--batch-size", type=int, help="inference batch (default: the run's, 128)")
-    parser.add_argument("--max-examples", type=int, help="score a seeded random subset of the split")
+    parser.add_argument("--batch-size", type=batch_size_int, help="inference batch (default: the run's, 128)")
+    parser.add_argument("--max-examples", type=positive_int, help="score a seeded random subset of the split")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
     parser.add_argument("--glue-dir")
     parser.add_argument("--json-out", help="also write the result JSON here")

@@ -12,16 +12,18 @@ import argparse
 from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
+from pyramid_bert.commands.flag_types import (
+    batch_size_int,
+    positive_float,
+    positive_int,
+    positive_int_list,
+    ratio_float,
+    ratio_list,
+    seed_int,
+    weight_float,
+)
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import add_option_arguments, options_from_args
-
-
-def int_list(text: str) -> list[int]:
-    """``"80,50,32"`` -> ``[80, 50, 32]``."""
-    try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: str | None) -> None:
@@ -30,27 +32,19 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: s
         "--method", default=method_default,
         help="coreset (default), attention, first_k, random, input_first_k, average_pool, or dense",
     )  # fmt: skip
-    parser.add_argument("--lengths", type=int_list, help="kept tokens per encoder layer, e.g. 80,50,32,32,32,32")
-    parser.add_argument("--p", type=float, help="Eq. 5 pruning ratio in (0, 1] (with --prune-upto)")
+    parser.add_argument("--lengths", type=positive_int_list, help="kept tokens per encoder layer, e.g. 80,50,32,32,32,32")
+    parser.add_argument("--p", type=ratio_float, help="Eq. 5 pruning ratio in (0, 1] (with --prune-upto)")
     parser.add_argument(
-        "--prune-upto", type=int, help="Eq. 5: the layer, 1..L (L = encoder layers), from which the length stays p*N"
+        "--prune-upto", type=positive_int, help="Eq. 5: the layer, 1..L (L = encoder layers), from which the length stays p*N"
     )
-    parser.add_argument("--pool-windows", type=int_list, help="average_pool: window per layer, 1 = none")
+    parser.add_argument("--pool-windows", type=positive_int_list, help="average_pool: window per layer, 1 = none")
     add_option_arguments(parser)
-
-
-def float_list(text: str) -> list[float]:
-    """``"0.5,0.25"`` -> ``[0.5, 0.25]``."""
-    try:
-        return [float(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from error
 
 
 def add_ratio_arguments(parser: argparse.ArgumentParser) -> None:
     """--keep-ratios / --schedule: keep-ratio schedules (shared with ``evaluate``)."""
     parser.add_argument(
-        "--keep-ratios", type=float_list,
+        "--keep-ratios", type=ratio_list,
         help="keep-ratio schedule: per layer, the fraction of each example's real tokens kept, e.g. 0.5,0.25,...",
     )  # fmt: skip
     parser.add_argument(
@@ -72,22 +66,22 @@ def register(subparsers: Any) -> None:
     add_schedule_arguments(parser, method_default="coreset")
     add_ratio_arguments(parser)
     parser.add_argument(
-        "--distill-weight", type=float, default=0.0,
+        "--distill-weight", type=weight_float, default=0.0,
         help="weight in [0, 1] of a distillation loss to a fine-tuned teacher (default 0: none)",
     )  # fmt: skip
-    parser.add_argument("--distill-temperature", type=float, default=2.0, help="distillation temperature (2)")
+    parser.add_argument("--distill-temperature", type=positive_float, default=2.0, help="distillation temperature (2)")
     parser.add_argument("--teacher", help="distillation teacher folder (default: --model, i.e. a warm start)")
     parser.add_argument(
         "--batching", default="dynamic", choices=("dynamic", "padded"),
         help="training batches padded to their longest example (dynamic, default) or to N (padded)",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=float, default=3.0, help="training epochs, > 0; may be fractional (default 3)")
-    parser.add_argument("--lr", type=float, default=2e-5, help="peak AdamW learning rate, > 0 (default 2e-5)")
-    parser.add_argument("--batch-size", type=int, help="train batch (default 48; MNLI 32, RTE 16)")
-    parser.add_argument("--eval-batch-size", type=int, default=128, help="inference batch (default 128)")
-    parser.add_argument("--max-train-examples", type=int, help="train on a seeded random subset of this size")
-    parser.add_argument("--max-eval-examples", type=int, help="score dev on a seeded subset of this size")
-    parser.add_argument("--seed", type=int, default=0, help="seed of init, data order, subsets, Random-select (0)")
+    parser.add_argument("--epochs", type=positive_float, default=3.0, help="training epochs, > 0; may be fractional (default 3)")
+    parser.add_argument("--lr", type=positive_float, default=2e-5, help="peak AdamW learning rate, > 0 (default 2e-5)")
+    parser.add_argument("--batch-size", type=batch_size_int, help="train batch (default 48; MNLI 32, RTE 16)")
+    parser.add_argument("--eval-batch-size", type=batch_size_int, default=128, help="inference batch (default 128)")
+    parser.add_argument("--max-train-examples", type=positive_int, help="train on a seeded random subset of this size")
+    parser.add_argument("--max-eval-examples", type=positive_int, help="score dev on a seeded subset of this size")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of init, data order, subsets, Random-select (0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
@@ -97,7 +91,7 @@ def register(subparsers: Any) -> None:
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--verbose", action="store_true", help="show transformers' load reports and bars")
 
 

@@ -14,6 +14,14 @@ from __future__ import annotations
 
 import argparse
 
+from pyramid_bert.commands.flag_types import (
+    MAX_SEED,
+    batch_size_int,
+    positive_float,
+    positive_int,
+    seed_int,
+    unit_interval_open_float,
+)
 from pyramid_bert.errors import ConfigError
 
 BACKBONE_CHOICES = ("bigbird", "performer")
@@ -26,27 +34,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated: bigbird, performer (default both)")
     parser.add_argument("--methods", default="first_k,random,cs_k_1,cs_opt,no_pruning",
                         help="comma-separated Table 4 columns (default all five)")
-    parser.add_argument("--train-size", type=int, default=2000, help="training examples (seeded subset; default 2000)")
-    parser.add_argument("--test-size", type=int, default=500, help="test examples (seeded subset; default 500)")
-    parser.add_argument("--space-reduction", type=float, default=0.7, help="attention-space reduction (default 0.7)")
-    parser.add_argument("--epochs", type=float, default=3.0, help="training epochs (default 3)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
-    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    parser.add_argument("--hidden", type=int, default=64, help="hidden size (default 64)")
-    parser.add_argument("--layers", type=int, default=2, help="encoder layers (default 2)")
-    parser.add_argument("--heads", type=int, default=2, help="attention heads (default 2)")
-    parser.add_argument("--intermediate", type=int, default=128, help="feed-forward size (default 128)")
-    parser.add_argument("--dropout", type=float, default=0.0, help="dropout (default 0)")
-    parser.add_argument("--block-size", type=int, default=8, help="Big Bird block size (default 8)")
-    parser.add_argument("--num-features", type=int, default=64, help="Performer random features (default 64)")
-    parser.add_argument("--pathfinder-n", type=int, default=None,
+    parser.add_argument("--train-size", type=positive_int, default=2000, help="training examples (seeded subset; default 2000)")
+    parser.add_argument("--test-size", type=positive_int, default=500, help="test examples (seeded subset; default 500)")
+    parser.add_argument("--space-reduction", type=unit_interval_open_float, default=0.7,
+                        help="attention-space reduction in [0, 1) (default 0.7)")
+    parser.add_argument("--epochs", type=positive_float, default=3.0, help="training epochs (default 3)")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    parser.add_argument("--batch-size", type=batch_size_int, default=32, help="training batch size (default 32)")
+    parser.add_argument("--hidden", type=positive_int, default=64, help="hidden size (default 64)")
+    parser.add_argument("--layers", type=positive_int, default=2, help="encoder layers (default 2)")
+    parser.add_argument("--heads", type=positive_int, default=2, help="attention heads (default 2)")
+    parser.add_argument("--intermediate", type=positive_int, default=128, help="feed-forward size (default 128)")
+    parser.add_argument("--dropout", type=unit_interval_open_float, default=0.0, help="dropout in [0, 1) (default 0)")
+    parser.add_argument("--block-size", type=positive_int, default=8, help="Big Bird block size (default 8)")
+    parser.add_argument("--num-features", type=positive_int, default=64, help="Performer random features (default 64)")
+    parser.add_argument("--pathfinder-n", type=positive_int, default=None,
                         help="generate only this many Pathfinder images (default: the task's 20000)")
-    parser.add_argument("--timing-batch", type=int, default=64, help="examples per timed forward (default 64)")
-    parser.add_argument("--timing-repeats", type=int, default=5, help="interleaved timing repeats (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights, subsets and order (default 0)")
+    parser.add_argument("--timing-batch", type=batch_size_int, default=64, help="examples per timed forward (default 64)")
+    parser.add_argument("--timing-repeats", type=positive_int, default=5, help="interleaved timing repeats (default 5)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of weights, subsets and order (default 0)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds, one comparison each (e.g. 0,1,2; default: --seed)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for <task>_<backbone>.json and .md (default: print only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -88,8 +97,8 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         seeds = []
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ConfigError(f"--seeds: distinct non-negative integers separated by commas (e.g. 0,1,2), got {text!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise ConfigError(f"--seeds: distinct integers in 0..{MAX_SEED} separated by commas (e.g. 0,1,2), got {text!r}")
     return seeds
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime
+from pyramid_bert.commands.flag_types import batch_size_int
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--input", required=True, metavar="FILE", help="texts: CSV, TSV, JSONL or a datasets folder")
     parser.add_argument("--output", required=True, metavar="FILE", help="where to write the predictions")
     add_data_arguments(parser, with_labels=False)
-    parser.add_argument("--batch-size", type=int, default=128, help="inference batch (default 128)")
+    parser.add_argument("--batch-size", type=batch_size_int, default=128, help="inference batch (default 128)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="replace --output when it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

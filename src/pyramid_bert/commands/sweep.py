@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments
+from pyramid_bert.commands.flag_types import nonneg_float, positive_float, positive_int
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -30,7 +31,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         help="with --executor local: trials run at once, each in its own process (default: cores / threads per trial)",
     )
     parser.add_argument(
@@ -41,7 +42,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or local folder (default {DEFAULT_MODEL})")
     parser.add_argument("--methods", help="comma-separated methods (default: the preset's, all six + dense)")
-    parser.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the preset's)")
+    parser.add_argument("--seeds", type=positive_int, help="number of seeds, 0..N-1 (default: the preset's)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument(
         "--resume", action="store_true", help="continue the sweep in --out: finished trials are kept and not run again"
@@ -52,19 +53,19 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
         "--address", help="with --executor ray: 'auto' or HOST:PORT of a Ray head (default: start Ray here)"
     )
     parser.add_argument(
-        "--cpus-per-trial", type=float, default=1.0, help="with --executor ray: CPUs per trial (default 1)"
+        "--cpus-per-trial", type=positive_float, default=1.0, help="with --executor ray: CPUs per trial (default 1)"
     )
     parser.add_argument(
-        "--gpus-per-trial", type=float, default=0.0, help="with --executor ray: GPUs per trial (default 0)"
+        "--gpus-per-trial", type=nonneg_float, default=0.0, help="with --executor ray: GPUs per trial (default 0)"
     )
-    parser.add_argument("--threads", type=int,
+    parser.add_argument("--threads", type=positive_int,
                         help="torch threads per trial (default: the preset's; smoke and default use 1, paper torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (for GLUE tasks)")
-    parser.add_argument("--epochs", type=float, help="override the preset's epochs (warm: of the dense model)")
-    parser.add_argument("--adapt-epochs", type=float, help="warm protocol: override the epochs of each pyramid trial")
-    parser.add_argument("--max-train-examples", type=int, help="override the preset's train subset size")
-    parser.add_argument("--max-eval-examples", type=int, help="override the preset's dev/test subset size")
+    parser.add_argument("--epochs", type=positive_float, help="override the preset's epochs (warm: of the dense model)")
+    parser.add_argument("--adapt-epochs", type=positive_float, help="warm protocol: override the epochs of each pyramid trial")
+    parser.add_argument("--max-train-examples", type=positive_int, help="override the preset's train subset size")
+    parser.add_argument("--max-eval-examples", type=positive_int, help="override the preset's dev/test subset size")
     parser.add_argument(
         "--synthetic",
         action="store_true",
