@@ -10,6 +10,8 @@ import io
 import json
 import re
 import stat
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -365,15 +367,30 @@ def test_an_unreachable_index_is_a_clear_error(home, index, monkeypatch):
 
 
 def test_the_index_is_the_one_pip_is_configured_with(monkeypatch):
-    from pip._internal.models.index import PyPI
-
     monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
     assert package_index.index_url() == "https://mirror.example/simple"
     page = package_index.project_url("https://mirror.example/simple", "Fake_Pkg.Name")
     assert page == "https://mirror.example/simple/fake-pkg-name/"
     monkeypatch.delenv("PIP_INDEX_URL")
-    monkeypatch.setattr(package_index, "_pip_setting", lambda name: None)
-    assert package_index.index_url() == PyPI.simple_url
+    monkeypatch.setattr(package_index, "_pip_facts", lambda: {"settings": {"global.index-url": "https://conf.example/s"}})
+    assert package_index.index_url() == "https://conf.example/s"
+    monkeypatch.setattr(package_index, "_pip_facts", lambda: {"settings": {}, "default_index": "https://default.example/s"})
+    assert package_index.index_url() == "https://default.example/s"
+    monkeypatch.setattr(package_index, "_pip_facts", lambda: {})
+    with pytest.raises(DataError, match="set PIP_INDEX_URL"):
+        package_index.index_url()
+
+
+def test_asking_pip_for_its_index_leaves_this_process_able_to_import_setuptools():
+    code = (
+        "import os, sys; os.environ.pop('PIP_INDEX_URL', None)\n"
+        "from pyramid_bert.data import package_index\n"
+        "assert package_index.index_url().startswith('http')\n"
+        "assert not any(name == 'pip' or name.startswith(('pip.', 'distutils')) for name in sys.modules), 'pip loaded'\n"
+        "import setuptools\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
 
 
 def test_a_source_without_an_archive_pin_is_not_fetched_from_the_index(home, index):

@@ -103,3 +103,9 @@ def test_the_pipeline_snippet_runs_as_printed_on_a_compress_style_folder(tmp_pat
     exec(compile(python_snippets()[2], "README.md", "exec"), namespace)  # noqa: S102 - our own README
     assert is_pyramidized(namespace["classify"].model)
     assert capsys.readouterr().out.strip().startswith("[{'label': '")
+
+
+def test_the_readme_reads_in_five_minutes():
+    lines = README.read_text().splitlines()
+    assert len(lines) < 150, "move details to docs/ or benchmarks/ and link them"
+    assert lines[0] == "# pyramid-bert" and "pyramid-bert reproduce" in "\n".join(lines[:15])

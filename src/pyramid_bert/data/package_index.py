@@ -15,10 +15,13 @@ keyring credentials are not used. The caller checks the file's pinned sha256 bef
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -44,35 +47,52 @@ def index_url() -> str:
     configured = os.environ.get("PIP_INDEX_URL", "").strip() or _pip_setting("index-url")
     if configured:
         return configured.split()[0]
-    try:
-        from pip._internal.models.index import PyPI  # pip's default index, so that we hard-code no host
-
-        return str(PyPI.simple_url)
-    except (ImportError, AttributeError):
+    default = _pip_facts().get("default_index")
+    if not default:
         raise DataError(
             "cannot tell which package index to use (pip is not installed here): set PIP_INDEX_URL to the "
             "index's simple URL"
-        ) from None
+        )
+    return str(default)
 
 
 def _pip_setting(name: str) -> str | None:
     """``name`` from pip's configuration (environment, then section ``download``, then ``global``), if any."""
-    try:
-        from pip._internal.configuration import Configuration
-        from pip._internal.exceptions import ConfigurationError
-    except ImportError:
-        return None
-    try:
-        configuration = Configuration(isolated=False)
-        configuration.load()
-        values = dict(configuration.items())
-    except (ConfigurationError, OSError):  # an unreadable pip.conf: pip itself would refuse it
-        return None
+    settings = _pip_facts().get("settings") or {}
     for section in (":env:", "download", "global"):
-        value = values.get(f"{section}.{name}")
+        value = settings.get(f"{section}.{name}")
         if value:
             return str(value)
     return None
+
+
+# Run in a child process: importing pip's internals here would load the standard library's distutils into this
+# process, after which setuptools (and so torch.compile, which imports it) fails to import.
+_PIP_QUERY = """
+import json
+from pip._internal.configuration import Configuration
+from pip._internal.models.index import PyPI
+settings = {}
+try:
+    configuration = Configuration(isolated=False)
+    configuration.load()
+    settings = {key: str(value) for key, value in configuration.items()}
+except Exception:  # an unreadable pip.conf: pip itself would refuse it
+    pass
+print(json.dumps({"settings": settings, "default_index": PyPI.simple_url}))
+"""
+
+
+@functools.cache
+def _pip_facts() -> dict[str, Any]:
+    """pip's configuration settings and its default index, asked of pip in a child process (empty without pip)."""
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", _PIP_QUERY], capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=True
+        )
+        return json.loads(completed.stdout)
+    except (OSError, subprocess.SubprocessError, json.JSONDecodeError):
+        return {}
 
 
 def project_url(index: str, package: str) -> str:
