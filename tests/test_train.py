@@ -138,6 +138,17 @@ def test_finished_run_is_reused_and_a_different_config_at_the_same_out_is_refuse
         finetune(tiny_config(tiny_model, tmp_path / "run", epochs=0.5), task_data=task, progress=False)
 
 
+def test_a_finished_run_with_truncated_weights_is_trained_again(tiny_model, task, tmp_path, capsys):
+    config = tiny_config(tiny_model, tmp_path / "run", epochs=0.25)
+    out = finetune(config, task_data=task, progress=False)
+    good = {name: tensor.clone() for name, tensor in weights(out).items()}  # not mapped on the file cut below
+    data = (out / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(data[: len(data) // 2])
+    assert finetune(config, task_data=task, progress=False) == out
+    assert "model.safetensors is corrupted" in capsys.readouterr().err
+    assert_same_weights(weights(out), good)
+
+
 def test_fractional_epochs_and_example_limit_set_the_step_count(tiny_model, task, tmp_path):
     config = tiny_config(tiny_model, tmp_path / "run", epochs=0.5, max_train_examples=40, method="dense",
                          lengths=None)  # fmt: skip

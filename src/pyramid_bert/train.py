@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import shutil
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.errors import CheckpointError, ConfigError, DataError
 from pyramid_bert.run_config import (
     DEFAULT_BATCH_SIZE,
     DENSE,
@@ -384,7 +385,11 @@ def _write_finished(run: _Run, out: Path, run_info: dict[str, Any]) -> None:
 
 
 def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
-    """``out`` if it already holds a finished run of ``config``; error if it holds something else."""
+    """``out`` if it already holds a finished run of ``config``; error if it holds something else.
+
+    A checkpoint of ``config`` whose files are missing or damaged (weights that do not load or do not match the
+    SHA-256 stored in ``run.json``) is not finished: None (it is trained again and replaced), with a message.
+    """
     from pyramid_bert import checkpoint
 
     if not out.exists():
@@ -396,4 +401,9 @@ def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
         raise ConfigError(f"out: {out} exists and is not a pyramid-bert checkpoint; choose another --out")
     if not config.same_as_saved(checkpoint.read_run_info(out).get("config")):
         raise ConfigError(f"out: {out} already holds a run of a different config; choose another --out or delete it")
+    try:
+        checkpoint.validate_checkpoint(out)
+    except CheckpointError as error:
+        print(f"finetune: {error}; not a finished run: training it again", file=sys.stderr)
+        return None
     return out
