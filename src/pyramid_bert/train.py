@@ -230,9 +230,10 @@ def _initial_state(run: _Run) -> dict[str, Any]:
     if resume_from is None:
         return state
     saved = checkpoint.read_train_state(resume_from, run.model, run.optimizer, run.scheduler)
-    if not run.config.same_as_saved(saved.get("config")):
+    difference = run.config.saved_difference(saved.get("config"))
+    if difference is not None:
         raise ConfigError(
-            f"out: {run.resume_dir} holds an interrupted run of a different config; delete it or choose another --out"
+            f"out: {run.resume_dir} (an interrupted run) holds {difference}; delete it or choose another --out"
         )
     state = {key: saved[key] for key in state}
     state["resumed_at"].append(state["step"])
@@ -399,8 +400,9 @@ def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
             out.rmdir()
             return None
         raise ConfigError(f"out: {out} exists and is not a pyramid-bert checkpoint; choose another --out")
-    if not config.same_as_saved(checkpoint.read_run_info(out).get("config")):
-        raise ConfigError(f"out: {out} already holds a run of a different config; choose another --out or delete it")
+    difference = config.saved_difference(checkpoint.read_run_info(out).get("config"))
+    if difference is not None:
+        raise ConfigError(f"out: {out} already holds {difference}; choose another --out or delete it")
     try:
         checkpoint.validate_checkpoint(out)
     except CheckpointError as error:

@@ -181,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
     prepare_runtime(args)
     task = None
     if files is not None:
+        from pyramid_bert.data.user_task import files_identity
+
         task = load_files_task(files, config.model, max_length=args.max_length, seed=config.seed)
+        config.data = files_identity(files, task.max_length)  # a run is reused only on the same data
         print_table(describe_task(task))
     folder = finetune(config, task_data=task, progress=not args.no_progress)
     info = read_run_info(folder)
