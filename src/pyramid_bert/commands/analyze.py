@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from pyramid_bert.commands.data_args import add_data_arguments, data_files
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -46,6 +47,7 @@ def _common(
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (GLUE tasks)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    add_force_argument(parser, "--out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")  # fmt: skip
     add_data_arguments(parser)
 
@@ -125,6 +127,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
     from pyramid_bert.analysis.redundancy import analyze_model
     from pyramid_bert.analysis.redundancy_report import write_redundancy
+    from pyramid_bert.io import check_output_dir, mark_output_dir
 
     _check_common(args)
     if args.min_samples < 1:
@@ -137,6 +140,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
 
     if args.at not in AT_CHOICES:
         raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {args.at!r}")
+    check_output_dir(args.out, "--out", kind="analyze", force=args.force)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     task = analysis_task(args, args.model)
@@ -157,7 +161,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
            f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {data_flags(args)} --split {args.split}"
            f"{'' if args.at == 'output' else ' --at middle'}"
            f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
-    files = write_redundancy(result, Path(args.out), heading=f"Token redundancy (Figure 1): {args.model}", how=how)
+    files = write_redundancy(result, mark_output_dir(args.out, "analyze"), heading=f"Token redundancy (Figure 1): {args.model}", how=how)
     print(Path(files["section"]).read_text())
     print(f"analyze redundancy: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
     return 0

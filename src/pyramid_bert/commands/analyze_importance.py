@@ -45,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.importance_report import write_importance
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
     from pyramid_bert.commands.analyze import _check_common, analysis_task, data_flags
+    from pyramid_bert.io import check_output_dir, mark_output_dir
 
     _check_common(args)
     ms = parse_ms(args.ms)
+    check_output_dir(args.out, "--out", kind="analyze", force=args.force)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = args.model
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
            f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} "
            f"{data_flags(args)} --max-examples {args.max_examples} --ms {args.ms}"
            f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
-    files = write_importance(curves, ceiling, Path(args.out), heading="Token importance (Figures 4-5)", how=how)
+    files = write_importance(
+        curves, ceiling, mark_output_dir(args.out, "analyze"), heading="Token importance (Figures 4-5)", how=how
+    )
     print(Path(files["section"]).read_text())
     print(f"analyze importance: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from pyramid_bert.commands.data_args import load_files_task, text_columns
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_M = "1,0.1,0.2,0.3,0.4,k-1"
@@ -44,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop, for comparison",
     )
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
+    add_force_argument(parser, "--csv")
     add_split_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -226,6 +228,10 @@ def run(args: argparse.Namespace) -> int:
     args.n_given = args.n is not None
     args.n = 128 if args.n is None else args.n
     check_counts(args)
+    if args.csv:
+        from pyramid_bert.io import check_output_file
+
+        check_output_file(args.csv, "--csv", force=args.force)
     if not (args.task or args.train) and size_options(args) != {"distance": "euclidean", "duplicity_attention": False, "merge": False}:
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if args.threads:

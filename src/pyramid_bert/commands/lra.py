@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 
 BACKBONE_CHOICES = ("bigbird", "performer")
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for <task>_<backbone>.json and .md (default: print only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_force_argument(parser, "--out")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not backbones:
         raise ConfigError(f"--backbone: choose from {', '.join(BACKBONE_CHOICES)}, got {args.backbone!r}")
     seeds = parse_seeds(args.seeds, args.seed)
+    if args.out:  # a re-run resumes in its own folder: each seed's file is read back when its settings match
+        from pyramid_bert.io import prepare_output_dir
+
+        prepare_output_dir(args.out, "--out", kind="lra", force=args.force)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     for backbone in backbones:

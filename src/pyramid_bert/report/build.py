@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyramid_bert.io import mark_output_dir
 from pyramid_bert.report.aggregate import (
     COLUMN_TITLES,
     METHOD_COLUMNS,
@@ -67,8 +68,7 @@ def build_report(
         records = list(store.records())
         sweep_meta = store.get_meta("sweep", {})
     axis = resolve_speed_axis(records, speed_axis)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = mark_output_dir(out_dir, "report")  # a re-run of report (or reproduce) refreshes this folder
     results = list(aggregate(records, dense_anchor=dense_anchor, speed_axis=axis).values())
     report = Report(folder=out_dir, markdown_path=out_dir / "report.md", speed_axis=axis)
     report.results = results_section(results, axis)
