@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.io import check_output_file
 
 OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".json")
 
@@ -38,8 +39,7 @@ def predict_file(
 
     output = Path(output_path)
     _check_output(Path(input_path), output)
-    if output.exists() and not replace:
-        raise ConfigError(f"--output: {output} exists; choose another file or give --force to replace it")
+    check_output_file(output, "--output", force=replace)
     table = read_rows(input_path, "--input")
     examples = examples_from_rows(table, input_path, "--input", text_columns, None)
     model, tokenizer = _load(folder)
