@@ -190,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
            f"{summary.already_done} already in the store; the trials' own wall time, summed over the store's runs, "
            f"{trial_minutes:.1f} min (dense included). Test metric x 100: mean [95% interval] over seeds. "
            f"Re-run: `pyramid-bert ablate {args.ablation}`.")  # fmt: skip
-    files = write_ablation(cells, mark_output_dir(out / "report", "ablate"), name=args.ablation, heading=HEADINGS[args.ablation], how=how,
+    report = mark_output_dir(out / "report", "ablate")
+    files = write_ablation(cells, report, name=args.ablation, heading=HEADINGS[args.ablation], how=how,
                            fit=args.ablation == "schedules",
                            axis="measured" if args.ablation == "schedules" else "predicted")  # fmt: skip
     print(Path(files["section"]).read_text())

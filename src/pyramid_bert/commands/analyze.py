@@ -161,7 +161,8 @@ def run_redundancy(args: argparse.Namespace) -> int:
            f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {data_flags(args)} --split {args.split}"
            f"{'' if args.at == 'output' else ' --at middle'}"
            f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
-    files = write_redundancy(result, mark_output_dir(args.out, "analyze"), heading=f"Token redundancy (Figure 1): {args.model}", how=how)
+    out = mark_output_dir(args.out, "analyze")
+    files = write_redundancy(result, out, heading=f"Token redundancy (Figure 1): {args.model}", how=how)
     print(Path(files["section"]).read_text())
     print(f"analyze redundancy: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
     return 0

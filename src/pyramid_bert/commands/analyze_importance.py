@@ -72,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
            f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} "
            f"{data_flags(args)} --max-examples {args.max_examples} --ms {args.ms}"
            f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
-    files = write_importance(
-        curves, ceiling, mark_output_dir(args.out, "analyze"), heading="Token importance (Figures 4-5)", how=how
-    )
+    out = mark_output_dir(args.out, "analyze")
+    files = write_importance(curves, ceiling, out, heading="Token importance (Figures 4-5)", how=how)
     print(Path(files["section"]).read_text())
     print(f"analyze importance: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
     return 0

@@ -222,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pyramid_bert.bench import bench_schedule, format_table, load_bench_model
     from pyramid_bert.errors import ConfigError
+    from pyramid_bert.io import check_output_file
     from pyramid_bert.run_config import resolve_device
 
     device = resolve_device(args.device)
@@ -229,8 +230,6 @@ def run(args: argparse.Namespace) -> int:
     args.n = 128 if args.n is None else args.n
     check_counts(args)
     if args.csv:
-        from pyramid_bert.io import check_output_file
-
         check_output_file(args.csv, "--csv", force=args.force)
     if not (args.task or args.train) and size_options(args) != {"distance": "euclidean", "duplicity_attention": False, "merge": False}:
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")

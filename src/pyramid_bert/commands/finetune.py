@@ -172,6 +172,7 @@ def print_table(rows: list[tuple[str, str]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import read_run_info
+    from pyramid_bert.data.user_task import files_identity
     from pyramid_bert.run_config import validate_config
     from pyramid_bert.train import finetune
 
@@ -181,8 +182,6 @@ def run(args: argparse.Namespace) -> int:
     prepare_runtime(args)
     task = None
     if files is not None:
-        from pyramid_bert.data.user_task import files_identity
-
         task = load_files_task(files, config.model, max_length=args.max_length, seed=config.seed)
         config.data = files_identity(files, task.max_length)  # a run is reused only on the same data
         print_table(describe_task(task))

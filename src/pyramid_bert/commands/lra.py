@@ -68,14 +68,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from pyramid_bert.io import prepare_output_dir
+
     backbones = [name for name in args.backbone.split(",") if name]
     unknown = [name for name in backbones if name not in BACKBONE_CHOICES]
     if unknown or not backbones:
         raise ConfigError(f"--backbone: choose from {', '.join(BACKBONE_CHOICES)}, got {args.backbone!r}")
     seeds = parse_seeds(args.seeds, args.seed)
     if args.out:  # a re-run resumes in its own folder: each seed's file is read back when its settings match
-        from pyramid_bert.io import prepare_output_dir
-
         prepare_output_dir(args.out, "--out", kind="lra", force=args.force)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
