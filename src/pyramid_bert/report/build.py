@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyramid_bert.io import mark_output_dir
+from pyramid_bert.io import atomic_write_text, mark_output_dir
 from pyramid_bert.report.aggregate import (
     COLUMN_TITLES,
     METHOD_COLUMNS,
@@ -266,7 +266,4 @@ def _slug(name: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    atomic_write_text(path, text)
