@@ -43,6 +43,8 @@ def test_a_folder_is_written_into_when_absent_empty_or_made_by_the_same_command(
     check_output_dir(ours, "--out", kind="report", force=False)
     with pytest.raises(ConfigError, match="not written by `pyramid-bert analyze`"):
         check_output_dir(ours, "--out", kind="analyze", force=False)
+    with pytest.raises(ConfigError, match="is a file; give the name of a folder"):
+        check_output_dir(ours / "report.md", "--out", kind="report", force=True)
 
 
 def test_a_folder_replaced_as_a_whole_may_hold_only_what_the_command_wrote(tmp_path):

@@ -131,10 +131,10 @@ def check_output_dir(folder: str | os.PathLike[str], flag: str, *, kind: str, fo
     pyramid-bert did not write there (listed in the marker), which the replacement would delete.
     """
     target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{flag}: {target} is a file; give the name of a folder to write into")
     if force or not target.exists():
         return target
-    if not target.is_dir():
-        raise ConfigError(f"{flag}: {target} is a file; give a folder (or give --force to replace it)")
     present = sorted(str(path.relative_to(target)) for path in target.rglob("*") if not path.is_dir())
     marker = output_marker(target)
     verb = "replace it" if whole else "write into it"
