@@ -158,6 +158,16 @@ def test_the_output_is_a_hugging_face_folder_with_card_report_and_plot(run):
     assert "wall time" in (out / "report.md").read_text()
 
 
+def test_the_shipped_folder_names_no_path_of_this_machine(run):
+    out, roots = run["result"].out, {str(run["root"]), str(run["root"].resolve())}  # model, data and out lie there
+    for path in out.iterdir():
+        if path.suffix in (".json", ".md", ".txt"):
+            assert not any(root in path.read_text() for root in roots), path.name
+    files = json.loads((out / "compress.json").read_text())["data_notes"]["files"]
+    assert files["train"] == "reviews.csv" and files["text_columns"] == ["review"] and len(files["sha256"]) == 64
+    assert json.loads((out / "compress.json").read_text())["settings"]["out"] == "out"
+
+
 def test_the_chosen_row_is_the_fastest_within_the_drop_and_test_is_reported(run):
     result = run["result"]
     assert result.chosen == max(range(len(result.rows)), key=lambda i: result.rows[i]["speedup"])
@@ -313,3 +323,28 @@ def test_evaluate_writes_nothing_into_a_folder_it_did_not_make(run, tmp_path, on
     result = evaluate_checkpoint(folder, task_data=run["task"], measure_speed=False)
     assert result["result_json"] is None and sorted(path.name for path in folder.iterdir()) == before
     assert result["metric"] == pytest.approx(run["result"].chosen_row["test"])
+
+
+def test_a_rerun_replaces_the_folder_only_while_it_holds_nothing_but_what_compress_wrote(run, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("pyramid_bert.train.finetune", no_training)
+    monkeypatch.setattr("pyramid_bert.compress.measure.real_speedup", no_training)
+    out = run["root"] / "out"
+    (out / "notes.txt").write_text("mine\n")
+    with pytest.raises(ConfigError, match=r"^--out: .* holds files `pyramid-bert compress` did not write \(notes"):
+        compress(run["settings"], run["task"], progress=False)
+    assert (out / "notes.txt").read_text() == "mine\n"
+    again = compress(run["settings"], run["task"], progress=False, force=True)  # re-chosen from OUT.work
+    assert again.rows == run["result"].rows and not (out / "notes.txt").exists() and (out / "compress.json").is_file()
+
+
+def test_compress_refuses_a_folder_it_did_not_make(run, tmp_path, capsys):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "README.md").write_text("mine\n")
+    code = cli.main(["compress", "--model", str(run["model"]), "--train", str(run["csv"]), "--text-column", "review",
+                     "--label-column", "sentiment", "--max-drop", "1", "--out", str(tmp_path / "o"), "--no-progress"])  # fmt: skip
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "--out: " in lines[0] and "--force" in lines[0], lines
+    assert (tmp_path / "o" / "README.md").read_text() == "mine\n" and not (tmp_path / "o.work").exists()

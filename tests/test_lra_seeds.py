@@ -50,7 +50,7 @@ def counted_runs(monkeypatch):
 def test_each_seed_runs_once_and_a_second_call_reads_the_files_back(tmp_path, counted_runs) -> None:
     assert lra_command.run(lra_args(tmp_path, seeds="0,1,2")) == 0
     assert counted_runs == [0, 1, 2]
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"lra-bytes_performer_seed{s}.json" for s in range(3)]
+    assert sorted(p.name for p in tmp_path.glob("lra-*.json")) == [f"lra-bytes_performer_seed{s}.json" for s in range(3)]
     assert lra_command.run(lra_args(tmp_path, seeds="0,1,2,3")) == 0
     assert counted_runs == [0, 1, 2, 3]  # only the new seed ran
     summary = (tmp_path / "lra-bytes_performer.md").read_text()

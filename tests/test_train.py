@@ -138,6 +138,68 @@ def test_finished_run_is_reused_and_a_different_config_at_the_same_out_is_refuse
         finetune(tiny_config(tiny_model, tmp_path / "run", epochs=0.5), task_data=task, progress=False)
 
 
+def test_a_finished_run_with_truncated_weights_is_trained_again(tiny_model, task, tmp_path, capsys):
+    config = tiny_config(tiny_model, tmp_path / "run", epochs=0.25)
+    out = finetune(config, task_data=task, progress=False)
+    good = {name: tensor.clone() for name, tensor in weights(out).items()}  # not mapped on the file cut below
+    data = (out / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(data[: len(data) // 2])
+    assert finetune(config, task_data=task, progress=False) == out
+    assert "model.safetensors is corrupted" in capsys.readouterr().err
+    assert_same_weights(weights(out), good)
+
+
+def write_reviews(path: Path, count: int = 48) -> Path:
+    lines = ["review,sentiment"] + [f"the movie was {'good' if i % 2 else 'bad'} {i},{'pos' if i % 2 else 'neg'}"
+                                    for i in range(count)]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_run_on_data_files_is_reused_only_on_the_same_bytes_columns_and_length(tiny_model, tmp_path, capsys):
+    from pyramid_bert import cli
+
+    path = write_reviews(tmp_path / "reviews.csv")
+    out = tmp_path / "run"
+    argv = ["finetune", "--model", str(tiny_model), "--train", str(path), "--text-column", "review", "--label-column",
+            "sentiment", "--method", "dense", "--epochs", "0.25", "--batch-size", "16", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    info = json.loads((out / "run.json").read_text())
+    stamp = (out / "run.json").stat().st_mtime_ns
+    data = info["config"]["data"]
+    assert data["train"] == "reviews.csv" and data["text_columns"] == ["review"] and len(data["sha256"]) == 64
+    assert cli.main(argv) == 0 and (out / "run.json").stat().st_mtime_ns == stamp  # the same file: reused
+    for changed in (["--max-length", "12"], ["--text-column", "sentiment"]):  # N; sentence pairs
+        capsys.readouterr()
+        assert cli.main([*argv, *changed]) == 2
+        assert "already holds a run" in capsys.readouterr().err
+    original = path.read_text()
+    path.write_text(original.replace("good 1,", "good one,"))  # the file edited after the run
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    assert "already holds a run on other data (the bytes of --train" in capsys.readouterr().err
+    path.write_text(original)
+    del info["config"]["data"]  # a run written before data fingerprints
+    (out / "run.json").write_text(json.dumps(info))
+    assert cli.main(argv) == 2
+    assert "saved without their fingerprint" in capsys.readouterr().err
+    assert (out / "run.json").read_text() == json.dumps(info)
+
+
+def test_an_interrupted_run_resumes_only_on_the_same_data(tiny_model, task, tmp_path):
+    config = tiny_config(tiny_model, tmp_path / "run", epochs=2, data={"train": "a.csv", "sha256": "1" * 64})
+
+    def interrupt(step: int) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, task_data=task, progress=False, save_every_steps=1, step_callback=interrupt)
+    edited = tiny_config(tiny_model, tmp_path / "run", epochs=2, data={"train": "a.csv", "sha256": "2" * 64})
+    with pytest.raises(ConfigError, match="interrupted run.* holds a run on other data"):
+        finetune(edited, task_data=task, progress=False)
+
+
 def test_fractional_epochs_and_example_limit_set_the_step_count(tiny_model, task, tmp_path):
     config = tiny_config(tiny_model, tmp_path / "run", epochs=0.5, max_train_examples=40, method="dense",
                          lengths=None)  # fmt: skip

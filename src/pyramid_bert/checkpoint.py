@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import CheckpointError
+from pyramid_bert.io import atomic_write_json, fsync_dir, fsync_tree
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
@@ -80,28 +81,21 @@ def run_folder_lock(out: Path, flag: str = "--out") -> Iterator[None]:
         lock.release()
 
 
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 def replace_dir(tmp: Path, final: Path) -> None:
     """Move the finished folder ``tmp`` to ``final``, replacing an existing ``final``.
 
-    The old folder is renamed to ``final.old`` first and deleted last; :func:`existing_dir` falls back to
-    it if the process died between the two renames.
+    Every file of ``tmp`` is synced to disk first, and the parent folder after the renames, so that a crash never
+    leaves a renamed folder with empty files. The old folder is renamed to ``final.old`` first and deleted last;
+    :func:`existing_dir` falls back to it if the process died between the two renames.
     """
+    fsync_tree(tmp)
     old = final.with_name(final.name + ".old")
     if old.exists():
         shutil.rmtree(old)
     if final.exists():
         final.rename(old)
     tmp.rename(final)
+    fsync_dir(final.parent)
     if old.exists():
         shutil.rmtree(old)
 

@@ -295,12 +295,12 @@ def _speed_columns(
 
 def _write_result(result: dict[str, Any], run: _Run, split: str, only_infer: dict[str, Any] | None) -> str | None:
     """Write ``result`` into the checkpoint folder when we made it (finetune or compress); returns the path."""
-    from pyramid_bert import checkpoint
+    from pyramid_bert.io import atomic_write_json
 
     if run.run_info.get("model_folder") and not (run.folder / "compress.json").is_file():
         return None  # a folder someone else saved gets nothing written into it (use --json-out)
     path = str(run.folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
-    checkpoint.atomic_write_json(path, {**result, "result_json": path})
+    atomic_write_json(path, {**result, "result_json": path})
     return path
 
 

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from pyramid_bert.data.files import FORMATS_TEXT, JSON_FORMATS, TABLE_FORMATS, examples_from_rows
 from pyramid_bert.data.user_task import input_limit
 from pyramid_bert.errors import ConfigError, DataError
-from pyramid_bert.io import _DEFAULT_FILE_MODE
+from pyramid_bert.io import _DEFAULT_FILE_MODE, check_output_file
 
 OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".json")
 #: Batches read, predicted and written at a time: sorting a chunk by length keeps padding low, memory stays flat.
@@ -54,8 +54,7 @@ def predict_file(
 
     output = Path(output_path)
     _check_output(Path(input_path), output)
-    if output.exists() and not replace:
-        raise ConfigError(f"--output: {output} exists; choose another file or give --force to replace it")
+    check_output_file(output, "--output", force=replace)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size: must be an int >= 1, got {batch_size!r}")
     with _open_rows(Path(input_path)) as (columns, rows):

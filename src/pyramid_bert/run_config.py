@@ -43,6 +43,9 @@ class FinetuneConfig:
     ``distill_weight`` > 0 adds a distillation loss to a fine-tuned ``teacher`` (default: the
     starting ``model``, i.e. the dense model of a warm start): ``(1 - w) * task loss + w * T^2 * KL(teacher || student)``
     at temperature ``distill_temperature`` (regression: mean squared error to the teacher's outputs).
+    ``data``: for the user's own data files, what the run was trained on (file names, columns, N and the SHA-256 of
+    the files' bytes: :func:`pyramid_bert.data.user_task.files_identity`), so that a finished or interrupted run is
+    reused only on the same data; None for a named task.
     """
 
     task: str
@@ -69,6 +72,7 @@ class FinetuneConfig:
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     teacher: str | None = None
+    data: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +105,18 @@ class FinetuneConfig:
             return saved is not None and FinetuneConfig.from_dict(saved).to_json_dict() == self.to_json_dict()
         except (ConfigError, TypeError):
             return False
+
+    def saved_difference(self, saved: dict[str, Any] | None) -> str | None:
+        """None when the saved config is this one, else what the saved run is, in words ("a run of a different
+        config", "a run on other data ..."), for a message that says why it is not reused."""
+        if self.same_as_saved(saved):
+            return None
+        if saved is None or not self.same_as_saved({**saved, "data": self.data}):
+            return "a run of a different config"
+        if saved.get("data") is None:
+            return ("a run on data files saved without their fingerprint (an older pyramid-bert), which cannot be "
+                    "checked against the files given")  # fmt: skip
+        return "a run on other data (the bytes of --train/--dev/--test, the columns or --max-length differ)"
 
     def resolved_teacher(self) -> str | None:
         """The distillation teacher (``teacher``, else the starting ``model``), or None without distillation."""

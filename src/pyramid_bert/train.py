@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import shutil
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.errors import CheckpointError, ConfigError, DataError
 from pyramid_bert.run_config import (
     DEFAULT_BATCH_SIZE,
     DENSE,
@@ -229,9 +230,10 @@ def _initial_state(run: _Run) -> dict[str, Any]:
     if resume_from is None:
         return state
     saved = checkpoint.read_train_state(resume_from, run.model, run.optimizer, run.scheduler)
-    if not run.config.same_as_saved(saved.get("config")):
+    difference = run.config.saved_difference(saved.get("config"))
+    if difference is not None:
         raise ConfigError(
-            f"out: {run.resume_dir} holds an interrupted run of a different config; delete it or choose another --out"
+            f"out: {run.resume_dir} (an interrupted run) holds {difference}; delete it or choose another --out"
         )
     state = {key: saved[key] for key in state}
     state["resumed_at"].append(state["step"])
@@ -384,7 +386,11 @@ def _write_finished(run: _Run, out: Path, run_info: dict[str, Any]) -> None:
 
 
 def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
-    """``out`` if it already holds a finished run of ``config``; error if it holds something else."""
+    """``out`` if it already holds a finished run of ``config``; error if it holds something else.
+
+    A checkpoint of ``config`` whose files are missing or damaged (weights that do not load or do not match the
+    SHA-256 stored in ``run.json``) is not finished: None (it is trained again and replaced), with a message.
+    """
     from pyramid_bert import checkpoint
 
     if not out.exists():
@@ -394,6 +400,12 @@ def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
             out.rmdir()
             return None
         raise ConfigError(f"out: {out} exists and is not a pyramid-bert checkpoint; choose another --out")
-    if not config.same_as_saved(checkpoint.read_run_info(out).get("config")):
-        raise ConfigError(f"out: {out} already holds a run of a different config; choose another --out or delete it")
+    difference = config.saved_difference(checkpoint.read_run_info(out).get("config"))
+    if difference is not None:
+        raise ConfigError(f"out: {out} already holds {difference}; choose another --out or delete it")
+    try:
+        checkpoint.validate_checkpoint(out)
+    except CheckpointError as error:
+        print(f"finetune: {error}; not a finished run: training it again", file=sys.stderr)
+        return None
     return out

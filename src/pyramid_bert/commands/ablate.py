@@ -23,6 +23,7 @@ from typing import Any
 
 from pyramid_bert.commands.data_args import add_data_arguments
 from pyramid_bert.commands.flag_types import positive_int
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_OUT = "runs/ablate"
@@ -63,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default=DEFAULT_OUT, help=f"folder of the shared store and reports (default {DEFAULT_OUT})"
     )
     parser.add_argument("--retry-failed", action="store_true", help="run trials recorded as failed again")
+    add_force_argument(parser, "OUT/report")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, run nothing")
     parser.add_argument("--synthetic", action="store_true", help="synthetic trial function (checks the pipeline)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -147,6 +149,7 @@ def _trial_function(synthetic: bool):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.ablation_report import collect, write_ablation
+    from pyramid_bert.io import check_output_dir, mark_output_dir
     from pyramid_bert.sweep.ablations import ABLATIONS, dense_trials, plan_ablation
     from pyramid_bert.sweep.budget import estimate_wall_seconds
     from pyramid_bert.sweep.executors import default_workers
@@ -162,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     rows = plan_ablation(args.ablation, settings, configs=args.configs)
     trials = dense_trials(settings) + [row.trial for row in rows]
     out = Path(args.out)
+    check_output_dir(out / "report", "--out", kind="ablate", force=args.force)
     workers = args.workers or default_workers(args.threads)
     with ResultsStore(out / STORE_NAME, create=True) as store:
         done = store.finished_keys(include_failed=not args.retry_failed)
@@ -188,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
            f"{summary.already_done} already in the store; the trials' own wall time, summed over the store's runs, "
            f"{trial_minutes:.1f} min (dense included). Test metric x 100: mean [95% interval] over seeds. "
            f"Re-run: `pyramid-bert ablate {args.ablation}`.")  # fmt: skip
-    files = write_ablation(cells, out / "report", name=args.ablation, heading=HEADINGS[args.ablation], how=how,
+    report = mark_output_dir(out / "report", "ablate")
+    files = write_ablation(cells, report, name=args.ablation, heading=HEADINGS[args.ablation], how=how,
                            fit=args.ablation == "schedules",
                            axis="measured" if args.ablation == "schedules" else "predicted")  # fmt: skip
     print(Path(files["section"]).read_text())

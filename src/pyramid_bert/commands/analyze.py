@@ -25,6 +25,7 @@ from pyramid_bert.commands.flag_types import (
     quantile_float,
     seed_int,
 )
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import parse_m_list
 
@@ -54,6 +55,7 @@ def _common(
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--glue-dir", help="folder with GLUE data (GLUE tasks)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    add_force_argument(parser, "--out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")  # fmt: skip
     add_data_arguments(parser)
 
@@ -133,6 +135,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
     from pyramid_bert.analysis.redundancy import analyze_model
     from pyramid_bert.analysis.redundancy_report import write_redundancy
+    from pyramid_bert.io import check_output_dir, mark_output_dir
 
     _check_common(args)
     if args.min_samples < 1:
@@ -145,6 +148,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
 
     if args.at not in AT_CHOICES:
         raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {args.at!r}")
+    check_output_dir(args.out, "--out", kind="analyze", force=args.force)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     task = analysis_task(args, args.model)
@@ -165,7 +169,8 @@ def run_redundancy(args: argparse.Namespace) -> int:
            f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {data_flags(args)} --split {args.split}"
            f"{'' if args.at == 'output' else ' --at middle'}"
            f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
-    files = write_redundancy(result, Path(args.out), heading=f"Token redundancy (Figure 1): {args.model}", how=how)
+    out = mark_output_dir(args.out, "analyze")
+    files = write_redundancy(result, out, heading=f"Token redundancy (Figure 1): {args.model}", how=how)
     print(Path(files["section"]).read_text())
     print(f"analyze redundancy: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
     return 0
@@ -177,9 +182,11 @@ def run_importance(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.importance import importance_curves
     from pyramid_bert.analysis.importance_report import write_importance
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
+    from pyramid_bert.io import check_output_dir, mark_output_dir
 
     _check_common(args)
     ms = parse_m_list(args.ms, "--ms")
+    check_output_dir(args.out, "--out", kind="analyze", force=args.force)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = args.model
@@ -202,7 +209,8 @@ def run_importance(args: argparse.Namespace) -> int:
            f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} "
            f"{data_flags(args)} --max-examples {args.max_examples} --ms {args.ms}"
            f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
-    files = write_importance(curves, ceiling, Path(args.out), heading="Token importance (Figures 4-5)", how=how)
+    out = mark_output_dir(args.out, "analyze")
+    files = write_importance(curves, ceiling, out, heading="Token importance (Figures 4-5)", how=how)
     print(Path(files["section"]).read_text())
     print(f"analyze importance: {seconds:.0f} s; files in {args.out}", file=sys.stderr)
     return 0

@@ -14,6 +14,7 @@ from pyramid_bert.commands.flag_types import (
     positive_int,
     sequence_length_int,
 )
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import add_option_arguments, options_from_args, parse_m_list
 
@@ -59,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop, for comparison",
     )
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
+    add_force_argument(parser, "--csv")
     add_split_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -218,12 +220,15 @@ def run(args: argparse.Namespace) -> int:
 
     from pyramid_bert.bench import bench_schedule, format_table, load_bench_model
     from pyramid_bert.errors import ConfigError
+    from pyramid_bert.io import check_output_file
     from pyramid_bert.run_config import resolve_device
 
     device = resolve_device(args.device)
     args.n_given = args.n is not None
     args.n = 128 if args.n is None else args.n
     check_counts(args)
+    if args.csv:
+        check_output_file(args.csv, "--csv", force=args.force)
     if not (args.task or args.train) and size_options(args):
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if args.threads:

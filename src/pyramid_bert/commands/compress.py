@@ -13,6 +13,7 @@ from typing import Any
 from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime, print_table
 from pyramid_bert.commands.flag_types import batch_size_int, nonneg_float, positive_float, positive_int, seed_int
+from pyramid_bert.commands.output_args import add_force_argument
 
 
 def register(subparsers: Any) -> None:
@@ -43,6 +44,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_force_argument(parser, "--out")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     prepare_runtime(args)
     task = load_data(args)
     print_table(describe_task(task))
-    result = compress(settings, task, progress=not args.no_progress)
+    result = compress(settings, task, progress=not args.no_progress, force=args.force)
     row, dense = result.chosen_row, result.dense
     print(f"chosen: {row['label']} ({result.reason})")
     print_table([

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 from pyramid_bert.commands.flag_types import nonneg_int, positive_int, seed_int
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError, DataError
 
 GROUPS = ("all", "models", "text", "glue", "lra")
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
     export.add_argument("--out", required=True, help="file to write: .csv, .tsv or .jsonl")
     export.add_argument("--split", default="train", choices=("train", "dev", "test"), help="which split (train)")
     export.add_argument("--rows", type=positive_int, help="a seeded random sample of this many examples (default: all)")
-    export.add_argument("--force", action="store_true", help="replace --out when it exists")
+    add_force_argument(export, "--out")
     for sub in (listing, fetch, show, export):
         sub.add_argument(
             "--glue-dir",
@@ -315,18 +316,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from pyramid_bert.data import load_task
     from pyramid_bert.data.catalog import TASK_NAMES
     from pyramid_bert.data.export import export_split
+    from pyramid_bert.io import check_output_file
 
     if args.name not in TASK_NAMES:
         raise ConfigError(f"data export: unknown task {args.name!r}; valid tasks: {', '.join(TASK_NAMES)}")
     if args.rows is not None and args.rows < 1:
         raise ConfigError(f"--rows: must be an int >= 1, got {args.rows}")
-    if Path(args.out).exists() and not args.force:
-        raise ConfigError(f"--out: {args.out} exists; choose another file or give --force to replace it")
+    check_output_file(args.out, "--out", force=args.force)
     task = load_task(args.name, glue_dir=args.glue_dir, seed=args.seed)
     count = export_split(task, args.split, args.out, rows=args.rows, seed=args.seed)
     print(f"{args.out}: {count} examples of {args.name} {args.split} (columns text, label)")

@@ -20,6 +20,7 @@ from pyramid_bert.commands.finetune import (
     print_table,
 )
 from pyramid_bert.commands.flag_types import batch_size_int, positive_int
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.spec import options_from_args
 
 
@@ -54,6 +55,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
     parser.add_argument("--glue-dir")
     parser.add_argument("--json-out", help="also write the result JSON here")
+    add_force_argument(parser, "--json-out")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -112,10 +114,12 @@ def check_counts(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyramid_bert.checkpoint import atomic_write_json
     from pyramid_bert.evaluate import evaluate_checkpoint
+    from pyramid_bert.io import atomic_write_json, check_output_file
 
     check_counts(args)
+    if args.json_out:
+        check_output_file(args.json_out, "--json-out", force=args.force)
     files = data_files(args, required=False)
     prepare_runtime(args)
     task_data = None

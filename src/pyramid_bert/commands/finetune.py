@@ -134,6 +134,7 @@ def print_table(rows: list[tuple[str, str]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.checkpoint import read_run_info
+    from pyramid_bert.data.user_task import files_identity
     from pyramid_bert.run_config import validate_config
     from pyramid_bert.train import finetune
 
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     task = None
     if files is not None:
         task = load_files_task(files, config.model, max_length=args.max_length, seed=config.seed)
+        config.data = files_identity(files, task.max_length)  # a run is reused only on the same data
         print_table(describe_task(task))
     folder = finetune(config, task_data=task, progress=not args.no_progress)
     info = read_run_info(folder)

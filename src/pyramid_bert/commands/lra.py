@@ -22,6 +22,7 @@ from pyramid_bert.commands.flag_types import (
     seed_int,
     unit_interval_open_float,
 )
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 
 BACKBONE_CHOICES = ("bigbird", "performer")
@@ -58,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for <task>_<backbone>.json and .md (default: print only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_force_argument(parser, "--out")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,11 +77,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from pyramid_bert.io import prepare_output_dir
+
     backbones = [name for name in args.backbone.split(",") if name]
     unknown = [name for name in backbones if name not in BACKBONE_CHOICES]
     if unknown or not backbones:
         raise ConfigError(f"--backbone: choose from {', '.join(BACKBONE_CHOICES)}, got {args.backbone!r}")
     seeds = parse_seeds(args.seeds, args.seed)
+    if args.out:  # a re-run resumes in its own folder: each seed's file is read back when its settings match
+        prepare_output_dir(args.out, "--out", kind="lra", force=args.force)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     for backbone in backbones:

@@ -13,6 +13,7 @@ from typing import Any
 from pyramid_bert.commands.data_args import add_data_arguments
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime
 from pyramid_bert.commands.flag_types import batch_size_int
+from pyramid_bert.commands.output_args import add_force_argument
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
     add_data_arguments(parser, with_labels=False)
     parser.add_argument("--batch-size", type=batch_size_int, default=128, help="inference batch (default 128)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--force", action="store_true", help="replace --output when it exists")
+    add_force_argument(parser, "--output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)

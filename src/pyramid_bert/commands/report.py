@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pyramid_bert.commands.output_args import add_force_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-dense-anchor", action="store_true", help="do not put the dense model (1.0X) on each method's frontier"
     )
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    add_force_argument(parser, "--out")
     parser.add_argument(
         "--speed-axis",
         help="x-axis speedup: sorted (vs the dense model on length-sorted, dynamically padded batches) or padded "
@@ -33,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_variants(store_path: Path, out: Path) -> int:
     """Print the per-configuration tables and write ``variants.md`` / ``variants.csv`` into ``out``."""
-    from pyramid_bert.io import atomic_write_text
+    from pyramid_bert.io import atomic_write_text, mark_output_dir
     from pyramid_bert.report.variants import variant_tables, variants_csv, variants_markdown
     from pyramid_bert.sweep.store import open_existing
 
     with open_existing(store_path) as store:
         tables = variant_tables(store.records())
     markdown = variants_markdown(tables)
-    out.mkdir(parents=True, exist_ok=True)
+    mark_output_dir(out, "report")
     atomic_write_text(out / "variants.md", markdown)
     atomic_write_text(out / "variants.csv", variants_csv(tables))
     print(markdown)
@@ -68,10 +71,11 @@ def print_report_summary(
 
 
 def run(args: argparse.Namespace) -> int:
+    from pyramid_bert.io import check_output_dir
     from pyramid_bert.report.build import build_report
 
     store_path = Path(args.results_db)  # opened read-only; anything but a sweep's results store is refused
-    out = Path(args.out) if args.out else store_path.parent / "report"
+    out = check_output_dir(args.out or store_path.parent / "report", "--out", kind="report", force=args.force)
     if args.variants:
         return run_variants(store_path, out)
     report = build_report(

@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 
+from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.commands.sweep import add_sweep_arguments, plan_from_args, run_setup
 
 
@@ -34,15 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="then every other table and figure (ablations, analyses, LRA) and one report-all.md",
     )
+    add_force_argument(parser, "OUT/report, OUT/report-all.md (and, with --all, the outputs of every step)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.commands.report import print_report_summary
+    from pyramid_bert.io import check_output_dir, check_output_file
     from pyramid_bert.report.build import build_report
 
     started = time.perf_counter()
     setup = plan_from_args(args)
+    check_output_dir(setup.out / "report", "--out", kind="report", force=args.force)
+    if getattr(args, "all", False):
+        check_output_file(setup.out / "report-all.md", "--out", force=args.force)
     settings = setup.settings
     print(
         f"reproduce: preset {settings['preset']}, model {settings['model']}, tasks {', '.join(settings['tasks'])}, "

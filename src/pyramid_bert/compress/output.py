@@ -4,16 +4,18 @@
 (``model_max_length`` = the N the model was made for), ``README.md`` (model card: usage, the table of tried
 configurations, the choice and why), ``report.md`` (the same table and every setting), ``pareto.png`` (dev metric
 against real speedup, frontier, the chosen point) and ``compress.json`` (all of it as data). Written to a temporary
-sibling and renamed.
+sibling and renamed. No path of the machine it was made on is written: files and folders are named by their names
+(and the data files by their SHA-256).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.compress.choose import POINTS, dev_drop
+from pyramid_bert.io import atomic_write_json, mark_output_dir
 
 if TYPE_CHECKING:
     from pyramid_bert.compress.run import CompressResult, CompressSettings
@@ -39,15 +41,53 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     table = configuration_table(result, task.metric)
-    (tmp / "README.md").write_text(model_card(result, settings, task, table))
-    (tmp / "report.md").write_text(report(result, settings, task, table))
+    paths = local_paths(result, settings, task)
+    (tmp / "README.md").write_text(without_local_paths(model_card(result, settings, task, table), paths))
+    (tmp / "report.md").write_text(without_local_paths(report(result, settings, task, table), paths))
     plot_pareto(result, task.metric, tmp / PLOT_FILE)
     rows = [{key: value for key, value in row.items() if key != "checkpoint"} for row in result.rows]
-    checkpoint.atomic_write_json(tmp / RESULT_FILE, {
-        "chosen": result.chosen, "reason": result.reason, "dense": result.dense, "rows": rows, **result.notes,
-    })  # fmt: skip
+    dense = {key: value for key, value in result.dense.items() if key != "checkpoint"}
+    summary = {"chosen": result.chosen, "reason": result.reason, "dense": dense, "rows": rows, **result.notes}
+    atomic_write_json(tmp / RESULT_FILE, without_local_paths(with_data_fingerprint(summary, task), paths))
+    mark_output_dir(tmp, "compress", whole=True)  # a re-run may replace this folder while it holds only these files
     checkpoint.replace_dir(tmp, out)
     return out
+
+
+def local_paths(result: CompressResult, settings: CompressSettings, task: TaskData) -> list[str]:
+    """The paths of this machine that the shipped texts could name (output, model, data files, dense checkpoint), as
+    given and resolved, longest first."""
+    files = (task.notes or {}).get("files") or {}
+    given = [str(result.out), settings.out, settings.model, str(result.dense.get("checkpoint") or "")]
+    given += [str(files[name]) for name in ("train", "dev", "test") if files.get(name)]
+    paths = {path for path in given if path and Path(path).exists()} | {str(result.out), settings.out}
+    paths |= {str(Path(path).resolve()) for path in paths}
+    return sorted(paths, key=len, reverse=True)
+
+
+def without_local_paths(value: Any, paths: list[str]) -> Any:
+    """``value`` (text, or JSON-like data) with each of ``paths`` replaced by its last part (a file or folder name)."""
+    if isinstance(value, str):
+        for path in paths:
+            value = value.replace(path, Path(path).name)
+        return value
+    if isinstance(value, dict):
+        return {key: without_local_paths(item, paths) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_local_paths(item, paths) for item in value]
+    return value
+
+
+def with_data_fingerprint(summary: dict[str, Any], task: TaskData) -> dict[str, Any]:
+    """``summary`` whose data notes name the user's files by :func:`~pyramid_bert.data.user_task.files_identity`
+    (names, columns, N, SHA-256 of the bytes) instead of their paths; unchanged for a named task."""
+    from pyramid_bert.data.user_task import DataFiles, files_identity
+
+    files = (summary.get("data_notes") or {}).get("files")
+    if not files:
+        return summary
+    identity = files_identity(DataFiles.from_dict(files), task.max_length)
+    return {**summary, "data_notes": {**summary["data_notes"], "files": identity}}
 
 
 def configuration_table(result: CompressResult, metric: str) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.compress.candidates import DEFAULT_CANDIDATES, Candidate
-from pyramid_bert.compress.output import RESULT_FILE, write_output
+from pyramid_bert.compress.output import write_output
 from pyramid_bert.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -107,17 +107,23 @@ def task_fingerprint(task: TaskData) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def compress(settings: CompressSettings, task: TaskData, *, progress: bool = True) -> CompressResult:
-    """Run the steps of the module docstring and write ``settings.out``; returns what was chosen."""
+def compress(
+    settings: CompressSettings, task: TaskData, *, progress: bool = True, force: bool = False
+) -> CompressResult:
+    """Run the steps of the module docstring and write ``settings.out``; returns what was chosen.
+
+    An existing ``out`` is replaced as a whole, so it is refused (before any training) unless compress wrote it and it
+    holds nothing else (a re-run re-chooses, e.g. for a new goal), or ``force`` is given.
+    """
     from pyramid_bert import checkpoint
+    from pyramid_bert.io import check_output_dir
 
     settings.check()
     out = Path(settings.out)
     work = out.with_name(out.name + ".work")
     with checkpoint.run_folder_lock(out):
         checkpoint.remove_stale_temporaries(out)
-        if out.exists() and not (out / RESULT_FILE).is_file():
-            raise ConfigError(f"--out: {out} exists and was not written by compress; choose another --out")
+        check_output_dir(out, "--out", kind="compress", force=force, whole=True)
         started = time.perf_counter()
         task, warm = _warm_start(settings, task)
         state = _load_state(work, settings, task)
@@ -159,7 +165,7 @@ def _load_state(work: Path, settings: CompressSettings, task: TaskData) -> dict[
 
 
 def _save_state(work: Path, state: dict[str, Any]) -> None:
-    from pyramid_bert.checkpoint import atomic_write_json
+    from pyramid_bert.io import atomic_write_json
 
     atomic_write_json(work / STATE_FILE, state)
 

@@ -292,3 +292,12 @@ def files_fingerprint(files: DataFiles) -> str:
             digest.update(str(member.relative_to(root) if root.is_dir() else member.name).encode())
             digest.update(member.read_bytes())
     return digest.hexdigest()
+
+
+def files_identity(files: DataFiles, max_length: int) -> dict[str, Any]:
+    """What a run on ``files`` was trained on, without local paths: the file names, the columns, N and
+    :func:`files_fingerprint` (the bytes of every file and the columns). Stored in a fine-tune's run config."""
+    names = {split: Path(path).name if path is not None else None for split, path in
+             (("train", files.train), ("dev", files.dev), ("test", files.test))}  # fmt: skip
+    return {**names, "text_columns": list(files.text_columns), "label_column": files.label_column,
+            "max_length": int(max_length), "sha256": files_fingerprint(files)}  # fmt: skip

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyramid_bert.io import atomic_write_text, mark_output_dir
 from pyramid_bert.report.aggregate import (
     COLUMN_TITLES,
     METHOD_COLUMNS,
@@ -68,8 +69,7 @@ def build_report(
         records = list(store.records())
         sweep_meta = store.get_meta("sweep", {})
     axis = resolve_speed_axis(records, speed_axis)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = mark_output_dir(out_dir, "report")  # a re-run of report (or reproduce) refreshes this folder
     results = list(aggregate(records, dense_anchor=dense_anchor, speed_axis=axis).values())
     report = Report(folder=out_dir, markdown_path=out_dir / "report.md", speed_axis=axis)
     report.results = results_section(results, axis)
@@ -309,7 +309,4 @@ def _slug(name: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    atomic_write_text(path, text)
