@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyramid_bert.io import atomic_write_text
 from pyramid_bert.report.aggregate import (
     COLUMN_TITLES,
     METHOD_COLUMNS,
@@ -196,9 +197,14 @@ def _markdown(
             spec = record.spec
             error = (record.error or "").strip().splitlines()
             message = (error[0] if error else "unknown error").replace("|", "/")[:200]
+            message = f"{record.status}: {message}" if record.retryable else message
             m = "" if spec.method != "coreset" else ("k-1" if spec.m is None else f"{spec.m:g}")
             lines.append(f"| {spec.task} | {spec.method} | {spec.schedule} | {m} | {spec.seed} | {message} |")
-        lines += ["", "Re-run them with `--resume --retry-failed`."]
+        lines += [
+            "",
+            "Re-run them with `--resume --retry-failed`; those marked retryable (lost to a dead worker, a lost "
+            "Ray task or a run folder in use by another run) `--resume` alone runs again.",
+        ]
     else:
         lines.append("None.")
     if report.plot_paths:
@@ -266,7 +272,5 @@ def _slug(name: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    """Through a uniquely named temporary sibling (two reports into one folder never share it) and a rename."""
+    atomic_write_text(path, text)

@@ -4,8 +4,10 @@ and one overview with every method's frontier overlaid (:func:`plot_overview`)."
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from pyramid_bert.io import atomic_write_bytes
 from pyramid_bert.report.aggregate import METHOD_COLUMNS, TaskResult
 from pyramid_bert.report.tables import SCALE
 
@@ -109,13 +111,13 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
 
 
 def save_figure(figure: object, path: str | Path) -> Path:
-    """Write a matplotlib ``figure`` to ``path`` as PNG through a temporary sibling and a rename; close it."""
+    """Write a matplotlib ``figure`` to ``path`` as PNG through a uniquely named temporary sibling and a rename
+    (nothing left behind if rendering fails); close it."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, dpi=110, format="png")
-    plt.close(figure)
-    temporary.replace(path)
-    return path
+    png = io.BytesIO()
+    try:
+        figure.savefig(png, dpi=110, format="png")
+    finally:
+        plt.close(figure)
+    return atomic_write_bytes(path, png.getvalue())
