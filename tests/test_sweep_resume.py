@@ -168,3 +168,48 @@ def test_kills_at_random_moments_never_lose_nor_repeat_a_finished_trial(tmp_path
         records = list(store.records())
     assert sorted(r.spec.key for r in records) == sorted(t.key for t in TRIALS)
     assert all(r.ok and "test_metric" in r.result for r in records)
+
+
+def test_a_trial_whose_run_folder_is_in_use_is_retryable_and_resume_runs_it_again(tmp_path):
+    from pyramid_bert.errors import RunFolderBusyError
+
+    def busy(config):
+        if config["lengths"][0] == 16:
+            raise RunFolderBusyError(f"--out: {config['out']} is in use by another run")
+        return synthetic_trial(config)
+
+    calls = []
+
+    def counting(config):
+        calls.append(config["lengths"][0])
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_sweep(TRIALS, store, busy, checkpoint_root=tmp_path, progress=False)
+        assert summary.failed == summary.retryable == 2
+        assert {r.status for r in store.records() if r.spec.lengths[0] == 16} == {"retryable"}
+        summary = run_sweep(TRIALS, store, counting, checkpoint_root=tmp_path, resume=True, progress=False)
+        assert calls == [16, 16] and summary.ran == 2 and summary.failed == 0  # no --retry-failed needed
+        assert all(record.ok for record in store.records())
+
+
+def test_the_dependents_of_a_lost_dense_trial_are_retryable_too(tmp_path):
+    from pyramid_bert.errors import RunFolderBusyError
+    from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
+
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                         methods=("random", "dense"), seeds=(0,), speedup_targets=(1.5, 3.0), protocol="warm",
+                         budget=TrainingBudget(epochs=2), adapt_budget=TrainingBudget(epochs=0.5))  # fmt: skip
+
+    def busy_dense(config):
+        if config["method"] == "dense":
+            raise RunFolderBusyError("--out: in use by another run")
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        run_sweep(trials, store, busy_dense, checkpoint_root=tmp_path, progress=False)
+        records = list(store.records())
+        assert {r.status for r in records} == {"retryable"}
+        assert all("was lost; --resume runs both" in r.error for r in records if r.spec.method != "dense")
+        summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path, resume=True, progress=False)
+        assert summary.ran == len(trials) and summary.failed == 0

@@ -289,8 +289,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"sweep: {len(setup.trials)} trials into {setup.store_path}", file=sys.stderr)
     summary = run_setup(setup, args)
     minutes = (time.perf_counter() - started) / 60
+    lost = f", {summary.retryable} of them lost: --resume runs them again" if summary.retryable else ""
     print(
-        f"sweep: {summary.ran} trials run ({summary.failed} failed), {summary.already_done} already done, "
+        f"sweep: {summary.ran} trials run ({summary.failed} failed{lost}), {summary.already_done} already done, "
         f"{minutes:.1f} min; results in {setup.store_path}; tables: pyramid-bert report {setup.store_path}"
     )
     return 1 if summary.failed else 0
