@@ -213,3 +213,31 @@ def test_the_dependents_of_a_lost_dense_trial_are_retryable_too(tmp_path):
         assert all("was lost; --resume runs both" in r.error for r in records if r.spec.method != "dense")
         summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path, resume=True, progress=False)
         assert summary.ran == len(trials) and summary.failed == 0
+
+
+def test_a_second_driver_on_a_store_in_use_stops_at_once_and_leaves_it_unchanged(tmp_path, capsys):
+    from pyramid_bert.cli import main
+    from pyramid_bert.commands.ablate import run_trials
+    from pyramid_bert.errors import BusyError
+    from pyramid_bert.sweep.driver_lock import DriverLock
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    store = out / "results.sqlite"
+    before = store.read_bytes()
+    capsys.readouterr()
+    with DriverLock(store, "pyramid-bert sweep --resume"):  # the first driver, still running
+        files = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+        for second in ([*argv, "--resume", "--retry-failed"], ["ablate", "m", "--synthetic", "--out", str(out)]):
+            assert main(second) == 2
+            error = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+            assert len(error) == 1 and error[0].startswith(f"pyramid-bert {second[0]}: error: "), error
+            assert f"the results store {store} is in use by another run (pyramid-bert sweep --resume, pid " in error[0]
+            assert f"pid {os.getpid()} on " in error[0] and "another --out" in error[0]
+            assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == files
+        with pytest.raises(BusyError, match="is in use by another run"):  # what analyze --model ablate-dense runs
+            run_trials(TRIALS[:1], out, trial_fn=synthetic_trial, workers=1, threads=1, progress=False)
+    assert store.read_bytes() == before
+    assert main([*argv, "--resume"]) == 0  # free again
+    assert not (out / ".results.sqlite.driver.json").exists()

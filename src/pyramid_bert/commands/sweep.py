@@ -245,15 +245,23 @@ def check_data(tasks: list[str], *, glue_dir: str | None) -> None:
 
 
 def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - SweepSummary
-    """Open the store, run the sweep with the chosen executor, close everything."""
-    from pyramid_bert.sweep.executors import make_executor
-    from pyramid_bert.sweep.runner import run_sweep
-    from pyramid_bert.sweep.store import ResultsStore
+    """As the store's one driver (another run on it stops here), open it, run the sweep, close everything."""
+    from pyramid_bert.sweep.driver_lock import DriverLock
 
     if setup.store_path.exists() and not args.resume:
         raise ConfigError(
             f"{setup.store_path} already exists: pass --resume to continue that sweep, or choose another --out"
         )
+    with DriverLock(setup.store_path, f"pyramid-bert {getattr(args, 'command', 'sweep')}"):
+        return _run_locked(setup, args)
+
+
+def _run_locked(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN202 - SweepSummary
+    """Run the sweep of ``setup`` into its store with the chosen executor."""
+    from pyramid_bert.sweep.executors import make_executor
+    from pyramid_bert.sweep.runner import run_sweep
+    from pyramid_bert.sweep.store import ResultsStore
+
     if not args.synthetic and "data" not in setup.settings:  # the user's files were read when planning
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
