@@ -241,3 +241,37 @@ def test_a_second_driver_on_a_store_in_use_stops_at_once_and_leaves_it_unchanged
     assert store.read_bytes() == before
     assert main([*argv, "--resume"]) == 0  # free again
     assert not (out / ".results.sqlite.driver.json").exists()
+
+
+def test_resume_with_another_plan_is_refused_naming_what_differs_and_the_store_is_unchanged(tmp_path, capsys):
+    from pyramid_bert.cli import main
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    store = out / "results.sqlite"
+    before = store.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--seeds", "2", "--epochs", "3"]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(error) == 1 and error[0].startswith("pyramid-bert sweep: error: --resume: the sweep in "), error
+    assert "seeds 1 (now 2; --seeds)" in error[0] and "budget.epochs " in error[0] and "(now 3.0; --epochs" in error[0]
+    assert "another --out" in error[0] and "preset" not in error[0].split("settings:")[1]
+    assert store.read_bytes() == before
+    assert main([*argv, "--resume", "--workers", "2"]) == 0  # where trials run is not part of the plan
+    assert "0 trials run (0 failed), 15 already done" in capsys.readouterr().out
+
+
+def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, capsys):
+    from pyramid_bert.cli import main
+    from pyramid_bert.sweep.recorded_plan import PLAN_META
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    with ResultsStore(out / "results.sqlite") as store:  # as a store written before plans were recorded
+        store._connection.execute("DELETE FROM meta WHERE name = ?", (PLAN_META,))
+    assert main([*argv, "--resume", "--seeds", "2"]) == 0
+    assert "15 already done" in capsys.readouterr().out
+    with ResultsStore(out / "results.sqlite") as store:
+        assert store.get_meta(PLAN_META)["seeds"] == 2  # the plan of the run that resumed it

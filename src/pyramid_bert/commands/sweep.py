@@ -259,9 +259,12 @@ def run_setup(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN201 - Sw
 def _run_locked(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN202 - SweepSummary
     """Run the sweep of ``setup`` into its store with the chosen executor."""
     from pyramid_bert.sweep.executors import make_executor
+    from pyramid_bert.sweep.recorded_plan import check_resumed_plan, record_plan
     from pyramid_bert.sweep.runner import run_sweep
     from pyramid_bert.sweep.store import ResultsStore
 
+    if args.resume:
+        check_resumed_plan(setup.store_path, setup.settings)  # another plan: refused before anything runs
     if not args.synthetic and "data" not in setup.settings:  # the user's files were read when planning
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
@@ -274,8 +277,7 @@ def _run_locked(setup: SweepSetup, args: argparse.Namespace):  # noqa: ANN202 - 
               file=sys.stderr)  # fmt: skip
     try:
         with ResultsStore(setup.store_path) as store:
-            if store.get_meta("sweep") is None:
-                store.set_meta("sweep", setup.settings)
+            record_plan(store, setup.settings)
             return run_sweep(
                 setup.trials,
                 store,
