@@ -101,7 +101,8 @@ def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201
 
 
 def run_trials(trials: list, out: Path, *, trial_fn: Any, workers: int | None, threads: int, progress: bool,
-               retry_failed: bool = False, driver: str = "pyramid-bert ablate"):  # noqa: ANN201 - SweepSummary  # fmt: skip
+               retry_failed: bool = False,
+               driver: str = "pyramid-bert ablate"):  # noqa: ANN201 - SweepSummary  # fmt: skip
     """Run ``trials`` (dense first) into the shared store ``out/results.sqlite``, resuming whatever is there, as
     its one driver (``driver`` describes this run to another that finds the store in use)."""
     from pyramid_bert.sweep.driver_lock import DriverLock

@@ -6,10 +6,10 @@ An executor takes (key, config) jobs, optionally with ``needs`` (key -> keys tha
 job starts. Only the driver, the caller of :meth:`Executor.run`, writes the results store.
 
 A worker process that dies (the kernel's out-of-memory killer, a crash) does not end the sweep: the local
-executor starts new worker processes and runs the trials that were in flight again, those that shared the pool
-with the death one at a time, so that a trial that kills its worker every time is found and recorded as failed after
-:data:`WORKER_DEATHS_PER_TRIAL` deaths instead of being run forever. A Ray task lost to the cluster is
-recorded ``retryable``: a resumed sweep runs it again.
+executor starts new worker processes and runs the trials that were in flight again, those that shared the
+pool with the death one at a time, so that a trial that kills its worker every time is found and recorded as
+failed after :data:`WORKER_DEATHS_PER_TRIAL` deaths instead of being run forever. A Ray task lost to the
+cluster is recorded ``retryable``: a resumed sweep runs it again.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pyramid_bert.sweep.scheduling import Job, JobQueue
 EXECUTORS = ("local", "ray")
 RAY_INSTALL_HINT = 'the ray executor needs Ray: pip install "pyramid-bert[ray]"'
 
-#: Deaths of its worker process, while it ran alone, after which a trial is recorded as failed.
+#: Deaths of its worker process, each while it was the only trial in flight, after which a trial is recorded failed.
 WORKER_DEATHS_PER_TRIAL = 2
 
 Needs = Mapping[str, Sequence[str]]
@@ -164,18 +164,18 @@ class _WorkerPool:
             done = set(self.in_flight)
         outcomes, lost = [], []
         for future in done:
-            key, config = job = self.in_flight.pop(future)
+            job = self.in_flight.pop(future)
             error = future.exception()
             if isinstance(error, concurrent.futures.process.BrokenProcessPool):
                 lost.append(job)
-            else:
-                outcomes.append(_lost_outcome(key, error, STATUS_FAILED) if error else future.result())
+            else:  # the trial's outcome, or an error of the pool's own (its result could not be sent back)
+                outcomes.append(_lost_outcome(job[0], error, STATUS_FAILED) if error else future.result())
         if lost:
             outcomes += self._after_death(lost, queue)
         return outcomes
 
     def _after_death(self, lost: list[Job], queue: JobQueue) -> list[dict[str, Any]]:
-        """Requeue the jobs that a worker's death took down, or fail the one that died alone too often."""
+        """Requeue the jobs that a worker's death took down, or fail the one that died too often on its own."""
         self._restart()
         if len(lost) > 1:
             self.alone.update(key for key, _ in lost)
