@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
+from pyramid_bert.io import OUTPUT_MARKER
 from pyramid_bert.report.build import build_report
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
 from pyramid_bert.sweep.runner import run_sweep
@@ -85,3 +88,35 @@ def test_failed_trials_are_listed_and_their_cells_marked(tmp_path):
     cells = [cell.strip() for cell in sst2_row.strip("|").split("|")]
     assert cells[2 + 4] == "n/a†"  # Att: no successful trial, and failures
     assert not cells[2 + 2].endswith("†")  # Rand is complete
+
+
+def test_reports_write_through_unique_temporaries_and_leave_none_behind(tmp_path):
+    path, _ = _store(tmp_path)
+    out = tmp_path / "report"
+    (out / "tables").mkdir(parents=True)
+    others = [out / ".report.md.tmp", out / "tables" / ".trials.csv.tmp"]  # another report's files, mid-write
+    for other in others:
+        other.write_text("another report, still writing\n")
+    report = build_report(path, out, plots=False)
+    assert report.markdown_path.read_text().startswith("# Pyramid-BERT sweep report")
+    assert all(other.read_text() == "another report, still writing\n" for other in others)
+    assert {p for p in out.rglob(".*") if p.is_file() and p.name != OUTPUT_MARKER} == set(others)
+
+
+def test_a_plot_that_fails_to_render_leaves_no_temporary(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyramid_bert.report.plots import save_figure
+
+    def crash(target, **options):
+        target.write(b"\x89PNG half a picture")
+        raise RuntimeError("renderer crashed")
+
+    figure = plt.figure()
+    monkeypatch.setattr(figure, "savefig", crash)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        save_figure(figure, tmp_path / "plots" / "figure.png")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

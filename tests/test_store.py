@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
 from pyramid_bert.errors import DataError
+from pyramid_bert.sweep import store as store_module
 from pyramid_bert.sweep.spec import TrialSpec
-from pyramid_bert.sweep.store import APPLICATION_ID, ResultsStore, TrialRecord, is_results_store, open_existing
+from pyramid_bert.sweep.store import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    STATUS_RETRYABLE,
+    ResultsStore,
+    TrialRecord,
+    is_results_store,
+    open_existing,
+)
 
 
 def _spec(seed=0, **changes):
@@ -120,11 +130,25 @@ def test_a_store_opened_for_reading_is_read_only_and_left_byte_for_byte(tmp_path
     with ResultsStore(path) as store:
         store.add(_ok(_spec()))
     before = path.read_bytes()
+    files_before = sorted(tmp_path.iterdir())
+    assert files_before == [path]  # the writer folded its log in and removed its -wal / -shm files
     with open_existing(path) as store:
         assert len(list(store.records())) == 1
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             store.set_meta("x", 1)
+        assert sorted(tmp_path.iterdir()) == files_before  # no -wal / -shm beside the store while it is read
+    assert is_results_store(path)
     assert path.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == files_before
+
+
+def test_a_store_being_written_is_read_with_the_rows_of_its_write_ahead_log(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as writer:
+        writer.add(_ok(_spec()))
+        assert (tmp_path / "results.sqlite-wal").exists()  # the writer is open: its rows may be in the log only
+        with open_existing(path) as reader:
+            assert [r.spec for r in reader.records()] == [_spec()]
 
 
 def test_reading_refuses_an_empty_file_and_a_folder_without_writing(tmp_path):
@@ -135,3 +159,49 @@ def test_reading_refuses_an_empty_file_and_a_folder_without_writing(tmp_path):
     assert empty.read_bytes() == b""
     with pytest.raises(DataError, match="is a folder, not a results store"):
         open_existing(tmp_path)
+
+
+def test_a_retryable_trial_is_not_finished_and_its_rerun_replaces_it(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.add(TrialRecord(spec=_spec(), status=STATUS_RETRYABLE, error="worker died"))
+        store.add(TrialRecord(spec=_spec(seed=1), status="failed", error="RuntimeError: boom"))
+        assert len(store) == 2 and next(store.records()).retryable
+        assert store.finished_keys() == {_spec(seed=1).key}
+        assert store.finished_keys(include_failed=False) == set()
+        assert store.add(_ok(_spec()))
+        assert {r.spec.seed: r.status for r in store.records()} == {0: "ok", 1: "failed"}
+
+
+def _version_1_store(path):
+    """A store as pyramid-bert wrote it before the retryable status (schema version 1), with one failed row."""
+    schema = store_module._SCHEMA.replace(f", '{STATUS_RETRYABLE}'", "")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(schema)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 1")
+    spec = _spec()
+    db.execute(
+        "INSERT INTO trials (key, config_key, schedule_key, task, model, method, schedule, position, seed, status, "
+        "error, spec_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'failed', 'RuntimeError: boom', ?)",
+        (spec.key, spec.config_key, spec.schedule_key, spec.task, spec.model, spec.method, spec.schedule,
+         spec.position, spec.seed, json.dumps(spec.to_dict(), sort_keys=True)),
+    )  # fmt: skip
+    db.close()
+
+
+def test_a_version_1_store_is_read_as_it_is_and_upgraded_when_written(tmp_path):
+    path = tmp_path / "results.sqlite"
+    _version_1_store(path)
+    before = path.read_bytes()
+    with open_existing(path) as store:
+        assert [(r.spec, r.status) for r in store.records()] == [(_spec(), "failed")]
+    assert path.read_bytes() == before
+    with ResultsStore(path) as store:
+        assert [(r.spec, r.status, r.error) for r in store.records()] == [(_spec(), "failed", "RuntimeError: boom")]
+        assert store.add(TrialRecord(spec=_spec(seed=1), status=STATUS_RETRYABLE, error="worker died"))
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "trials_by_task_method" in indexes
+    db.close()

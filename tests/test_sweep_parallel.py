@@ -176,3 +176,72 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")  # a zombie is dead
+
+
+# Trials for the worker-death tests, in a module the spawned workers import. The trial with lengths[0] == 32
+# kills its own worker process (as the out-of-memory killer would) once the first trial runs beside it: on its
+# first run only, or (KILL_EVERY_TIME) on every run. The first trial is still running then; the others wait for
+# that death before they end.
+DYING_TRIALS = """
+import os, signal, time
+from pathlib import Path
+from pyramid_bert.sweep.synthetic import synthetic_trial
+
+KILL_EVERY_TIME = {every_time}
+
+def _wait_for(path):
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+def dying_trial(config):
+    log = Path(config["out"]).parent
+    key = Path(config["out"]).name
+    with open(log / "starts.log", "a") as starts:
+        starts.write(key + "\\n")
+    if config["lengths"][0] == 32 and (KILL_EVERY_TIME or not (log / "killed").exists()):
+        _wait_for(log / "first-started")
+        (log / "killed").touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if config["lengths"][0] == 48 and not (log / "first-started").exists():
+        (log / "first-started").touch()
+        _wait_for(log / "killed")
+        time.sleep(60)  # still running when the pool finds its neighbour dead, and stopped with it
+    _wait_for(log / "killed")
+    return synthetic_trial(config)
+"""
+
+
+def _run_with_a_dying_worker(tmp_path, monkeypatch, *, every_time):
+    from test_sweep_resume import TRIALS
+
+    (tmp_path / "dying.py").write_text(DYING_TRIALS.format(every_time=every_time))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from dying import dying_trial
+
+    trials = TRIALS[:4]  # lengths[0] 48, 32, 16, 8: the first two start together on the two workers
+    root = tmp_path / "ck"
+    root.mkdir()
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_sweep(trials, store, dying_trial, checkpoint_root=root, executor=LocalExecutor(2, threads=1),
+                            progress=False)  # fmt: skip
+        records = {record.spec.lengths[0]: record for record in store.records()}
+    starts = (root / "starts.log").read_text().split()
+    return summary, records, [next(t.lengths[0] for t in trials if t.key.startswith(key)) for key in starts]
+
+
+def test_a_killed_worker_loses_no_trial_the_others_run_again_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    summary, records, starts = _run_with_a_dying_worker(tmp_path, monkeypatch, every_time=False)
+    assert summary.ran == 4 and summary.failed == 0
+    assert {length: record.status for length, record in records.items()} == {48: "ok", 32: "ok", 16: "ok", 8: "ok"}
+    assert sorted(starts) == [8, 16, 32, 32, 48, 48]  # the killed trial and the one beside it ran again
+
+
+def test_a_trial_that_kills_its_worker_every_time_ends_failed_and_the_rest_finish(tmp_path, monkeypatch):
+    from pyramid_bert.sweep.executors import WORKER_DEATHS_PER_TRIAL
+
+    summary, records, starts = _run_with_a_dying_worker(tmp_path, monkeypatch, every_time=True)
+    assert summary.ran == 4 and summary.failed == 1 and summary.retryable == 0
+    assert {length: record.status for length, record in records.items()} == {48: "ok", 32: "failed", 16: "ok", 8: "ok"}
+    assert f"its worker process died {WORKER_DEATHS_PER_TRIAL} times while it ran" in records[32].error
+    assert starts.count(32) == 1 + WORKER_DEATHS_PER_TRIAL  # once beside another trial, then alone

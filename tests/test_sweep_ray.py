@@ -90,3 +90,27 @@ def test_ray_sweep_resumes_like_a_local_one(tmp_path, local_ray):
                             executor=RayExecutor(num_cpus=1), resume=True, progress=False)  # fmt: skip
         assert summary.already_done == 3 and summary.ran == len(trials) - 3
         assert len(store) == len(trials)
+
+
+def test_a_trial_whose_ray_worker_dies_is_recorded_retryable_and_resume_runs_it_again(tmp_path, local_ray):
+    from pyramid_bert.sweep.executors import RayExecutor
+
+    trials = [trial for trial in _tiny_plan() if trial.init_from is None][:2]
+    victim = trials[1].key[:16]
+
+    def dying(config):  # a local function: Ray ships it by value
+        import os
+        import signal
+
+        if config["out"].endswith(victim):
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_sweep(trials, store, dying, checkpoint_root=tmp_path, executor=RayExecutor(num_cpus=1),
+                            progress=False)  # fmt: skip
+        assert summary.failed == summary.retryable == 1
+        assert {r.spec.key[:16]: r.status for r in store.records()} == {trials[0].key[:16]: "ok", victim: "retryable"}
+        summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path, executor=LocalExecutor(),
+                            resume=True, progress=False)  # fmt: skip
+        assert summary.ran == 1 and summary.failed == 0 and all(r.ok for r in store.records())

@@ -168,3 +168,110 @@ def test_kills_at_random_moments_never_lose_nor_repeat_a_finished_trial(tmp_path
         records = list(store.records())
     assert sorted(r.spec.key for r in records) == sorted(t.key for t in TRIALS)
     assert all(r.ok and "test_metric" in r.result for r in records)
+
+
+def test_a_trial_whose_run_folder_is_in_use_is_retryable_and_resume_runs_it_again(tmp_path):
+    from pyramid_bert.errors import RunFolderBusyError
+
+    def busy(config):
+        if config["lengths"][0] == 16:
+            raise RunFolderBusyError(f"--out: {config['out']} is in use by another run")
+        return synthetic_trial(config)
+
+    calls = []
+
+    def counting(config):
+        calls.append(config["lengths"][0])
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_sweep(TRIALS, store, busy, checkpoint_root=tmp_path, progress=False)
+        assert summary.failed == summary.retryable == 2
+        assert {r.status for r in store.records() if r.spec.lengths[0] == 16} == {"retryable"}
+        summary = run_sweep(TRIALS, store, counting, checkpoint_root=tmp_path, resume=True, progress=False)
+        assert calls == [16, 16] and summary.ran == 2 and summary.failed == 0  # no --retry-failed needed
+        assert all(record.ok for record in store.records())
+
+
+def test_the_dependents_of_a_lost_dense_trial_are_retryable_too(tmp_path):
+    from pyramid_bert.errors import RunFolderBusyError
+    from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
+
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
+                         methods=("random", "dense"), seeds=(0,), speedup_targets=(1.5, 3.0), protocol="warm",
+                         budget=TrainingBudget(epochs=2), adapt_budget=TrainingBudget(epochs=0.5))  # fmt: skip
+
+    def busy_dense(config):
+        if config["method"] == "dense":
+            raise RunFolderBusyError("--out: in use by another run")
+        return synthetic_trial(config)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        run_sweep(trials, store, busy_dense, checkpoint_root=tmp_path, progress=False)
+        records = list(store.records())
+        assert {r.status for r in records} == {"retryable"}
+        assert all("was lost; --resume runs both" in r.error for r in records if r.spec.method != "dense")
+        summary = run_sweep(trials, store, synthetic_trial, checkpoint_root=tmp_path, resume=True, progress=False)
+        assert summary.ran == len(trials) and summary.failed == 0
+
+
+def test_a_second_driver_on_a_store_in_use_stops_at_once_and_leaves_it_unchanged(tmp_path, capsys):
+    from pyramid_bert.cli import main
+    from pyramid_bert.commands.ablate import run_trials
+    from pyramid_bert.errors import BusyError
+    from pyramid_bert.sweep.driver_lock import DriverLock
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    store = out / "results.sqlite"
+    before = store.read_bytes()
+    capsys.readouterr()
+    with DriverLock(store, "pyramid-bert sweep --resume"):  # the first driver, still running
+        files = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+        for second in ([*argv, "--resume", "--retry-failed"], ["ablate", "m", "--synthetic", "--out", str(out)]):
+            assert main(second) == 2
+            error = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+            assert len(error) == 1 and error[0].startswith(f"pyramid-bert {second[0]}: error: "), error
+            assert f"the results store {store} is in use by another run (pyramid-bert sweep --resume, pid " in error[0]
+            assert f"pid {os.getpid()} on " in error[0] and "another --out" in error[0]
+            assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == files
+        with pytest.raises(BusyError, match="is in use by another run"):  # what analyze --model ablate-dense runs
+            run_trials(TRIALS[:1], out, trial_fn=synthetic_trial, workers=1, threads=1, progress=False)
+    assert store.read_bytes() == before
+    assert main([*argv, "--resume"]) == 0  # free again
+    assert not (out / ".results.sqlite.driver.json").exists()
+
+
+def test_resume_with_another_plan_is_refused_naming_what_differs_and_the_store_is_unchanged(tmp_path, capsys):
+    from pyramid_bert.cli import main
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    store = out / "results.sqlite"
+    before = store.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--seeds", "2", "--epochs", "3"]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(error) == 1 and error[0].startswith("pyramid-bert sweep: error: --resume: the sweep in "), error
+    assert "seeds 1 (now 2; --seeds)" in error[0] and "budget.epochs " in error[0] and "(now 3.0; --epochs" in error[0]
+    assert "another --out" in error[0] and "preset" not in error[0].split("settings:")[1]
+    assert store.read_bytes() == before
+    assert main([*argv, "--resume", "--workers", "2"]) == 0  # where trials run is not part of the plan
+    assert "0 trials run (0 failed), 15 already done" in capsys.readouterr().out
+
+
+def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, capsys):
+    from pyramid_bert.cli import main
+    from pyramid_bert.sweep.recorded_plan import PLAN_META
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    with ResultsStore(out / "results.sqlite") as store:  # as a store written before plans were recorded
+        store._connection.execute("DELETE FROM meta WHERE name = ?", (PLAN_META,))
+    assert main([*argv, "--resume", "--seeds", "2"]) == 0
+    assert "15 already done" in capsys.readouterr().out
+    with ResultsStore(out / "results.sqlite") as store:
+        assert store.get_meta(PLAN_META)["seeds"] == 2  # the plan of the run that resumed it

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pyramid_bert.errors import CheckpointError
+from pyramid_bert.errors import CheckpointError, RunFolderBusyError
 from pyramid_bert.io import atomic_write_json, fsync_dir, fsync_tree
 
 RUN_FILE = "run.json"
@@ -71,7 +71,7 @@ def run_folder_lock(out: Path, flag: str = "--out") -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise CheckpointError(
+        raise RunFolderBusyError(
             f"{flag}: {out} is in use by another run (its lock {lock.lock_file} is held); wait for that run to "
             f"finish or choose another {flag}"
         ) from None

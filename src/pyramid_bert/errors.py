@@ -17,3 +17,11 @@ class DataError(PyramidBertError):
 
 class CheckpointError(PyramidBertError):
     """A checkpoint folder is missing a file or holds a corrupted one."""
+
+
+class BusyError(PyramidBertError):
+    """A file or folder is in use by another run (its lock is held): trying again once that run ends may succeed."""
+
+
+class RunFolderBusyError(BusyError, CheckpointError):
+    """A run folder's lock is held by another run."""

@@ -105,15 +105,18 @@ def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201
 
 
 def run_trials(trials: list, out: Path, *, trial_fn: Any, workers: int | None, threads: int, progress: bool,
-               retry_failed: bool = False):  # noqa: ANN201 - SweepSummary  # fmt: skip
-    """Run ``trials`` (dense first) into the shared store ``out/results.sqlite``, resuming whatever is there."""
+               retry_failed: bool = False,
+               driver: str = "pyramid-bert ablate"):  # noqa: ANN201 - SweepSummary  # fmt: skip
+    """Run ``trials`` (dense first) into the shared store ``out/results.sqlite``, resuming whatever is there, as
+    its one driver (``driver`` describes this run to another that finds the store in use)."""
+    from pyramid_bert.sweep.driver_lock import DriverLock
     from pyramid_bert.sweep.executors import make_executor
     from pyramid_bert.sweep.runner import run_sweep
     from pyramid_bert.sweep.store import ResultsStore
 
     executor = make_executor("local", workers=workers, threads=threads)
     try:
-        with ResultsStore(out / STORE_NAME) as store:
+        with DriverLock(out / STORE_NAME, driver), ResultsStore(out / STORE_NAME) as store:
             return run_sweep(trials, store, trial_fn, checkpoint_root=out / "checkpoints", executor=executor,
                              resume=True, retry_failed=retry_failed, progress=progress, threads=threads)  # fmt: skip
     finally:
@@ -131,7 +134,7 @@ def dense_checkpoint(args: argparse.Namespace) -> Path:
     dense = dense_trials(settings)[0]
     out = Path(DEFAULT_OUT)
     summary = run_trials([dense], out, trial_fn=_trial_function(False), workers=1, threads=args.threads,
-                         progress=not args.no_progress)  # fmt: skip
+                         progress=not args.no_progress, driver="pyramid-bert analyze --model ablate-dense")  # fmt: skip
     if summary.failed:
         raise ConfigError(f"--model ablate-dense: fine-tuning the dense model failed; see {out / STORE_NAME}")
     return out / "checkpoints" / dense.key[:16]
@@ -152,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.io import check_output_dir, mark_output_dir
     from pyramid_bert.sweep.ablations import ABLATIONS, dense_trials, plan_ablation
     from pyramid_bert.sweep.budget import estimate_wall_seconds
+    from pyramid_bert.sweep.driver_lock import DriverLock
     from pyramid_bert.sweep.executors import default_workers
     from pyramid_bert.sweep.store import ResultsStore
 
@@ -167,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_output_dir(out / "report", "--out", kind="ablate", force=args.force)
     workers = args.workers or default_workers(args.threads)
-    with ResultsStore(out / STORE_NAME, create=True) as store:
+    driver = f"pyramid-bert ablate {args.ablation}"
+    with DriverLock(out / STORE_NAME, driver), ResultsStore(out / STORE_NAME, create=True) as store:  # in use: stop now
         done = store.finished_keys(include_failed=not args.retry_failed)
     pending = [t for t in dict.fromkeys(trials) if t.key not in done]
     estimate = estimate_wall_seconds(pending, settings.n, settings.shape, workers) / 60
@@ -177,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     summary = run_trials(trials, out, trial_fn=_trial_function(args.synthetic), workers=workers,
-                         threads=args.threads, progress=not args.no_progress, retry_failed=args.retry_failed)  # fmt: skip
+                         threads=args.threads, progress=not args.no_progress, retry_failed=args.retry_failed,
+                         driver=driver)  # fmt: skip
     with ResultsStore(out / STORE_NAME) as store:
         records = {record.spec.key: record for record in store.records()}
     cells = collect(rows, records)

@@ -132,15 +132,26 @@ def check_data(tasks: list[str], *, glue_dir: str | None) -> None:
 
 
 def run_setup(setup: Any, args: argparse.Namespace):  # noqa: ANN201 - SweepSummary
-    """Open the store, run the sweep with the chosen executor, close everything."""
-    from pyramid_bert.sweep.executors import make_executor
-    from pyramid_bert.sweep.runner import run_sweep
-    from pyramid_bert.sweep.store import ResultsStore
+    """As the store's one driver (another run on it stops here), open it, run the sweep, close everything."""
+    from pyramid_bert.sweep.driver_lock import DriverLock
 
     if setup.store_path.exists() and not args.resume:
         raise ConfigError(
             f"{setup.store_path} already exists: pass --resume to continue that sweep, or choose another --out"
         )
+    with DriverLock(setup.store_path, f"pyramid-bert {getattr(args, 'command', 'sweep')}"):
+        return _run_locked(setup, args)
+
+
+def _run_locked(setup: Any, args: argparse.Namespace):  # noqa: ANN202 - SweepSummary
+    """Run the sweep of ``setup`` into its store with the chosen executor."""
+    from pyramid_bert.sweep.executors import make_executor
+    from pyramid_bert.sweep.recorded_plan import check_resumed_plan, record_plan
+    from pyramid_bert.sweep.runner import run_sweep
+    from pyramid_bert.sweep.store import ResultsStore
+
+    if args.resume:
+        check_resumed_plan(setup.store_path, setup.settings)  # another plan: refused before anything runs
     if not args.synthetic and "data" not in setup.settings:  # the user's files were read when planning
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
@@ -153,8 +164,7 @@ def run_setup(setup: Any, args: argparse.Namespace):  # noqa: ANN201 - SweepSumm
               file=sys.stderr)  # fmt: skip
     try:
         with ResultsStore(setup.store_path) as store:
-            if store.get_meta("sweep") is None:
-                store.set_meta("sweep", setup.settings)
+            record_plan(store, setup.settings)
             return run_sweep(
                 setup.trials,
                 store,
@@ -176,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"sweep: {len(setup.trials)} trials into {setup.store_path}", file=sys.stderr)
     summary = run_setup(setup, args)
     minutes = (time.perf_counter() - started) / 60
+    lost = f", {summary.retryable} of them lost: --resume runs them again" if summary.retryable else ""
     print(
-        f"sweep: {summary.ran} trials run ({summary.failed} failed), {summary.already_done} already done, "
+        f"sweep: {summary.ran} trials run ({summary.failed} failed{lost}), {summary.already_done} already done, "
         f"{minutes:.1f} min; results in {setup.store_path}; tables: pyramid-bert report {setup.store_path}"
     )
     return 1 if summary.failed else 0

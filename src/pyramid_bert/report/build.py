@@ -234,9 +234,14 @@ def _failed_lines(records: list[TrialRecord]) -> list[str]:
             spec = record.spec
             error = (record.error or "").strip().splitlines()
             message = (error[0] if error else "unknown error").replace("|", "/")[:200]
+            message = f"{record.status}: {message}" if record.retryable else message
             m = "" if spec.method != "coreset" else format_m(spec.m)
             lines.append(f"| {spec.task} | {spec.method} | {spec.schedule} | {m} | {spec.seed} | {message} |")
-        lines += ["", "Re-run them with `--resume --retry-failed`."]
+        lines += [
+            "",
+            "Re-run them with `--resume --retry-failed`; those marked retryable (lost to a dead worker, a lost "
+            "Ray task or a run folder in use by another run) `--resume` alone runs again.",
+        ]
     else:
         lines.append("None.")
     return lines
@@ -309,4 +314,5 @@ def _slug(name: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
+    """Through a uniquely named temporary sibling (two reports into one folder never share it) and a rename."""
     atomic_write_text(path, text)

@@ -111,10 +111,13 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
 
 
 def save_figure(figure: object, path: str | Path) -> Path:
-    """Write a matplotlib ``figure`` to ``path`` as PNG (synced temporary file and rename); close it."""
+    """Write a matplotlib ``figure`` to ``path`` as PNG through a uniquely named temporary sibling and a rename
+    (nothing left behind if rendering fails); close it."""
     import matplotlib.pyplot as plt
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=110, format="png")
-    plt.close(figure)
-    return atomic_write_bytes(path, buffer.getvalue())
+    png = io.BytesIO()
+    try:
+        figure.savefig(png, dpi=110, format="png")
+    finally:
+        plt.close(figure)
+    return atomic_write_bytes(path, png.getvalue())

@@ -4,6 +4,12 @@ An executor takes (key, config) jobs, optionally with ``needs`` (key -> keys tha
 :mod:`pyramid_bert.sweep.scheduling`), and yields each job's outcome dict (see
 :func:`pyramid_bert.sweep.outcome.execute_trial`) as soon as it is done; ``on_start(key)`` is called as a
 job starts. Only the driver, the caller of :meth:`Executor.run`, writes the results store.
+
+A worker process that dies (the kernel's out-of-memory killer, a crash) does not end the sweep: the local
+executor starts new worker processes and runs the trials that were in flight again, those that shared the
+pool with the death one at a time, so that a trial that kills its worker every time is found and recorded as
+failed after :data:`WORKER_DEATHS_PER_TRIAL` deaths instead of being run forever. A Ray task lost to the
+cluster is recorded ``retryable``: a resumed sweep runs it again.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.sweep.outcome import TrialFunction, execute_trial
+from pyramid_bert.sweep.outcome import STATUS_FAILED, STATUS_OK, STATUS_RETRYABLE, TrialFunction, execute_trial
 from pyramid_bert.sweep.scheduling import Job, JobQueue
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL_HINT = 'the ray executor needs Ray: pip install "pyramid-bert[ray]"'
+
+#: Deaths of its worker process, each while it was the only trial in flight, after which a trial is recorded failed.
+WORKER_DEATHS_PER_TRIAL = 2
 
 Needs = Mapping[str, Sequence[str]]
 OnStart = Callable[[str], None]
@@ -77,37 +86,131 @@ class LocalExecutor:
             yield from self._run_pool(queue, trial_fn, on_start)
 
     def _run_pool(self, queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | None) -> Iterator[dict[str, Any]]:
-        context = multiprocessing.get_context("spawn")
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker,
-            initargs=(self.threads, os.getpid()),
-        )
-        in_flight: dict[concurrent.futures.Future, str] = {}
+        pool = _WorkerPool(self.workers, self.threads, trial_fn, on_start)
         try:
-            while queue or in_flight:
-                while len(in_flight) < self.workers and (job := queue.pop_ready()) is not None:
-                    key, config = job
-                    if on_start is not None:
-                        on_start(key)
-                    in_flight[pool.submit(execute_trial, trial_fn, key, config)] = key
-                if not in_flight:
+            while queue or pool.in_flight:
+                pool.fill(queue)
+                if not pool.in_flight:
                     break  # everything left waits on jobs that are not here: nothing can run
-                done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    key = in_flight.pop(future)
-                    try:
-                        outcome = future.result()
-                    except Exception as error:  # noqa: BLE001 - a dead worker loses its trial, not the sweep
-                        outcome = _lost_outcome(key, error)
+                for outcome in pool.wait_for_outcomes(queue):
                     yield outcome
-                    yield from queue.finish(key, ok=outcome["status"] == "ok")
+                    yield from _finish(queue, outcome)
         finally:
-            for future in in_flight:
-                future.cancel()
-            pool.shutdown(wait=not in_flight, cancel_futures=True)
+            pool.shutdown()
 
     def close(self) -> None:
         return None
+
+
+class _WorkerPool:
+    """The worker processes of one :meth:`LocalExecutor.run`, started again when one of them dies.
+
+    The trials in flight at a death are handed out again. Which trial killed the worker is not known when
+    several were in flight, so each of those runs alone next time (``alone``); a death while a trial is the
+    only one in flight counts against it, and at :data:`WORKER_DEATHS_PER_TRIAL` it is recorded as failed.
+    """
+
+    def __init__(self, workers: int, threads: int | None, trial_fn: TrialFunction, on_start: OnStart | None) -> None:
+        self.workers, self.threads, self.trial_fn, self.on_start = workers, threads, trial_fn, on_start
+        self.in_flight: dict[concurrent.futures.Future, Job] = {}
+        self.alone: set[str] = set()
+        self.deaths: dict[str, int] = {}
+        self._executor = self._start()
+
+    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        """A pool whose workers have all started and each run a no-op.
+
+        Left to start its workers on demand, the pool wakes its watching thread before it adds the new worker,
+        so the death of a worker started last could go unnoticed (its trial would never end) until some other
+        job ends; with every worker started first, every death is seen at once.
+        """
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(self.threads, os.getpid()),
+        )  # fmt: skip
+        started = [pool.submit(os.getpid) for _ in range(self.workers)]
+        concurrent.futures.wait(started)
+        errors = [future.exception() for future in started if future.exception() is not None]
+        if errors:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise RuntimeError(f"the local executor's worker processes die as they start: {errors[0]}")
+        return pool
+
+    def fill(self, queue: JobQueue) -> None:
+        """Hand ready jobs to free workers; a job that must run alone waits until nothing else runs."""
+        while len(self.in_flight) < self.workers and not self.alone & self._running_keys():
+            job = queue.pop_ready()
+            if job is None:
+                return
+            if job[0] in self.alone and self.in_flight:
+                queue.requeue(job)
+                return
+            if self.on_start is not None:
+                self.on_start(job[0])
+            try:
+                future = self._executor.submit(execute_trial, self.trial_fn, *job)
+            except concurrent.futures.process.BrokenProcessPool:  # a worker died while none of ours ran
+                queue.requeue(job)
+                self._restart()
+                continue
+            self.in_flight[future] = job
+
+    def wait_for_outcomes(self, queue: JobQueue) -> list[dict[str, Any]]:
+        """Wait for at least one job to end; its outcome, or after a worker's death the outcomes of the jobs
+        that finished before it and of those that died too often (the others are back in ``queue``)."""
+        done, _ = concurrent.futures.wait(self.in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+        if any(isinstance(future.exception(), concurrent.futures.process.BrokenProcessPool) for future in done):
+            concurrent.futures.wait(self.in_flight)  # a broken pool fails every job it holds at once
+            done = set(self.in_flight)
+        outcomes, lost = [], []
+        for future in done:
+            job = self.in_flight.pop(future)
+            error = future.exception()
+            if isinstance(error, concurrent.futures.process.BrokenProcessPool):
+                lost.append(job)
+            else:  # the trial's outcome, or an error of the pool's own (its result could not be sent back)
+                outcomes.append(_lost_outcome(job[0], error, STATUS_FAILED) if error else future.result())
+        if lost:
+            outcomes += self._after_death(lost, queue)
+        return outcomes
+
+    def _after_death(self, lost: list[Job], queue: JobQueue) -> list[dict[str, Any]]:
+        """Requeue the jobs that a worker's death took down, or fail the one that died too often on its own."""
+        self._restart()
+        if len(lost) > 1:
+            self.alone.update(key for key, _ in lost)
+            for job in reversed(lost):
+                queue.requeue(job)
+            return []
+        ((key, config),) = lost
+        self.alone.add(key)
+        self.deaths[key] = self.deaths.get(key, 0) + 1
+        if self.deaths[key] < WORKER_DEATHS_PER_TRIAL:
+            queue.requeue((key, config))
+            return []
+        return [_lost_outcome(key, RuntimeError(
+            f"its worker process died {self.deaths[key]} times while it ran (killed by the system, e.g. "
+            "for lack of memory, or crashed); recorded as failed instead of running it again"
+        ), STATUS_FAILED)]  # fmt: skip
+
+    def _running_keys(self) -> set[str]:
+        return {key for key, _ in self.in_flight.values()}
+
+    def _restart(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = self._start()
+
+    def shutdown(self) -> None:
+        """Cancel what has not started and stop the workers (without waiting for running jobs)."""
+        for future in self.in_flight:
+            future.cancel()
+        self._executor.shutdown(wait=not self.in_flight, cancel_futures=True)
+
+
+def _finish(queue: JobQueue, outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tell ``queue`` how a job ended; the outcomes of the jobs that can now never run."""
+    status = outcome["status"]
+    return queue.finish(outcome["key"], ok=status == STATUS_OK, retryable=status == STATUS_RETRYABLE)
 
 
 def _run_serial(queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | None) -> Iterator[dict[str, Any]]:
@@ -117,7 +220,7 @@ def _run_serial(queue: JobQueue, trial_fn: TrialFunction, on_start: OnStart | No
             on_start(key)
         outcome = execute_trial(trial_fn, key, config)
         yield outcome
-        yield from queue.finish(key, ok=outcome["status"] == "ok")
+        yield from _finish(queue, outcome)
 
 
 def _init_worker(threads: int | None, driver_pid: int | None = None) -> None:
@@ -209,10 +312,12 @@ class RayExecutor:
                     key = in_flight.pop(ref)
                     try:
                         outcome = ray.get(ref)
-                    except ray.exceptions.RayError as error:
-                        outcome = _lost_outcome(key, error)
+                    except ray.exceptions.RayTaskError as error:  # raised by the trial's own process
+                        outcome = _lost_outcome(key, error, STATUS_FAILED)
+                    except ray.exceptions.RayError as error:  # a dead worker or node, a lost object: not the trial
+                        outcome = _lost_outcome(key, error, STATUS_RETRYABLE)
                     yield outcome
-                    yield from queue.finish(key, ok=outcome["status"] == "ok")
+                    yield from _finish(queue, outcome)
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
@@ -272,10 +377,11 @@ def make_executor(
     raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}; got {name!r}")
 
 
-def _lost_outcome(key: str, error: BaseException) -> dict[str, Any]:
+def _lost_outcome(key: str, error: BaseException, status: str) -> dict[str, Any]:
+    """The outcome of a job whose run ended outside the trial function (its worker, the pool, Ray)."""
     return {
         "key": key,
-        "status": "failed",
+        "status": status,
         "result": {},
         "error": f"{type(error).__name__}: {error}",
         "versions": {},

@@ -2,7 +2,8 @@
 
 The driver asks the store which trials already have a row, hands the others to the executor, and writes
 each outcome as it arrives (one transaction per trial). Killed at any moment, it loses at most the trials
-in flight, which the next ``resume=True`` run does again; finished trials are never run twice.
+in flight, which the next ``resume=True`` run does again; finished trials are never run twice. Trials lost to
+the infrastructure (``retryable``: a dead worker, a lost Ray task, a run folder in use) are run again too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pyramid_bert.sweep.executors import Executor, LocalExecutor
 from pyramid_bert.sweep.outcome import TrialFunction
 from pyramid_bert.sweep.scheduling import blocked_outcome
 from pyramid_bert.sweep.spec import TrialSpec
-from pyramid_bert.sweep.store import STATUS_FAILED, STATUS_OK, ResultsStore, TrialRecord
+from pyramid_bert.sweep.store import STATUS_FAILED, STATUS_OK, STATUS_RETRYABLE, ResultsStore, TrialRecord
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class SweepSummary:
     already_done: int
     ran: int
     failed: int
+    #: Of ``failed``: trials lost to the infrastructure, which a resumed sweep runs again.
+    retryable: int = 0
 
     @property
     def complete(self) -> bool:
@@ -58,16 +61,17 @@ def run_sweep(
     """Run every trial of ``trials`` that has no row in ``store`` yet and record each outcome.
 
     ``resume=False`` refuses a store that already holds trials (so results are never mixed by
-    accident); ``retry_failed`` also re-runs trials recorded as failed. Each trial's checkpoint goes to
+    accident); trials recorded ``retryable`` are always run again, ``retry_failed`` also re-runs trials
+    recorded as failed. Each trial's checkpoint goes to
     ``checkpoint_root / <first 16 hex digits of its key>``; ``threads`` sets torch's threads per trial
     (where it runs, not what it is: not part of a trial's identity). A warm trial waits for the trial it
     starts from; when that one failed (now or in the store) it is recorded as failed without running.
     """
     trials = unique_trials(trials)
-    recorded = store.finished_keys(include_failed=True)
+    recorded = len(store)
     if recorded and not resume:
         raise ConfigError(
-            f"the results store {store.path} already holds {len(recorded)} trials: pass --resume to continue "
+            f"the results store {store.path} already holds {recorded} trials: pass --resume to continue "
             "that sweep, or choose another --out"
         )
     done = store.finished_keys(include_failed=not retry_failed)
@@ -92,9 +96,8 @@ def run_sweep(
             recorder.record(outcome)
     finally:
         recorder.bar.close()
-    return SweepSummary(
-        planned=len(trials), already_done=len(trials) - len(pending), ran=recorder.ran, failed=recorder.failed
-    )
+    return SweepSummary(planned=len(trials), already_done=len(trials) - len(pending), ran=recorder.ran,
+                        failed=recorder.failed, retryable=recorder.retryable)  # fmt: skip
 
 
 class _Recorder:
@@ -104,7 +107,7 @@ class _Recorder:
     def __init__(self, store: ResultsStore, by_key: dict[str, TrialSpec], bar) -> None:  # noqa: ANN001 - tqdm
         self.store, self.by_key, self.bar = store, by_key, bar
         self.running: dict[str, str] = {}
-        self.ran = self.failed = 0
+        self.ran = self.failed = self.retryable = 0
 
     def started(self, key: str) -> None:
         self.running[key] = trial_label(self.by_key[key])
@@ -112,15 +115,17 @@ class _Recorder:
 
     def record(self, outcome: dict) -> None:
         trial = self.by_key[outcome["key"]]
-        status = STATUS_OK if outcome["status"] == STATUS_OK else STATUS_FAILED
+        status = outcome["status"] if outcome["status"] in (STATUS_OK, STATUS_RETRYABLE) else STATUS_FAILED
         self.store.add(_record(trial, status, outcome))
         self.running.pop(trial.key, None)
         self.ran += 1
-        if status == STATUS_FAILED:
+        if status != STATUS_OK:
             self.failed += 1
+            self.retryable += status == STATUS_RETRYABLE
             first_line = (outcome.get("error") or "").splitlines()[:1]
+            how = "lost (--resume runs it again)" if status == STATUS_RETRYABLE else "failed"
             self.bar.write(
-                f"trial failed ({trial_label(trial)}): {first_line[0] if first_line else 'unknown error'}",
+                f"trial {how} ({trial_label(trial)}): {first_line[0] if first_line else 'unknown error'}",
                 file=sys.stderr,
             )
         self.bar.update(1)

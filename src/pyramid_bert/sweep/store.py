@@ -8,7 +8,11 @@ included) leaves either the whole row or none: resuming re-runs exactly the tria
 
 The file carries SQLite's ``application_id`` and ``user_version`` headers: a file that is not a
 pyramid-bert store, or one written by an incompatible schema version, is refused with a clear message and
-never written to.
+never written to. A store of schema version 1 (before the ``retryable`` status) is read as it is and upgraded,
+in one transaction, when it is opened for writing.
+
+Opened read-only (reports), the store gets no ``-wal`` / ``-shm`` files beside it: with no write-ahead log
+present (no writer has it open) it is opened ``immutable``, which needs neither.
 """
 
 from __future__ import annotations
@@ -23,15 +27,16 @@ from typing import Any
 
 from pyramid_bert.errors import DataError
 from pyramid_bert.spec import format_m
+from pyramid_bert.sweep.outcome import STATUS_FAILED, STATUS_OK, STATUS_RETRYABLE
 from pyramid_bert.sweep.spec import TrialSpec
 
 #: SQLite ``PRAGMA application_id`` of a pyramid-bert results store: the bytes "PyBR".
 APPLICATION_ID = 0x50794252
-#: SQLite ``PRAGMA user_version``: bump when the tables change incompatibly.
-SCHEMA_VERSION = 1
-
-STATUS_OK = "ok"
-STATUS_FAILED = "failed"
+#: SQLite ``PRAGMA user_version``: bump when the tables change incompatibly (2: the ``retryable`` status).
+SCHEMA_VERSION = 2
+#: Versions this pyramid-bert reads; the older ones are upgraded when opened for writing.
+READABLE_VERSIONS = (1, SCHEMA_VERSION)
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_RETRYABLE)
 
 # Result fields copied into their own columns (everything the trial returned is also kept in result_json).
 RESULT_COLUMNS = (
@@ -48,7 +53,7 @@ RESULT_COLUMNS = (
     "checkpoint",
 )
 
-_SCHEMA = f"""
+_TRIALS_TABLE = f"""
 CREATE TABLE trials (
     key TEXT PRIMARY KEY,
     config_key TEXT NOT NULL,
@@ -60,7 +65,7 @@ CREATE TABLE trials (
     m TEXT,
     position TEXT NOT NULL,
     seed INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('{STATUS_OK}', '{STATUS_FAILED}')),
+    status TEXT NOT NULL CHECK (status IN ({", ".join(f"'{status}'" for status in STATUSES)})),
     error TEXT,
     dev_metric REAL,
     test_metric REAL,
@@ -81,10 +86,9 @@ CREATE TABLE trials (
     started_at TEXT,
     finished_at TEXT,
     wall_seconds REAL
-);
-CREATE INDEX trials_by_task_method ON trials (task, method);
-CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+)"""
+_TRIALS_INDEX = "CREATE INDEX trials_by_task_method ON trials (task, method)"
+_SCHEMA = f"{_TRIALS_TABLE};\n{_TRIALS_INDEX};\nCREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
 
 
 @dataclass
@@ -105,6 +109,11 @@ class TrialRecord:
     def ok(self) -> bool:
         return self.status == STATUS_OK
 
+    @property
+    def retryable(self) -> bool:
+        """Lost to the infrastructure (dead worker, lost Ray task, run folder in use): ``--resume`` runs it again."""
+        return self.status == STATUS_RETRYABLE
+
 
 class ResultsStore:
     """A results file, opened (and created if new) at ``path``.
@@ -123,8 +132,7 @@ class ResultsStore:
         if read_only:
             if self.path.stat().st_size == 0:
                 raise DataError(f"{self.path} is an empty file, not a pyramid-bert results store")
-            # mode=ro: SQLite itself refuses every write to the file.
-            self._connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+            self._connection = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=30.0)
         else:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +163,7 @@ class ResultsStore:
                 f"(application_id {application_id:#x}, expected {APPLICATION_ID:#x}); refusing to touch it: "
                 "choose another path"
             )
-        if user_version != SCHEMA_VERSION:
+        if user_version not in READABLE_VERSIONS:
             raise DataError(
                 f"{self.path} is a pyramid-bert results store of schema version {user_version}, but this "
                 f"pyramid-bert reads version {SCHEMA_VERSION}; it is left as it is: use a matching pyramid-bert "
@@ -164,6 +172,8 @@ class ResultsStore:
         if not self.read_only:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            if user_version != SCHEMA_VERSION:
+                self._upgrade_schema()
 
     def _create_schema(self) -> None:
         db = self._connection
@@ -175,6 +185,25 @@ class ResultsStore:
                 db.execute(statement)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _upgrade_schema(self) -> None:
+        """Version 1 -> 2: the status column also takes ``retryable``. SQLite cannot change a CHECK constraint,
+        so the table is copied (rows, their order and the index kept) in one transaction."""
+        db = self._connection
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] == 1:  # not upgraded meanwhile by another opener
+                columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(trials)"))
+                db.execute(_TRIALS_TABLE.replace("CREATE TABLE trials", "CREATE TABLE trials_upgraded", 1))
+                db.execute(f"INSERT INTO trials_upgraded (rowid, {columns}) SELECT rowid, {columns} FROM trials")
+                db.execute("DROP TABLE trials")
+                db.execute("ALTER TABLE trials_upgraded RENAME TO trials")
+                db.execute(_TRIALS_INDEX)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -238,9 +267,11 @@ class ResultsStore:
         return default if row is None else json.loads(row[0])
 
     def finished_keys(self, *, include_failed: bool = True) -> set[str]:
-        """Keys that have a row (``include_failed=False``: only successful trials)."""
-        query = "SELECT key FROM trials" + ("" if include_failed else f" WHERE status = '{STATUS_OK}'")
-        return {row[0] for row in self._connection.execute(query)}
+        """Keys of trials that ended for good: successful ones, and (``include_failed``) failed ones. A
+        ``retryable`` row is not finished: the trial did not get to run to its end."""
+        statuses = (STATUS_OK, STATUS_FAILED) if include_failed else (STATUS_OK,)
+        query = f"SELECT key FROM trials WHERE status IN ({', '.join('?' * len(statuses))})"
+        return {row[0] for row in self._connection.execute(query, statuses)}
 
     def __len__(self) -> int:
         return int(self._connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
@@ -297,6 +328,14 @@ def _check_header_before_open(path: Path) -> None:
         raise DataError(f"{path} is not a pyramid-bert results store (not an SQLite file); refusing to touch it")
 
 
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only (``mode=ro``: SQLite refuses every write) without creating
+    ``-wal`` / ``-shm`` files: ``immutable=1`` unless a write-ahead log is beside the file (a writer has it open,
+    or one died before folding it in), whose rows only a WAL-reading connection sees."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return uri if path.with_name(f"{path.name}-wal").exists() else f"{uri}&immutable=1"
+
+
 def open_existing(path: str | Path) -> ResultsStore:
     """Open, read-only, a store that ``sweep`` / ``reproduce`` created (for reports): anything else is refused."""
     return ResultsStore(path, create=False, read_only=True)
@@ -307,7 +346,7 @@ def is_results_store(path: str | Path) -> bool:
     path = Path(path)
     try:
         _check_header_before_open(path)
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with closing(sqlite3.connect(read_only_uri(path), uri=True)) as db:
             return db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     except (DataError, sqlite3.DatabaseError):
         return False

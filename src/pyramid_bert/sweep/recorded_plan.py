@@ -1,0 +1,102 @@
+"""The plan a results store was started with, and the refusal of a ``--resume`` that plans something else.
+
+The first run of a sweep records its settings (``sweep`` in the store's meta table; the report prints them).
+A resumed run whose settings differ would mix trials of two plans in one store (trial keys keep them apart,
+but the report's tables aggregate every row of the store as one experiment, and its header would show the
+first plan only), so it is refused before anything runs, with the settings that differ and the flags that set
+them. Where a trial runs (``--executor``, ``--workers``) is not part of the plan. A store without a recorded
+plan (written by library calls) resumes and gets this run's plan; settings that a recorded plan lacks (it
+predates them) are not compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.store import ResultsStore, open_existing
+
+#: The store's meta entry holding the plan's settings.
+PLAN_META = "sweep"
+#: Settings that say where trials run, not what they are: a resumed run may change them.
+PLACEMENT_SETTINGS = ("executor", "workers")
+#: The flags behind each setting, for the message.
+_FLAGS = {
+    "preset": "--preset",
+    "tasks": "--task",
+    "data": "--train / --dev / --test / --max-length",
+    "model": "--model",
+    "methods": "--methods",
+    "seeds": "--seeds",
+    "coreset_ms": "--preset",
+    "speedup_targets": "--preset",
+    "method_targets": "--preset",
+    "variants": "--preset",
+    "budget": "--epochs / --max-train-examples / --max-eval-examples",
+    "adapt_budget": "--adapt-epochs / --max-train-examples / --max-eval-examples",
+    "protocol": "--protocol",
+    "threads": "--threads",
+    "synthetic": "--synthetic",
+}
+
+
+def check_resumed_plan(store_path: str | Path, settings: dict[str, Any]) -> None:
+    """Refuse (ConfigError) to resume the store at ``store_path`` with ``settings`` other than its recorded plan.
+
+    Reads the store read-only; a missing store or one without a recorded plan passes.
+    """
+    store_path = Path(store_path)
+    if not store_path.exists():
+        return
+    with open_existing(store_path) as store:
+        recorded = store.get_meta(PLAN_META)
+    differences = plan_differences(recorded, settings) if recorded else []
+    if differences:
+        raise ConfigError(
+            f"--resume: the sweep in {store_path} was planned with other settings: {'; '.join(differences)}. "
+            "Resume it with the flags it was started with (its report lists them), or run this plan into "
+            "another --out"
+        )
+
+
+def record_plan(store: ResultsStore, settings: dict[str, Any]) -> None:
+    """Record ``settings`` as the plan of ``store`` unless it has one (then :func:`check_resumed_plan` ran)."""
+    if store.get_meta(PLAN_META) is None:
+        store.set_meta(PLAN_META, settings)
+
+
+def plan_differences(recorded: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Each setting of the ``recorded`` plan that ``settings`` changes, as "name recorded (now new; flag)"."""
+    old, new = _leaves(recorded), _leaves(_as_stored(settings))
+    differences = []
+    for name, value in old.items():
+        top = name.split(".")[0]
+        if top in PLACEMENT_SETTINGS or new.get(name) == value:
+            continue
+        flag = _FLAGS.get(top)
+        now = _short(new[name]) if name in new else "not set"
+        differences.append(f"{name} {_short(value)} (now {now}{f'; {flag}' if flag else ''})")
+    return differences
+
+
+def _as_stored(settings: dict[str, Any]) -> Any:
+    """``settings`` as the store's JSON gives them back (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
+def _leaves(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts flattened to dotted names (``budget.epochs``); lists and scalars are leaves."""
+    leaves: dict[str, Any] = {}
+    for name, value in settings.items():
+        if isinstance(value, dict) and value:
+            leaves.update(_leaves(value, f"{prefix}{name}."))
+        else:
+            leaves[f"{prefix}{name}"] = value
+    return leaves
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
