@@ -21,8 +21,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from pyramid_bert import kept_input_positions, pyramidize, unpyramidize
 from pyramid_bert.data import load_task
 from pyramid_bert.io import atomic_write_text
-from pyramid_bert.run_config import subset_indices
 from pyramid_bert.sweep.presets import SELECTION_RATIOS
+from pyramid_bert.training.config import subset_indices
 
 CONFIGS = {
     "CS (euclidean)": dict(method="coreset"),

@@ -24,8 +24,8 @@ import torch
 
 from pyramid_bert.lra.input_selection import keep_for_space_reduction
 from pyramid_bert.lra.models import LraModelConfig, build_lra_model
+from pyramid_bert.measure.timing import time_interleaved
 from pyramid_bert.selection import kcenter_greedy, kcenter_greedy_rows, kcenter_greedy_torch
-from pyramid_bert.timing import time_interleaved
 
 LENGTHS = {"lra-image": 784, "lra-pathfinder32": 1024}
 

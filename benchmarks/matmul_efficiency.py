@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from pyramid_bert.timing import time_interleaved
+from pyramid_bert.measure.timing import time_interleaved
 
 GEOMETRIES = {"minilm-l6": (384, 1536), "bert-base": (768, 3072)}
 TOKENS = (128, 80, 64, 50, 32, 16)

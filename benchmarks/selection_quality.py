@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from pyramid_bert.evaluate import evaluate_checkpoint
 from pyramid_bert.io import atomic_write_text
+from pyramid_bert.measure.evaluate import evaluate_checkpoint
 from pyramid_bert.report.stats import mean_ci, paired_difference
 from pyramid_bert.sweep.presets import SELECTION_RATIOS, SELECTION_TRUNCATION
 from pyramid_bert.sweep.store import open_existing

@@ -15,8 +15,8 @@ import torch
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertLayer
 
+from pyramid_bert.measure.timing import time_interleaved
 from pyramid_bert.selection import kcenter_greedy, kcenter_greedy_torch
-from pyramid_bert.timing import time_interleaved
 
 
 def main() -> None:

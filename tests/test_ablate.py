@@ -125,9 +125,9 @@ def test_ablate_bad_input_is_one_line_naming_the_flag(argv, needle, tmp_path, ca
 def test_inference_only_trial_scores_the_dense_checkpoint_with_selection_and_trains_nothing(tmp_path, monkeypatch):
     import torch
 
-    from pyramid_bert.evaluate import evaluate_checkpoint
-    from pyramid_bert.run_config import FinetuneConfig
+    from pyramid_bert.measure.evaluate import evaluate_checkpoint
     from pyramid_bert.sweep.ablation_trial import ablation_trial
+    from pyramid_bert.training.config import FinetuneConfig
 
     torch.set_num_threads(1)
     task = make_keyword_task(sizes=(32, 12, 12))
@@ -135,7 +135,7 @@ def test_inference_only_trial_scores_the_dense_checkpoint_with_selection_and_tra
     model = write_tiny_bert(tmp_path / "tiny", num_layers=2)
     config = FinetuneConfig(task="rt-polarity", model=str(model), method="dense", epochs=0.25, batch_size=16,
                             out=str(tmp_path / "dense"))  # fmt: skip
-    from pyramid_bert.train import finetune
+    from pyramid_bert.training.loop import finetune
 
     dense = finetune(config, task_data=task, progress=False, evaluate_dev=False)
     before = sorted(p.name for p in dense.iterdir())

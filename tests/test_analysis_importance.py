@@ -90,8 +90,8 @@ def test_curves_keep_dense_predictions_where_the_input_has_no_kth_token(tiny):
 
 
 def test_analyze_importance_command_writes_figures_and_table(tmp_path, monkeypatch):
-    from pyramid_bert.run_config import FinetuneConfig
-    from pyramid_bert.train import finetune
+    from pyramid_bert.training.config import FinetuneConfig
+    from pyramid_bert.training.loop import finetune
 
     model = write_tiny_bert(tmp_path / "tiny", num_layers=2)
     task = make_keyword_task(sizes=(32, 10, 8))

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from pyramid_bert import is_pyramidized, pyramidize
-from pyramid_bert.batching import BATCHING_MODES, batch_shapes, make_batches, real_lengths, restore_order
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.scoring import predict_logits
-from pyramid_bert.speed import measure_split_speed, measure_train_step_speed
+from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
+from pyramid_bert.training.batching import BATCHING_MODES, batch_shapes, make_batches, real_lengths, restore_order
+from pyramid_bert.training.scoring import predict_logits
 from test_patch_hf import batch, tiny_bert
 
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from pyramid_bert.bench import bench_schedule, format_table, m_label, selection_timer
 from pyramid_bert.commands.bench import parse_configs
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.measure.bench import bench_schedule, format_table, m_label, selection_timer
 from pyramid_bert.patch.hf import pyramidize
 from pyramid_bert.spec import parse_m_list
 
@@ -68,7 +68,7 @@ def test_parse_m_and_configs():
 
 
 def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths():
-    from pyramid_bert.bench import bench_split, format_split_table
+    from pyramid_bert.measure.bench import bench_split, format_split_table
 
     generator = torch.Generator().manual_seed(0)
     lengths = torch.randint(3, 17, (12,), generator=generator)

@@ -89,7 +89,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     """The tiny 6-layer model, a dense checkpoint of it, and files that are not results stores."""
     import torch
 
-    from pyramid_bert.train import FinetuneConfig, finetune
+    from pyramid_bert.training.loop import FinetuneConfig, finetune
 
     root = tmp_path_factory.mktemp("bad-input")
     model = write_tiny_bert(root / "tiny6", num_layers=6)
@@ -153,7 +153,7 @@ def test_m_k_minus_1_is_accepted_by_finetune_evaluate_and_bench(spelling):
 
 
 def test_finetune_config_takes_k_minus_1_and_stores_it_as_none():
-    from pyramid_bert.run_config import FinetuneConfig, validate_config
+    from pyramid_bert.training.config import FinetuneConfig, validate_config
 
     config = FinetuneConfig.from_dict(dict(task="rt-polarity", lengths=[8, 4], m="k-1"))
     assert config.selection.m is None and FinetuneConfig.from_dict({**config.to_dict(), "m": "none"}) == config

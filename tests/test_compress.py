@@ -67,7 +67,7 @@ def test_candidates_round_trip_and_carry_variant_options(tmp_path):
 def test_variant_options_of_a_candidate_reach_pyramidize(monkeypatch):
     import types
 
-    from pyramid_bert.run_config import FinetuneConfig, apply_selection
+    from pyramid_bert.training.config import FinetuneConfig, apply_selection
 
     seen = {}
     monkeypatch.setattr("pyramid_bert.pyramidize", lambda model, *a, **kw: seen.update(kw) or model, raising=False)
@@ -186,7 +186,7 @@ def test_a_finished_run_rechooses_for_a_new_goal_without_training(run, monkeypat
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr("pyramid_bert.train.finetune", no_training)
+    monkeypatch.setattr("pyramid_bert.training.loop.finetune", no_training)
     monkeypatch.setattr("pyramid_bert.compress.measure.real_speedup", no_training)
     slowest = min(run["result"].rows, key=lambda row: row["speedup"])["speedup"]
     again = compress(tiny_settings(run["model"], run["root"] / "out", max_drop=None, target_speedup=slowest), run["task"],
@@ -213,7 +213,7 @@ def test_a_fine_tuned_classifier_is_used_as_the_dense_model(run, tmp_path, one_t
 
 def test_load_pyramid_model_and_evaluate_take_the_output_folder(run, one_thread):
     from pyramid_bert import is_pyramidized, load_pyramid_model
-    from pyramid_bert.evaluate import evaluate_checkpoint
+    from pyramid_bert.measure.evaluate import evaluate_checkpoint
 
     out = run["result"].out
     assert is_pyramidized(load_pyramid_model(str(out)))
@@ -223,7 +223,7 @@ def test_load_pyramid_model_and_evaluate_take_the_output_folder(run, one_thread)
 
 
 def test_predict_labels_a_csv_with_the_label_names(run, tmp_path, one_thread):
-    from pyramid_bert.predict import predict_file
+    from pyramid_bert.compress.predict import predict_file
 
     test = run["task"].splits["test"]
     source = tmp_path / "new.csv"
@@ -314,7 +314,7 @@ def test_evaluate_writes_nothing_into_a_folder_it_did_not_make(run, tmp_path, on
     from transformers import AutoTokenizer
 
     from pyramid_bert import load_pyramid_model
-    from pyramid_bert.evaluate import evaluate_checkpoint
+    from pyramid_bert.measure.evaluate import evaluate_checkpoint
 
     folder = tmp_path / "theirs"
     load_pyramid_model(str(run["result"].out)).save_pretrained(folder)
@@ -329,7 +329,7 @@ def test_a_rerun_replaces_the_folder_only_while_it_holds_nothing_but_what_compre
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr("pyramid_bert.train.finetune", no_training)
+    monkeypatch.setattr("pyramid_bert.training.loop.finetune", no_training)
     monkeypatch.setattr("pyramid_bert.compress.measure.real_speedup", no_training)
     out = run["root"] / "out"
     (out / "notes.txt").write_text("mine\n")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyramid_bert.distillation import distillation_loss, distillation_loss_reference
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.run_config import validate_config
-from pyramid_bert.train import finetune
+from pyramid_bert.training.config import validate_config
+from pyramid_bert.training.distillation import distillation_loss, distillation_loss_reference
+from pyramid_bert.training.loop import finetune
 from test_train import tiny_config, weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")

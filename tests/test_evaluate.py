@@ -11,11 +11,11 @@ import torch
 from sklearn.metrics import accuracy_score
 
 from pyramid_bert import cli, schedule
-from pyramid_bert.checkpoint import validate_checkpoint
 from pyramid_bert.errors import CheckpointError, ConfigError
-from pyramid_bert.evaluate import evaluate_checkpoint
-from pyramid_bert.memory import measure_peak_memory
-from pyramid_bert.train import FinetuneConfig, finetune
+from pyramid_bert.measure.evaluate import evaluate_checkpoint
+from pyramid_bert.measure.memory import measure_peak_memory
+from pyramid_bert.training.checkpoint import validate_checkpoint
+from pyramid_bert.training.loop import FinetuneConfig, finetune
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,7 +50,7 @@ def copy_run(source: Path, destination: Path) -> Path:
 def test_metric_matches_sklearn_on_the_checkpoint_predictions(runs, task):
     from pyramid_bert import load_pyramid_model
     from pyramid_bert.data import tokenize_split
-    from pyramid_bert.metrics import predictions_from_logits
+    from pyramid_bert.training.metrics import predictions_from_logits
 
     result = evaluate_checkpoint(runs["coreset"], task_data=task, measure_speed=False, write_json=False)
     model = load_pyramid_model(str(runs["coreset"])).eval()
@@ -89,7 +89,8 @@ def test_speed_fields_and_cost_model_figures(runs, task):
 def test_the_timed_dense_twin_is_dense_has_the_same_weights_and_gets_the_same_inputs(runs, task, monkeypatch):
     """Spy on every forward of the two models evaluate times: the dense one runs all N tokens through every
     layer, shares the pyramid model's weights, and is fed exactly the tensors the pyramid model is fed."""
-    from pyramid_bert import evaluate, is_pyramidized
+    from pyramid_bert import is_pyramidized
+    from pyramid_bert.measure import evaluate
     from pyramid_bert.patch import hf
 
     calls: dict[str, list] = {"dense": [], "pyramid": []}
@@ -225,8 +226,8 @@ def test_cli_reports_bad_input_in_one_line_without_traceback(runs, capsys, tmp_p
 
 
 def test_memory_pair_adds_a_training_step_at_the_dynamic_width(monkeypatch, tmp_path):
-    from pyramid_bert import memory as memory_module
-    from pyramid_bert.evaluate import measure_memory_pair
+    from pyramid_bert.measure import memory as memory_module
+    from pyramid_bert.measure.evaluate import measure_memory_pair
 
     calls = []
     monkeypatch.setattr(memory_module, "measure_peak_memory", lambda folder, **kw: calls.append(kw) or {"peak_mb": 1})

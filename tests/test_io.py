@@ -88,7 +88,7 @@ def test_the_file_is_synced_before_the_rename_and_its_folder_after(tmp_path, mon
 
 
 def test_a_replaced_folder_has_its_files_and_its_parent_synced(tmp_path, monkeypatch):
-    from pyramid_bert.checkpoint import replace_dir
+    from pyramid_bert.training.checkpoint import replace_dir
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("old")
@@ -106,7 +106,8 @@ def test_a_replaced_folder_has_its_files_and_its_parent_synced(tmp_path, monkeyp
 
 
 def test_checkpoint_writes_json_with_the_one_atomic_writer(tmp_path, monkeypatch):
-    from pyramid_bert import checkpoint, io
+    from pyramid_bert import io
+    from pyramid_bert.training import checkpoint
 
     assert checkpoint.atomic_write_json is io.atomic_write_json
     path = checkpoint.atomic_write_json(tmp_path / "run.json", {"x": 1})

@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from pyramid_bert.errors import ConfigError, DataError
-from pyramid_bert.metrics import METRIC_NAMES, compute_metric, compute_metrics, predictions_from_logits
+from pyramid_bert.training.metrics import METRIC_NAMES, compute_metric, compute_metrics, predictions_from_logits
 
 # Degenerate random cases (one class only, constant inputs) make sklearn / scipy warn; the values still agree.
 pytestmark = pytest.mark.filterwarnings("ignore:A single label was found", "ignore:An input array is constant")

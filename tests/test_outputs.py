@@ -86,7 +86,7 @@ def checkpoint(tmp_path_factory, task) -> Path:
     """A tiny fine-tuned pyramid checkpoint (2 layers, N = 16, lengths 8, 4)."""
     import torch
 
-    from pyramid_bert.train import FinetuneConfig, finetune
+    from pyramid_bert.training.loop import FinetuneConfig, finetune
 
     root = tmp_path_factory.mktemp("outputs")
     previous = torch.get_num_threads()

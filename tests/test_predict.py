@@ -71,7 +71,7 @@ def test_streamed_predictions_equal_the_whole_file_ones(classifier, texts, tmp_p
     from transformers import AutoTokenizer
 
     from pyramid_bert import load_pyramid_model
-    from pyramid_bert.predict import CHUNK_BATCHES, predict_file, predict_texts
+    from pyramid_bert.compress.predict import CHUNK_BATCHES, predict_file, predict_texts
 
     batch_size = 3
     assert 2 * batch_size * CHUNK_BATCHES < ROWS  # three chunks, the last one shorter
@@ -89,7 +89,7 @@ def test_streamed_predictions_equal_the_whole_file_ones(classifier, texts, tmp_p
 
 
 def test_rows_are_read_lazily_a_chunk_at_a_time(classifier, texts, tmp_path, monkeypatch):
-    import pyramid_bert.predict as predict
+    import pyramid_bert.compress.predict as predict
 
     read = {"rows": 0}
     calls = []
@@ -142,8 +142,8 @@ def test_a_bad_row_after_the_first_chunks_leaves_no_output_and_no_temporary_file
 
 
 def test_max_length_beyond_the_models_limit_is_a_config_error(classifier, texts, tmp_path):
+    from pyramid_bert.compress.predict import predict_file
     from pyramid_bert.errors import ConfigError
-    from pyramid_bert.predict import predict_file
 
     source = write_input(tmp_path / "in.csv", texts)
     with pytest.raises(ConfigError, match=r"--max-length: must be an int in 2\.\.64"):

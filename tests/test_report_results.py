@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.metrics import class_shares
 from pyramid_bert.report.aggregate import aggregate, resolve_speed_axis
 from pyramid_bert.report.build import build_report
 from pyramid_bert.report.results import best_baseline, flagged_lines, result_rows, results_markdown
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
 from pyramid_bert.sweep.runner import run_sweep
 from pyramid_bert.sweep.store import ResultsStore
+from pyramid_bert.training.metrics import class_shares
 
 T_975_DF2 = 4.302652729911275
 SEEDS = (0, 1, 2)

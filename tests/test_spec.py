@@ -9,7 +9,6 @@ import torch
 
 from pyramid_bert import cli, load_pyramid_model, pyramid_settings, pyramidize
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.run_config import FinetuneConfig
 from pyramid_bert.spec import (
     PyramidSettings,
     SelectionOptions,
@@ -18,6 +17,7 @@ from pyramid_bert.spec import (
     parse_m_list,
 )
 from pyramid_bert.sweep.spec import TrialSpec
+from pyramid_bert.training.config import FinetuneConfig
 from test_patch_hf import LAYERS, batch, tiny_bert
 
 OPTIONS = dataclasses.fields(SelectionOptions)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pyramid_bert.trial
-from pyramid_bert.run_config import FinetuneConfig
+import pyramid_bert.sweep.trial
 from pyramid_bert.sweep.finetune_trial import finetune_trial
 from pyramid_bert.sweep.plan import ModelShape, plan_trials
 from pyramid_bert.sweep.presets import get_preset
+from pyramid_bert.training.config import FinetuneConfig
 
 
 def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(monkeypatch):
@@ -16,7 +16,7 @@ def test_every_planned_method_becomes_a_finetune_config_with_the_timing_options(
         calls.append((config, options))
         return {"dev_metric": 0.5}
 
-    monkeypatch.setattr(pyramid_bert.trial, "run_trial", fake_run_trial)
+    monkeypatch.setattr(pyramid_bert.sweep.trial, "run_trial", fake_run_trial)
     quick = get_preset("smoke")
     trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
                          coreset_ms=quick.coreset_ms, speedup_targets=quick.speedup_targets,
@@ -46,7 +46,7 @@ def test_threads_set_torch_threads_and_are_not_passed_to_run_trial(monkeypatch):
         seen.update(options=options, threads=torch.get_num_threads())
         return {}
 
-    monkeypatch.setattr(pyramid_bert.trial, "run_trial", fake_run_trial)
+    monkeypatch.setattr(pyramid_bert.sweep.trial, "run_trial", fake_run_trial)
     before = torch.get_num_threads()
     trial = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=ModelShape(6, 384, 1536),
                         methods=("dense",))[0]  # fmt: skip
@@ -79,7 +79,7 @@ def test_a_trial_on_the_users_files_reads_them_at_the_planned_n_and_refuses_chan
     from pyramid_bert.sweep.spec import with_data
 
     seen = {}
-    monkeypatch.setattr(pyramid_bert.trial, "run_trial", lambda config, **options: seen.update(options) or {})
+    monkeypatch.setattr(pyramid_bert.sweep.trial, "run_trial", lambda config, **options: seen.update(options) or {})
     path = write_reviews(tmp_path / "reviews.csv")
     files = DataFiles(str(path), text_columns=("review",), label_column="stars")
     data = {**files.to_dict(), "max_length": 12, "sha256": files_fingerprint(files)}

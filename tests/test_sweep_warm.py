@@ -8,7 +8,7 @@ import json
 import pytest
 
 import pyramid_bert.data
-import pyramid_bert.train
+import pyramid_bert.training.loop
 from pyramid_bert.sweep.executors import LocalExecutor
 from pyramid_bert.sweep.finetune_trial import finetune_trial
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
@@ -31,14 +31,14 @@ def test_warm_trials_start_from_the_cached_dense_checkpoint(tmp_path, monkeypatc
     task = make_keyword_task(sizes=(48, 16, 24))
     monkeypatch.setattr(pyramid_bert.data, "load_task", lambda name, **_: task)
     trained = []
-    real_finetune = pyramid_bert.train.finetune
+    real_finetune = pyramid_bert.training.loop.finetune
 
     def spy(config, **kwargs):
         out = config.resolved_out()
         trained.append((config.method, config.model, (out / "run.json").is_file()))
         return real_finetune(config, **kwargs)
 
-    monkeypatch.setattr(pyramid_bert.train, "finetune", spy)
+    monkeypatch.setattr(pyramid_bert.training.loop, "finetune", spy)
     model = write_tiny_bert(tmp_path / "tiny")
     root = tmp_path / "ck"
     first = _plan(model, (1.5,))

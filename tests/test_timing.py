@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from pyramid_bert import timing
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.timing import SpeedupStats, TimingStats, speedup_stats, time_interleaved
+from pyramid_bert.measure import timing
+from pyramid_bert.measure.timing import SpeedupStats, TimingStats, speedup_stats, time_interleaved
 
 
 class FakeClock:

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from pyramid_bert.errors import ConfigError, DataError
-from pyramid_bert.run_config import resolve_lengths, validate_config
-from pyramid_bert.train import FinetuneConfig, finetune
+from pyramid_bert.training.config import resolve_lengths, validate_config
+from pyramid_bert.training.loop import FinetuneConfig, finetune
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -100,8 +100,9 @@ def test_random_select_run_resumes_to_the_same_weights_as_an_uninterrupted_one(t
 
 
 def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(tiny_model, task, tmp_path, capsys):
-    from pyramid_bert import checkpoint, cli
+    from pyramid_bert import cli
     from pyramid_bert.errors import CheckpointError
+    from pyramid_bert.training import checkpoint
 
     out = tmp_path / "run"
     with checkpoint.run_folder_lock(out):  # what a first, still running `finetune --out run` holds
@@ -277,7 +278,7 @@ def test_config_round_trips_through_json_and_rejects_unknown_fields():
 
 
 def test_regression_task_trains_a_one_output_head_scored_by_spearman(tiny_model, tmp_path):
-    from pyramid_bert.evaluate import evaluate_checkpoint
+    from pyramid_bert.measure.evaluate import evaluate_checkpoint
 
     task = make_keyword_task(sizes=(64, 32, 32))
     task.is_regression, task.metric, task.num_labels, task.label_names = True, "spearman", 1, ["score"]
@@ -320,18 +321,18 @@ def _imported_modules(module_file: Path) -> set[str]:
 
 
 def test_train_and_evaluate_do_not_import_each_other_and_the_public_names_stay():
-    import pyramid_bert.evaluate as evaluate
-    import pyramid_bert.run_config as run_config
-    import pyramid_bert.scoring as scoring
-    import pyramid_bert.train as train
+    import pyramid_bert.measure.evaluate as evaluate
+    import pyramid_bert.training.config as run_config
+    import pyramid_bert.training.loop as train
+    import pyramid_bert.training.scoring as scoring
 
     train_imports = _imported_modules(Path(train.__file__))
     evaluate_imports = _imported_modules(Path(evaluate.__file__))
-    assert not {"pyramid_bert.evaluate", "pyramid_bert.evaluate.score_split"} & train_imports
-    assert not any(name.startswith("pyramid_bert.train") for name in evaluate_imports)
+    assert not {"pyramid_bert.measure.evaluate", "pyramid_bert.measure.evaluate.score_split"} & train_imports
+    assert not any(name.startswith("pyramid_bert.training.loop") for name in evaluate_imports)
     below = _imported_modules(Path(run_config.__file__)) | _imported_modules(Path(scoring.__file__))
-    assert not any(name.startswith(("pyramid_bert.train", "pyramid_bert.evaluate")) for name in below)
-    assert train.FinetuneConfig is run_config.FinetuneConfig  # `from pyramid_bert.train import FinetuneConfig`
+    assert not any(name.startswith(("pyramid_bert.training.loop", "pyramid_bert.measure.evaluate")) for name in below)
+    assert train.FinetuneConfig is run_config.FinetuneConfig  # `from pyramid_bert.training.loop import FinetuneConfig`
     assert evaluate.score_split is scoring.score_split
 
 
@@ -341,7 +342,7 @@ def test_input_first_k_truncates_at_tokenization_keeping_the_seps_and_part_of_th
 
     from pyramid_bert import pyramidize
     from pyramid_bert.data.tasks import Split, TaskData
-    from pyramid_bert.scoring import tokenize_for_model
+    from pyramid_bert.training.scoring import tokenize_for_model
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     text_a, text_b = " ".join(["movie"] * 12), "good plot"  # a: 12 tokens >= k = 8

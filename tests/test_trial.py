@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pyramid_bert.run_config import FinetuneConfig
 from pyramid_bert.spec import SelectionOptions
-from pyramid_bert.trial import run_trial
+from pyramid_bert.sweep.trial import run_trial
+from pyramid_bert.training.config import FinetuneConfig
 from test_train_fixtures import make_keyword_task, write_tiny_bert
 
 REQUIRED_KEYS = {

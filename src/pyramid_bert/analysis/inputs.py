@@ -51,7 +51,7 @@ def load_inputs(
 
     from pyramid_bert import is_pyramidized, unpyramidize
     from pyramid_bert.data import TASK_NAMES, load_task, resolve_model
-    from pyramid_bert.run_config import load_base_model, subset_indices, take
+    from pyramid_bert.training.config import load_base_model, subset_indices, take
 
     if isinstance(task, str) and task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")

@@ -150,7 +150,7 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
     """``bench --task``: whole passes over real inputs, the real speedup beside the paper's."""
     import torch
 
-    from pyramid_bert.bench import bench_split, format_split_table, task_encodings
+    from pyramid_bert.measure.bench import bench_split, format_split_table, task_encodings
 
     encodings = task_encodings(split_task(args), args.n if args.n_given else None, args.examples)
     n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
@@ -218,10 +218,10 @@ def check_counts(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from pyramid_bert.bench import bench_schedule, format_table, load_bench_model
     from pyramid_bert.errors import ConfigError
     from pyramid_bert.io import check_output_file
-    from pyramid_bert.run_config import resolve_device
+    from pyramid_bert.measure.bench import bench_schedule, format_table, load_bench_model
+    from pyramid_bert.training.config import resolve_device
 
     device = resolve_device(args.device)
     args.n_given = args.n is not None

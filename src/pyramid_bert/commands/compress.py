@@ -77,8 +77,8 @@ def load_data(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.compress import compress
     from pyramid_bert.compress.choose import POINTS
-    from pyramid_bert.run_config import resolve_device, validate_config
-    from pyramid_bert.train import FinetuneConfig
+    from pyramid_bert.training.config import resolve_device, validate_config
+    from pyramid_bert.training.loop import FinetuneConfig
 
     settings = settings_from_args(args)
     settings.check()

@@ -79,7 +79,7 @@ def fmt_speedup(stats: dict[str, float] | None) -> str:
 
 
 def speed_rows(speed: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """Table rows for a measured speed dict (see :func:`pyramid_bert.speed.measure_split_speed`)."""
+    """Table rows for a measured speed dict (see :func:`pyramid_bert.measure.speed.measure_split_speed`)."""
     if not speed:
         return []
     rows = [
@@ -114,8 +114,8 @@ def check_counts(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyramid_bert.evaluate import evaluate_checkpoint
     from pyramid_bert.io import atomic_write_json, check_output_file
+    from pyramid_bert.measure.evaluate import evaluate_checkpoint
 
     check_counts(args)
     if args.json_out:

@@ -110,7 +110,7 @@ def prepare_runtime(args: argparse.Namespace) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from pyramid_bert.run_config import FinetuneConfig
+    from pyramid_bert.training.config import FinetuneConfig
 
     if args.method is None:
         raise ConfigError("--method: give a selection method")
@@ -133,10 +133,10 @@ def print_table(rows: list[tuple[str, str]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyramid_bert.checkpoint import read_run_info
     from pyramid_bert.data.user_task import files_identity
-    from pyramid_bert.run_config import validate_config
-    from pyramid_bert.train import finetune
+    from pyramid_bert.training.checkpoint import read_run_info
+    from pyramid_bert.training.config import validate_config
+    from pyramid_bert.training.loop import finetune
 
     config = config_from_args(args)
     files = data_files(args)

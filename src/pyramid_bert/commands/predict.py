@@ -36,9 +36,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pyramid_bert.compress.predict import predict_file
     from pyramid_bert.errors import ConfigError
-    from pyramid_bert.predict import predict_file
-    from pyramid_bert.run_config import resolve_device
+    from pyramid_bert.training.config import resolve_device
 
     columns = tuple(args.text_column or ["text"])
     if len(columns) > 2:

@@ -5,7 +5,7 @@ A candidate's schedule is either Eq. 5's ``(p, prune_upto)`` (adapted to the mod
 example's real length (``ratio``, the default: they give the real speedups, see ``benchmarks/real_speedup.md``) or
 token counts at N (``fixed``). ``options`` holds further run-config fields (the selection variants ``distance``,
 ``duplicity_attention``, ``merge``, or distillation ``distill_weight``, ...: whatever
-:class:`~pyramid_bert.run_config.FinetuneConfig` takes), so a variant is one more entry of the list, from code or
+:class:`~pyramid_bert.training.config.FinetuneConfig` takes), so a variant is one more entry of the list, from code or
 from a JSON file (``--candidates FILE``), with no code change.
 """
 
@@ -72,7 +72,7 @@ class Candidate:
         return f"{self.method}{m} {shape}{extra}"
 
     def finetune_fields(self) -> dict[str, Any]:
-        """The :class:`~pyramid_bert.run_config.FinetuneConfig` fields of this candidate's selection."""
+        """The :class:`~pyramid_bert.training.config.FinetuneConfig` fields of this candidate's selection."""
         has_eq5 = self.p is not None or self.prune_upto is not None
         if sum((has_eq5, self.keep_ratios is not None, self.lengths is not None)) != 1:
             raise ConfigError(f"--candidates: {self.to_dict()}: give one of p+prune_upto, keep_ratios or lengths")
@@ -88,7 +88,7 @@ class Candidate:
     def _checked_options(self) -> dict[str, Any]:
         """``options`` must be selection options (but ``m``, a key of its own) or further run-config fields
         (distillation, ...)."""
-        from pyramid_bert.run_config import FinetuneConfig
+        from pyramid_bert.training.config import FinetuneConfig
 
         config_fields = {f.name for f in fields(FinetuneConfig)} - {"selection"}
         valid = sorted((config_fields | set(SelectionOptions.names())) - OWNED_FIELDS - {f.name for f in fields(Candidate)})

@@ -1,6 +1,6 @@
 """What ``compress`` measures for one model: the dense start, dev and test metrics, and the real speedup.
 
-The real speedup is :func:`pyramid_bert.speed.measure_split_speed`'s ``real`` pair: the pyramid model and its
+The real speedup is :func:`pyramid_bert.measure.speed.measure_split_speed`'s ``real`` pair: the pyramid model and its
 dense twin (the same weights without selection) on the same length-sorted batches, each padded to its longest
 example, interleaved repeats in this process, median of the paired ratios.
 """
@@ -42,7 +42,7 @@ def load_dense(path: str | Path) -> Any:
 
 def metric_of(model: Any, tokenizer: Any, task: TaskData, split: str, *, batch_size: int, device: Any) -> float:
     """The task metric of ``model`` on ``split``."""
-    from pyramid_bert.scoring import score_split
+    from pyramid_bert.training.scoring import score_split
 
     return float(score_split(model, tokenizer, task, split, batch_size=batch_size, device=device)["metric"])
 
@@ -61,8 +61,8 @@ def real_speedup(
 ) -> dict[str, float]:
     """``{"speedup", "speedup_q25", "speedup_q75", "predicted", "examples"}`` over a seeded sample of dev."""
     from pyramid_bert.data import tokenize_split
-    from pyramid_bert.run_config import subset_indices, take
-    from pyramid_bert.speed import measure_split_speed
+    from pyramid_bert.measure.speed import measure_split_speed
+    from pyramid_bert.training.config import subset_indices, take
 
     encodings = tokenize_split(tokenizer, task, "dev")
     encodings = take(encodings, subset_indices(len(encodings["labels"]), examples, seed))

@@ -30,7 +30,8 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     """Write ``result.out`` from the chosen configuration's checkpoint folder ``chosen``."""
     from transformers import AutoTokenizer
 
-    from pyramid_bert import checkpoint, load_pyramid_model
+    from pyramid_bert import load_pyramid_model
+    from pyramid_bert.training import checkpoint
 
     out = result.out
     tmp = checkpoint.temporary_sibling(out)

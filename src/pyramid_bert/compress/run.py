@@ -115,8 +115,8 @@ def compress(
     An existing ``out`` is replaced as a whole, so it is refused (before any training) unless compress wrote it and it
     holds nothing else (a re-run re-chooses, e.g. for a new goal), or ``force`` is given.
     """
-    from pyramid_bert import checkpoint
     from pyramid_bert.io import check_output_dir
+    from pyramid_bert.training import checkpoint
 
     settings.check()
     out = Path(settings.out)
@@ -171,7 +171,7 @@ def _save_state(work: Path, state: dict[str, Any]) -> None:
 
 
 def _finetune_config(settings: CompressSettings, task: TaskData, model: str, out: Path, **selection: Any) -> Any:
-    from pyramid_bert.run_config import FinetuneConfig
+    from pyramid_bert.training.config import FinetuneConfig
 
     dense = selection.get("method", "dense") == "dense"
     return FinetuneConfig(
@@ -202,7 +202,7 @@ def _dense_stage(
     """The dense model (warm start or a dense fine-tune) and its dev/test metric; cached in ``state``."""
     from pyramid_bert.compress import measure
     from pyramid_bert.data import resolve_model
-    from pyramid_bert.train import finetune
+    from pyramid_bert.training.loop import finetune
 
     if state["dense"] is None:
         if warm:
@@ -225,7 +225,7 @@ def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -
     from transformers import AutoTokenizer
 
     from pyramid_bert.compress.measure import metric_of
-    from pyramid_bert.run_config import resolve_device
+    from pyramid_bert.training.config import resolve_device
 
     tokenizer, device = AutoTokenizer.from_pretrained(path), resolve_device(settings.device)
     model.to(device)
@@ -242,8 +242,8 @@ def _candidate_stage(
 
     from pyramid_bert import load_pyramid_model
     from pyramid_bert.compress import measure
-    from pyramid_bert.run_config import resolve_device, validate_config
-    from pyramid_bert.train import finetune
+    from pyramid_bert.training.config import resolve_device, validate_config
+    from pyramid_bert.training.loop import finetune
 
     if candidate.key in state["candidates"]:
         bar.skip(settings.adapt_epochs)

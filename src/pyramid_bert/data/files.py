@@ -47,7 +47,7 @@ class RawExamples:
 def read_rows(path: str | Path, flag: str) -> tuple[list[str], list[dict[str, Any]], list[int], list[str] | None]:
     """``(columns, rows, line_numbers, class_names)`` of a data file; ``class_names``: see :class:`RawExamples`.
 
-    Every column of every row is kept (as :func:`~pyramid_bert.predict.predict_file` writes them back);
+    Every column of every row is kept (as :func:`~pyramid_bert.compress.predict.predict_file` writes them back);
     :func:`read_examples` keeps only the columns it needs.
     """
     file = _existing(path, flag)

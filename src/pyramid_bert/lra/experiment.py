@@ -4,7 +4,7 @@ Every method trains the same architecture from the same initial weights on the s
 ``k = floor((N + 1) * sqrt(1 - space_reduction))`` tokens (CLS included; for Big Bird rounded down to a
 multiple of the block size) at the input layer, then reports test accuracy. Speed is measured afterwards on
 the *same* (no-pruning model's) weights for every method: forward passes over one test batch, interleaved
-(:func:`pyramid_bert.timing.time_interleaved`), speedup = T(no pruning) / T(method) from paired repeats, the
+(:func:`pyramid_bert.measure.timing.time_interleaved`), speedup = T(no pruning) / T(method) from paired repeats, the
 selection's own cost included.
 """
 
@@ -176,7 +176,7 @@ def measure_speedups(
     selection_seconds (median time of embedding + selection less the dense model's embedding alone),
     selection_share (of the forward), speedup_median, speedup_q25, speedup_q75 (paired, interleaved repeats).
     """
-    from pyramid_bert.timing import speedup_stats, time_interleaved
+    from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 
     if "no_pruning" not in configs:
         raise ConfigError("configs must include 'no_pruning', the base of the speedups")

@@ -24,8 +24,8 @@ def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
     dev and test metric, and (unless ``trial_options.measure_speed`` is False) speed against the dense twin."""
     from transformers.utils import logging as transformers_logging
 
-    from pyramid_bert import evaluate
-    from pyramid_bert.trial import EXTRA_TEST_KEYS
+    from pyramid_bert.measure import evaluate
+    from pyramid_bert.sweep.trial import EXTRA_TEST_KEYS
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()

@@ -1,4 +1,4 @@
-"""The real trial function: fine-tune and evaluate with :func:`pyramid_bert.trial.run_trial`."""
+"""The real trial function: fine-tune and evaluate with :func:`pyramid_bert.sweep.trial.run_trial`."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     """
     from transformers.utils import logging as transformers_logging
 
-    from pyramid_bert.run_config import FinetuneConfig
-    from pyramid_bert.trial import run_trial
+    from pyramid_bert.sweep.trial import run_trial
+    from pyramid_bert.training.config import FinetuneConfig
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()

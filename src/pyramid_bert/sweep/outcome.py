@@ -20,7 +20,7 @@ from typing import Any
 from pyramid_bert.errors import BusyError
 
 #: A trial function: takes the keyword arguments of ``FinetuneConfig`` as a dict, returns a flat JSON-able
-#: dict of results (dev_metric, test_metric, speedup_median, ...; see :mod:`pyramid_bert.trial`).
+#: dict of results (dev_metric, test_metric, speedup_median, ...; see :mod:`pyramid_bert.sweep.trial`).
 TrialFunction = Callable[[dict[str, Any]], dict[str, Any]]
 
 STATUS_OK = "ok"

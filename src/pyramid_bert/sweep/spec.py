@@ -156,8 +156,8 @@ class TrialSpec:
         return cls(**kwargs)
 
     def finetune_config(self, out: str, *, threads: int | None = None) -> dict[str, Any]:
-        """The keyword arguments of :class:`pyramid_bert.run_config.FinetuneConfig` for this trial, plus
-        ``"trial_options"`` (how :func:`pyramid_bert.trial.run_trial` measures speed).
+        """The keyword arguments of :class:`pyramid_bert.training.config.FinetuneConfig` for this trial, plus
+        ``"trial_options"`` (how :func:`pyramid_bert.sweep.trial.run_trial` measures speed).
 
         Returned as a plain dict so that it pickles and travels to Ray workers; ``out`` is the
         trial's checkpoint folder; ``threads`` the torch threads of the trial (None: torch's default).

@@ -18,7 +18,7 @@ SYNTHETIC_LAYERS = 6
 
 
 def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
-    """Results shaped like :func:`pyramid_bert.trial.run_trial`'s, from the config alone."""
+    """Results shaped like :func:`pyramid_bert.sweep.trial.run_trial`'s, from the config alone."""
     n = SYNTHETIC_INPUT_LENGTH
     if config.get("pool_windows"):
         lengths, current = [], n

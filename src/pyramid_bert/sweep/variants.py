@@ -1,7 +1,7 @@
 """Named configurations compared at one schedule: the selection-quality study's plan.
 
 A :class:`Variant` is one column of that comparison: a method, its schedule (keep ratios, pooling windows or
-fixed lengths) and further options of :class:`pyramid_bert.run_config.FinetuneConfig` (distance, duplicity
+fixed lengths) and further options of :class:`pyramid_bert.training.config.FinetuneConfig` (distance, duplicity
 attention, merging, distillation), under a report name such as ``"CS+"``. :func:`plan_variant_trials` plans,
 per task and seed, the dense model (the same trial, and key, as :func:`pyramid_bert.sweep.plan.plan_trials`'
 warm protocol plans) and every variant warm-started from it with one adaptation budget for all.

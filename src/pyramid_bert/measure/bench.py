@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
 from pyramid_bert.schedule import predicted_speedup
 from pyramid_bert.selection import compiled_rounds
-from pyramid_bert.timing import speedup_stats, time_interleaved
 
 #: Named model geometries (random weights: speed does not depend on their values).
 GEOMETRIES: dict[str, dict[str, int]] = {
@@ -279,7 +279,7 @@ def bench_split(
     ``compile``: run both through ``torch.compile(dynamic=True)`` (the selection itself stays eager); the warm-up
     pass compiles, so give ``warmup >= 1``.
     """
-    from pyramid_bert.speed import measure_split_speed
+    from pyramid_bert.measure.speed import measure_split_speed
 
     pyramid = pyramidize(copy.deepcopy(dense), None if ratios else list(lengths), method=method, m=m,
                          keep_ratios=list(ratios) if ratios else None, **(options or {}))  # fmt: skip
@@ -328,7 +328,7 @@ def task_encodings(task_name: Any, n: int | None, examples: int | None, seed: in
     from transformers import AutoTokenizer
 
     from pyramid_bert.data import load_task, resolve_model, tokenize_split
-    from pyramid_bert.run_config import subset_indices, take
+    from pyramid_bert.training.config import subset_indices, take
 
     task = load_task(task_name, seed=seed) if isinstance(task_name, str) else task_name
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))

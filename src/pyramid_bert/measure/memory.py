@@ -4,7 +4,7 @@ What is measured, honestly:
 
 - **CPU**: the resident set size (RSS) the operating system charges the process, which includes everything
   torch's allocator, oneDNN and glibc really hold (``tracemalloc`` sees none of that). Each measurement runs
-  in a new Python process (``python -m pyramid_bert.memory``) so no allocator cache or earlier peak from
+  in a new Python process (``python -m pyramid_bert.measure.memory``) so no allocator cache or earlier peak from
   another model leaks in. Inside it: load the model, build the batch, run one untimed warm-up step (for
   training this also allocates the AdamW moments and gradients), then reset the kernel's peak-RSS mark
   (``/proc/self/clear_refs`` <- ``5``), run the measured step and read ``VmHWM`` (peak RSS) from
@@ -174,7 +174,7 @@ def measure_peak_memory(
     }  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     completed = subprocess.run(
-        [sys.executable, "-m", "pyramid_bert.memory"],
+        [sys.executable, "-m", "pyramid_bert.measure.memory"],
         input=json.dumps(spec), capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "TQDM_DISABLE": "1"},
     )  # fmt: skip

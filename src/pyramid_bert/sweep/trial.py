@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
-    from pyramid_bert.run_config import FinetuneConfig
+    from pyramid_bert.training.config import FinetuneConfig
 
 
 #: Keys of the test evaluation copied when present (None otherwise): the speedup against the dense model on
@@ -46,7 +46,9 @@ def run_trial(
     train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
-    from pyramid_bert import checkpoint, evaluate, train
+    from pyramid_bert.measure import evaluate
+    from pyramid_bert.training import checkpoint
+    from pyramid_bert.training import loop as train
 
     started = time.perf_counter()
     folder = train.finetune(config, progress=progress, task_data=task_data)

@@ -1,7 +1,7 @@
 """What fine-tuning, evaluation and scoring share: the run config, its checks, device, model loading and
 selection set-up, and the seeded example subsets.
 
-Below :mod:`pyramid_bert.train`, :mod:`pyramid_bert.evaluate` and :mod:`pyramid_bert.scoring` (none of them is
+Below :mod:`pyramid_bert.training.loop`, :mod:`pyramid_bert.measure.evaluate` and :mod:`pyramid_bert.training.scoring` (none of them is
 imported here), so those modules do not import each other.
 """
 

@@ -218,7 +218,7 @@ def _load(folder: str | Path) -> tuple[Any, Any]:
 
     from pyramid_bert import load_pyramid_model
     from pyramid_bert.errors import CheckpointError
-    from pyramid_bert.model_folder import validate_model_folder
+    from pyramid_bert.training.model_folder import validate_model_folder
 
     validate_model_folder(folder)
     try:
@@ -242,7 +242,7 @@ def predict_texts(
     import torch
     from tqdm.auto import tqdm
 
-    from pyramid_bert.batching import make_batches, restore_order
+    from pyramid_bert.training.batching import make_batches, restore_order
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size: must be an int >= 1, got {batch_size!r}")

@@ -43,13 +43,13 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits ``[num_examples, num_labels]`` of ``model`` (eval mode, no grad), in split order.
 
-    ``batching`` (see :mod:`pyramid_bert.batching`): ``sorted`` (default, the fastest), ``dynamic`` or ``padded``.
+    ``batching`` (see :mod:`pyramid_bert.training.batching`): ``sorted`` (default, the fastest), ``dynamic`` or ``padded``.
     Predictions do not depend on it beyond float rounding: padding is masked, and every selection method except
     Random-select keeps the same real tokens of an example whatever its batch is padded to.
     """
     import torch
 
-    from pyramid_bert.batching import make_batches, restore_order
+    from pyramid_bert.training.batching import make_batches, restore_order
 
     was_training = model.training
     model.eval()
@@ -74,8 +74,8 @@ def score_split(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset."""
-    from pyramid_bert.metrics import compute_metrics, predictions_from_logits
-    from pyramid_bert.run_config import subset_indices, take
+    from pyramid_bert.training.config import subset_indices, take
+    from pyramid_bert.training.metrics import compute_metrics, predictions_from_logits
 
     if split not in task.splits:
         raise ConfigError(f"split: task {task.name} has no split {split!r}; valid: {', '.join(task.splits)}")

@@ -1,7 +1,7 @@
 """Speed of a pyramid model against its dense twin over a whole split, under each way of batching.
 
 Each timed callable runs every batch of the split once (throughput, not one batch), the callables take turns
-(interleaved repeats in one process, :mod:`pyramid_bert.timing`), and speedups are medians of paired ratios.
+(interleaved repeats in one process, :mod:`pyramid_bert.measure.timing`), and speedups are medians of paired ratios.
 The dense model and the pyramid model get the same examples, cut into batches the same ways:
 
 - ``padded``: every example padded to N, the paper's protocol (Appendix C);
@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyramid_bert.batching import BATCHING_MODES, Batch, batch_shapes, make_batches
+from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 from pyramid_bert.schedule import batches_flops, pool_lengths
-from pyramid_bert.timing import speedup_stats, time_interleaved
+from pyramid_bert.training.batching import BATCHING_MODES, Batch, batch_shapes, make_batches
 
 #: The pairs every measurement reports: name -> (pyramid batching, dense batching).
 HEADLINE_PAIRS = {"paper": ("padded", "padded"), "real": ("sorted", "sorted")}

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import CheckpointError, ConfigError
-from pyramid_bert.run_config import DENSE, FinetuneConfig
 from pyramid_bert.spec import SelectionOptions
+from pyramid_bert.training.config import DENSE, FinetuneConfig
 
 TOKENIZER_FILES_ANY = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
 

@@ -14,10 +14,10 @@ One run at a time per ``out``: the run holds a lock (``.<out>.lock`` beside it) 
 
 Resume: while training, the state (weights, AdamW moments, LR schedule, RNG, step) is saved atomically to
 ``<out>.partial`` every few minutes and at every epoch end; running the same config again continues from it.
-The finished checkpoint appears at ``<out>`` in one rename (see :mod:`pyramid_bert.checkpoint`).
+The finished checkpoint appears at ``<out>`` in one rename (see :mod:`pyramid_bert.training.checkpoint`).
 
-The run config and what fine-tuning shares with evaluation live in :mod:`pyramid_bert.run_config`
-(re-exported here: ``from pyramid_bert.train import FinetuneConfig, finetune``).
+The run config and what fine-tuning shares with evaluation live in :mod:`pyramid_bert.training.config`
+(re-exported here: ``from pyramid_bert.training.loop import FinetuneConfig, finetune``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
-from pyramid_bert.run_config import (
+from pyramid_bert.training.config import (
     DEFAULT_BATCH_SIZE,
     DENSE,
     TASK_BATCH_SIZES,
@@ -145,7 +145,7 @@ def finetune(
     If ``config.out`` already holds a finished run of the same config it is returned as is; a different
     finished run there is an error (choose another ``out``). Resumes from ``<out>.partial`` when present.
     """
-    from pyramid_bert import checkpoint
+    from pyramid_bert.training import checkpoint
 
     validate_config(config, check_task_name=task_data is None)
     out = config.resolved_out()
@@ -165,7 +165,7 @@ def finetune(
 
 def _dev_scores(run: _Run) -> dict[str, Any]:
     """The task metric of the trained model on the dev split (seeded subset of ``max_eval_examples``)."""
-    from pyramid_bert.scoring import score_split
+    from pyramid_bert.training.scoring import score_split
 
     run.model.eval()
     config = run.config
@@ -181,7 +181,7 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     from transformers import AutoTokenizer
 
     from pyramid_bert.data import load_task, resolve_model
-    from pyramid_bert.scoring import tokenize_for_model
+    from pyramid_bert.training.scoring import tokenize_for_model
 
     device = resolve_device(config.device)
     task = task_data if task_data is not None else load_task(config.task, glue_dir=config.glue_dir, seed=config.seed)
@@ -200,7 +200,7 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     if len(train["labels"]) == 0:
         raise DataError(f"task {task.name}: the train split is empty")
     if config.batching == "dynamic":
-        from pyramid_bert.batching import real_lengths
+        from pyramid_bert.training.batching import real_lengths
 
         real_lengths(train)  # dynamic padding trims on the right: check the padding is there
     batch_size = config.resolved_batch_size()
@@ -209,7 +209,7 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     optimizer, scheduler, warmup_steps = build_optimizer(model, config.lr, total_steps)
     teacher = config.resolved_teacher()
     if teacher is not None:
-        from pyramid_bert.distillation import load_teacher
+        from pyramid_bert.training.distillation import load_teacher
 
         teacher = load_teacher(resolve_model(teacher), task.num_labels, device)
     out = config.resolved_out()
@@ -223,7 +223,7 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
 
 def _initial_state(run: _Run) -> dict[str, Any]:
     """A fresh training state, or the one saved in ``<out>.partial`` (restored into model and optimizer)."""
-    from pyramid_bert import checkpoint
+    from pyramid_bert.training import checkpoint
 
     state: dict[str, Any] = {"step": 0, "losses": [], "step_seconds": [], "train_seconds": 0.0, "resumed_at": []}
     resume_from = checkpoint.existing_dir(run.resume_dir)
@@ -251,7 +251,7 @@ def _train_steps(
     """Run the remaining optimizer steps, saving the resume state at epoch ends and when due."""
     from tqdm.auto import tqdm
 
-    from pyramid_bert import checkpoint
+    from pyramid_bert.training import checkpoint
 
     run.model.train()
     bar = tqdm(
@@ -314,7 +314,7 @@ def _loss(run: _Run, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     outputs = run.model(**batch)
     if run.teacher is None:
         return outputs.loss
-    from pyramid_bert.distillation import combined_loss, distillation_loss
+    from pyramid_bert.training.distillation import combined_loss, distillation_loss
 
     with torch.no_grad():
         teacher_logits = run.teacher(**{key: value for key, value in batch.items() if key != "labels"}).logits
@@ -376,7 +376,7 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
 
 def _write_finished(run: _Run, out: Path, run_info: dict[str, Any]) -> None:
     """Write the checkpoint folder ``out`` in one rename and remove the resume state."""
-    from pyramid_bert import checkpoint
+    from pyramid_bert.training import checkpoint
 
     run.model.to("cpu")
     checkpoint.write_checkpoint(out, run.model, run.tokenizer, run_info)
@@ -391,7 +391,7 @@ def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
     A checkpoint of ``config`` whose files are missing or damaged (weights that do not load or do not match the
     SHA-256 stored in ``run.json``) is not finished: None (it is trained again and replaced), with a message.
     """
-    from pyramid_bert import checkpoint
+    from pyramid_bert.training import checkpoint
 
     if not out.exists():
         return None

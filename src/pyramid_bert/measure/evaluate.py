@@ -3,9 +3,9 @@
 Speed follows the paper's Appendix C: speedup = T(dense) / T(pyramid) for inference, where the dense model
 is the *same* checkpoint loaded without token selection (same weights), both fed the same batch (the first
 ``batch_size`` examples of the split, padded to the task's N), at the same thread count, in this one
-process, warm-up first, repeats interleaved (:mod:`pyramid_bert.timing`); the median and inter-quartile
+process, warm-up first, repeats interleaved (:mod:`pyramid_bert.measure.timing`); the median and inter-quartile
 range of the paired ratios are reported. The training step (forward + backward on a train-size batch) is
-timed the same way. Memory is measured in fresh processes (:mod:`pyramid_bert.memory`).
+timed the same way. Memory is measured in fresh processes (:mod:`pyramid_bert.measure.memory`).
 
 "Only infer" (the paper's Table 6): a densely fine-tuned checkpoint with token selection applied at
 inference only, e.g. ``only_infer={"method": "coreset", "p": 0.25, "prune_upto": 2}``.
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.errors import ConfigError, DataError
-from pyramid_bert.run_config import (
+from pyramid_bert.spec import METHODS, SelectionOptions
+from pyramid_bert.training.config import (
     DENSE,
     FinetuneConfig,
     apply_selection,
@@ -30,8 +31,7 @@ from pyramid_bert.run_config import (
     subset_indices,
     take,
 )
-from pyramid_bert.scoring import predict_logits, score_split, tokenize_for_model
-from pyramid_bert.spec import METHODS, SelectionOptions
+from pyramid_bert.training.scoring import predict_logits, score_split, tokenize_for_model
 
 if TYPE_CHECKING:
     import torch
@@ -93,12 +93,12 @@ def evaluate_checkpoint(
     """Score checkpoint ``path`` on ``split`` of its task (or ``task``) and measure its speed and memory.
 
     Args:
-        path: a folder written by :func:`pyramid_bert.train.finetune`, or any ``save_pretrained`` folder of a
+        path: a folder written by :func:`pyramid_bert.training.loop.finetune`, or any ``save_pretrained`` folder of a
             (pyramid) sequence classifier (then ``task`` or ``task_data`` says what to evaluate it on).
         split: "dev" or "test".
         task: evaluate on another task than the one trained on (its labels must fit the head).
         measure_speed: time dense vs pyramid inference over the split under each batching mode (and a training
-            step), interleaved repeats (:func:`pyramid_bert.speed.measure_split_speed`).
+            step), interleaved repeats (:func:`pyramid_bert.measure.speed.measure_split_speed`).
         measure_memory: peak memory of a training step and of inference, dense and pyramid (fresh processes).
         only_infer: selection applied at inference only to a densely fine-tuned checkpoint; keys among
             method, lengths, p, prune_upto, pool_windows, m, position.
@@ -135,7 +135,7 @@ def evaluate_checkpoint(
             **timing,
         ))  # fmt: skip
     if measure_memory:
-        from pyramid_bert.batching import real_lengths
+        from pyramid_bert.training.batching import real_lengths
 
         train_batch = run.config.resolved_batch_size()
         result["memory"] = measure_memory_pair(
@@ -179,10 +179,11 @@ def _load_run(
     """Read the checkpoint's run config, load the task and the model, and apply an only-infer selection."""
     from transformers import AutoTokenizer
 
-    from pyramid_bert import checkpoint, load_pyramid_model
+    from pyramid_bert import load_pyramid_model
+    from pyramid_bert.training import checkpoint
 
     if folder.is_dir() and not (folder / checkpoint.RUN_FILE).is_file():  # a plain save_pretrained folder
-        from pyramid_bert.model_folder import folder_run_info
+        from pyramid_bert.training.model_folder import folder_run_info
 
         run_info, run_config = folder_run_info(folder, task or (task_data.name if task_data is not None else None))
     else:
@@ -235,7 +236,7 @@ def _check_schedule_fits(run: _Run) -> None:
     n = run.task.max_length
     if run.run_info.get("model_folder"):
         from pyramid_bert.data.user_task import align_labels
-        from pyramid_bert.model_folder import nominal_lengths
+        from pyramid_bert.training.model_folder import nominal_lengths
 
         run.lengths = nominal_lengths(run.run_info["pyramid"], n)
         if "files" in (run.task.notes or {}):  # the user's data: its label names map onto the model's
@@ -252,7 +253,7 @@ def _score(
 ) -> dict[str, Any]:
     """The task metric and the cost-model figures of the run's schedule (speed and memory columns still None)."""
     from pyramid_bert import pyramid_settings
-    from pyramid_bert.metrics import class_shares, compute_metrics, predictions_from_logits
+    from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
     task, n = run.task, run.task.max_length
     logits = predict_logits(run.model, encodings, batch_size=batch_size, device=device)
@@ -329,7 +330,7 @@ def _measure_speed(
     dense_modes: tuple[str, ...],
 ) -> dict[str, Any]:
     """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin."""
-    from pyramid_bert.speed import measure_split_speed, measure_train_step_speed
+    from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
 
     dense_model = _load_dense(folder).to(device)
     speed = measure_split_speed(
@@ -360,7 +361,7 @@ def measure_memory_pair(
     ``train_pyramid_dynamic``: the training step on a batch padded to its longest example, of that many tokens.
     (Inference under dynamic or sorted batching peaks at the split's widest batch, usually N itself.)
     """
-    from pyramid_bert.memory import measure_peak_memory
+    from pyramid_bert.measure.memory import measure_peak_memory
 
     memory: dict[str, Any] = {}
     variants = ("dense", "pyramid") if include_pyramid else ("dense",)

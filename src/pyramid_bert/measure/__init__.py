@@ -1,0 +1,1 @@
+"""Measurement: evaluation (metric, speed, memory), timing protocols, the speed benchmark."""

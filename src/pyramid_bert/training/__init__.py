@@ -1,0 +1,1 @@
+"""Fine-tuning: the run config, the training loop, checkpoints, scoring, metrics, batching, distillation."""
