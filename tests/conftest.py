@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    """A random 2-layer BERT without a head, with its WordPiece tokenizer (see test_train_fixtures)."""
+    """A random 2-layer BERT without a head, with its WordPiece tokenizer (see train_fixtures)."""
     return write_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 

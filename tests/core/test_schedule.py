@@ -17,7 +17,7 @@ from pyramid_bert.schedule import (
     validate_lengths,
 )
 
-TABLE9 = Path(__file__).parent / "data" / "table9_sequence_length_configs.csv"
+TABLE9 = Path(__file__).parents[1] / "data" / "table9_sequence_length_configs.csv"
 
 
 def table9_rows():

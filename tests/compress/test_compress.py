@@ -12,7 +12,7 @@ import pytest
 from pyramid_bert import cli
 from pyramid_bert.compress import Candidate, CompressSettings, choose, compress, read_candidates
 from pyramid_bert.errors import ConfigError
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 ROWS = [
     {"label": "a", "speedup": 1.4, "dev": 0.80},

@@ -16,7 +16,7 @@ from pyramid_bert.measure.evaluate import evaluate_checkpoint
 from pyramid_bert.measure.memory import measure_peak_memory
 from pyramid_bert.training.checkpoint import validate_checkpoint
 from pyramid_bert.training.loop import FinetuneConfig, finetune
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -16,7 +16,7 @@ from pyramid_bert.analysis.redundancy import (
     layer_statistics,
     quantile_eps,
 )
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,7 +14,7 @@ from pyramid_bert.sweep.finetune_trial import finetune_trial
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
 from pyramid_bert.sweep.runner import run_sweep
 from pyramid_bert.sweep.store import ResultsStore
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -18,7 +18,7 @@ from pyramid_bert.schedule import (
     validate_ratios,
 )
 from pyramid_bert.selection import first_k, gather_tokens, kcenter_greedy, ratio_counts
-from test_patch_hf import LAYERS, batch, tiny_bert
+from tiny_models import LAYERS, batch, tiny_bert
 
 RATIOS = [0.8, 0.5, 0.3]
 

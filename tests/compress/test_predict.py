@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pyramid_bert import cli
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,7 +8,7 @@ from pyramid_bert.errors import ConfigError
 from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
 from pyramid_bert.training.batching import BATCHING_MODES, batch_shapes, make_batches, real_lengths, restore_order
 from pyramid_bert.training.scoring import predict_logits
-from test_patch_hf import batch, tiny_bert
+from tiny_models import batch, tiny_bert
 
 
 def encodings(count=11, tokens=20, seed=0):

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.training.config import resolve_lengths, validate_config
 from pyramid_bert.training.loop import FinetuneConfig, finetune
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

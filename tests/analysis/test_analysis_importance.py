@@ -10,7 +10,7 @@ import torch
 
 from pyramid_bert import cli
 from pyramid_bert.analysis import importance as imp
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -21,7 +21,7 @@ from pyramid_bert.selection import (
     kcenter_greedy_torch,
     ratio_counts,
 )
-from test_patch_hf import LAYERS, batch, tiny_bert
+from tiny_models import LAYERS, batch, tiny_bert
 
 SIZE_METHODS = ("coreset", "attention", "first_k", "random")
 

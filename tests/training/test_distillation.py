@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train import tiny_config, weights
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.training.config import validate_config
 from pyramid_bert.training.distillation import distillation_loss, distillation_loss_reference
 from pyramid_bert.training.loop import finetune
-from test_train import tiny_config, weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

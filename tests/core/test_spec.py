@@ -18,7 +18,7 @@ from pyramid_bert.spec import (
 )
 from pyramid_bert.sweep.spec import TrialSpec
 from pyramid_bert.training.config import FinetuneConfig
-from test_patch_hf import LAYERS, batch, tiny_bert
+from tiny_models import LAYERS, batch, tiny_bert
 
 OPTIONS = dataclasses.fields(SelectionOptions)
 

@@ -9,7 +9,7 @@ import pytest
 from pyramid_bert.spec import SelectionOptions
 from pyramid_bert.sweep.trial import run_trial
 from pyramid_bert.training.config import FinetuneConfig
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 REQUIRED_KEYS = {
     "dev_metric", "test_metric", "metric_name", "speedup_median", "speedup_q25", "speedup_q75",

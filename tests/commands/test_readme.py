@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def python_snippets() -> list[str]:
@@ -92,7 +92,7 @@ def test_the_pipeline_snippet_runs_as_printed_on_a_compress_style_folder(tmp_pat
     from transformers import AutoModelForSequenceClassification
 
     from pyramid_bert import is_pyramidized, pyramidize
-    from test_train_fixtures import write_tiny_bert
+    from train_fixtures import write_tiny_bert
 
     folder = write_tiny_bert(tmp_path / "reviews-fast", num_labels=2)
     model = AutoModelForSequenceClassification.from_pretrained(folder, id2label={0: "rotten", 1: "fresh"})

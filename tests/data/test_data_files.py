@@ -18,7 +18,7 @@ from pyramid_bert.data.files import WIDE_FIELD_LIMIT, read_examples, wide_csv_fi
 from pyramid_bert.data.glue import read_glue_tsv
 from pyramid_bert.data.user_task import DataFiles, align_labels, label_kind, load_user_task
 from pyramid_bert.errors import DataError
-from test_train_fixtures import write_tiny_bert
+from train_fixtures import write_tiny_bert
 
 LABELS = ["pos", "neg"]
 
@@ -204,7 +204,7 @@ def test_regression_dev_labels_must_be_numbers(tmp_path):
 
 def test_a_built_in_split_exported_reads_back_with_its_label_names(tmp_path, monkeypatch, capsys):
     from pyramid_bert import cli
-    from test_train_fixtures import make_keyword_task
+    from train_fixtures import make_keyword_task
 
     keyword = make_keyword_task(sizes=(40, 8, 8))
     monkeypatch.setattr("pyramid_bert.data.load_task", lambda *args, **kwargs: keyword)

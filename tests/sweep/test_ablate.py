@@ -12,7 +12,7 @@ from pyramid_bert import cli
 from pyramid_bert.analysis.random_schedules import eq5_schedules, is_non_increasing, random_schedules
 from pyramid_bert.sweep.ablations import ONLY_INFER_EPOCHS, AblationSettings, dense_trials, plan_ablation
 from pyramid_bert.sweep.plan import ModelShape
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 SHAPE = ModelShape(6, 384, 1536)
 SETTINGS = AblationSettings(task="rt-polarity", n=64, model="minilm-l6", shape=SHAPE)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_data_glue import write_glue_dir
 
 from pyramid_bert.cli import main
 from pyramid_bert.data import TASK_NAMES
 from pyramid_bert.data import tasks as tasks_module
-from test_data_glue import write_glue_dir
 
 
 @pytest.fixture(autouse=True)

@@ -1,62 +1,12 @@
 import pytest
 import torch
 from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
     BertModel,
-    RobertaConfig,
-    RobertaForSequenceClassification,
 )
 
 from pyramid_bert import METHODS, is_pyramidized, load_pyramid_model, pyramid_settings, pyramidize, unpyramidize
 from pyramid_bert.errors import ConfigError
-
-LAYERS = 3
-
-
-def tiny_bert(attn="sdpa", model_class=BertForSequenceClassification, seed=0, **extra):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        num_labels=3,
-        attn_implementation=attn,
-        **extra,
-    )
-    return model_class(config).eval()
-
-
-def tiny_roberta(attn="sdpa"):
-    torch.manual_seed(0)
-    config = RobertaConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=70,
-        num_labels=2,
-        pad_token_id=1,
-        attn_implementation=attn,
-    )
-    return RobertaForSequenceClassification(config).eval()
-
-
-def batch(batch_size=4, tokens=20, seed=0, padded=True):
-    generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(5, 99, (batch_size, tokens), generator=generator)
-    if padded:
-        lengths = torch.randint(2, tokens + 1, (batch_size,), generator=generator)
-        lengths[0] = tokens
-    else:
-        lengths = torch.full((batch_size,), tokens)
-    attention_mask = (torch.arange(tokens)[None, :] < lengths[:, None]).long()
-    input_ids = input_ids.masked_fill(attention_mask == 0, 0)
-    return input_ids, attention_mask
+from tiny_models import LAYERS, batch, tiny_bert, tiny_roberta
 
 
 def pyramid_kwargs(method, tokens, layers=LAYERS):

@@ -12,7 +12,7 @@ import pytest
 from pyramid_bert import cli
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.io import OUTPUT_MARKER, check_output_dir, check_output_file, mark_output_dir, output_marker
-from test_train_fixtures import make_keyword_task, write_tiny_bert
+from train_fixtures import make_keyword_task, write_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
