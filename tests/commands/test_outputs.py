@@ -162,7 +162,7 @@ def test_report_out(store, tmp_path, capsys):
 
 def test_reproduce_all_report_all_md(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("pyramid_bert.commands.reproduce_all.STEPS", ())  # the main job and report-all.md only
+    monkeypatch.setattr("pyramid_bert.commands.reproduce.STEPS", ())  # the main job and report-all.md only
     mine = theirs(tmp_path / "runs" / "reproduce", "report-all.md")
     argv = ["reproduce", "--preset", "smoke", "--synthetic", "--all", "--out", "runs/reproduce", "--workers", "1",
             "--no-progress"]  # fmt: skip

@@ -4,7 +4,7 @@ function, gathered into one report (the analyses and LRA, which have no syntheti
 from __future__ import annotations
 
 from pyramid_bert import cli
-from pyramid_bert.commands.reproduce_all import STEPS
+from pyramid_bert.commands.reproduce import STEPS
 
 
 def test_reproduce_all_synthetic_runs_every_ablation_and_writes_one_report(tmp_path, monkeypatch):

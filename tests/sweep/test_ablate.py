@@ -91,6 +91,7 @@ def test_each_ablation_runs_on_the_synthetic_trial_function_and_writes_its_table
     section = (tmp_path / "report" / f"{name}.md").read_text()
     assert (tmp_path / "report" / f"{name}.png").stat().st_size > 0
     assert ("Linear fits" in section) == (name == "schedules")
+    assert f"Re-run: `pyramid-bert ablate {name} --synthetic --out {tmp_path}" in section  # as typed, with its flags
 
 
 def test_ablations_share_one_store_resume_and_never_run_a_trial_twice(tmp_path, capsys):

@@ -217,8 +217,8 @@ def test_the_dependents_of_a_lost_dense_trial_are_retryable_too(tmp_path):
 
 def test_a_second_driver_on_a_store_in_use_stops_at_once_and_leaves_it_unchanged(tmp_path, capsys):
     from pyramid_bert.cli import main
-    from pyramid_bert.commands.ablate import run_trials
     from pyramid_bert.errors import BusyError
+    from pyramid_bert.sweep.ablation_runs import run_ablation_trials as run_trials
     from pyramid_bert.sweep.driver_lock import DriverLock
 
     out = tmp_path / "sweep"

@@ -19,14 +19,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from pyramid_bert.commands.data_args import add_data_arguments
-from pyramid_bert.commands.flag_types import positive_int
-from pyramid_bert.commands.output_args import add_force_argument
+from pyramid_bert.cli.flags import add_data_arguments, add_force_argument, positive_int, rerun_line
 from pyramid_bert.errors import ConfigError
 
-DEFAULT_OUT = "runs/ablate"
+DEFAULT_OUT = "runs/ablate"  # as pyramid_bert.sweep.ablation_runs (not imported here: the CLI starts fast)
 DEFAULT_MODEL = "minilm-l6"
 DEFAULT_TASK = "rt-polarity"
 STORE_NAME = "results.sqlite"
@@ -73,86 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, *, seeds: int):  # noqa: ANN201 - AblationSettings
-    """Check the arguments and build the shared settings of the ablations."""
-    from dataclasses import replace
-
+    """The ablations' shared settings from the flags (the user's files are read here, once)."""
     from pyramid_bert.commands.sweep import user_data
-    from pyramid_bert.sweep.ablations import AblationSettings
-    from pyramid_bert.sweep.plan import ModelShape
-    from pyramid_bert.sweep.request import model_shape, task_length
+    from pyramid_bert.sweep.ablation_runs import ablation_settings
 
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    for flag, value in (("--workers", getattr(args, "workers", None)), ("--threads", getattr(args, "threads", 1)),
-                        ("--max-eval-examples", getattr(args, "max_eval_examples", None))):  # fmt: skip
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} must be >= 1, got {value}")
-    data = user_data(args)
-    if data is None:
-        args.task = args.task or DEFAULT_TASK
-        n = task_length(args.task)
-    else:
-        args.task, n = Path(data["train"]).name, int(data["max_length"])
-    shape = ModelShape(*model_shape(args.model, synthetic=getattr(args, "synthetic", False)))
-    settings = AblationSettings(task=args.task, n=n, model=args.model, shape=shape, seeds=tuple(range(seeds)),
-                                device=getattr(args, "device", "cpu"), glue_dir=args.glue_dir,
-                                data=None if data is None else tuple(sorted(data.items())))  # fmt: skip
-    cap = getattr(args, "max_eval_examples", None)
-    if cap is not None:
-        settings = replace(settings, budget=replace(settings.budget, max_eval_examples=cap),
-                           adapt_budget=replace(settings.adapt_budget, max_eval_examples=cap))  # fmt: skip
-    return settings
-
-
-def run_trials(trials: list, out: Path, *, trial_fn: Any, workers: int | None, threads: int, progress: bool,
-               retry_failed: bool = False,
-               driver: str = "pyramid-bert ablate"):  # noqa: ANN201 - SweepSummary  # fmt: skip
-    """Run ``trials`` (dense first) into the shared store ``out/results.sqlite``, resuming whatever is there, as
-    its one driver (``driver`` describes this run to another that finds the store in use)."""
-    from pyramid_bert.sweep.driver_lock import DriverLock
-    from pyramid_bert.sweep.executors import make_executor
-    from pyramid_bert.sweep.runner import run_sweep
-    from pyramid_bert.sweep.store import ResultsStore
-
-    executor = make_executor("local", workers=workers, threads=threads)
-    try:
-        with DriverLock(out / STORE_NAME, driver), ResultsStore(out / STORE_NAME) as store:
-            return run_sweep(trials, store, trial_fn, checkpoint_root=out / "checkpoints", executor=executor,
-                             resume=True, retry_failed=retry_failed, progress=progress, threads=threads)  # fmt: skip
-    finally:
-        executor.close()
-
-
-def dense_checkpoint(args: argparse.Namespace) -> Path:
-    """The seed-0 dense model of the ablation store ``runs/ablate`` for ``args.task`` (fine-tuned now if missing)."""
-    from types import SimpleNamespace
-
-    from pyramid_bert.sweep.ablations import dense_trials
-
-    base = SimpleNamespace(task=args.task, model=DEFAULT_MODEL, glue_dir=args.glue_dir)
-    settings = settings_from_args(base, seeds=1)
-    dense = dense_trials(settings)[0]
-    out = Path(DEFAULT_OUT)
-    summary = run_trials([dense], out, trial_fn=_trial_function(False), workers=1, threads=args.threads,
-                         progress=not args.no_progress, driver="pyramid-bert analyze --model ablate-dense")  # fmt: skip
-    if summary.failed:
-        raise ConfigError(f"--model ablate-dense: fine-tuning the dense model failed; see {out / STORE_NAME}")
-    return out / "checkpoints" / dense.key[:16]
-
-
-def _trial_function(synthetic: bool):  # noqa: ANN202
-    if synthetic:
-        from pyramid_bert.sweep.synthetic import synthetic_trial
-
-        return synthetic_trial
-    from pyramid_bert.sweep.ablation_trial import ablation_trial
-
-    return ablation_trial
+    return ablation_settings(
+        task=args.task, data=user_data(args), model=args.model, seeds=seeds, device=args.device,
+        glue_dir=args.glue_dir, max_eval_examples=args.max_eval_examples, synthetic=args.synthetic,
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.ablation_report import collect, write_ablation
     from pyramid_bert.io import check_output_dir, mark_output_dir
+    from pyramid_bert.sweep.ablation_runs import ablation_trial_function, run_ablation_trials
     from pyramid_bert.sweep.ablations import ABLATIONS, dense_trials, plan_ablation
     from pyramid_bert.sweep.budget import estimate_wall_seconds
     from pyramid_bert.sweep.driver_lock import DriverLock
@@ -181,23 +112,24 @@ def run(args: argparse.Namespace) -> int:
           "CPU (pyramid_bert.sweep.budget)", file=sys.stderr)  # fmt: skip
     if args.dry_run:
         return 0
-    summary = run_trials(trials, out, trial_fn=_trial_function(args.synthetic), workers=workers,
-                         threads=args.threads, progress=not args.no_progress, retry_failed=args.retry_failed,
-                         driver=driver)  # fmt: skip
+    summary = run_ablation_trials(
+        trials, out, trial_fn=ablation_trial_function(synthetic=args.synthetic), workers=workers,
+        threads=args.threads, progress=not args.no_progress, retry_failed=args.retry_failed, driver=driver,
+    )  # fmt: skip
     with ResultsStore(out / STORE_NAME) as store:
         records = {record.spec.key: record for record in store.records()}
     cells = collect(rows, records)
     keys = {trial.key for trial in trials}
     trial_minutes = sum(records[k].wall_seconds or 0.0 for k in keys if k in records) / 60
     minutes = (time.perf_counter() - started) / 60
-    how = (f"Model {args.model}, task {args.task}, {seeds} seed(s); warm protocol of the `default` preset (dense "
+    how = (f"Model {args.model}, task {settings.task}, {seeds} seed(s); warm protocol of the `default` preset (dense "
            f"per seed on {settings.budget.max_train_examples} training examples x {settings.budget.epochs:g} epochs, "
            f"pyramid trials adapted for {settings.adapt_budget.epochs:g} epoch; dev/test subsets of "
            f"{settings.adapt_budget.max_eval_examples}); Coreset-select; {'synthetic trial function (no model): ' if args.synthetic else ''}"
            f"this run {minutes:.1f} min wall with {workers} worker(s), {summary.ran} trials run, "
            f"{summary.already_done} already in the store; the trials' own wall time, summed over the store's runs, "
            f"{trial_minutes:.1f} min (dense included). Test metric x 100: mean [95% interval] over seeds. "
-           f"Re-run: `pyramid-bert ablate {args.ablation}`.")  # fmt: skip
+           f"Re-run: `{rerun_line(args)}`.")  # fmt: skip
     report = mark_output_dir(out / "report", "ablate")
     files = write_ablation(cells, report, name=args.ablation, heading=HEADINGS[args.ablation], how=how,
                            fit=args.ablation == "schedules",

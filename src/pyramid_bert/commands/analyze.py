@@ -17,15 +17,17 @@ import sys
 import time
 from pathlib import Path
 
-from pyramid_bert.commands.data_args import add_data_arguments, data_files
-from pyramid_bert.commands.flag_types import (
+from pyramid_bert.cli.flags import (
+    add_data_arguments,
+    add_force_argument,
     batch_size_int,
     cosine_distance_float,
+    data_files,
     positive_int,
     quantile_float,
+    rerun_line,
     seed_int,
 )
-from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import parse_m_list
 
@@ -105,7 +107,7 @@ def _missing(parser: argparse.ArgumentParser) -> int:
 def analysis_task(args: argparse.Namespace, model: str):
     """What to analyse: the task name (``--task``, default rt-polarity) or the TaskData read from ``--train`` /
     ``--dev`` / ``--test``, tokenized as ``model`` tokenizes. Fills in ``args.task``'s default."""
-    from pyramid_bert.commands.data_args import load_files_task
+    from pyramid_bert.cli.flags import load_files_task
 
     files = data_files(args, required=False)
     if files is None:
@@ -115,12 +117,6 @@ def analysis_task(args: argparse.Namespace, model: str):
         raise ConfigError("--model ablate-dense: the ablations' store takes named tasks only; with --train give "
                           "--model a fine-tuned folder (pyramid-bert finetune --train FILE --method dense --out DIR)")
     return load_files_task(files, model, max_length=args.max_length, seed=args.seed)
-
-
-def data_flags(args: argparse.Namespace) -> str:
-    """The data flags of a re-run: ``--task NAME`` or ``--train FILE [--dev FILE] [--test FILE]``."""
-    files = [f"--{name} {value}" for name in ("train", "dev", "test") if (value := getattr(args, name, None))]
-    return " ".join(files) or f"--task {args.task}"
 
 
 def _check_common(args: argparse.Namespace) -> None:
@@ -153,9 +149,11 @@ def run_redundancy(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     task = analysis_task(args, args.model)
     if args.model == "ablate-dense":
-        from pyramid_bert.commands.ablate import dense_checkpoint
+        from pyramid_bert.sweep.ablation_runs import ablation_dense_checkpoint
 
-        args.model = str(dense_checkpoint(args))
+        args.model = str(ablation_dense_checkpoint(
+            args.task, glue_dir=args.glue_dir, threads=args.threads, progress=not args.no_progress
+        ))  # fmt: skip
     inputs = load_inputs(args.model, task=task, split=args.split, max_examples=args.max_examples,
                          seed=args.seed, glue_dir=args.glue_dir)  # fmt: skip
     result = analyze_model(inputs.model, model_inputs(inputs.encodings), batch_size=args.batch_size,
@@ -166,9 +164,7 @@ def run_redundancy(args: argparse.Namespace) -> int:
     where = "each encoder's output" if args.at == "output" else "right after each encoder's attention sublayer"
     how = (f"Model `{args.model}` ({kind}), task {inputs.task.name}, split {args.split}, tokens read at {where}, "
            f"{len(inputs.encodings['labels'])} inputs, N = {inputs.task.max_length}; {seconds:.0f} s wall. "
-           f"Re-run: `pyramid-bert analyze redundancy --model {args.model} {data_flags(args)} --split {args.split}"
-           f"{'' if args.at == 'output' else ' --at middle'}"
-           f"{'' if args.max_examples is None else f' --max-examples {args.max_examples}'}`.")  # fmt: skip
+           f"Re-run: `{rerun_line(args)}`.")  # fmt: skip
     out = mark_output_dir(args.out, "analyze")
     files = write_redundancy(result, out, heading=f"Token redundancy (Figure 1): {args.model}", how=how)
     print(Path(files["section"]).read_text())
@@ -192,9 +188,11 @@ def run_importance(args: argparse.Namespace) -> int:
     model = args.model
     task = analysis_task(args, model)
     if model == "ablate-dense":
-        from pyramid_bert.commands.ablate import dense_checkpoint
+        from pyramid_bert.sweep.ablation_runs import ablation_dense_checkpoint
 
-        model = str(dense_checkpoint(args))
+        model = str(ablation_dense_checkpoint(
+            args.task, glue_dir=args.glue_dir, threads=args.threads, progress=not args.no_progress
+        ))  # fmt: skip
     inputs = load_inputs(model, task=task, split=args.split, max_examples=args.max_examples, seed=args.seed,
                          glue_dir=args.glue_dir)  # fmt: skip
     if not inputs.fine_tuned:
@@ -206,9 +204,7 @@ def run_importance(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     how = (f"Model `{model}`, task {inputs.task.name}, split {args.split}, {len(inputs.encodings['labels'])} inputs "
            f"(seed {args.seed}), N = {inputs.task.max_length}, encoders {layers}; {seconds:.0f} s wall, "
-           f"{args.threads} thread(s). Re-run: `pyramid-bert analyze importance --model {args.model} "
-           f"{data_flags(args)} --max-examples {args.max_examples} --ms {args.ms}"
-           f"{'' if args.layers is None else f' --layers {args.layers}'}`.")  # fmt: skip
+           f"{args.threads} thread(s). Re-run: `{rerun_line(args)}`.")  # fmt: skip
     out = mark_output_dir(args.out, "analyze")
     files = write_importance(curves, ceiling, out, heading="Token importance (Figures 4-5)", how=how)
     print(Path(files["section"]).read_text())

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.commands.data_args import load_files_task, text_columns
-from pyramid_bert.commands.flag_types import (
+from pyramid_bert.cli.flags import (
     MAX_BATCH_SIZE,
     MAX_SEQUENCE_LENGTH,
+    add_force_argument,
     batch_size_list,
+    load_files_task,
     nonneg_int,
     positive_int,
     sequence_length_int,
+    text_columns,
 )
-from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import add_option_arguments, options_from_args, parse_m_list
 

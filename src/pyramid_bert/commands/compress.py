@@ -10,10 +10,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
+from pyramid_bert.cli.flags import (
+    add_data_arguments,
+    add_force_argument,
+    batch_size_int,
+    data_files,
+    describe_task,
+    load_files_task,
+    nonneg_float,
+    positive_float,
+    positive_int,
+    seed_int,
+)
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime, print_table
-from pyramid_bert.commands.flag_types import batch_size_int, nonneg_float, positive_float, positive_int, seed_int
-from pyramid_bert.commands.output_args import add_force_argument
 
 
 def register(subparsers: Any) -> None:

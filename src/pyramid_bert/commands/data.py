@@ -19,8 +19,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
-from pyramid_bert.commands.flag_types import nonneg_int, positive_int, seed_int
-from pyramid_bert.commands.output_args import add_force_argument
+from pyramid_bert.cli.flags import add_force_argument, nonneg_int, positive_int, seed_int
 from pyramid_bert.errors import ConfigError, DataError
 
 GROUPS = ("all", "models", "text", "glue", "lra")

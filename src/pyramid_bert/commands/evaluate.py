@@ -11,7 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.commands.data_args import add_data_arguments, data_files, load_files_task
+from pyramid_bert.cli.flags import (
+    add_data_arguments,
+    add_force_argument,
+    batch_size_int,
+    data_files,
+    load_files_task,
+    positive_int,
+)
 from pyramid_bert.commands.finetune import (
     add_ratio_arguments,
     add_runtime_arguments,
@@ -19,8 +26,6 @@ from pyramid_bert.commands.finetune import (
     prepare_runtime,
     print_table,
 )
-from pyramid_bert.commands.flag_types import batch_size_int, positive_int
-from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.spec import options_from_args
 
 

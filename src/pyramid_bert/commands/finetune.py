@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.commands.data_args import add_data_arguments, data_files, describe_task, load_files_task
-from pyramid_bert.commands.flag_types import (
+from pyramid_bert.cli.flags import (
+    add_data_arguments,
     batch_size_int,
+    data_files,
+    describe_task,
+    load_files_task,
     positive_float,
     positive_int,
     positive_int_list,

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import argparse
 
-from pyramid_bert.commands.flag_types import (
+from pyramid_bert.cli.flags import (
     MAX_SEED,
+    add_force_argument,
     batch_size_int,
     positive_float,
     positive_int,
     seed_int,
     unit_interval_open_float,
 )
-from pyramid_bert.commands.output_args import add_force_argument
 from pyramid_bert.errors import ConfigError
 
 BACKBONE_CHOICES = ("bigbird", "performer")

@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.commands.data_args import add_data_arguments
+from pyramid_bert.cli.flags import add_data_arguments, add_force_argument, batch_size_int
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime
-from pyramid_bert.commands.flag_types import batch_size_int
-from pyramid_bert.commands.output_args import add_force_argument
 
 
 def register(subparsers: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pyramid_bert.commands.output_args import add_force_argument
+from pyramid_bert.cli.flags import add_force_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,8 +8,7 @@ import sys
 import time
 from typing import Any
 
-from pyramid_bert.commands.data_args import add_data_arguments
-from pyramid_bert.commands.flag_types import nonneg_float, positive_float, positive_int
+from pyramid_bert.cli.flags import add_data_arguments, nonneg_float, positive_float, positive_int
 from pyramid_bert.errors import ConfigError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -79,7 +78,7 @@ def user_data(args: argparse.Namespace) -> dict[str, Any] | None:
     """With ``--train``: the sweep's data as :attr:`~pyramid_bert.sweep.spec.TrialSpec.data` (the files, N fixed
     now from the train lengths or ``--max-length``, and the files' fingerprint), read once here so that a bad file
     is one message now; None with ``--task``."""
-    from pyramid_bert.commands.data_args import data_files, load_files_task
+    from pyramid_bert.cli.flags import data_files, load_files_task
     from pyramid_bert.data.user_task import files_fingerprint
 
     files = data_files(args, required=False)

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
+    args.argv = words  # the re-run line of reports (pyramid_bert.cli.flags.rerun_line)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
