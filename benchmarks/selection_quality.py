@@ -95,7 +95,7 @@ def run_all(store_dir: Path, tasks: list[str] | None) -> list[dict]:
             result = evaluate_checkpoint(folder, split=split, only_infer=spec, measure_speed=False,
                                          max_examples=max_examples, write_json=False)  # fmt: skip
             row = {"task": task, "seed": seed, "schedule": schedule, "config": name, "split": split,
-                   "metric": result["metric"], "metric_name": result["metric_name"]}  # fmt: skip
+                   "metric": result.metric, "metric_name": result.metric_name}  # fmt: skip
             cache[key] = row
             with cache_path.open("a") as handle:  # one line per evaluation: a killed run loses at most one
                 handle.write(json.dumps(row) + "\n")

@@ -218,8 +218,8 @@ def test_load_pyramid_model_and_evaluate_take_the_output_folder(run, one_thread)
     out = run["result"].out
     assert is_pyramidized(load_pyramid_model(str(out)))
     result = evaluate_checkpoint(out, task_data=run["task"], measure_speed=False, write_json=False)
-    assert result["metric"] == pytest.approx(run["result"].chosen_row["test"])
-    assert result["keep_ratios"] is not None and result["lengths"] is not None
+    assert result.metric == pytest.approx(run["result"].chosen_row["test"])
+    assert result.keep_ratios is not None and result.lengths is not None
 
 
 def test_predict_labels_a_csv_with_the_label_names(run, tmp_path, one_thread):
@@ -321,8 +321,8 @@ def test_evaluate_writes_nothing_into_a_folder_it_did_not_make(run, tmp_path, on
     AutoTokenizer.from_pretrained(run["result"].out).save_pretrained(folder)
     before = sorted(path.name for path in folder.iterdir())
     result = evaluate_checkpoint(folder, task_data=run["task"], measure_speed=False)
-    assert result["result_json"] is None and sorted(path.name for path in folder.iterdir()) == before
-    assert result["metric"] == pytest.approx(run["result"].chosen_row["test"])
+    assert result.result_json is None and sorted(path.name for path in folder.iterdir()) == before
+    assert result.metric == pytest.approx(run["result"].chosen_row["test"])
 
 
 def test_a_rerun_replaces_the_folder_only_while_it_holds_nothing_but_what_compress_wrote(run, monkeypatch):

@@ -59,31 +59,34 @@ def test_metric_matches_sklearn_on_the_checkpoint_predictions(runs, task):
     with torch.inference_mode():
         logits = model(**encodings).logits.numpy()
     expected = accuracy_score(labels.numpy(), predictions_from_logits(logits, is_regression=False))
-    assert result["metric_name"] == "accuracy" and result["examples"] == 40
-    assert result["metric"] == pytest.approx(expected)
-    assert result["metric"] >= 0.9  # the tiny pyramid model really learned the keyword task
+    assert result.metric_name == "accuracy" and result.examples == 40
+    assert result.metric == pytest.approx(expected)
+    assert result.metric >= 0.9  # the tiny pyramid model really learned the keyword task
 
 
 def test_speed_fields_and_cost_model_figures(runs, task):
     result = evaluate_checkpoint(runs["coreset"], task_data=task, timing_repeats=3, timing_warmup=1)
-    speed = result["speed"]
+    speed = result.speed
     assert set(speed["seconds"]) == {"dense/padded", "dense/dynamic", "dense/sorted", "pyramid/padded",
                                      "pyramid/sorted"}  # fmt: skip
     assert all(len(stats["samples"]) == 3 for stats in speed["seconds"].values())
     assert speed["examples"] == 40 and speed["batch_size"] == 128 and speed["seq_len"] == 16 and speed["threads"] == 1
-    assert result["speedup_median"] == speed["speedups"]["pyramid/padded vs dense/padded"]["median"]
-    assert result["sorted_speedup_median"] == speed["speedups"]["pyramid/sorted vs dense/sorted"]["median"]
-    assert result["predicted_speedup_padded"] == pytest.approx(
+    assert result.speedup["paper"]["median"] == speed["speedups"]["pyramid/padded vs dense/padded"]["median"]
+    assert result.speedup["sorted"]["median"] == speed["speedups"]["pyramid/sorted vs dense/sorted"]["median"]
+    assert result.predicted_speedup_padded == pytest.approx(
         schedule.predicted_speedup(16, [8, 4], hidden=32, intermediate=64, num_layers=2)
     )
     assert speed["train_step"]["batch_size"] == 16 and speed["train_step"]["widths"]["padded"] == 16
-    assert result["predicted_speedup"] == pytest.approx(
+    assert result.predicted_speedup == pytest.approx(
         schedule.predicted_speedup(16, [8, 4], hidden=32, intermediate=64, num_layers=2)
     )
-    assert result["space_reduction"] == pytest.approx(schedule.attention_space_reduction(16, [8, 4]))
-    assert result["space_reduction_exact"] == pytest.approx(1 - (16**2 + 8**2) / (2 * 16**2))
+    assert result.space_reduction == pytest.approx(schedule.attention_space_reduction(16, [8, 4]))
+    assert result.space_reduction_exact == pytest.approx(1 - (16**2 + 8**2) / (2 * 16**2))
     written = json.loads((runs["coreset"] / "eval-test.json").read_text())
-    assert written["metric"] == result["metric"] and written["lengths"] == [8, 4]
+    assert written["metric"] == result.metric and written["lengths"] == [8, 4]
+    assert written["speedup_median"] == result.speedup["paper"]["median"] and written == result.to_row()
+    row = result.trial_columns()
+    assert row["test_metric"] == result.metric and row["sorted_speedup_q25"] == result.speedup["sorted"]["q25"]
 
 
 def test_the_timed_dense_twin_is_dense_has_the_same_weights_and_gets_the_same_inputs(runs, task, monkeypatch):
@@ -141,22 +144,22 @@ def test_the_timed_dense_twin_is_dense_has_the_same_weights_and_gets_the_same_in
 
 def test_dense_checkpoint_has_speedup_one_without_timing(runs, task):
     result = evaluate_checkpoint(runs["dense"], task_data=task, split="dev", write_json=False)
-    assert result["speed"] is None and result["speedup_median"] == 1.0
-    assert result["predicted_speedup"] == 1.0 and result["space_reduction"] == 0.0
+    assert result.speed is None and result.speedup["paper"]["median"] == 1.0
+    assert result.predicted_speedup == 1.0 and result.space_reduction == 0.0
 
 
 def test_only_infer_applies_selection_to_dense_weights_at_inference(runs, task):
     result = evaluate_checkpoint(
         runs["dense"], task_data=task, only_infer={"method": "input_first_k", "lengths": [2, 2]}, timing_repeats=2,
     )  # fmt: skip
-    assert result["method"] == "input_first_k" and result["lengths"] == [2, 2] and result["only_infer"]
-    assert result["speed"] is not None
+    assert result.method == "input_first_k" and result.lengths == [2, 2] and result.only_infer
+    assert result.speed is not None
     # the dense twin is timed on whole sentences, not on inputs already cut to k (then it would be as fast)
-    assert result["speed"]["real_predicted"] > 2.0 and result["speed"]["paper_predicted"] > 2.0
+    assert result.speed["real_predicted"] > 2.0 and result.speed["paper_predicted"] > 2.0
     assert (runs["dense"] / "eval-test-only-infer.json").is_file()
     dense = evaluate_checkpoint(runs["dense"], task_data=task, measure_speed=False, write_json=False)
     # Cutting the input to CLS and the first word hides the keyword from most sentences.
-    assert result["metric"] < dense["metric"] - 0.2
+    assert result.metric < dense.metric - 0.2
     with pytest.raises(ConfigError, match="densely fine-tuned"):
         evaluate_checkpoint(runs["coreset"], task_data=task, only_infer={"method": "coreset", "lengths": [4, 2]})
     with pytest.raises(ConfigError, match="unknown key"):

@@ -146,7 +146,7 @@ def test_inference_only_trial_scores_the_dense_checkpoint_with_selection_and_tra
     result = ablation_trial(job)
     expected = evaluate_checkpoint(dense, split="test", measure_speed=False, write_json=False,
                                    only_infer={"method": "coreset", "lengths": [6, 3], "m": 1})  # fmt: skip
-    assert result["test_metric"] == expected["metric"] and result["train_seconds"] == 0.0
+    assert result["test_metric"] == expected.metric and result["train_seconds"] == 0.0
     assert result["only_infer"] is True and result["lengths"] == [6, 3]
     assert sorted(p.name for p in dense.iterdir()) == before  # the dense checkpoint is left as it was
 

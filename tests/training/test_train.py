@@ -288,8 +288,8 @@ def test_regression_task_trains_a_one_output_head_scored_by_spearman(tiny_model,
     out = finetune(config, task_data=task, progress=False)
     result = evaluate_checkpoint(out, task_data=task, measure_speed=False, write_json=False)
     assert json.loads((out / "config.json").read_text())["problem_type"] == "regression"
-    assert result["metric_name"] == "spearman" and set(result["scores"]) == {"spearman", "pearson"}
-    assert result["metric"] > 0.5  # the score follows the keyword
+    assert result.metric_name == "spearman" and set(result.scores) == {"spearman", "pearson"}
+    assert result.metric > 0.5  # the score follows the keyword
 
 
 def test_cli_finetune_prints_a_summary_table_and_writes_run_json(tiny_model, task, tmp_path, monkeypatch, capsys):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
+from pyramid_bert.measure.evaluation import speedup_column
 from pyramid_bert.report.stats import MeanCI, mean_ci, paired_difference, verdict
 from pyramid_bert.sweep.ablations import PlannedTrial
 
@@ -59,9 +60,9 @@ def collect(rows: Sequence[PlannedTrial], records: Mapping[str, Any]) -> list[Ce
         cell.test[row.trial.seed] = float(result["test_metric"])
         cell.dev[row.trial.seed] = float(result["dev_metric"])
         cell.predicted = result.get("predicted_speedup", cell.predicted)
-        if result.get("speedup_median") is not None and cell.speedup is None:
-            cell.speedup = float(result["speedup_median"])
-            sorted_value = result.get("sorted_speedup_median")
+        if result.get(speedup_column("paper")) is not None and cell.speedup is None:
+            cell.speedup = float(result[speedup_column("paper")])
+            sorted_value = result.get(speedup_column("sorted"))
             cell.sorted_speedup = None if sorted_value is None else float(sorted_value)
     return list(cells.values())
 

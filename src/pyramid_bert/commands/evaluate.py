@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         measure_memory=args.memory, only_infer=only_infer_spec(args), batch_size=args.batch_size,
         max_examples=args.max_examples, device=args.device, glue_dir=args.glue_dir, timing_repeats=args.repeats,
         timing_examples=args.timing_examples,
-    )  # fmt: skip
+    ).to_row()  # fmt: skip
     rows = [
         ("task / split", f"{result['task']} / {result['split']} ({result['examples']} examples)"),
         ("method", result["method"] + (" (only infer)" if result["only_infer"] else "")),

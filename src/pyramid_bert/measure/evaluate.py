@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.measure.evaluation import SPEEDUP_PREFIXES, SPREAD_STATS, Evaluation
 from pyramid_bert.spec import METHODS, SelectionOptions
 from pyramid_bert.training.config import (
     DENSE,
@@ -112,11 +113,10 @@ def evaluate_checkpoint(
             written by ``finetune`` or ``compress`` only.
 
     Returns:
-        A JSON-able dict: metric_name, metric, scores, examples, lengths, keep_ratios, predicted_speedup,
-        space_reduction, speedup_median/q25/q75 (the paper's protocol: both models padded to N) and
-        sorted_speedup_median/q25/q75 (both on length-sorted, dynamically padded batches: the realistic one;
-        None without timing), predicted_speedup_padded / _sorted (FLOPs model on those batches), speed (every
-        batching pair and the training step), memory, eval_seconds, ...
+        An :class:`~pyramid_bert.measure.evaluation.Evaluation`: the metric and scores, the schedule and its cost
+        model (predicted speedup, attention-space reduction), the measured speedup under the paper's protocol (both
+        models padded to N) and the sorted one (both on length-sorted, dynamically padded batches: the realistic
+        one), the speed of every batching pair and the training step, memory; ``to_row()`` gives it as JSON.
     """
     started = time.perf_counter()
     run = _load_run(Path(path), task=task, task_data=task_data, glue_dir=glue_dir, split=split, only_infer=only_infer)
@@ -127,24 +127,24 @@ def evaluate_checkpoint(
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run.config.seed))
     run.model.to(torch_device)
     result = _score(run, encodings, split=split, batch_size=eval_batch_size, device=torch_device)
-    result["only_infer"] = only_infer or None
+    result.only_infer = only_infer or None
     if measure_speed:
         timing = dict(warmup=timing_warmup, repeats=timing_repeats, examples=timing_examples, dense_modes=timing_dense_modes)
-        result.update(_speed_columns(
-            run, split, max_examples, batch_size=eval_batch_size, device=torch_device, time_train_step=time_train_step,
-            **timing,
-        ))  # fmt: skip
+        _measure_speed_into(
+            result, run, split, max_examples, batch_size=eval_batch_size, device=torch_device,
+            time_train_step=time_train_step, **timing,
+        )  # fmt: skip
     if measure_memory:
         from pyramid_bert.training.batching import real_lengths
 
         train_batch = run.config.resolved_batch_size()
-        result["memory"] = measure_memory_pair(
+        result.memory = measure_memory_pair(
             run.folder, n=run.task.max_length, batch_size=eval_batch_size, train_batch_size=train_batch,
             device=str(torch_device), selection=run.selection_spec, include_pyramid=run.selected,
             dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
         )  # fmt: skip
-    result["eval_seconds"] = time.perf_counter() - started
-    result["result_json"] = _write_result(result, run, split, only_infer) if write_json else None
+    result.eval_seconds = time.perf_counter() - started
+    result.result_json = _write_result(result, run, split, only_infer) if write_json else None
     return result
 
 
@@ -250,8 +250,8 @@ def _check_schedule_fits(run: _Run) -> None:
 
 def _score(
     run: _Run, encodings: dict[str, torch.Tensor], *, split: str, batch_size: int, device: torch.device
-) -> dict[str, Any]:
-    """The task metric and the cost-model figures of the run's schedule (speed and memory columns still None)."""
+) -> Evaluation:
+    """The task metric and the cost-model figures of the run's schedule (speed and memory still unmeasured)."""
     from pyramid_bert import pyramid_settings
     from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
@@ -261,47 +261,42 @@ def _score(
     labels = encodings["labels"].numpy()
     scores = compute_metrics(task.metric, predictions, labels)
     settings = pyramid_settings(run.model)
-    return {
-        "checkpoint": str(run.folder), "task": task.name, "split": split, "examples": int(len(predictions)),
-        "metric_name": task.metric, "metric": scores[task.metric], "scores": scores,
-        "method": run.method, "lengths": run.lengths, "position": run.position, "n": n,
+    return Evaluation(
+        checkpoint=str(run.folder), task=task.name, split=split, examples=int(len(predictions)),
+        metric_name=task.metric, metric=scores[task.metric], scores=scores, method=run.method, lengths=run.lengths,
+        position=run.position, n=n, device=str(device),
         **pyramid_summary(run.model.config, n, run.lengths, run.method, run.position),
-        **{f"{protocol}speedup_{stat}": None for protocol in ("", "sorted_") for stat in ("median", "q25", "q75")},
-        "speed": None, "memory": None, "device": str(device),
         **class_shares(predictions, labels, is_regression=task.is_regression),
-        "keep_ratios": settings.keep_ratios if settings is not None else None,
-    }  # fmt: skip
+        keep_ratios=settings.keep_ratios if settings is not None else None,
+    )  # fmt: skip
 
 
-def _speed_columns(
-    run: _Run, split: str, max_examples: int | None, *, batch_size: int, device: torch.device, warmup: int,
-    repeats: int, examples: int | None, dense_modes: tuple[str, ...], time_train_step: bool,
-) -> dict[str, Any]:  # fmt: skip
+def _measure_speed_into(
+    result: Evaluation, run: _Run, split: str, max_examples: int | None, *, batch_size: int, device: torch.device,
+    warmup: int, repeats: int, examples: int | None, dense_modes: tuple[str, ...], time_train_step: bool,
+) -> None:  # fmt: skip
     """Speed against the dense twin (both protocols, and a training step), or 1.0 for a model that selects nothing."""
     if not run.selected:
-        ones = {"speedup_median": 1.0, "speedup_q25": 1.0, "speedup_q75": 1.0}
-        return {**ones, **{f"sorted_{key}": value for key, value in ones.items()}}
+        result.speedup = {protocol: dict.fromkeys(SPREAD_STATS, 1.0) for protocol in SPEEDUP_PREFIXES}
+        return
     timed = _timing_inputs(run.tokenizer, run.task, split, max_examples, examples, run.config.seed)
     speed = _measure_speed(
         run.model, run.folder, timed, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
         train_batch_size=run.config.resolved_batch_size() if time_train_step else None, dense_modes=dense_modes,
     )  # fmt: skip
-    return {
-        "speed": speed,
-        **{f"speedup_{key}": value for key, value in speed["paper_speedup"].items()},
-        **{f"sorted_speedup_{key}": value for key, value in speed["real_speedup"].items()},
-        "predicted_speedup_padded": speed["paper_predicted"], "predicted_speedup_sorted": speed["real_predicted"],
-    }  # fmt: skip
+    result.speed = speed
+    result.speedup = {"paper": dict(speed["paper_speedup"]), "sorted": dict(speed["real_speedup"])}
+    result.predicted_speedup_padded, result.predicted_speedup_sorted = speed["paper_predicted"], speed["real_predicted"]
 
 
-def _write_result(result: dict[str, Any], run: _Run, split: str, only_infer: dict[str, Any] | None) -> str | None:
+def _write_result(result: Evaluation, run: _Run, split: str, only_infer: dict[str, Any] | None) -> str | None:
     """Write ``result`` into the checkpoint folder when we made it (finetune or compress); returns the path."""
     from pyramid_bert.io import atomic_write_json
 
     if run.run_info.get("model_folder") and not (run.folder / "compress.json").is_file():
         return None  # a folder someone else saved gets nothing written into it (use --json-out)
     path = str(run.folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
-    atomic_write_json(path, {**result, "result_json": path})
+    atomic_write_json(path, {**result.to_row(), "result_json": path})
     return path
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.measure.evaluation import speedup_column
 from pyramid_bert.report.frontier import locate, pareto_frontier
 from pyramid_bert.report.stats import MeanCI, mean_ci
 from pyramid_bert.sweep.store import TrialRecord
@@ -61,7 +62,7 @@ AXES = ("speedup", "space")
 #: Speed axes: which measured speedup a report puts on its x-axis (see the module docstring).
 SPEED_AXES = ("sorted", "padded")
 #: Result keys of the median speedup on each speed axis.
-SPEED_KEYS = {"padded": "speedup_median", "sorted": "sorted_speedup_median"}
+SPEED_KEYS = {"padded": speedup_column("paper"), "sorted": speedup_column("sorted")}
 #: A configuration whose test predictions are more than this share one class is a constant predictor.
 CONSTANT_SHARE = 0.95
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyramid_bert.io import atomic_write_text, mark_output_dir
+from pyramid_bert.measure.evaluation import SPEEDUP_PREFIXES, SPREAD_STATS, speedup_column
 from pyramid_bert.report.aggregate import (
     COLUMN_TITLES,
     METHOD_COLUMNS,
@@ -274,8 +275,7 @@ def _configuration_row(result: TaskResult, point: ConfigPoint) -> str:
 
 _TRIAL_COLUMNS = (
     "task", "model", "method", "schedule", "m", "position", "seed", "status", "dev_metric", "test_metric",
-    "metric_name", "speedup_median", "speedup_q25", "speedup_q75", "sorted_speedup_median", "sorted_speedup_q25",
-    "sorted_speedup_q75", "prediction_majority_share", "label_majority_share", "protocol", "predicted_speedup",
+    "metric_name", *(speedup_column(p, s) for p in SPEEDUP_PREFIXES for s in SPREAD_STATS), "prediction_majority_share", "label_majority_share", "protocol", "predicted_speedup",
     "predicted_speedup_padded", "predicted_speedup_sorted", "space_reduction", "space_reduction_exact",
     "train_seconds", "eval_seconds", "wall_seconds", "lengths", "pool_windows", "checkpoint", "host", "key", "error",
 )  # fmt: skip

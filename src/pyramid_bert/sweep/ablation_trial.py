@@ -25,7 +25,6 @@ def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
     from transformers.utils import logging as transformers_logging
 
     from pyramid_bert.measure import evaluate
-    from pyramid_bert.sweep.trial import EXTRA_TEST_KEYS
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
@@ -49,12 +48,7 @@ def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     return {
         "task": config["task"], "model": config["model"], "method": config["method"], "seed": config["seed"],
-        "metric_name": test["metric_name"], "dev_metric": dev["metric"], "test_metric": test["metric"],
-        "dev_scores": dev.get("scores"), "test_scores": test.get("scores"),
-        "speedup_median": test["speedup_median"], "speedup_q25": test["speedup_q25"],
-        "speedup_q75": test["speedup_q75"], **{key: test.get(key) for key in EXTRA_TEST_KEYS},
-        "predicted_speedup": test["predicted_speedup"], "space_reduction": test["space_reduction"],
-        "space_reduction_exact": test.get("space_reduction_exact"), "train_seconds": 0.0,
-        "eval_seconds": dev["eval_seconds"] + test["eval_seconds"], "checkpoint": config["model"],
-        "lengths": test.get("lengths"), "only_infer": True, "protocol": options.get("protocol"),
+        "dev_metric": dev.metric, "dev_scores": dev.scores, **test.trial_columns(), "train_seconds": 0.0,
+        "eval_seconds": dev.eval_seconds + test.eval_seconds, "checkpoint": config["model"],
+        "lengths": test.lengths, "only_infer": True, "protocol": options.get("protocol"),
     }  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from pyramid_bert.measure.evaluation import speedup_column
 from pyramid_bert.schedule import attention_space_reduction
 
 SYNTHETIC_INPUT_LENGTH = 64
@@ -51,12 +52,9 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
         "dev_metric": dev,
         "test_metric": test,
         "metric_name": "accuracy",
-        "speedup_median": speedup,
-        "speedup_q25": speedup * 0.98,
-        "speedup_q75": speedup * 1.02,
-        "sorted_speedup_median": sorted_speedup,
-        "sorted_speedup_q25": sorted_speedup * 0.98,
-        "sorted_speedup_q75": sorted_speedup * 1.02,
+        **{speedup_column(protocol, stat): value * factor
+           for protocol, value in (("paper", speedup), ("sorted", sorted_speedup))
+           for stat, factor in (("median", 1.0), ("q25", 0.98), ("q75", 1.02))},
         "prediction_majority_share": min(share, 1.0),
         "label_majority_share": 0.5,
         "protocol": (config.get("trial_options") or {}).get("protocol"),

@@ -17,11 +17,6 @@ if TYPE_CHECKING:
 #: Keys of the test evaluation copied when present (None otherwise): the speedup against the dense model on
 #: length-sorted, dynamically padded batches (the realistic one, beside the paper's padded ``speedup_*``),
 #: and the class shares of the test predictions and labels (constant-predictor check).
-EXTRA_TEST_KEYS = (
-    "sorted_speedup_median", "sorted_speedup_q25", "sorted_speedup_q75",
-    "prediction_majority_share", "label_majority_share", "prediction_counts",
-    "predicted_speedup_padded", "predicted_speedup_sorted",
-)  # fmt: skip
 
 
 def run_trial(
@@ -60,33 +55,23 @@ def run_trial(
         dev = evaluate.evaluate_checkpoint(
             folder, split="dev", measure_speed=False, max_examples=config.max_eval_examples,
             task_data=task_data, write_json=False,
-        )  # fmt: skip
+        ).to_row()  # fmt: skip
     test = evaluate.evaluate_checkpoint(
         folder, split="test", measure_speed=measure_speed, measure_memory=measure_memory,
         max_examples=config.max_eval_examples, task_data=task_data, timing_repeats=timing_repeats,
         timing_examples=timing_examples, timing_dense_modes=("padded", "sorted"), time_train_step=time_train_step,
     )  # fmt: skip
     eval_seconds = time.perf_counter() - eval_started
-    speed = test.get("speed") or {}
-    train_step = speed.get("train_step") or {}
+    train_step = (test.speed or {}).get("train_step") or {}
     return {
         "task": config.task,
         "model": config.model,
         "method": config.method,
         "seed": config.seed,
-        "metric_name": test["metric_name"],
         "dev_metric": dev["metric"],
-        "test_metric": test["metric"],
         "dev_scores": dev.get("scores"),
-        "test_scores": test.get("scores"),
-        "speedup_median": test["speedup_median"],
-        "speedup_q25": test["speedup_q25"],
-        "speedup_q75": test["speedup_q75"],
-        **{key: test.get(key) for key in EXTRA_TEST_KEYS},
+        **test.trial_columns(),
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
-        "predicted_speedup": test["predicted_speedup"],
-        "space_reduction": test["space_reduction"],
-        "space_reduction_exact": test.get("space_reduction_exact"),
         "train_seconds": run_info["train"]["seconds"],
         "train_step_seconds": run_info["train"]["step_seconds_median"],
         "finetune_wall_seconds": fine_tune_wall,
@@ -94,6 +79,6 @@ def run_trial(
         "threads": run_info["train"].get("threads"),
         "checkpoint": str(folder),
         "lengths": run_info.get("lengths"),
-        "memory": test.get("memory"),
+        "memory": test.memory,
         **{f"config_{key}": value for key, value in config.flat_dict().items()},
     }
