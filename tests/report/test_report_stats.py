@@ -7,7 +7,7 @@ import math
 import pytest
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.report.stats import mean_ci, paired_difference, verdict
+from pyramid_bert.report.stats import PairedDifference, format_difference, holm, mean_ci, paired_difference, verdict
 
 T_975_DF2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom (tables)
 
@@ -59,6 +59,35 @@ def test_paired_difference_edge_cases():
     single = paired_difference({0: 0.5}, {0: 0.4})
     assert single.n == 1 and single.low is None and not single.significant
     assert verdict(single, other="dense") == "one seed: no test against dense"
-    constant = paired_difference({0: 0.6, 1: 0.7}, {0: 0.5, 1: 0.6})
-    assert constant.mean == pytest.approx(0.1) and constant.p_value == 0.0 and constant.significant
+    constant = paired_difference({0: 0.6, 1: 0.7}, {0: 0.5, 1: 0.6})  # the same +0.1 on both seeds (up to rounding)
+    assert constant.mean == pytest.approx(0.1) and constant.no_spread
+    assert constant.p_value == 0.5 and not constant.significant  # sign-flip test: 2 of the 2^2 sign patterns
+    assert format_difference(constant, scale=100) == "+10.0 (same on all 2 seeds)"
+    assert "exact sign-flip test" in verdict(constant, other="dense")
     assert verdict(None, other="Att") == "no common seeds with Att"
+
+
+@pytest.mark.parametrize(("seeds", "p_value", "significant"), [(3, 0.25, False), (5, 0.0625, False), (6, 0.03125, True)])
+def test_a_difference_without_spread_is_tested_exactly_not_called_certain(seeds, p_value, significant):
+    a = {seed: 0.8 for seed in range(seeds)}
+    b = {seed: 0.7 for seed in range(seeds)}
+    difference = paired_difference(a, b)
+    assert difference.no_spread and difference.p_value == pytest.approx(p_value)
+    assert difference.significant is significant
+    assert paired_difference(b, b).p_value == 1.0  # no difference at all
+
+
+def test_holm_adjusts_a_family_of_p_values_by_hand():
+    def diff(p_value):
+        return PairedDifference(mean=0.01, low=0.0, high=0.02, n=3, p_value=p_value)
+
+    family = [diff(0.01), None, diff(0.04), PairedDifference(0.01, None, None, 1, None), diff(0.03)]
+    adjusted = holm(family)
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03; max(0.03, 2 x 0.03) = 0.06; max(0.06, 1 x 0.04) = 0.06
+    assert [d.p_adjusted if d is not None else None for d in adjusted] == pytest.approx([0.03, None, 0.06, None, 0.06])
+    assert adjusted[1] is None and adjusted[3].p_adjusted is None  # untested entries stay as they are
+    assert {d.family for d in (adjusted[0], adjusted[2], adjusted[4])} == {3}
+    assert adjusted[0].significant and not adjusted[2].significant and not adjusted[4].significant
+    assert adjusted[0].low == family[0].low and adjusted[0].p_value == 0.01  # raw interval and p kept
+    assert "Holm-adjusted over 3: 0.030" in verdict(adjusted[0], other="dense")
+    assert holm([diff(0.2)])[0].p_adjusted == pytest.approx(0.2)

@@ -18,7 +18,7 @@ import numpy as np
 
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
 from pyramid_bert.measure.evaluation import speedup_column
-from pyramid_bert.report.stats import MeanCI, mean_ci, paired_difference, verdict
+from pyramid_bert.report.stats import MeanCI, PairedDifference, holm, mean_ci, paired_difference, verdict
 from pyramid_bert.sweep.ablations import PlannedTrial
 
 SCALE = 100.0
@@ -122,21 +122,18 @@ def markdown_table(cells: Sequence[Cell]) -> str:
         lengths = " ".join(map(str, first.lengths))
         lines.append(f"| {schedule} ({lengths}) | {predicted} | " + " | ".join(cells_text) + " |")
     if len(variants) > 1:
-        differences: list[str] = []
-        for schedule in schedules:
-            base = by.get((variants[0], schedule))
-            for variant in variants[1:]:
-                other = by.get((variant, schedule))
-                if base is None or other is None:
-                    continue
-                d = paired_difference(other.test, base.test)
-                interval = "" if d is None or d.low is None else f" [{d.low * SCALE:+.1f}, {d.high * SCALE:+.1f}]"
-                mean = "" if d is None else f"{d.mean * SCALE:+.1f}{interval}: "
-                differences.append(f"- {schedule}, {variant}: {mean}{verdict(d, other=variants[0])}")
+        compared = [(schedule, variant, paired_difference(by[(variant, schedule)].test, by[(variants[0], schedule)].test))
+                    for schedule in schedules for variant in variants[1:]
+                    if (variants[0], schedule) in by and (variant, schedule) in by]  # fmt: skip
+        adjusted = holm([d for _, _, d in compared])
+        differences = [f"- {schedule}, {variant}: {_difference_text(d)}{verdict(d, other=variants[0])}"
+                       for (schedule, variant, _), d in zip(compared, adjusted, strict=True)]  # fmt: skip
         if differences:
+            family = max((d.family for d in adjusted if d is not None and d.p_adjusted is not None), default=0)
             lines += [
                 "",
-                f"Paired differences to `{variants[0]}` (test, same seeds, 95% t interval):",
+                f"Paired differences to `{variants[0]}` (test, same seeds, raw 95% t interval; significance after "
+                f"Holm's correction over these {family} comparisons):",
                 "",
                 *differences,
             ]
@@ -221,3 +218,11 @@ def write_ablation(cells: Sequence[Cell], out: Path, *, name: str, heading: str,
     lines += [f"- {key}: `{path}`" for key, path in files.items()] + [""]
     atomic_write_text(files["section"], "\n".join(lines))
     return files
+
+
+def _difference_text(difference: PairedDifference | None) -> str:
+    """``+1.2 [+0.3, +2.1]: `` (the raw interval), or nothing without a difference."""
+    if difference is None:
+        return ""
+    interval = "" if difference.low is None else f" [{difference.low * SCALE:+.1f}, {difference.high * SCALE:+.1f}]"
+    return f"{difference.mean * SCALE:+.1f}{interval}: "

@@ -72,7 +72,8 @@ def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
         *_method_rows(cells, tasks, lambda backbone, task, label: _speed_entry(cells.get((backbone, task, label)))),
         "",
         "CS (m=1) minus each other method, test accuracy points paired on the seeds (same initial weights and"
-        " subsets), mean [95% t interval] (* the interval excludes 0):",
+        " subsets), mean [95% t interval] (* significant at 95% on its own, uncorrected: the t test, or the exact"
+        " sign-flip test when every seed gave the same difference):",
         "",
         *_method_rows(cells, tasks, lambda backbone, task, label: _paired_entry(cells, backbone, task, label)),
     ])  # fmt: skip

@@ -10,12 +10,13 @@ cells between two measured configurations; differences are reported on **test**.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyramid_bert.report.aggregate import METHOD_COLUMNS, Cell, TaskResult
-from pyramid_bert.report.stats import PairedDifference, mean_ci, paired_difference, verdict
+from pyramid_bert.report.stats import PairedDifference, holm, mean_ci, paired_difference, verdict
 
 #: The targets of the results tables (measured speedup, on the report's speed axis).
 RESULT_TARGETS = (1.5, 2.0, 3.0)
@@ -62,7 +63,17 @@ def result_rows(result: TaskResult, target: float) -> tuple[list[ResultRow], str
             if best_cell is not None and column != best:
                 vs_best = paired_difference(cell.test, best_cell.test)
         rows.append(ResultRow(column, cell, vs_dense, vs_best))
-    return rows, best
+    return _holm_within_table(rows), best
+
+
+def _holm_within_table(rows: list[ResultRow]) -> list[ResultRow]:
+    """The table's tested differences (cells interpolated from dense are not tested) Holm-adjusted as one family."""
+    tested = [index for index, row in enumerate(rows) if row.cell is not None and not row.cell.from_dense]
+    adjusted = iter(holm([diff for index in tested for diff in (rows[index].vs_dense, rows[index].vs_best)]))
+    rows = list(rows)
+    for index in tested:
+        rows[index] = dataclasses.replace(rows[index], vs_dense=next(adjusted), vs_best=next(adjusted))
+    return rows
 
 
 def _interval(cell: Cell) -> str:
@@ -80,6 +91,12 @@ def _difference(diff: PairedDifference | None) -> str:
     if diff.low is None:
         return f"{diff.mean * SCALE:+.1f}"
     return f"{diff.mean * SCALE:+.1f} [{diff.low * SCALE:+.1f}, {diff.high * SCALE:+.1f}]"
+
+
+def _verdict(row: ResultRow, diff: PairedDifference | None, other: str) -> str:
+    if row.cell is not None and row.cell.from_dense:
+        return f"not tested: interpolated from dense at 1.0X ({FROM_DENSE_MARK})"
+    return verdict(diff, other=other)
 
 
 def _support(result: TaskResult, row: ResultRow) -> str:
@@ -105,9 +122,9 @@ def results_markdown(result: TaskResult, target: float) -> str:
         elif row.cell is None:
             cells = [OUT_OF_RANGE, "", "", "", "", "", "outside the measured range (not extrapolated)"]
         else:
-            dense_words = "" if row.column == "dense" else verdict(row.vs_dense, other="dense")
+            dense_words = "" if row.column == "dense" else _verdict(row, row.vs_dense, "dense")
             best_words = "(best baseline)" if row.column == best else ("" if row.vs_best is None else
-                                                                      verdict(row.vs_best, other=best))  # fmt: skip
+                                                                      _verdict(row, row.vs_best, best))  # fmt: skip
             cells = [_interval(row.cell), str(row.cell.seeds), _difference(row.vs_dense), dense_words,
                      _difference(row.vs_best), best_words, _support(result, row)]  # fmt: skip
         lines.append("| " + " | ".join([row.column, *cells]) + " |")
@@ -119,12 +136,18 @@ def significance_lines(result: TaskResult, target: float) -> list[str]:
     rows, best = result_rows(result, target)
     if all(row.cell is None or row.cell.seeds < 2 for row in rows):
         return [f"At {target:g}X no cell has two seeds: no significance test."]
-    lines = []
+    lines, family = [], 0
     for row in rows:
+        if row.cell is not None and row.cell.from_dense:
+            lines.append(f"{row.column} ({FROM_DENSE_MARK}): interpolated from dense at 1.0X, not tested.")
+            continue
         for diff, other in ((row.vs_dense, "dense"), (row.vs_best, best)):
-            if diff is not None and diff.significant and not (row.cell and row.cell.from_dense):
+            family = max(family, diff.family if diff is not None and diff.p_value is not None else 0)
+            if diff is not None and diff.significant:
                 lines.append(f"{row.column} is {verdict(diff, other=other)}.")
-    return lines or [f"No difference at {target:g}X is significant at the 95% level (between measured points)."]
+    if not any("significantly" in line for line in lines):
+        lines.append(f"No difference at {target:g}X is significant at the 95% level (Holm over {family} comparisons).")
+    return lines
 
 
 def results_csv(results: Sequence[TaskResult], targets: Sequence[float] = RESULT_TARGETS) -> str:
@@ -132,15 +155,16 @@ def results_csv(results: Sequence[TaskResult], targets: Sequence[float] = RESULT
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "target", "method", "test_mean", "test_ci_low", "test_ci_high", "seeds",
-                     "diff_vs_dense", "diff_vs_dense_low", "diff_vs_dense_high", "p_vs_dense", "best_baseline",
-                     "diff_vs_best", "diff_vs_best_low", "diff_vs_best_high", "p_vs_best", "support_low",
-                     "support_high", "from_dense"])  # fmt: skip
+                     "diff_vs_dense", "diff_vs_dense_low", "diff_vs_dense_high", "p_vs_dense", "p_holm_vs_dense",
+                     "best_baseline", "diff_vs_best", "diff_vs_best_low", "diff_vs_best_high", "p_vs_best",
+                     "p_holm_vs_best", "holm_family", "support_low", "support_high", "from_dense"])  # fmt: skip
     for result in results:
         for target in targets:
             rows, best = result_rows(result, target)
             for row in rows:
                 writer.writerow([result.task, target, row.column, *_csv_cell(row.cell),
                                  *_csv_diff(row.vs_dense), best or "", *_csv_diff(row.vs_best),
+                                 _family(row),
                                  *(_pct(x, 4) for x in (row.cell.support if row.cell and row.cell.support else
                                                        (None, None))),
                                  "" if row.cell is None else int(row.cell.from_dense)])  # fmt: skip
@@ -160,9 +184,15 @@ def _csv_cell(cell: Cell | None) -> list[object]:
 
 def _csv_diff(diff: PairedDifference | None) -> list[object]:
     if diff is None:
-        return ["", "", "", ""]
+        return ["", "", "", "", ""]
     return [_pct(diff.mean, scale=SCALE), _pct(diff.low, scale=SCALE), _pct(diff.high, scale=SCALE),
-            _pct(diff.p_value, 6)]  # fmt: skip
+            _pct(diff.p_value, 6), _pct(diff.p_adjusted, 6)]  # fmt: skip
+
+
+def _family(row: ResultRow) -> object:
+    """How many comparisons the row's table corrected together (empty when none was tested)."""
+    families = [diff.family for diff in (row.vs_dense, row.vs_best) if diff is not None and diff.p_adjusted is not None]
+    return max(families) if families else ""
 
 
 AXIS_WORDS = {
@@ -176,7 +206,8 @@ def results_section(results: Sequence[TaskResult], speed_axis: str, targets: Seq
     lines = [
         f"Speed axis: **{speed_axis}**, measured speedup {AXIS_WORDS[speed_axis]}. Test metric x 100: mean and "
         "95% Student-t interval over seeds; Δ: paired difference over the same seeds, with its 95% t interval "
-        "(significant when it excludes 0; each comparison on its own, no multiple-comparison correction). The best "
+        "(significant when its Holm-adjusted p value is below 0.05, Holm over each table's tested comparisons, family size "
+        "stated under it; the intervals are the raw ones). The best "
         "baseline is chosen on **dev** at each target, values are **test**. *between*: the measured speedups of "
         f"the two configurations the cell is interpolated between; `{FROM_DENSE_MARK}`: one of them is the dense "
         "model at 1.0X, not a measured pyramid configuration. Constant predictors (more than 95% of test "

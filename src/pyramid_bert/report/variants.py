@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyramid_bert.report.aggregate import CONSTANT_SHARE, SPEED_KEYS
-from pyramid_bert.report.stats import MeanCI, PairedDifference, format_difference, mean_ci, paired_difference
+from pyramid_bert.report.stats import MeanCI, PairedDifference, format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.sweep.store import TrialRecord
 
 #: Methods of the paper's baselines; a configuration of one of them without options is a baseline.
@@ -111,6 +111,10 @@ def _compare(task: str, rows: list[VariantRow], metric_name: str | None) -> Vari
             continue
         row.vs_dense = paired_difference(row.test, dense.test) if dense else None
         row.vs_best_baseline = paired_difference(row.test, best.test) if best and row is not best else None
+    compared = [row for row in rows if row.method != "dense"]
+    adjusted = iter(holm([diff for row in compared for diff in (row.vs_dense, row.vs_best_baseline)]))
+    for row in compared:  # one family per table: every comparison it makes, Holm-corrected together
+        row.vs_dense, row.vs_best_baseline = next(adjusted), next(adjusted)
     return VariantTable(task, metric_name, rows, best.name if best else None)
 
 
@@ -123,7 +127,8 @@ def _diff(diff: PairedDifference | None) -> str:
 
 
 def variants_markdown(tables: Sequence[VariantTable]) -> str:
-    """One Markdown table per task (test metric x 100, mean [95% CI] over seeds; * = interval excludes 0)."""
+    """One Markdown table per task (test metric x 100, mean [95% CI] over seeds; * = significant after Holm's
+    correction over the table's comparisons, whose number is stated under it)."""
     parts = []
     for table in tables:
         parts.append(
@@ -142,7 +147,10 @@ def variants_markdown(tables: Sequence[VariantTable]) -> str:
                 f"{'-' if padded_speed is None else f'{padded_speed:.2f}X'} | {_diff(row.vs_dense)} | "
                 f"{_diff(row.vs_best_baseline)} | {'one class' if row.flagged else ''} |"
             )
-        parts.append("")
+        family = max((d.family for row in table.rows for d in (row.vs_dense, row.vs_best_baseline)
+                      if d is not None and d.p_adjusted is not None), default=0)  # fmt: skip
+        parts += ["", f"\\* significant at 95% after Holm's correction over the table's {family} comparisons "
+                      "(the intervals are the raw ones).", ""]  # fmt: skip
     return "\n".join(parts)
 
 
