@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN
 from pyramid_bert.report.aggregate import aggregate, resolve_speed_axis
 from pyramid_bert.report.build import build_report
 from pyramid_bert.report.results import best_baseline, flagged_lines, result_rows, results_markdown
@@ -27,7 +28,7 @@ def _trials():
                        speedup_targets=(1.5, 3.0), budget=TrainingBudget(epochs=1))  # fmt: skip
 
 
-def _fake(trials, *, with_sorted=True):
+def _fake(trials, *, with_sorted=True, dev_shares=None):
     """Results chosen by hand: per (method, rank of the schedule) a padded speedup, a test metric per seed,
     and the majority share of the test predictions."""
     ranks = {}
@@ -54,6 +55,8 @@ def _fake(trials, *, with_sorted=True):
                   "prediction_majority_share": share, "label_majority_share": 0.52}  # fmt: skip
         if with_sorted:
             result["sorted_speedup_median"] = 1.0 + (speedup - 1.0) / 2
+        if dev_shares is not None:  # stores written since trials record the dev predictions' majority share
+            result[DEV_SHARE_COLUMN] = dev_shares.get((method, rank), share)
         return result
 
     return trial
@@ -107,6 +110,19 @@ def test_constant_predictors_are_flagged_and_kept_off_the_frontier(tmp_path):
     assert "99.0%" in "\n".join(flagged_lines([result]))
     text = build_report(path, tmp_path / "report", plots=False).markdown_path.read_text()
     assert "**constant predictor**" in text
+
+
+def test_the_one_class_flag_is_read_on_dev_and_on_test_only_in_older_stores(tmp_path):
+    # coreset's fast schedule is one class on test only; attention's slow one is one class on dev only
+    _, records = _store(tmp_path, dev_shares={("coreset", 1): 0.6, ("attention", 1): 0.99})
+    result = aggregate(records, speed_axis="padded")["rt-polarity"]
+    flagged = [point for point in result.points if point.flagged]
+    assert [point.method for point in flagged] == ["attention"] and flagged[0].flag_split == "dev"
+    assert "99.0% (dev)" in "\n".join(flagged_lines([result]))
+    assert result.cell("CS-k-1", "speedup", 3.0) is not None  # no longer kept off the frontier by its test share
+    _, old = _store(tmp_path / "old")
+    old_flagged = [point for point in aggregate(old, speed_axis="padded")["rt-polarity"].points if point.flagged]
+    assert [(point.method, point.flag_split) for point in old_flagged] == [("coreset", "test")]
 
 
 def test_best_baseline_is_chosen_among_baselines_only(tmp_path):

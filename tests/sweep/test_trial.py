@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN
 from pyramid_bert.spec import SelectionOptions
 from pyramid_bert.sweep.trial import run_trial
 from pyramid_bert.training.config import FinetuneConfig
@@ -33,6 +34,7 @@ def test_trial_returns_a_flat_json_able_row_with_the_sweep_keys(tmp_path):
     assert row["speedup_q25"] <= row["speedup_median"] <= row["speedup_q75"]
     assert row["predicted_speedup"] > 1.0 and 0.0 < row["space_reduction"] < 1.0
     assert row["config_p"] == 0.5 and row["config_method"] == "coreset"
+    assert 0.5 <= row[DEV_SHARE_COLUMN] <= 1.0  # the one-class flag is read on dev
     assert (tmp_path / "run" / "eval-test.json").is_file()
 
 

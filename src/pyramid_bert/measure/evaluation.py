@@ -14,6 +14,8 @@ from typing import Any
 #: Speed protocols and the column prefix of each: ``speedup_median`` (paper), ``sorted_speedup_median`` (sorted).
 SPEEDUP_PREFIXES = {"paper": "speedup", "sorted": "sorted_speedup"}
 SPREAD_STATS = ("median", "q25", "q75")
+#: The sweep-row column of the dev predictions' majority-class share (what flags a constant predictor).
+DEV_SHARE_COLUMN = "dev_prediction_majority_share"
 
 
 def speedup_column(protocol: str, stat: str = "median") -> str:

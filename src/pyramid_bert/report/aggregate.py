@@ -6,8 +6,9 @@ For each task and method column (1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt):
    seeds of the measured speedup (or the attention-space reduction) and of the metric. The speedup is
    the one of the chosen speed axis: ``sorted`` (against the dense model on length-sorted, dynamically
    padded batches, the realistic one) or ``padded`` (both padded to N, the paper's protocol);
-   a configuration whose test predictions are more than 95% one class in any seed is *flagged* (a
-   constant predictor) and kept off every frontier;
+   a configuration whose **dev** predictions are more than 95% one class in any seed is *flagged* (a
+   constant predictor) and kept off every frontier and every dev-based choice (stores written before dev shares
+   were recorded fall back to the test predictions, and the report says so);
 2. CS-opt: per schedule, the coreset m with the best mean *dev* metric;
 3. the Pareto frontier of (speedup, mean dev metric), with the dense model at 1.0X (0% reduction) as an
    anchor: no selection is the dense model, so every method passes through it;
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.measure.evaluation import speedup_column
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN, speedup_column
 from pyramid_bert.report.frontier import locate, pareto_frontier
 from pyramid_bert.report.stats import MeanCI, mean_ci
 from pyramid_bert.sweep.store import TrialRecord
@@ -63,7 +64,7 @@ AXES = ("speedup", "space")
 SPEED_AXES = ("sorted", "padded")
 #: Result keys of the median speedup on each speed axis.
 SPEED_KEYS = {"padded": speedup_column("paper"), "sorted": speedup_column("sorted")}
-#: A configuration whose test predictions are more than this share one class is a constant predictor.
+#: A configuration whose dev predictions are more than this share one class is a constant predictor.
 CONSTANT_SHARE = 0.95
 
 
@@ -72,7 +73,8 @@ class ConfigPoint:
     """One configuration (all its seeds): per-seed values, their means, and a label.
 
     ``speedup`` holds the chosen speed axis; ``padded`` / ``sorted`` both axes (sorted may be empty);
-    ``majority_share`` the share of the most common predicted class on test, per seed (classification).
+    ``majority_share`` the share of the most common predicted class on dev (test in older stores: ``flag_split``
+    says which), per seed (classification).
     """
 
     label: str
@@ -87,6 +89,7 @@ class ConfigPoint:
     padded: dict[int, float] = field(default_factory=dict)
     sorted: dict[int, float] = field(default_factory=dict)
     majority_share: dict[int, float] = field(default_factory=dict)
+    flag_split: str = "dev"
     label_majority_share: float | None = None
     protocol: str = "paper"
 
@@ -97,7 +100,7 @@ class ConfigPoint:
 
     @property
     def flagged(self) -> bool:
-        """True when in some seed more than :data:`CONSTANT_SHARE` of the test predictions are one class."""
+        """True when in some seed more than :data:`CONSTANT_SHARE` of the (dev) predictions are one class."""
         return any(share > CONSTANT_SHARE for share in self.majority_share.values())
 
     @property
@@ -301,8 +304,10 @@ def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict
             if dense or _number(result.get(key)):
                 getattr(point, name)[seed] = 1.0 if dense else float(result[key])
         point.space[seed] = float(result.get("space_reduction") or 0.0)
-        if _number(result.get("prediction_majority_share")):
-            point.majority_share[seed] = float(result["prediction_majority_share"])
+        share, split = flag_share(result)
+        if share is not None:
+            point.majority_share[seed] = share
+            point.flag_split = "test" if split == "test" else point.flag_split
         if _number(result.get("label_majority_share")):
             point.label_majority_share = float(result["label_majority_share"])
         if result.get("space_reduction_exact") is not None:  # absent in stores written before it existed
@@ -353,3 +358,13 @@ def _dense_anchor(dense: ConfigPoint) -> ConfigPoint:
         sorted={seed: 1.0 for seed in dense.test},
         protocol=dense.protocol,
     )
+
+
+def flag_share(result: dict) -> tuple[float | None, str]:
+    """The majority-class share that flags a constant predictor, and its split: the dev predictions', or the test
+    predictions' for trials recorded before dev shares were (``(None, "dev")`` for regression)."""
+    if _number(result.get(DEV_SHARE_COLUMN)):
+        return float(result[DEV_SHARE_COLUMN]), "dev"
+    if _number(result.get("prediction_majority_share")):
+        return float(result["prediction_majority_share"]), "test"
+    return None, "dev"

@@ -9,7 +9,8 @@ one seed; speed does not depend on the weights) and two paired differences over 
 - against the best *baseline*: among the paper's baselines (no options), the one with the best mean dev
   metric (dev chooses, test reports).
 
-Models whose test predictions are more than 95% one class are flagged.
+Models whose dev predictions are more than 95% one class are flagged (test predictions in stores recorded before
+dev shares were) and are not chosen as the best baseline.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pyramid_bert.report.aggregate import CONSTANT_SHARE, SPEED_KEYS
+from pyramid_bert.report.aggregate import CONSTANT_SHARE, SPEED_KEYS, flag_share
 from pyramid_bert.report.stats import MeanCI, PairedDifference, format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.sweep.store import TrialRecord
 
@@ -95,8 +96,9 @@ def variant_tables(records: Iterable[TrialRecord]) -> list[VariantTable]:
             value = 1.0 if spec.method == "dense" else result.get(key)
             if isinstance(value, (int, float)) and value == value:
                 row.speed[axis].append(float(value))
-        if isinstance(result.get("prediction_majority_share"), (int, float)):
-            row.majority_share[spec.seed] = float(result["prediction_majority_share"])
+        share, _ = flag_share(result)
+        if share is not None:
+            row.majority_share[spec.seed] = share
         metric_names.setdefault(spec.task, result.get("metric_name"))
     return [_compare(task, list(rows.values()), metric_names.get(task)) for task, rows in by_task.items()]
 

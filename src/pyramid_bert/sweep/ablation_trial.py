@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN
 from pyramid_bert.spec import SelectionOptions
 from pyramid_bert.sweep.ablations import ONLY_INFER_EPOCHS
 
@@ -48,7 +49,8 @@ def only_infer_trial(config: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     return {
         "task": config["task"], "model": config["model"], "method": config["method"], "seed": config["seed"],
-        "dev_metric": dev.metric, "dev_scores": dev.scores, **test.trial_columns(), "train_seconds": 0.0,
+        "dev_metric": dev.metric, "dev_scores": dev.scores, DEV_SHARE_COLUMN: dev.prediction_majority_share,
+        **test.trial_columns(), "train_seconds": 0.0,
         "eval_seconds": dev.eval_seconds + test.eval_seconds, "checkpoint": config["model"],
         "lengths": test.lengths, "only_infer": True, "protocol": options.get("protocol"),
     }  # fmt: skip

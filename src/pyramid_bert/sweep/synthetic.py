@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pyramid_bert.measure.evaluation import speedup_column
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN, speedup_column
 from pyramid_bert.schedule import attention_space_reduction
 
 SYNTHETIC_INPUT_LENGTH = 64
@@ -56,6 +56,7 @@ def synthetic_trial(config: dict[str, Any]) -> dict[str, Any]:
            for protocol, value in (("paper", speedup), ("sorted", sorted_speedup))
            for stat, factor in (("median", 1.0), ("q25", 0.98), ("q75", 1.02))},
         "prediction_majority_share": min(share, 1.0),
+        DEV_SHARE_COLUMN: min(share + rng.gauss(0, 0.005), 1.0),
         "label_majority_share": 0.5,
         "protocol": (config.get("trial_options") or {}).get("protocol"),
         "predicted_speedup": 1 / kept,

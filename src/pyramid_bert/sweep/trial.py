@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN
+
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
     from pyramid_bert.training.config import FinetuneConfig
@@ -70,6 +72,7 @@ def run_trial(
         "seed": config.seed,
         "dev_metric": dev["metric"],
         "dev_scores": dev.get("scores"),
+        DEV_SHARE_COLUMN: dev.get("prediction_majority_share"),  # None in runs fine-tuned before it was recorded
         **test.trial_columns(),
         "train_step_speedup_median": (train_step.get("speedup") or {}).get("median"),
         "train_seconds": run_info["train"]["seconds"],

@@ -75,7 +75,7 @@ def score_split(
 ) -> dict[str, Any]:
     """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset."""
     from pyramid_bert.training.config import subset_indices, take
-    from pyramid_bert.training.metrics import compute_metrics, predictions_from_logits
+    from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
     if split not in task.splits:
         raise ConfigError(f"split: task {task.name} has no split {split!r}; valid: {', '.join(task.splits)}")
@@ -83,8 +83,10 @@ def score_split(
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, seed))
     logits = predict_logits(model, encodings, batch_size=batch_size, device=device)
     predictions = predictions_from_logits(logits, is_regression=task.is_regression)
-    scores = compute_metrics(task.metric, predictions, encodings["labels"].numpy())
+    labels = encodings["labels"].numpy()
+    scores = compute_metrics(task.metric, predictions, labels)
     return {
         "split": split, "examples": int(len(predictions)), "metric_name": task.metric,
         "metric": scores[task.metric], "scores": scores,
+        **class_shares(predictions, labels, is_regression=task.is_regression),
     }  # fmt: skip
