@@ -11,6 +11,7 @@ import pytest
 
 from pyramid_bert import cli
 from pyramid_bert.compress import Candidate, CompressSettings, choose, compress, read_candidates
+from pyramid_bert.compress.dev_noise import DevDifference, dev_difference
 from pyramid_bert.errors import ConfigError
 from train_fixtures import make_keyword_task, write_tiny_bert
 
@@ -36,8 +37,56 @@ def test_an_unreachable_target_names_the_best_reachable_speedup():
 def test_max_drop_takes_the_fastest_within_the_drop():
     assert choose(ROWS, dense_dev=0.81, max_drop=2.0).index == 2  # c loses 2.0 points, d 11
     assert choose(ROWS, dense_dev=0.81, max_drop=1.0).index == 0
-    with pytest.raises(ConfigError, match=r"--max-drop 0.5: .* smallest loss is 1.0 points \(a, 1.40X\)"):
+    with pytest.raises(ConfigError, match=r"--max-drop 0.5: .* smallest loss \(upper end\) is 1.0 points \(a, 1.40X\)"):
         choose(ROWS, dense_dev=0.81, max_drop=0.5)
+
+
+def _interval(mean, half, examples=120):
+    return {"mean": mean, "low": mean - half, "high": mean + half, "examples": examples}
+
+
+def test_target_speedup_prefers_the_slower_configuration_unless_a_faster_one_is_significantly_better_on_dev():
+    def level(i, j):  # every paired dev difference reaches 0: dev cannot tell them apart
+        return DevDifference(0.0, -3.0, 3.0, 120)
+
+    choice = choose(ROWS, dense_dev=0.81, target_speedup=2.0, compare=level)
+    assert choice.index == 1 and "slowest of the 3" in choice.reason and "120 dev examples" in choice.reason
+
+    def c_clearly_better(i, j):
+        return DevDifference(-4.0, -6.0, -1.0, 120) if (i, j) == (1, 2) else DevDifference(0.0, 0.0, 0.0, 120)
+
+    assert choose(ROWS, dense_dev=0.81, target_speedup=2.0, compare=c_clearly_better).index == 2
+
+
+def test_max_drop_reads_the_upper_end_of_the_dev_loss_and_says_when_dev_is_too_small():
+    rows = [dict(row) for row in ROWS]
+    # dev differences to dense, points (negative = worse than dense); the losses' upper ends are 2.0, 2.8, 4.5, 14
+    for row, difference in zip(rows, (_interval(-1.0, 1.0), _interval(-2.0, 0.8), _interval(-2.5, 2.0),
+                                      _interval(-11.0, 3.0)), strict=True):  # fmt: skip
+        row["dev_vs_dense"] = difference
+    assert choose(rows, dense_dev=0.81, max_drop=3.0).index == 1  # b: at most 2.8 lost; c might lose 4.5
+    choice = choose(rows, dense_dev=0.81, max_drop=2.0)
+    assert choice.index == 0 and "upper end of its 95% interval" in choice.reason and choice.warning is None
+    with pytest.raises(ConfigError, match=r"smallest loss \(upper end\) is 2.0 points \(a, 1.40X\); dev has 120 "
+                       r"examples \(one is 0.8 points of accuracy\): its 95% intervals are about ±1.0 points"):
+        choose(rows, dense_dev=0.81, max_drop=0.5)
+    rows[0]["dev_vs_dense"] = _interval(1.0, 1.5)  # a gain of 1.0 ± 1.5: the loss is at most 0.5
+    assert choose(rows, dense_dev=0.81, max_drop=2.0).warning is None
+    choice = choose(rows, dense_dev=0.81, max_drop=1.0)
+    assert choice.index == 0 and "±1.5 points, wider than --max-drop 1" in choice.warning
+
+
+def test_paired_dev_differences_by_hand():
+    labels = [1] * 20
+    a = [1] * 10 + [0] * 10  # right on the first 10
+    b = [1] * 5 + [0] * 15  # right on the first 5: a is never worse on any example
+    difference = dev_difference(a, b, labels, "accuracy")
+    assert difference.mean == pytest.approx(25.0) and difference.examples == 20
+    assert 0.0 <= difference.low < 25.0 < difference.high <= 50.0  # paired: no resample makes a worse than b
+    assert dev_difference(a, a, labels, "accuracy") == DevDifference(0.0, 0.0, 0.0, 20)
+    assert dev_difference(a, b, labels, "accuracy") == difference  # seeded: the same interval every time
+    with pytest.raises(ValueError, match="one length"):
+        dev_difference(a, b[:3], labels, "accuracy")
 
 
 def test_exactly_one_goal():
@@ -154,7 +203,8 @@ def test_the_output_is_a_hugging_face_folder_with_card_report_and_plot(run):
         assert candidate.label in card
     assert card.count("**chosen**") == 1 and "--max-drop 100" in card and "real speedup" in card
     chosen, dense = run["result"].chosen_row, run["result"].dense
-    assert f"({(chosen['dev'] - dense['dev']) * 100:+.1f} points vs dense)" in card
+    assert f"(a loss of {(dense['dev'] - chosen['dev']) * 100:.1f} [" in card  # with its paired dev interval
+    assert "dev_predictions" not in (out / "compress.json").read_text()  # per-example data stays in the work files
     assert "wall time" in (out / "report.md").read_text()
 
 
@@ -179,7 +229,7 @@ def test_a_killed_run_resumes_without_redoing_finished_configurations(run):
     interrupted = run["interrupted"]
     assert interrupted["dense"] is not None and len(interrupted["candidates"]) == 1
     first = next(iter(interrupted["candidates"].values()))
-    assert first == run["result"].rows[0] | {"checkpoint": first["checkpoint"]}
+    assert first | {"dev_vs_dense": run["result"].rows[0]["dev_vs_dense"]} == run["result"].rows[0] | {"checkpoint": first["checkpoint"]}
 
 
 def test_a_finished_run_rechooses_for_a_new_goal_without_training(run, monkeypatch):

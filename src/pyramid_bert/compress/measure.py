@@ -40,11 +40,12 @@ def load_dense(path: str | Path) -> Any:
     return model.eval()
 
 
-def metric_of(model: Any, tokenizer: Any, task: TaskData, split: str, *, batch_size: int, device: Any) -> float:
-    """The task metric of ``model`` on ``split``."""
+def metric_of(model: Any, tokenizer: Any, task: TaskData, split: str, *, batch_size: int, device: Any) -> dict[str, Any]:
+    """The task metric of ``model`` on ``split`` (``metric``) and its ``predictions`` and ``labels``."""
     from pyramid_bert.training.scoring import score_split
 
-    return float(score_split(model, tokenizer, task, split, batch_size=batch_size, device=device)["metric"])
+    scored = score_split(model, tokenizer, task, split, batch_size=batch_size, device=device, keep_predictions=True)
+    return {"metric": float(scored["metric"]), "predictions": scored["predictions"], "labels": scored["labels"]}
 
 
 def real_speedup(

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyramid_bert.compress.choose import POINTS, dev_drop
+from pyramid_bert.compress.choose import POINTS, dev_loss, loss_interval
 from pyramid_bert.io import atomic_write_json, mark_output_dir
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 PLOT_FILE = "pareto.png"
 #: The run as data, in the output folder (its presence marks a folder compress wrote).
 RESULT_FILE = "compress.json"
+#: Row fields that stay in the work files (a local path; per-example dev predictions and labels).
+WORK_ONLY = frozenset({"checkpoint", "dev_predictions", "dev_labels"})
 
 
 def write_output(result: CompressResult, settings: CompressSettings, task: TaskData, chosen: Path) -> Path:
@@ -46,8 +48,8 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     (tmp / "README.md").write_text(without_local_paths(model_card(result, settings, task, table), paths))
     (tmp / "report.md").write_text(without_local_paths(report(result, settings, task, table), paths))
     plot_pareto(result, task.metric, tmp / PLOT_FILE)
-    rows = [{key: value for key, value in row.items() if key != "checkpoint"} for row in result.rows]
-    dense = {key: value for key, value in result.dense.items() if key != "checkpoint"}
+    rows = [{key: value for key, value in row.items() if key not in WORK_ONLY} for row in result.rows]
+    dense = {key: value for key, value in result.dense.items() if key not in WORK_ONLY}
     summary = {"chosen": result.chosen, "reason": result.reason, "dense": dense, "rows": rows, **result.notes}
     atomic_write_json(tmp / RESULT_FILE, without_local_paths(with_data_fingerprint(summary, task), paths))
     mark_output_dir(tmp, "compress", whole=True)  # a re-run may replace this folder while it holds only these files
@@ -95,7 +97,7 @@ def configuration_table(result: CompressResult, metric: str) -> str:
     """Markdown: dense, then every tried configuration with real speedup, dev/test metric and drops, the choice."""
     dense = result.dense
     lines = [
-        f"| configuration | real speedup [IQR] | FLOPs model | dev {metric} | test {metric} | dev drop | test drop | |",
+        f"| configuration | real speedup [IQR] | FLOPs model | dev {metric} | test {metric} | dev loss [95%] | test loss | |",
         "|---|---|---|---|---|---|---|---|",
         f"| dense{' (warm start: the given model)' if dense.get('warm_start') else ''} | 1.00X | 1.00X | "
         f"{dense['dev'] * POINTS:.1f} | {dense['test'] * POINTS:.1f} | - | - | |",
@@ -105,9 +107,16 @@ def configuration_table(result: CompressResult, metric: str) -> str:
         lines.append(
             f"| {row['label']} | {row['speedup']:.2f}X [{row['speedup_q25']:.2f}, {row['speedup_q75']:.2f}] | "
             f"{row['predicted']:.2f}X | {row['dev'] * POINTS:.1f} | {row['test'] * POINTS:.1f} | "
-            f"{dev_drop(row, dense['dev']):+.1f} | {(dense['test'] - row['test']) * POINTS:+.1f} | {mark} |"
+            f"{_loss_text(row, dense['dev'])} | {(dense['test'] - row['test']) * POINTS:.1f} | {mark} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _loss_text(row: dict[str, Any], dense_dev: float) -> str:
+    """Points lost on dev against dense (negative: a gain), with the paired bootstrap interval when measured."""
+    interval = loss_interval(row)
+    loss = dev_loss(row, dense_dev)
+    return f"{loss:.1f}" if interval is None else f"{loss:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"
 
 
 def _goal(settings: CompressSettings) -> str:
@@ -121,8 +130,9 @@ def _summary(result: CompressResult, settings: CompressSettings, metric: str) ->
     return (
         f"Chosen: **{row['label']}**, {row['speedup']:.2f}X real speedup against the dense model (both on "
         f"length-sorted batches padded per batch, batch {settings.eval_batch_size}, {row['examples']} dev sentences), "
-        f"dev {metric} {row['dev'] * POINTS:.1f} ({(row['dev'] - dense['dev']) * POINTS:+.1f} points vs dense), test "
-        f"{row['test'] * POINTS:.1f} ({(row['test'] - dense['test']) * POINTS:+.1f}). Goal {_goal(settings)}: "
+        f"dev {metric} {row['dev'] * POINTS:.1f} (a loss of {_loss_text(row, dense['dev'])} points against dense; "
+        f"negative: a gain), test {row['test'] * POINTS:.1f} (a loss of {(dense['test'] - row['test']) * POINTS:.1f}). "
+        f"Goal {_goal(settings)}: "
         f"{result.reason}. Test was not used for choosing.\n"
     )
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.compress.candidates import DEFAULT_CANDIDATES, Candidate
+from pyramid_bert.compress.choose import Compare, choose
+from pyramid_bert.compress.dev_noise import DevDifference, dev_difference
 from pyramid_bert.compress.output import write_output
 from pyramid_bert.errors import ConfigError
 
@@ -132,12 +135,33 @@ def compress(
             rows = [_candidate_stage(settings, task, work, state, dense, candidate, bar) for candidate in settings.candidates]
         state["seconds"] = state.get("seconds", 0.0) + time.perf_counter() - started
         _save_state(work, state)
-        from pyramid_bert.compress.choose import choose
-
-        choice = choose(rows, dense_dev=dense["dev"], target_speedup=settings.target_speedup, max_drop=settings.max_drop)
+        compare = _with_dev_intervals(rows, dense, task.metric, settings.seed)
+        choice = choose(rows, dense_dev=dense["dev"], target_speedup=settings.target_speedup,
+                        max_drop=settings.max_drop, compare=compare)  # fmt: skip
+        if choice.warning:
+            print(f"compress: warning: {choice.warning}", file=sys.stderr)
         result = CompressResult(out, rows, dense, choice.index, choice.reason, _notes(settings, task, state))
         write_output(result, settings, task, Path(rows[choice.index]["checkpoint"]))
     return result
+
+
+def _with_dev_intervals(rows: list[dict], dense: dict, metric: str, seed: int) -> Compare | None:
+    """Add each row's paired dev difference to dense (``dev_vs_dense``), and return the paired comparison of two
+    rows for the choice; None when the work files predate dev predictions (the choice then uses point estimates)."""
+    if any("dev_predictions" not in row for row in (*rows, dense)):
+        return None
+    labels = dense["dev_labels"]
+    for row in rows:
+        row["dev_vs_dense"] = dev_difference(row["dev_predictions"], dense["dev_predictions"], labels, metric,
+                                             seed=seed).to_dict()  # fmt: skip
+    cache: dict[tuple[int, int], DevDifference] = {}
+
+    def compare(i: int, j: int) -> DevDifference:
+        if (i, j) not in cache:
+            cache[i, j] = dev_difference(rows[i]["dev_predictions"], rows[j]["dev_predictions"], labels, metric, seed=seed)
+        return cache[i, j]
+
+    return compare
 
 
 def _notes(settings: CompressSettings, task: TaskData, state: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +245,8 @@ def _dense_stage(
     return state["dense"]
 
 
-def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -> dict[str, float]:
+def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -> dict[str, Any]:
+    """Dev and test metric, and the dev predictions and labels (the paired dev intervals of the choice)."""
     from transformers import AutoTokenizer
 
     from pyramid_bert.compress.measure import metric_of
@@ -229,8 +254,10 @@ def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -
 
     tokenizer, device = AutoTokenizer.from_pretrained(path), resolve_device(settings.device)
     model.to(device)
-    return {split: metric_of(model, tokenizer, task, split, batch_size=settings.eval_batch_size, device=device)
-            for split in ("dev", "test")}  # fmt: skip
+    dev, test = (metric_of(model, tokenizer, task, split, batch_size=settings.eval_batch_size, device=device)
+                 for split in ("dev", "test"))  # fmt: skip
+    return {"dev": dev["metric"], "test": test["metric"], "dev_predictions": dev["predictions"],
+            "dev_labels": dev["labels"]}  # fmt: skip
 
 
 def _candidate_stage(

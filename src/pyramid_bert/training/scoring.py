@@ -72,8 +72,10 @@ def score_split(
     max_examples: int | None = None,
     device: Any = "cpu",
     seed: int = 0,
+    keep_predictions: bool = False,
 ) -> dict[str, Any]:
-    """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset."""
+    """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset;
+    ``keep_predictions`` adds ``predictions`` and ``labels`` (lists, in the split's order) for paired comparisons."""
     from pyramid_bert.training.config import subset_indices, take
     from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
@@ -89,4 +91,5 @@ def score_split(
         "split": split, "examples": int(len(predictions)), "metric_name": task.metric,
         "metric": scores[task.metric], "scores": scores,
         **class_shares(predictions, labels, is_regression=task.is_regression),
+        **({"predictions": predictions.tolist(), "labels": labels.tolist()} if keep_predictions else {}),
     }  # fmt: skip
