@@ -120,3 +120,33 @@ def test_a_plot_that_fails_to_render_leaves_no_temporary(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="renderer crashed"):
         save_figure(figure, tmp_path / "plots" / "figure.png")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_a_trials_export_rebuilds_the_same_report_as_its_store(tmp_path, capsys):
+    from pyramid_bert import cli
+
+    path, trials = _store(tmp_path, fail_method="random")
+    export = tmp_path / "trials.jsonl"
+    assert cli.main(["report", str(path), "--export", str(export)]) == 0
+    lines = export.read_text().splitlines()
+    assert len(lines) == 1 + len(trials) and '"preset": "test"' in lines[0]
+    assert cli.main(["report", str(path), "--out", str(tmp_path / "from-store"), "--no-plots"]) == 0
+    assert cli.main(["report", str(export), "--out", str(tmp_path / "from-export"), "--no-plots"]) == 0
+    from_store = (tmp_path / "from-store" / "report.md").read_text().splitlines()
+    from_export = (tmp_path / "from-export" / "report.md").read_text().splitlines()
+    assert f"- results: `{export}`" in from_export[2]  # the report names the file it was rebuilt from
+    assert from_store[3:] == from_export[3:] and "simulated crash" in "\n".join(from_export)
+    for name in ("results.csv", "trials.csv"):
+        tables = [(tmp_path / folder / "tables" / name).read_text() for folder in ("from-store", "from-export")]
+        assert tables[0] == tables[1]
+    assert cli.main(["report", str(path), "--export", str(export)]) == 2  # never replaced unasked
+    assert "--force" in capsys.readouterr().err
+
+
+def test_a_file_that_is_no_export_is_one_clear_error(tmp_path, capsys):
+    from pyramid_bert import cli
+
+    bogus = tmp_path / "other.jsonl"
+    bogus.write_text('{"a": 1}\n')
+    assert cli.main(["report", str(bogus), "--out", str(tmp_path / "r")]) == 2
+    assert "not a trials export" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""``pyramid-bert report RESULTS_DB``: tables (Markdown, CSV) and plots rebuilt from a results store alone."""
+"""``pyramid-bert report RESULTS_DB``: tables (Markdown, CSV) and plots rebuilt from a results store alone, or from
+a trials export (``pyramid-bert report --export trials.jsonl STORE``; ``pyramid-bert report trials.jsonl``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rebuild tables and plots from a sweep's results store",
         description=__doc__,
     )
-    parser.add_argument("results_db", metavar="RESULTS_DB", help="a results.sqlite written by sweep or reproduce")
+    parser.add_argument(
+        "results_db", metavar="RESULTS_DB",
+        help="a results.sqlite written by sweep or reproduce, or a trials export (.jsonl) of one",
+    )  # fmt: skip
+    parser.add_argument(
+        "--export", metavar="FILE.jsonl",
+        help="instead: write every trial of RESULTS_DB to FILE.jsonl (one line each), a file small enough to commit",
+    )  # fmt: skip
     parser.add_argument("--out", help="output folder (default: report/ beside RESULTS_DB)")
     parser.add_argument(
         "--no-dense-anchor", action="store_true", help="do not put the dense model (1.0X) on each method's frontier"
@@ -71,15 +79,29 @@ def print_report_summary(
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyramid_bert.io import check_output_dir
+    from pyramid_bert.io import check_output_dir, check_output_file
+    from pyramid_bert.sweep.store_export import export_store, store_from_export
+
+    source = Path(args.results_db)
+    if args.export:
+        check_output_file(args.export, "--export", force=args.force)
+        print(f"trials of {source}: {export_store(source, args.export)}")
+        return 0
+    out = check_output_dir(args.out or source.parent / "report", "--out", kind="report", force=args.force)
+    if source.suffix != ".jsonl":
+        return _report(source, out, args, source)  # opened read-only; anything but a sweep's results store is refused
+    with store_from_export(source) as store_path:
+        return _report(store_path, out, args, source)
+
+
+def _report(store_path: Path, out: Path, args: argparse.Namespace, source: Path) -> int:
     from pyramid_bert.report.build import build_report
 
-    store_path = Path(args.results_db)  # opened read-only; anything but a sweep's results store is refused
-    out = check_output_dir(args.out or store_path.parent / "report", "--out", kind="report", force=args.force)
     if args.variants:
         return run_variants(store_path, out)
     report = build_report(
-        store_path, out, dense_anchor=not args.no_dense_anchor, plots=not args.no_plots, speed_axis=args.speed_axis
-    )
+        store_path, out, dense_anchor=not args.no_dense_anchor, plots=not args.no_plots, speed_axis=args.speed_axis,
+        source=source,
+    )  # fmt: skip
     print_report_summary(report)
     return 0

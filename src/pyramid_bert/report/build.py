@@ -61,8 +61,10 @@ def build_report(
     dense_anchor: bool = True,
     plots: bool = True,
     speed_axis: str | None = None,
+    source: str | Path | None = None,
 ) -> Report:
-    """Read every trial of the store at ``store_path`` and write the report into ``out_dir``.
+    """Read every trial of the store at ``store_path`` and write the report into ``out_dir``; ``source`` is what the
+    report names as its data (default: the store; a trials export the store was rebuilt from).
 
     ``speed_axis``: "sorted", "padded", or None (sorted when every pyramid trial measured it, else padded).
     """
@@ -96,7 +98,7 @@ def build_report(
                 report.plot_paths.append(
                     plot_task(result, out_dir / "plots" / f"{_slug(result.task)}_{axis_name}.png", axis=axis_name)
                 )
-    _write_text(report.markdown_path, _markdown(report, results, records, sweep_meta, Path(store_path), dense_anchor))
+    _write_text(report.markdown_path, _markdown(report, results, records, sweep_meta, Path(source or store_path), dense_anchor))
     return report
 
 
@@ -131,7 +133,7 @@ def _header_lines(
     lines = [
         "# Pyramid-BERT sweep report",
         "",
-        f"- results store: `{store_path}`; rebuild with `pyramid-bert report {store_path} --out {report.folder}`",
+        f"- results: `{store_path}`; rebuild with `pyramid-bert report {store_path} --out {report.folder}`",
         f"- trials: {report.trials_ok} finished, {report.trials_failed} failed; tasks: {', '.join(tasks) or 'none'}; "
         f"model(s): {', '.join(models) or 'none'}; seeds: {', '.join(map(str, seeds)) or 'none'}",
     ]
