@@ -15,6 +15,7 @@ from pyramid_bert.analysis.redundancy import (
     example_statistics,
     layer_statistics,
     quantile_eps,
+    summarize_layer,
 )
 from train_fixtures import make_keyword_task, write_tiny_bert
 
@@ -43,6 +44,16 @@ def test_two_groups_of_duplicates_give_two_clusters_and_eps_beyond_their_distanc
     a, b = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])  # cosine dissimilarity 1 - 1/sqrt(2) = 0.293
     tokens = torch.stack([a, a, a, b, b])
     assert example_statistics(tokens, eps=(0.2, 0.3)).clusters == [2, 1]
+
+
+def test_clusters_per_token_and_the_share_of_tokens_that_are_their_own_cluster_are_not_the_same():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])  # orthogonal: far apart at eps 0.2
+    stats = example_statistics(torch.stack([a, a, b]), eps=(0.2, 0.2))  # two close tokens and a lone one
+    summary = summarize_layer(1, [stats], eps_paper=0.2)
+    assert stats.clusters[0] == 2 and summary.cluster_share_paper_mean == pytest.approx(2 / 3)
+    assert summary.singleton_share_paper_mean == pytest.approx(1 / 3)  # only b is a cluster of its own
+    alone = example_statistics(torch.stack([a]), eps=(0.2, 0.2))  # a one-token input is its own cluster
+    assert summarize_layer(1, [stats, alone]).singleton_share_paper_mean == pytest.approx((1 / 3 + 1) / 2)
 
 
 def test_noise_points_count_as_their_own_clusters():

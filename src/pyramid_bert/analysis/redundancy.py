@@ -137,6 +137,8 @@ class LayerSummary:
     clusters_paper_mean: float
     clusters_paper_median: float
     cluster_share_paper_mean: float
+    #: Share of an input's tokens with no other token within the paper's eps (its own DBSCAN cluster), mean over inputs.
+    singleton_share_paper_mean: float
     clusters_quantile_mean: float
     clusters_quantile_median: float
     cluster_share_quantile_mean: float
@@ -146,8 +148,11 @@ class LayerSummary:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def summarize_layer(layer: int, statistics: Sequence[ExampleStatistics]) -> LayerSummary:
-    """Pool one layer's per-input statistics; ``clusters`` must hold [paper eps, quantile eps] per input."""
+def summarize_layer(layer: int, statistics: Sequence[ExampleStatistics], eps_paper: float = PAPER_EPS) -> LayerSummary:
+    """Pool one layer's per-input statistics; ``clusters`` must hold [paper eps, quantile eps] per input.
+
+    ``cluster_share_*`` is clusters per token (an input of 3 tokens, two of them close, has 2 clusters: 0.67);
+    ``singleton_share_paper_mean`` the share of tokens that are a cluster of their own (there: 1 of 3, 0.33)."""
     cls_cosine = np.concatenate([s.cls_cosine for s in statistics])
     nn = np.concatenate([s.nn_distance for s in statistics])
     relative = np.concatenate([s.nn_distance / max(s.mean_norm, 1e-12) for s in statistics])
@@ -173,10 +178,18 @@ def summarize_layer(layer: int, statistics: Sequence[ExampleStatistics]) -> Laye
         clusters_paper_mean=float(clusters[:, 0].mean()),
         clusters_paper_median=float(np.median(clusters[:, 0])),
         cluster_share_paper_mean=float((clusters[:, 0] / sizes).mean()),
+        singleton_share_paper_mean=float(np.mean([_singleton_share(s, eps_paper) for s in statistics])),
         clusters_quantile_mean=float(clusters[:, 1].mean()),
         clusters_quantile_median=float(np.median(clusters[:, 1])),
         cluster_share_quantile_mean=float((clusters[:, 1] / sizes).mean()),
     )
+
+
+def _singleton_share(statistics: ExampleStatistics, eps: float) -> float:
+    """Share of one input's tokens whose nearest other token is farther than ``eps`` (a lone token: 1.0)."""
+    if statistics.tokens < 2:
+        return 1.0
+    return float(np.mean(statistics.nn_cosine_distance > eps))
 
 
 @dataclass
@@ -231,7 +244,7 @@ class RedundancyAccumulator:
             for stats, distance in zip(statistics, self._distances[layer], strict=True):
                 stats.clusters = [stats.clusters[0], dbscan_clusters(distance, eps_q, self.min_samples)]
         self._distances.clear()
-        summaries = [summarize_layer(layer, stats) for layer, stats in sorted(self.per_layer.items())]
+        summaries = [summarize_layer(layer, stats, self.eps_paper) for layer, stats in sorted(self.per_layer.items())]
         return RedundancyResult(self.eps_paper, eps_q, self.eps_quantile, self.min_samples, self.per_layer, summaries)
 
 

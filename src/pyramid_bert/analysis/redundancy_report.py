@@ -87,14 +87,15 @@ def markdown_section(result: RedundancyResult, *, heading: str, how: str, files:
         "nn = Euclidean distance to the nearest other token, rel = divided by the input's mean token norm.",
         "",
         "| layer | cos to CLS mean | q10 / q50 / q90 | pairwise cos | nn q50 | nn rel q50 | nn cos-dist q50 | "
-        "clusters eps paper (share of tokens) | clusters eps quantile (share) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "clusters eps paper (per token) | own cluster at eps paper (share of tokens) | clusters eps quantile (per token) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result.summaries:
         lines.append(
             f"| {layer_name(s.layer)} | {s.cls_cosine_mean:.3f} | {s.cls_cosine_q10:.3f} / {s.cls_cosine_q50:.3f} / "
             f"{s.cls_cosine_q90:.3f} | {s.pair_cosine_mean:.3f} | {s.nn_distance_q50:.3f} | {s.nn_relative_q50:.3f} | "
             f"{s.nn_cosine_distance_q50:.4f} | {s.clusters_paper_mean:.2f} ({s.cluster_share_paper_mean:.2f}) | "
+            f"{s.singleton_share_paper_mean:.2f} | "
             f"{s.clusters_quantile_mean:.2f} ({s.cluster_share_quantile_mean:.2f}) |"
         )
     lines += ["", *[f"- {name}: `{path}`" for name, path in files.items()], ""]
