@@ -14,9 +14,10 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pyramid_bert.errors import ConfigError
 
@@ -56,15 +57,17 @@ def fsync_tree(folder: str | os.PathLike[str]) -> None:
         fsync_dir(root)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a synced temporary file in the same folder and a rename (the folder is
-    synced after it). On any failure the old ``path`` is untouched and the temporary file is removed."""
+@contextmanager
+def atomic_stream(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
+    """A stream to a temporary file in ``path``'s folder, synced and renamed to ``path`` when the block ends (the
+    folder synced after); on any failure the old ``path`` is untouched and the temporary file removed. For outputs
+    written as they are produced (``mode="w"`` and ``encoding=`` for text)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+        with os.fdopen(handle, mode, **open_kwargs) as stream:
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, _DEFAULT_FILE_MODE)  # mkstemp's 0600 would hide the results from everyone else
@@ -73,7 +76,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     fsync_dir(target.parent)
-    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a synced temporary file in the same folder and a rename (the folder is
+    synced after it). On any failure the old ``path`` is untouched and the temporary file is removed."""
+    with atomic_stream(path) as stream:
+        stream.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -12,17 +12,15 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from pyramid_bert.data.files import FORMATS_TEXT, JSON_FORMATS, TABLE_FORMATS, examples_from_rows
+from pyramid_bert.data.files import examples_from_rows, stream_rows
 from pyramid_bert.data.user_task import input_limit
-from pyramid_bert.errors import ConfigError, DataError
-from pyramid_bert.io import _DEFAULT_FILE_MODE, check_output_file
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.io import atomic_stream, check_output_file
 
 OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".json")
 #: Batches read, predicted and written at a time: sorting a chunk by length keeps padding low, memory stays flat.
@@ -57,25 +55,25 @@ def predict_file(
     check_output_file(output, "--output", force=replace)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size: must be an int >= 1, got {batch_size!r}")
-    with _open_rows(Path(input_path)) as (columns, rows):
-        chunks = _chunks(rows, batch_size * CHUNK_BATCHES)
-        first = next(chunks, [])
-        _chunk_texts(columns, first, input_path, text_columns)  # an empty file or a missing column: before loading
-        model, tokenizer = _load(folder)
-        length = _input_length(model, tokenizer, max_length)
-        label_name, score_name = _output_names(columns)
-        count = 0
-        with _atomic_row_writer(output, [*columns, label_name, score_name]) as write, tqdm(
-            desc="predict", unit="row", disable=not progress, dynamic_ncols=True
-        ) as bar:
-            for chunk in itertools.chain([first], chunks):
-                text_a, text_b = _chunk_texts(columns, chunk, input_path, text_columns)
-                labels, scores = predict_texts(model, tokenizer, text_a, text_b, batch_size=batch_size,
-                                               max_length=length, device=device)  # fmt: skip
-                write([{**row, label_name: label, score_name: score}
-                       for (_, row), label, score in zip(chunk, labels, scores, strict=True)])  # fmt: skip
-                count += len(chunk)
-                bar.update(len(chunk))
+    columns, rows = stream_rows(input_path, "--input")  # read lazily, a chunk at a time
+    chunks = _chunks(rows, batch_size * CHUNK_BATCHES)
+    first = next(chunks, [])
+    _chunk_texts(columns, first, input_path, text_columns)  # an empty file or a missing column: before loading
+    model, tokenizer = _load(folder)
+    length = _input_length(model, tokenizer, max_length)
+    label_name, score_name = _output_names(columns)
+    count = 0
+    with _atomic_row_writer(output, [*columns, label_name, score_name]) as write, tqdm(
+        desc="predict", unit="row", disable=not progress, dynamic_ncols=True
+    ) as bar:
+        for chunk in itertools.chain([first], chunks):
+            text_a, text_b = _chunk_texts(columns, chunk, input_path, text_columns)
+            labels, scores = predict_texts(model, tokenizer, text_a, text_b, batch_size=batch_size,
+                                           max_length=length, device=device)  # fmt: skip
+            write([{**row, label_name: label, score_name: score}
+                   for (_, row), label, score in zip(chunk, labels, scores, strict=True)])  # fmt: skip
+            count += len(chunk)
+            bar.update(len(chunk))
     return count
 
 
@@ -105,103 +103,6 @@ def _input_length(model: Any, tokenizer: Any, max_length: int | None) -> int:
     if max_length is not None and not 2 <= max_length <= limit:
         raise ConfigError(f"--max-length: must be an int in 2..{limit} (the model's limit), got {max_length!r}")
     return max_length or limit
-
-
-@contextmanager
-def _open_rows(path: Path) -> Iterator[tuple[list[str], Iterator[Row]]]:
-    """The columns of data file ``path`` and its rows as ``(line, row)``, read lazily: the formats and errors of
-    :func:`pyramid_bert.data.files.read_rows`, without holding the file in memory."""
-    if not path.exists():
-        raise DataError(f"--input: no such file or folder: {path}")
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        yield _dataset_rows(path)
-    elif suffix in TABLE_FORMATS:
-        with open(path, newline="", encoding="utf-8") as handle:
-            yield _table_rows(handle, path, TABLE_FORMATS[suffix])
-    elif suffix in JSON_FORMATS:
-        columns = _jsonl_columns(path)
-        with open(path, encoding="utf-8") as handle:
-            yield columns, _jsonl_rows(handle, path)
-    else:
-        raise DataError(f"--input: {path}: unknown format {suffix or '(no extension)'!r}; valid: {FORMATS_TEXT}")
-
-
-def _table_rows(handle: TextIO, path: Path, delimiter: str) -> tuple[list[str], Iterator[Row]]:
-    """The header and the rows of an open CSV/TSV file; blank lines are skipped."""
-    reader = csv.reader(handle, delimiter=delimiter)
-    with _decode_errors(path, reader):
-        header = next(reader, None)
-    if not header or not any(name.strip() for name in header):
-        raise DataError(f"--input: {path} is empty (no header row)")
-    header = [name.strip() for name in header]
-
-    def rows() -> Iterator[Row]:
-        with _decode_errors(path, reader):
-            for fields in reader:
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if len(fields) != len(header):
-                    raise DataError(
-                        f"--input: {path} line {reader.line_num}: {len(fields)} field(s), the header has "
-                        f"{len(header)} ({', '.join(header)}); quote fields that hold the delimiter"
-                    )
-                yield reader.line_num, dict(zip(header, fields, strict=True))
-
-    return header, rows()
-
-
-@contextmanager
-def _decode_errors(path: Path, reader: Any = None) -> Iterator[None]:
-    """Unparseable CSV and text that is not UTF-8 as one DataError naming the file (and the line)."""
-    try:
-        yield
-    except csv.Error as error:
-        raise DataError(f"--input: {path} line {reader.line_num}: unparseable row ({error})") from None
-    except UnicodeDecodeError as error:
-        raise DataError(f"--input: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
-
-
-def _jsonl_rows(handle: TextIO, path: Path) -> Iterator[Row]:
-    """The JSON objects of an open JSONL file with their line numbers; blank lines are skipped."""
-    with _decode_errors(path):
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"--input: {path} line {number}: unparseable JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                kind = type(row).__name__
-                raise DataError(f"--input: {path} line {number}: expected a JSON object per line, got {kind}")
-            yield number, row
-
-
-def _jsonl_columns(path: Path) -> list[str]:
-    """Every key of a JSONL file's objects, in order of appearance (one pass; the rows are not kept)."""
-    columns: dict[str, None] = {}
-    with open(path, encoding="utf-8") as handle:
-        for _, row in _jsonl_rows(handle, path):
-            columns.update(dict.fromkeys(row))
-    if not columns:
-        raise DataError(f"--input: {path} is empty (no JSON rows)")
-    return list(columns)
-
-
-def _dataset_rows(folder: Path) -> tuple[list[str], Iterator[Row]]:
-    """The columns and rows of a ``datasets`` save_to_disk folder (memory-mapped, read row by row)."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"--input: {folder} is a folder; reading it needs `pip install datasets`") from None
-    try:
-        dataset = datasets.load_from_disk(str(folder))
-    except (FileNotFoundError, ValueError) as error:
-        raise DataError(f"--input: {folder} is not a folder saved with datasets' save_to_disk ({error})") from None
-    if isinstance(dataset, datasets.DatasetDict):
-        raise DataError(f"--input: {folder} holds a DatasetDict ({', '.join(dataset)}); give one split's folder")
-    return list(dataset.column_names), enumerate(dataset, start=1)
 
 
 def _check_output(input_path: Path, output: Path) -> None:
@@ -267,21 +168,14 @@ def predict_texts(
 
 @contextmanager
 def _atomic_row_writer(output: Path, columns: list[str]) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
-    """A function writing rows (CSV/TSV with a header, or JSONL, by ``output``'s extension) to a temporary file in
-    ``output``'s folder, renamed to ``output`` when the block ends without an error and removed otherwise."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}-", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-            if output.suffix.lower() in (".jsonl", ".json"):
-                yield lambda rows: stream.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            else:
-                delimiter = "\t" if output.suffix.lower() == ".tsv" else ","
-                writer = csv.DictWriter(stream, fieldnames=columns, delimiter=delimiter)
-                writer.writeheader()
-                yield writer.writerows
-        os.chmod(temporary, _DEFAULT_FILE_MODE)  # mkstemp's 0600 would hide the predictions from everyone else
-        os.replace(temporary, output)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    """A function writing rows (CSV/TSV with a header, or JSONL, by ``output``'s extension) through
+    :func:`pyramid_bert.io.atomic_stream`: ``output`` appears, synced, only when the block ends without an error."""
+    with atomic_stream(output, "w", newline="", encoding="utf-8") as stream:
+        if output.suffix.lower() in (".jsonl", ".json"):
+            yield lambda rows: stream.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        else:
+            delimiter = "\t" if output.suffix.lower() == ".tsv" else ","
+            writer = csv.DictWriter(stream, fieldnames=columns, delimiter=delimiter)
+            writer.writeheader()
+            yield writer.writerows
 

@@ -13,6 +13,7 @@ malformed row, its line number.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 import threading
@@ -60,6 +61,29 @@ def read_rows(path: str | Path, flag: str) -> tuple[list[str], list[dict[str, An
         rows.append(row)
         lines.append(line)
     return list(columns), rows, lines, None
+
+
+def stream_rows(path: str | Path, flag: str) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """``(columns, rows)`` of a data file or ``datasets`` folder, the rows ``(line number, row)`` read one at a time
+    (a file never held whole): the formats and errors of :func:`read_rows`. JSONL files are read twice (the first
+    pass collects every key, so the columns are known before the first row)."""
+    file = _existing(path, flag)
+    if file.is_dir():
+        return _dataset_folder_rows(file, flag)
+    columns: dict[str, None] = {}
+    if file.suffix.lower() in TABLE_FORMATS:
+        rows = _stream_rows(file, flag, columns)
+        first = next(rows, None)  # reads the header into columns
+        return list(columns), itertools.chain([first] if first is not None else [], rows)
+    for _ in _stream_rows(file, flag, columns):
+        pass
+    return list(columns), _stream_rows(file, flag, {})
+
+
+def _dataset_folder_rows(folder: Path, flag: str) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """The columns and rows of a ``datasets`` save_to_disk folder (memory-mapped, read row by row)."""
+    dataset = _load_dataset_folder(folder, flag)
+    return list(dataset.column_names), enumerate(dataset, start=1)
 
 
 def _existing(path: str | Path, flag: str) -> Path:
@@ -137,6 +161,20 @@ def _jsonl_rows(file: Path, flag: str, columns: dict[str, None]) -> Iterator[tup
 def _read_dataset_folder(
     folder: Path, flag: str
 ) -> tuple[list[str], list[dict[str, Any]], list[int], list[str] | None]:
+    import datasets
+
+    dataset = _load_dataset_folder(folder, flag)
+    columns = list(dataset.column_names)
+    class_names = {name: feature.names for name, feature in dataset.features.items()
+                   if isinstance(feature, datasets.ClassLabel)}  # fmt: skip
+    rows = list(dataset)
+    if not rows:
+        raise DataError(f"{flag}: {folder} is empty (no rows)")
+    return columns, rows, list(range(1, len(rows) + 1)), class_names or None  # type: ignore[return-value]
+
+
+def _load_dataset_folder(folder: Path, flag: str) -> Any:
+    """The ``datasets.Dataset`` saved in ``folder`` (DataError naming ``flag`` when it is none, or a DatasetDict)."""
     try:
         import datasets
     except ImportError:
@@ -151,13 +189,7 @@ def _read_dataset_folder(
         raise DataError(
             f"{flag}: {folder} holds a DatasetDict ({', '.join(dataset)}); give one split's folder, e.g. {folder}/train"
         )
-    columns = list(dataset.column_names)
-    class_names = {name: feature.names for name, feature in dataset.features.items()
-                   if isinstance(feature, datasets.ClassLabel)}  # fmt: skip
-    rows = list(dataset)
-    if not rows:
-        raise DataError(f"{flag}: {folder} is empty (no rows)")
-    return columns, rows, list(range(1, len(rows) + 1)), class_names or None  # type: ignore[return-value]
+    return dataset
 
 
 def read_examples(path: str | Path, flag: str, text_columns: tuple[str, ...], label_column: str | None) -> RawExamples:
