@@ -132,8 +132,8 @@ class SelectionOptions:
     ))  # fmt: skip
 
     def __post_init__(self) -> None:
-        for spec in dataclasses.fields(self):  # canonical values ("k-1" -> None, 3.0 -> 3), or a ConfigError
-            object.__setattr__(self, spec.name, _parsed(spec, getattr(self, spec.name)))
+        for option in dataclasses.fields(self):  # canonical values ("k-1" -> None, 3.0 -> 3), or a ConfigError
+            object.__setattr__(self, option.name, _parsed(option, getattr(self, option.name)))
 
     @property
     def tracks_sizes(self) -> bool:
@@ -158,10 +158,10 @@ class SelectionOptions:
 
     def check(self, method: str) -> SelectionOptions:
         """Raise ConfigError (naming the flag and the valid values) unless every option is valid for ``method``."""
-        for spec in dataclasses.fields(self):
-            methods = spec.metadata["methods"]
-            if getattr(self, spec.name) != _default(spec.name) and method not in methods:
-                raise ConfigError(f"{flag(spec.name)}: for methods {', '.join(methods)} only, not {method}")
+        for option in dataclasses.fields(self):
+            methods = option.metadata["methods"]
+            if getattr(self, option.name) != _default(option.name) and method not in methods:
+                raise ConfigError(f"{flag(option.name)}: for methods {', '.join(methods)} only, not {method}")
         return self
 
 
@@ -169,9 +169,9 @@ def _default(name: str) -> Any:
     return SelectionOptions.__dataclass_fields__[name].default
 
 
-def _parsed(spec: dataclasses.Field, value: Any) -> Any:
-    """``value`` of option ``spec`` checked against its declaration (and parsed from text where it has a parser)."""
-    meta, name = spec.metadata, flag(spec.name)
+def _parsed(option: dataclasses.Field, value: Any) -> Any:
+    """``value`` of ``option`` checked against its declaration (and parsed from text where it has a parser)."""
+    meta, name = option.metadata, flag(option.name)
     if meta["parse"] is not None:
         return meta["parse"](value)
     if meta["choices"] is not None:
@@ -190,16 +190,16 @@ def flag(name: str) -> str:
 
 def add_option_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
     """One flag per :class:`SelectionOptions` field (``--m``, ``--position``, ``--distance``, ...) but ``skip``."""
-    for spec in dataclasses.fields(SelectionOptions):
-        if spec.name in skip:
+    for option in dataclasses.fields(SelectionOptions):
+        if option.name in skip:
             continue
-        meta = spec.metadata
+        meta = option.metadata
         if meta["parse"] is None and meta["choices"] is None:
-            parser.add_argument(flag(spec.name), action="store_true", help=meta["help"])
+            parser.add_argument(flag(option.name), action="store_true", help=meta["help"])
             continue
         kind = _argparse_type(meta["parse"]) if meta["parse"] is not None else None
         parser.add_argument(
-            flag(spec.name), default=spec.default, type=kind, choices=meta["choices"], help=meta["help"]
+            flag(option.name), default=option.default, type=kind, choices=meta["choices"], help=meta["help"]
         )
 
 
