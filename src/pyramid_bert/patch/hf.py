@@ -45,7 +45,10 @@ from pyramid_bert.selection import (
 )
 from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
 
-__all__ = ["METHODS", "RATIO_METHODS", "SIZE_METHODS", "PyramidSettings", "pyramidize", "unpyramidize"]
+__all__ = [
+    "METHODS", "RATIO_METHODS", "SIZE_METHODS", "PyramidSettings", "is_pyramidized", "kept_input_positions",
+    "load_pyramid_model", "pyramid_settings", "pyramidize", "selection_generators", "unpyramidize",
+]  # fmt: skip
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 CONFIG_KEY = "pyramid"

@@ -95,10 +95,6 @@ class TrialSpec:
         if self.data is not None:
             object.__setattr__(self, "data", _sorted_pairs(self.data))
 
-    def selection_options(self) -> SelectionOptions:
-        """The trial's selection options (``m``, ``position`` and those among ``options``)."""
-        return SelectionOptions.from_dict({**dict(self.options or ()), "m": self.m, "position": self.position})
-
     def identity(self) -> dict[str, Any]:
         """The fields that define the trial, JSON-able, in a canonical form."""
         data = self.to_dict()
