@@ -215,16 +215,23 @@ def test_the_dependents_of_a_lost_dense_trial_are_retryable_too(tmp_path):
         assert summary.ran == len(trials) and summary.failed == 0
 
 
+def _finished_synthetic_sweep(tmp_path):
+    """A smoke sweep on the synthetic trial function, run to its end: its argv, folder and store."""
+    from pyramid_bert.cli import main
+
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    return argv, out, out / "results.sqlite"
+
+
 def test_a_second_driver_on_a_store_in_use_stops_at_once_and_leaves_it_unchanged(tmp_path, capsys):
     from pyramid_bert.cli import main
     from pyramid_bert.errors import BusyError
     from pyramid_bert.sweep.ablation_runs import run_ablation_trials as run_trials
     from pyramid_bert.sweep.driver_lock import DriverLock
 
-    out = tmp_path / "sweep"
-    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
-    assert main(argv) == 0
-    store = out / "results.sqlite"
+    argv, out, store = _finished_synthetic_sweep(tmp_path)
     before = store.read_bytes()
     capsys.readouterr()
     with DriverLock(store, "pyramid-bert sweep --resume"):  # the first driver, still running
@@ -246,10 +253,7 @@ def test_a_second_driver_on_a_store_in_use_stops_at_once_and_leaves_it_unchanged
 def test_resume_with_another_plan_is_refused_naming_what_differs_and_the_store_is_unchanged(tmp_path, capsys):
     from pyramid_bert.cli import main
 
-    out = tmp_path / "sweep"
-    argv = ["sweep", "--synthetic", "--preset", "smoke", "--seeds", "1", "--out", str(out), "--no-progress"]
-    assert main(argv) == 0
-    store = out / "results.sqlite"
+    argv, out, store = _finished_synthetic_sweep(tmp_path)
     before = store.read_bytes()
     capsys.readouterr()
     assert main([*argv, "--resume", "--seeds", "2", "--epochs", "3"]) == 2
