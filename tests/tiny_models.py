@@ -4,16 +4,14 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
 
 LAYERS = 3
+#: The encoder geometry every tiny model shares.
+GEOMETRY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=LAYERS, num_attention_heads=4, intermediate_size=37)
 
 
 def tiny_bert(attn="sdpa", model_class=BertForSequenceClassification, seed=0, **extra):
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=4,
-        intermediate_size=37,
+        **GEOMETRY,
         max_position_embeddings=64,
         num_labels=3,
         attn_implementation=attn,
@@ -25,11 +23,7 @@ def tiny_bert(attn="sdpa", model_class=BertForSequenceClassification, seed=0, **
 def tiny_roberta(attn="sdpa"):
     torch.manual_seed(0)
     config = RobertaConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=4,
-        intermediate_size=37,
+        **GEOMETRY,
         max_position_embeddings=70,
         num_labels=2,
         pad_token_id=1,
