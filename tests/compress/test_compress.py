@@ -119,7 +119,7 @@ def test_variant_options_of_a_candidate_reach_pyramidize(monkeypatch):
     from pyramid_bert.training.config import FinetuneConfig, apply_selection
 
     seen = {}
-    monkeypatch.setattr("pyramid_bert.pyramidize", lambda model, *a, **kw: seen.update(kw) or model, raising=False)
+    monkeypatch.setattr("pyramid_bert.training.config.pyramidize", lambda model, *a, **kw: seen.update(kw) or model)
     candidate = Candidate(keep_ratios=(0.5, 0.5), options={"duplicity_attention": True, "distance": "cosine"})
     config = FinetuneConfig(task="x", **candidate.finetune_fields())
     apply_selection(types.SimpleNamespace(config=types.SimpleNamespace(num_hidden_layers=2)), config, None)

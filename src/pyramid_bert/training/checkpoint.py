@@ -25,8 +25,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pyramid_bert.errors import CheckpointError, RunFolderBusyError
+import torch
+from filelock import FileLock, Timeout
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from pyramid_bert.errors import CheckpointError, ConfigError, RunFolderBusyError
 from pyramid_bert.io import atomic_write_json, fsync_dir, fsync_tree
+from pyramid_bert.patch.hf import selection_generators
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
@@ -64,7 +70,6 @@ def run_folder_lock(out: Path, flag: str = "--out") -> Iterator[None]:
     Taken without waiting: if another process holds it, a ConfigError naming ``flag`` says so, so that two
     runs never write the same folder (or its ``.partial`` resume state) at once.
     """
-    from filelock import FileLock, Timeout
 
     out.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(out.with_name(f".{out.name}.lock")))
@@ -152,7 +157,6 @@ def validate_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises :class:`CheckpointError` naming the missing or corrupted file.
     """
-    from safetensors import safe_open
 
     folder = Path(path)
     if not folder.is_dir():
@@ -189,8 +193,6 @@ def write_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler:
     states (torch CPU and CUDA RNGs, Random-select's generators) and the JSON ``state`` (step, epoch, losses,
     config). Atomic (temp folder + rename).
     """
-    import torch
-    from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,6 @@ def write_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler:
 def read_train_state(folder: str | Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     """Restore what :func:`write_train_state` saved into ``model``, ``optimizer`` and ``scheduler`` (built
     the same way as for the original run) and the random states; returns the JSON state."""
-    from safetensors.torch import load_file
 
     folder = Path(folder)
     try:
@@ -256,9 +257,6 @@ _CUDA_RNG = "rng.cuda."
 
 
 def _model_generators(model: Any) -> dict[str, Any]:
-    from pyramid_bert.errors import ConfigError
-    from pyramid_bert.patch.hf import selection_generators
-
     try:
         return selection_generators(model)
     except ConfigError:  # not a BERT-family model: no selection, no generators
@@ -268,7 +266,6 @@ def _model_generators(model: Any) -> dict[str, Any]:
 def _rng_states(model: Any) -> dict[str, Any]:
     """Every random state a training step draws from, as uint8 tensors: torch's CPU RNG (dropout), each CUDA
     device's RNG (when CUDA is in use) and Random-select's generators (``rng.selection.<device>``)."""
-    import torch
 
     states = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -280,7 +277,6 @@ def _rng_states(model: Any) -> dict[str, Any]:
 
 def _restore_rng_states(model: Any, tensors: dict[str, Any]) -> None:
     """Put back what :func:`_rng_states` saved (Random-select's generators are created if not yet used)."""
-    import torch
 
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[key] for key in sorted((k for k in tensors if k.startswith(_CUDA_RNG)), key=_device_index)]

@@ -13,12 +13,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from pyramid_bert import __version__, schedule
+from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+from pyramid_bert.patch.hf import pyramidize
 from pyramid_bert.spec import DENSE, METHODS, RATIO_METHODS, PyramidSettings, SelectionOptions, flag
 
 if TYPE_CHECKING:
-    import torch
-
     from pyramid_bert.data import TaskData
 
 #: ``FinetuneConfig.schedule``: fixed lengths per layer, or keep ratios of each example's real length.
@@ -133,7 +138,6 @@ class FinetuneConfig:
 # ------------------------------------------------------------------------------------------ validation
 def resolve_device(device: str) -> torch.device:
     """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> torch.device; a clear error when CUDA is absent."""
-    import torch
 
     if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
         raise ConfigError(f"--device: unknown device {device!r}; valid: cpu, cuda, cuda:N")
@@ -149,7 +153,6 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
 
     ``check_task_name=False`` skips the task-name check (a custom ``task_data`` is given instead).
     """
-    from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
 
     if check_task_name and config.task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {config.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
@@ -186,7 +189,6 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
 
 def check_distillation(config: FinetuneConfig) -> None:
     """--distill-weight in [0, 1], --distill-temperature > 0, and a teacher that exists."""
-    from pyramid_bert.data import MODEL_NAMES
 
     weight, temperature = config.distill_weight, config.distill_temperature
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
@@ -202,7 +204,6 @@ def check_distillation(config: FinetuneConfig) -> None:
 
 def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int] | None:
     """The per-layer kept lengths of ``config`` for input length ``n`` (None for dense)."""
-    from pyramid_bert import schedule
 
     method = config.method
     if method == DENSE:
@@ -247,7 +248,6 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
 
 def resolve_ratios(config: FinetuneConfig, num_layers: int) -> list[float] | None:
     """The keep ratios of a keep-ratio schedule (None for fixed-length schedules and dense)."""
-    from pyramid_bert import schedule
 
     if config.schedule not in SCHEDULE_KINDS:
         raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
@@ -307,7 +307,6 @@ def check_labels_fit(task: TaskData, num_labels: int, labels: torch.Tensor, wher
 
 def load_base_model(source: str, task: TaskData) -> Any:
     """``AutoModelForSequenceClassification`` from ``source`` with a head sized for ``task``."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     try:
         model_config = AutoConfig.from_pretrained(source)
@@ -339,11 +338,6 @@ def label_maps(task: TaskData) -> dict[str, dict]:
 
 
 def versions() -> dict[str, str]:
-    import torch
-    import transformers
-
-    from pyramid_bert import __version__
-
     return {
         "pyramid_bert": __version__,
         "torch": torch.__version__,
@@ -357,7 +351,6 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
     """Cost-model figures for ``lengths`` on a model config: the predicted speedup and the attention-space
     reduction, both the paper's formula (``space_reduction``) and the exact one for where selection sits
     (``space_reduction_exact``, see :func:`pyramid_bert.schedule.attention_space_reduction`)."""
-    from pyramid_bert import schedule
 
     if lengths is None:
         return {"predicted_speedup": 1.0, "space_reduction": 0.0, "space_reduction_exact": 0.0}
@@ -381,7 +374,6 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
 
 def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | None) -> Any:
     """``pyramidize`` ``model`` in place per ``config`` (nothing for dense); ``lengths`` from :func:`resolve_lengths`."""
-    from pyramid_bert import pyramidize
 
     if config.method == DENSE:
         return model
@@ -396,7 +388,6 @@ def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | Non
 
 def subset_indices(count: int, limit: int | None, seed: int) -> torch.Tensor:
     """All of ``range(count)``, or a seeded random ``limit`` of them in increasing order."""
-    import torch
 
     if limit is None or limit >= count:
         return torch.arange(count)

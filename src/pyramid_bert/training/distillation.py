@@ -12,8 +12,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.hf import is_pyramidized, unpyramidize
 
 
 def distillation_loss(
@@ -48,9 +50,6 @@ def combined_loss(task_loss: torch.Tensor, distill: torch.Tensor, weight: float)
 
 def load_teacher(source: str | Path, num_labels: int, device: torch.device) -> Any:
     """A fine-tuned sequence classifier from ``source``, dense, in eval mode on ``device``, without gradients."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    from pyramid_bert import is_pyramidized, unpyramidize
 
     config = AutoConfig.from_pretrained(source)
     if not any(name.endswith("ForSequenceClassification") for name in config.architectures or []):

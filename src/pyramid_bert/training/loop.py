@@ -33,7 +33,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+from pyramid_bert.data import resolve_model
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+from pyramid_bert.training import checkpoint
+from pyramid_bert.training.batching import real_lengths
 from pyramid_bert.training.config import (
     DEFAULT_BATCH_SIZE,
     DENSE,
@@ -50,10 +58,10 @@ from pyramid_bert.training.config import (
     validate_config,
     versions,
 )
+from pyramid_bert.training.distillation import combined_loss, distillation_loss, load_teacher
+from pyramid_bert.training.scoring import score_split, tokenize_for_model
 
 if TYPE_CHECKING:
-    import torch
-
     from pyramid_bert.data import TaskData
 
 __all__ = [
@@ -70,7 +78,6 @@ CHECKPOINT_FORMAT = "pyramid-bert-checkpoint/1"
 
 def epoch_order(num_examples: int, seed: int, epoch: int) -> torch.Tensor:
     """The example order of ``epoch``: a permutation that depends only on (seed, epoch)."""
-    import torch
 
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(num_examples, generator=generator)
@@ -78,8 +85,6 @@ def epoch_order(num_examples: int, seed: int, epoch: int) -> torch.Tensor:
 
 def build_optimizer(model: Any, lr: float, total_steps: int) -> tuple[Any, Any, int]:
     """AdamW (no weight decay on biases and LayerNorm) + linear warm-up and decay; returns (opt, sched, warmup)."""
-    import torch
-    from transformers import get_linear_schedule_with_warmup
 
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
@@ -145,7 +150,6 @@ def finetune(
     If ``config.out`` already holds a finished run of the same config it is returned as is; a different
     finished run there is an error (choose another ``out``). Resumes from ``<out>.partial`` when present.
     """
-    from pyramid_bert.training import checkpoint
 
     validate_config(config, check_task_name=task_data is None)
     out = config.resolved_out()
@@ -165,7 +169,6 @@ def finetune(
 
 def _dev_scores(run: _Run) -> dict[str, Any]:
     """The task metric of the trained model on the dev split (seeded subset of ``max_eval_examples``)."""
-    from pyramid_bert.training.scoring import score_split
 
     run.model.eval()
     config = run.config
@@ -177,14 +180,9 @@ def _dev_scores(run: _Run) -> dict[str, Any]:
 
 def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     """Load the task, the model (with its selection) and tokenizer; tokenize train; build AdamW + schedule."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from pyramid_bert.data import load_task, resolve_model
-    from pyramid_bert.training.scoring import tokenize_for_model
 
     device = resolve_device(config.device)
-    task = task_data if task_data is not None else load_task(config.task, glue_dir=config.glue_dir, seed=config.seed)
+    task = task_data if task_data is not None else data.load_task(config.task, glue_dir=config.glue_dir, seed=config.seed)
     source = resolve_model(config.model)
     torch.manual_seed(config.seed)
     model = load_base_model(source, task)
@@ -200,8 +198,6 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     if len(train["labels"]) == 0:
         raise DataError(f"task {task.name}: the train split is empty")
     if config.batching == "dynamic":
-        from pyramid_bert.training.batching import real_lengths
-
         real_lengths(train)  # dynamic padding trims on the right: check the padding is there
     batch_size = config.resolved_batch_size()
     steps_per_epoch = math.ceil(len(train["labels"]) / batch_size)
@@ -209,8 +205,6 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
     optimizer, scheduler, warmup_steps = build_optimizer(model, config.lr, total_steps)
     teacher = config.resolved_teacher()
     if teacher is not None:
-        from pyramid_bert.training.distillation import load_teacher
-
         teacher = load_teacher(resolve_model(teacher), task.num_labels, device)
     out = config.resolved_out()
     return _Run(
@@ -223,7 +217,6 @@ def _prepare_run(config: FinetuneConfig, task_data: TaskData | None) -> _Run:
 
 def _initial_state(run: _Run) -> dict[str, Any]:
     """A fresh training state, or the one saved in ``<out>.partial`` (restored into model and optimizer)."""
-    from pyramid_bert.training import checkpoint
 
     state: dict[str, Any] = {"step": 0, "losses": [], "step_seconds": [], "train_seconds": 0.0, "resumed_at": []}
     resume_from = checkpoint.existing_dir(run.resume_dir)
@@ -249,9 +242,6 @@ def _train_steps(
     step_callback: Callable[[int], None] | None,
 ) -> None:
     """Run the remaining optimizer steps, saving the resume state at epoch ends and when due."""
-    from tqdm.auto import tqdm
-
-    from pyramid_bert.training import checkpoint
 
     run.model.train()
     bar = tqdm(
@@ -286,7 +276,6 @@ def _train_steps(
 
 def _one_step(run: _Run, step: int) -> tuple[float, float]:
     """Optimizer step number ``step`` (0-based) on its batch; returns (loss, seconds)."""
-    import torch
 
     epoch, position = divmod(step, run.steps_per_epoch)
     order = epoch_order(run.num_examples, run.config.seed, epoch)
@@ -309,12 +298,10 @@ def _one_step(run: _Run, step: int) -> tuple[float, float]:
 
 def _loss(run: _Run, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The task loss of ``batch``, combined with distillation to the teacher when there is one."""
-    import torch
 
     outputs = run.model(**batch)
     if run.teacher is None:
         return outputs.loss
-    from pyramid_bert.training.distillation import combined_loss, distillation_loss
 
     with torch.no_grad():
         teacher_logits = run.teacher(**{key: value for key, value in batch.items() if key != "labels"}).logits
@@ -326,7 +313,6 @@ def _loss(run: _Run, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
     """The ``run.json`` of the finished run: config, task, model shape, schedule, train figures, versions."""
-    import torch
 
     task, model_config = run.task, run.model.config
     step_seconds = state["step_seconds"][1:] or state["step_seconds"]
@@ -376,7 +362,6 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
 
 def _write_finished(run: _Run, out: Path, run_info: dict[str, Any]) -> None:
     """Write the checkpoint folder ``out`` in one rename and remove the resume state."""
-    from pyramid_bert.training import checkpoint
 
     run.model.to("cpu")
     checkpoint.write_checkpoint(out, run.model, run.tokenizer, run_info)
@@ -391,7 +376,6 @@ def _finished_run(out: Path, config: FinetuneConfig) -> Path | None:
     A checkpoint of ``config`` whose files are missing or damaged (weights that do not load or do not match the
     SHA-256 stored in ``run.json``) is not finished: None (it is trained again and replaced), with a message.
     """
-    from pyramid_bert.training import checkpoint
 
     if not out.exists():
         return None

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pyramid_bert import schedule
 from pyramid_bert.errors import CheckpointError, ConfigError
 from pyramid_bert.spec import SelectionOptions
 from pyramid_bert.training.config import DENSE, FinetuneConfig
@@ -55,7 +56,6 @@ def folder_run_info(path: str | Path, task_name: str | None) -> tuple[dict[str, 
 
 def nominal_lengths(settings: dict[str, Any] | None, n: int) -> list[int] | None:
     """The kept lengths per layer of stored pyramid ``settings`` for an input of ``n`` real tokens (None: dense)."""
-    from pyramid_bert import schedule
 
     if not settings:
         return None

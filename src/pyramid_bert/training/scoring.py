@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
+from pyramid_bert.data import tokenize_split
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.hf import pyramid_settings
+from pyramid_bert.training.batching import make_batches, restore_order
+from pyramid_bert.training.config import subset_indices, take
+from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
 if TYPE_CHECKING:
-    import torch
-
     from pyramid_bert.data import TaskData
 
 
 def input_truncation(model: Any) -> int | None:
     """Input-first-k's k when ``model`` is pyramidized with it (its inputs are cut at tokenization), else None."""
-    from pyramid_bert import pyramid_settings
 
     try:
         settings = pyramid_settings(model)
@@ -33,7 +36,6 @@ def tokenize_for_model(model: Any, tokenizer: Any, task: TaskData, split: str) -
 
     The model still cuts its input after k positions (a no-op then), so FLOPs and timing are unchanged.
     """
-    from pyramid_bert.data import tokenize_split
 
     return tokenize_split(tokenizer, task, split, truncate_to=input_truncation(model))
 
@@ -47,9 +49,6 @@ def predict_logits(
     Predictions do not depend on it beyond float rounding: padding is masked, and every selection method except
     Random-select keeps the same real tokens of an example whatever its batch is padded to.
     """
-    import torch
-
-    from pyramid_bert.training.batching import make_batches, restore_order
 
     was_training = model.training
     model.eval()
@@ -76,8 +75,6 @@ def score_split(
 ) -> dict[str, Any]:
     """The task metric (and companions) of ``model`` on ``split``; ``max_examples`` takes a seeded subset;
     ``keep_predictions`` adds ``predictions`` and ``labels`` (lists, in the split's order) for paired comparisons."""
-    from pyramid_bert.training.config import subset_indices, take
-    from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
     if split not in task.splits:
         raise ConfigError(f"split: task {task.name} has no split {split!r}; valid: {', '.join(task.splits)}")
