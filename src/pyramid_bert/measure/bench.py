@@ -14,16 +14,22 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
-from pyramid_bert.errors import ConfigError
+from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+from pyramid_bert.data import MODEL_NAMES, resolve_model, tokenize_split
+from pyramid_bert.errors import CheckpointError, ConfigError
+from pyramid_bert.measure.speed import measure_split_speed
 from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
 from pyramid_bert.schedule import predicted_speedup
 from pyramid_bert.selection import compiled_rounds
+from pyramid_bert.training.config import subset_indices, take
 
 #: Named model geometries (random weights: speed does not depend on their values).
 GEOMETRIES: dict[str, dict[str, int]] = {
@@ -60,7 +66,6 @@ class BenchRow:
 
 def geometry_model(name: str, n: int, seed: int = 0) -> nn.Module:
     """A BertModel with random weights and the named geometry (see ``GEOMETRIES``), in eval mode."""
-    from transformers import BertConfig, BertModel
 
     if name not in GEOMETRIES:
         raise ConfigError(f"model geometry must be one of {', '.join(GEOMETRIES)} or a checkpoint path; got {name!r}")
@@ -74,10 +79,6 @@ def load_bench_model(name_or_path: str, n: int) -> nn.Module:
 
     Anything else (a missing folder, an unreadable one) is a one-line ConfigError / CheckpointError naming ``--model``.
     """
-    from pathlib import Path
-
-    from pyramid_bert.data import MODEL_NAMES, resolve_model
-    from pyramid_bert.errors import CheckpointError
 
     if name_or_path in GEOMETRIES:
         return geometry_model(name_or_path, n)
@@ -88,7 +89,6 @@ def load_bench_model(name_or_path: str, n: int) -> nn.Module:
             + (f"{', '.join(built_in)} (built-in models), " if built_in else "")
             + "or a checkpoint folder"
         )
-    from transformers import AutoModel
 
     try:
         return AutoModel.from_pretrained(resolve_model(name_or_path)).eval()
@@ -279,7 +279,6 @@ def bench_split(
     ``compile``: run both through ``torch.compile(dynamic=True)`` (the selection itself stays eager); the warm-up
     pass compiles, so give ``warmup >= 1``.
     """
-    from pyramid_bert.measure.speed import measure_split_speed
 
     pyramid = pyramidize(copy.deepcopy(dense), None if ratios else list(lengths), method=method, m=m,
                          keep_ratios=list(ratios) if ratios else None, **(options or {}))  # fmt: skip
@@ -325,12 +324,8 @@ def task_encodings(task_name: Any, n: int | None, examples: int | None, seed: in
     """The test split of a catalog task (a name) or of a TaskData (e.g. from data files), tokenized with the
     built-in model's tokenizer (BERT uncased vocabulary) at N = ``n`` (default: the task's), as a seeded sample of
     ``examples`` (default: all)."""
-    from transformers import AutoTokenizer
 
-    from pyramid_bert.data import load_task, resolve_model, tokenize_split
-    from pyramid_bert.training.config import subset_indices, take
-
-    task = load_task(task_name, seed=seed) if isinstance(task_name, str) else task_name
+    task = data.load_task(task_name, seed=seed) if isinstance(task_name, str) else task_name
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))
     encodings = tokenize_split(tokenizer, task, "test", max_length=n)
     return take(encodings, subset_indices(len(encodings["labels"]), examples, seed))

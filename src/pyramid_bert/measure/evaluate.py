@@ -18,9 +18,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+from pyramid_bert.data import TASK_NAMES, tokenize_split
+from pyramid_bert.data.user_task import align_labels
 from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.io import atomic_write_json
+from pyramid_bert.measure import memory as memory_probe
 from pyramid_bert.measure.evaluation import SPEEDUP_PREFIXES, SPREAD_STATS, Evaluation
+from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
+from pyramid_bert.patch import hf
+from pyramid_bert.patch.hf import is_pyramidized, pyramid_settings, unpyramidize
 from pyramid_bert.spec import METHODS, SelectionOptions
+from pyramid_bert.training import checkpoint
+from pyramid_bert.training.batching import real_lengths
 from pyramid_bert.training.config import (
     DENSE,
     FinetuneConfig,
@@ -32,6 +44,8 @@ from pyramid_bert.training.config import (
     subset_indices,
     take,
 )
+from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
+from pyramid_bert.training.model_folder import folder_run_info, nominal_lengths
 from pyramid_bert.training.scoring import predict_logits, score_split, tokenize_for_model
 
 if TYPE_CHECKING:
@@ -51,9 +65,6 @@ SELECTION_KEYS = (*_SCHEDULE_DEFAULTS, *SelectionOptions.names())
 
 def _load_dense(path: Path) -> Any:
     """The checkpoint's weights without token selection (the dense twin of the speedup)."""
-    from transformers import AutoModelForSequenceClassification
-
-    from pyramid_bert import is_pyramidized, unpyramidize
 
     model = AutoModelForSequenceClassification.from_pretrained(path)
     if is_pyramidized(model):
@@ -135,8 +146,6 @@ def evaluate_checkpoint(
             time_train_step=time_train_step, **timing,
         )  # fmt: skip
     if measure_memory:
-        from pyramid_bert.training.batching import real_lengths
-
         train_batch = run.config.resolved_batch_size()
         result.memory = measure_memory_pair(
             run.folder, n=run.task.max_length, batch_size=eval_batch_size, train_batch_size=train_batch,
@@ -167,7 +176,6 @@ class _Run:
     @property
     def selected(self) -> bool:
         """Whether the model selects tokens (then it is timed against its dense twin)."""
-        from pyramid_bert import is_pyramidized
 
         return self.lengths is not None and (self.selection_spec is not None or is_pyramidized(self.model))
 
@@ -177,13 +185,8 @@ def _load_run(
     only_infer: dict[str, Any] | None,
 ) -> _Run:  # fmt: skip
     """Read the checkpoint's run config, load the task and the model, and apply an only-infer selection."""
-    from transformers import AutoTokenizer
-
-    from pyramid_bert import load_pyramid_model
-    from pyramid_bert.training import checkpoint
 
     if folder.is_dir() and not (folder / checkpoint.RUN_FILE).is_file():  # a plain save_pretrained folder
-        from pyramid_bert.training.model_folder import folder_run_info
 
         run_info, run_config = folder_run_info(folder, task or (task_data.name if task_data is not None else None))
     else:
@@ -194,7 +197,7 @@ def _load_run(
     if split not in task_data.splits:
         raise ConfigError(f"split: task {task_data.name} has no split {split!r}; valid: {', '.join(task_data.splits)}")
     try:
-        model = _load_dense(folder) if only_infer else load_pyramid_model(str(folder))
+        model = _load_dense(folder) if only_infer else hf.load_pyramid_model(str(folder))
     except (OSError, ValueError, RuntimeError) as error:
         raise checkpoint.CheckpointError(f"checkpoint {folder}: cannot load the model ({error})") from error
     run = _Run(folder, run_info, run_config, task_data, AutoTokenizer.from_pretrained(folder), model,
@@ -207,16 +210,13 @@ def _load_run(
 
 
 def _load_task(name: str, glue_dir: str | None, seed: int) -> TaskData:
-    from pyramid_bert.data import TASK_NAMES, load_task
-
     if name not in TASK_NAMES:
         raise ConfigError(f"task: unknown task {name!r}; valid tasks: {', '.join(TASK_NAMES)}")
-    return load_task(name, glue_dir=glue_dir, seed=seed)
+    return data.load_task(name, glue_dir=glue_dir, seed=seed)
 
 
 def _apply_only_infer(run: _Run, only_infer: dict[str, Any]) -> None:
     """Apply ``only_infer``'s selection to the dense checkpoint's model (the paper's Table 6)."""
-    from pyramid_bert import pyramid_settings
 
     if run.config.method != DENSE:
         raise ConfigError(
@@ -235,9 +235,6 @@ def _check_schedule_fits(run: _Run) -> None:
     """A model folder's nominal lengths at the task's N; a finetune run's schedule must have been made for that N."""
     n = run.task.max_length
     if run.run_info.get("model_folder"):
-        from pyramid_bert.data.user_task import align_labels
-        from pyramid_bert.training.model_folder import nominal_lengths
-
         run.lengths = nominal_lengths(run.run_info["pyramid"], n)
         if "files" in (run.task.notes or {}):  # the user's data: its label names map onto the model's
             run.task = align_labels(run.task, getattr(run.model.config, "id2label", None), str(run.folder))
@@ -252,8 +249,6 @@ def _score(
     run: _Run, encodings: dict[str, torch.Tensor], *, split: str, batch_size: int, device: torch.device
 ) -> Evaluation:
     """The task metric and the cost-model figures of the run's schedule (speed and memory still unmeasured)."""
-    from pyramid_bert import pyramid_settings
-    from pyramid_bert.training.metrics import class_shares, compute_metrics, predictions_from_logits
 
     task, n = run.task, run.task.max_length
     logits = predict_logits(run.model, encodings, batch_size=batch_size, device=device)
@@ -291,7 +286,6 @@ def _measure_speed_into(
 
 def _write_result(result: Evaluation, run: _Run, split: str, only_infer: dict[str, Any] | None) -> str | None:
     """Write ``result`` into the checkpoint folder when we made it (finetune or compress); returns the path."""
-    from pyramid_bert.io import atomic_write_json
 
     if run.run_info.get("model_folder") and not (run.folder / "compress.json").is_file():
         return None  # a folder someone else saved gets nothing written into it (use --json-out)
@@ -305,7 +299,6 @@ def _timing_inputs(
 ) -> dict[str, torch.Tensor]:
     """The timed examples as users have them: tokenized without Input-first-k's cut, which is the pyramid model's
     own work (it truncates its input to k itself), so the dense twin is timed on the whole sentences."""
-    from pyramid_bert.data import tokenize_split
 
     encodings = tokenize_split(tokenizer, task, split)
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, seed))
@@ -325,7 +318,6 @@ def _measure_speed(
     dense_modes: tuple[str, ...],
 ) -> dict[str, Any]:
     """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin."""
-    from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
 
     dense_model = _load_dense(folder).to(device)
     speed = measure_split_speed(
@@ -356,19 +348,18 @@ def measure_memory_pair(
     ``train_pyramid_dynamic``: the training step on a batch padded to its longest example, of that many tokens.
     (Inference under dynamic or sorted batching peaks at the split's widest batch, usually N itself.)
     """
-    from pyramid_bert.measure.memory import measure_peak_memory
 
     memory: dict[str, Any] = {}
     variants = ("dense", "pyramid") if include_pyramid else ("dense",)
     for mode, size in (("train", train_batch_size), ("infer", batch_size)):
         for variant in variants:
-            memory[f"{mode}_{variant}"] = measure_peak_memory(
+            memory[f"{mode}_{variant}"] = memory_probe.measure_peak_memory(
                 folder, mode=mode, variant=variant, batch_size=size, seq_len=n, device=device,
                 selection=selection if variant == "pyramid" else None,
             )  # fmt: skip
     if dynamic_train_width is not None and dynamic_train_width < n:
         for variant in variants:
-            memory[f"train_{variant}_dynamic"] = measure_peak_memory(
+            memory[f"train_{variant}_dynamic"] = memory_probe.measure_peak_memory(
                 folder, mode="train", variant=variant, batch_size=train_batch_size, seq_len=dynamic_train_width,
                 device=device, selection=selection if variant == "pyramid" else None,
             )  # fmt: skip

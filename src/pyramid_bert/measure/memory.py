@@ -32,7 +32,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# This module is also the fresh process that is measured: what it imports is in every baseline, so it imports
+# only what building and stepping the model needs (torch, transformers, the patch).
+import torch
+from transformers import AutoModelForSequenceClassification
+
 from pyramid_bert.errors import PyramidBertError
+from pyramid_bert.patch.hf import is_pyramidized, load_pyramid_model, pyramidize, unpyramidize
 
 MODES = ("train", "infer")
 VARIANTS = ("dense", "pyramid")
@@ -56,10 +62,6 @@ def _reset_peak_rss() -> bool:
 
 
 def _build_model(spec: dict[str, Any]) -> Any:
-    from transformers import AutoModelForSequenceClassification
-
-    from pyramid_bert import is_pyramidized, load_pyramid_model, pyramidize, unpyramidize
-
     checkpoint = spec["checkpoint"]
     if spec["variant"] == "dense":
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
@@ -80,7 +82,6 @@ def _build_model(spec: dict[str, Any]) -> Any:
 
 def _measure_here(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs inside the fresh process: build, warm up, reset the peak, run the measured step, report."""
-    import torch
 
     torch.set_num_threads(int(spec["threads"]))
     torch.manual_seed(0)
@@ -161,7 +162,6 @@ def measure_peak_memory(
     checkpoint's own ``config.pyramid`` (only-infer). Returns a dict with ``peak_mb``, ``before_mb``,
     ``step_mb`` and ``method``.
     """
-    import torch
 
     if mode not in MODES:
         raise PyramidBertError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")

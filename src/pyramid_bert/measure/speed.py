@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from pyramid_bert.measure.timing import speedup_stats, time_interleaved
-from pyramid_bert.schedule import batches_flops, pool_lengths
+from pyramid_bert.patch.hf import pyramid_settings
+from pyramid_bert.schedule import batches_flops, encoder_flops, pool_lengths
 from pyramid_bert.training.batching import BATCHING_MODES, Batch, batch_shapes, make_batches
 
 #: The pairs every measurement reports: name -> (pyramid batching, dense batching).
@@ -43,7 +44,6 @@ def split_forward(model: nn.Module, batches: Sequence[Batch], device: torch.devi
 
 def predicted_split_speedup(model: nn.Module, dense_batches: Sequence[Batch], pyramid_batches: Sequence[Batch]) -> float:
     """FLOPs(dense over its batches) / FLOPs(pyramid over its batches), from the pyramid model's settings."""
-    from pyramid_bert import pyramid_settings
 
     config = model.config
     geometry = dict(hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers)
@@ -66,8 +66,6 @@ def predicted_split_speedup(model: nn.Module, dense_batches: Sequence[Batch], py
 
 
 def _pool_flops(width: int, windows: Sequence[int], geometry: dict[str, int], position: str) -> int:
-    from pyramid_bert.schedule import encoder_flops
-
     return encoder_flops(width, pool_lengths(width, windows), position=position, **geometry)
 
 
