@@ -104,10 +104,7 @@ def test_reports_write_through_unique_temporaries_and_leave_none_behind(tmp_path
 
 
 def test_a_plot_that_fails_to_render_leaves_no_temporary(tmp_path, monkeypatch):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from pyramid_bert.report.plots import save_figure
 
@@ -115,7 +112,7 @@ def test_a_plot_that_fails_to_render_leaves_no_temporary(tmp_path, monkeypatch):
         target.write(b"\x89PNG half a picture")
         raise RuntimeError("renderer crashed")
 
-    figure = plt.figure()
+    figure = Figure()
     monkeypatch.setattr(figure, "savefig", crash)
     with pytest.raises(RuntimeError, match="renderer crashed"):
         save_figure(figure, tmp_path / "plots" / "figure.png")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
 from pyramid_bert.measure.evaluation import speedup_column
@@ -156,12 +157,9 @@ def plot_cells(
     """Test metric (mean over seeds) against speedup, one colour per variant; with ``fit`` a least-squares line per
     variant (Figure 6). ``axis``: "measured" (padded to N, the paper's protocol) or "predicted" (the FLOPs model:
     the same for variants on one schedule, so their accuracies line up whatever the timing noise)."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(6.0, 4.2))
+    figure = Figure(figsize=(6.0, 4.2))
+    ax = figure.subplots()
     for index, variant in enumerate(dict.fromkeys(c.variant for c in cells)):
         points = [
             (_x(c, axis), c.summary().mean * SCALE) for c in cells if c.variant == variant and _x(c, axis) and c.test

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from pyramid_bert.analysis.importance import ImportanceCurve
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
@@ -47,12 +48,9 @@ def trend(curve: ImportanceCurve) -> float:
 def plot_importance(curves: Sequence[ImportanceCurve], m: int | float | None, path: Path, *, ceiling: float,
                     title: str) -> Path:  # fmt: skip
     """Figure 4 (m = 1) or 5 (m = k-1): MI vs k, one line per encoder; left all inputs, right affected ones."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    figure = Figure(figsize=(10, 3.6))
+    axes = figure.subplots(1, 2)
     for curve in (c for c in curves if c.m == m):
         ks = np.arange(1, len(curve.mi) + 1)
         axes[0].plot(ks, curve.mi, marker=".", markersize=3, label=f"encoder {curve.layer}")

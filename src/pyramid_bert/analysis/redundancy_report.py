@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from pyramid_bert.analysis.redundancy import RedundancyResult
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
@@ -34,10 +35,6 @@ def example_rows(result: RedundancyResult) -> list[dict[str, Any]]:
 def plot_redundancy(result: RedundancyResult, path: str | Path, *, title: str = "") -> Path:
     """Figure 1 for every layer: histograms of cosine to CLS, of pairwise cosine per input, and of DBSCAN
     clusters per input (both eps rules); one column per layer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     layers = sorted(result.per_layer)
     rows = (
@@ -49,7 +46,8 @@ def plot_redundancy(result: RedundancyResult, path: str | Path, *, title: str = 
         (f"DBSCAN clusters, eps {result.eps_quantile:.3f} (q{result.quantile:g})",
          lambda s: np.array([x.clusters[1] for x in s]), None),
     )  # fmt: skip
-    figure, axes = plt.subplots(len(rows), len(layers), figsize=(2.3 * len(layers), 2.0 * len(rows)), squeeze=False)
+    figure = Figure(figsize=(2.3 * len(layers), 2.0 * len(rows)))
+    axes = figure.subplots(len(rows), len(layers), squeeze=False)
     for r, (label, values, bins) in enumerate(rows):
         for c, layer in enumerate(layers):
             data = values(result.per_layer[layer])

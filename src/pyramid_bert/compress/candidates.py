@@ -19,6 +19,7 @@ from typing import Any
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import SelectionOptions, format_m
+from pyramid_bert.training.config import FinetuneConfig
 
 #: Run-config fields that compress sets itself (not candidate options).
 OWNED_FIELDS = frozenset({"task", "model", "out", "epochs", "lr", "batch_size", "eval_batch_size", "max_train_examples",
@@ -88,7 +89,6 @@ class Candidate:
     def _checked_options(self) -> dict[str, Any]:
         """``options`` must be selection options (but ``m``, a key of its own) or further run-config fields
         (distillation, ...)."""
-        from pyramid_bert.training.config import FinetuneConfig
 
         config_fields = {f.name for f in fields(FinetuneConfig)} - {"selection"}
         valid = sorted((config_fields | set(SelectionOptions.names())) - OWNED_FIELDS - {f.name for f in fields(Candidate)})

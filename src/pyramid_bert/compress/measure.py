@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from pyramid_bert.data import tokenize_split
 from pyramid_bert.errors import CheckpointError
+from pyramid_bert.measure.speed import measure_split_speed
+from pyramid_bert.patch.hf import is_pyramidized, unpyramidize
+from pyramid_bert.training.config import subset_indices, take
+from pyramid_bert.training.scoring import score_split
 
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
@@ -18,7 +25,6 @@ if TYPE_CHECKING:
 
 def is_fine_tuned_classifier(source: str | Path, task: TaskData) -> bool:
     """Whether ``source`` already is a sequence classifier with a head for ``task`` (then it is the dense model)."""
-    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(source)
@@ -30,9 +36,6 @@ def is_fine_tuned_classifier(source: str | Path, task: TaskData) -> bool:
 
 def load_dense(path: str | Path) -> Any:
     """The sequence classifier at ``path`` without token selection (eval mode)."""
-    from transformers import AutoModelForSequenceClassification
-
-    from pyramid_bert import is_pyramidized, unpyramidize
 
     model = AutoModelForSequenceClassification.from_pretrained(path)
     if is_pyramidized(model):
@@ -42,7 +45,6 @@ def load_dense(path: str | Path) -> Any:
 
 def metric_of(model: Any, tokenizer: Any, task: TaskData, split: str, *, batch_size: int, device: Any) -> dict[str, Any]:
     """The task metric of ``model`` on ``split`` (``metric``) and its ``predictions`` and ``labels``."""
-    from pyramid_bert.training.scoring import score_split
 
     scored = score_split(model, tokenizer, task, split, batch_size=batch_size, device=device, keep_predictions=True)
     return {"metric": float(scored["metric"]), "predictions": scored["predictions"], "labels": scored["labels"]}
@@ -61,9 +63,6 @@ def real_speedup(
     seed: int = 0,
 ) -> dict[str, float]:
     """``{"speedup", "speedup_q25", "speedup_q75", "predicted", "examples"}`` over a seeded sample of dev."""
-    from pyramid_bert.data import tokenize_split
-    from pyramid_bert.measure.speed import measure_split_speed
-    from pyramid_bert.training.config import subset_indices, take
 
     encodings = tokenize_split(tokenizer, task, "dev")
     encodings = take(encodings, subset_indices(len(encodings["labels"]), examples, seed))

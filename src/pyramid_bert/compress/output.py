@@ -14,8 +14,15 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from matplotlib.figure import Figure
+from transformers import AutoTokenizer
+
 from pyramid_bert.compress.choose import POINTS, dev_loss, loss_interval
+from pyramid_bert.data.user_task import DataFiles, files_identity
 from pyramid_bert.io import atomic_write_json, mark_output_dir
+from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.report.frontier import pareto_frontier
+from pyramid_bert.training import checkpoint
 
 if TYPE_CHECKING:
     from pyramid_bert.compress.run import CompressResult, CompressSettings
@@ -30,10 +37,6 @@ WORK_ONLY = frozenset({"checkpoint", "dev_predictions", "dev_labels"})
 
 def write_output(result: CompressResult, settings: CompressSettings, task: TaskData, chosen: Path) -> Path:
     """Write ``result.out`` from the chosen configuration's checkpoint folder ``chosen``."""
-    from transformers import AutoTokenizer
-
-    from pyramid_bert import load_pyramid_model
-    from pyramid_bert.training import checkpoint
 
     out = result.out
     tmp = checkpoint.temporary_sibling(out)
@@ -84,7 +87,6 @@ def without_local_paths(value: Any, paths: list[str]) -> Any:
 def with_data_fingerprint(summary: dict[str, Any], task: TaskData) -> dict[str, Any]:
     """``summary`` whose data notes name the user's files by :func:`~pyramid_bert.data.user_task.files_identity`
     (names, columns, N, SHA-256 of the bytes) instead of their paths; unchanged for a named task."""
-    from pyramid_bert.data.user_task import DataFiles, files_identity
 
     files = (summary.get("data_notes") or {}).get("files")
     if not files:
@@ -179,16 +181,11 @@ def report(result: CompressResult, settings: CompressSettings, task: TaskData, t
 
 def plot_pareto(result: CompressResult, metric: str, path: Path) -> Path:
     """PNG: dev metric (x100) against real speedup; frontier line; the chosen configuration circled; dense dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pyramid_bert.report.frontier import pareto_frontier
 
     xs = [row["speedup"] for row in result.rows]
     ys = [row["dev"] * POINTS for row in result.rows]
-    figure, ax = plt.subplots(figsize=(5, 3.5))
+    figure = Figure(figsize=(5, 3.5))
+    ax = figure.subplots()
     ax.scatter(xs, ys, color="tab:blue", zorder=3, label="configurations")
     frontier = pareto_frontier(xs, ys)
     ax.plot([xs[i] for i in frontier], [ys[i] for i in frontier], color="tab:red", linewidth=1, label="Pareto frontier")
@@ -203,5 +200,4 @@ def plot_pareto(result: CompressResult, metric: str, path: Path) -> Path:
     ax.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
-    plt.close(figure)
     return path

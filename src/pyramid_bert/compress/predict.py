@@ -17,10 +17,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
 from pyramid_bert.data.files import examples_from_rows, stream_rows
 from pyramid_bert.data.user_task import input_limit
-from pyramid_bert.errors import ConfigError
+from pyramid_bert.errors import CheckpointError, ConfigError
 from pyramid_bert.io import atomic_stream, check_output_file
+from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.training.batching import make_batches, restore_order
+from pyramid_bert.training.model_folder import validate_model_folder
 
 OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".json")
 #: Batches read, predicted and written at a time: sorting a chunk by length keeps padding low, memory stays flat.
@@ -48,7 +55,6 @@ def predict_file(
     and written as they come, so memory does not grow with the file. The first chunk is checked before the model is
     loaded; a bad row further on stops the run and leaves ``output_path`` as it was.
     """
-    from tqdm.auto import tqdm
 
     output = Path(output_path)
     _check_output(Path(input_path), output)
@@ -115,12 +121,6 @@ def _check_output(input_path: Path, output: Path) -> None:
 
 
 def _load(folder: str | Path) -> tuple[Any, Any]:
-    from transformers import AutoTokenizer
-
-    from pyramid_bert import load_pyramid_model
-    from pyramid_bert.errors import CheckpointError
-    from pyramid_bert.training.model_folder import validate_model_folder
-
     validate_model_folder(folder)
     try:
         return load_pyramid_model(str(folder)), AutoTokenizer.from_pretrained(folder)
@@ -140,10 +140,6 @@ def predict_texts(
     progress: bool = False,
 ) -> tuple[list[Any], list[float]]:
     """``(labels, scores)`` for the texts: batches sorted by length, padded per batch, in the input order."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from pyramid_bert.training.batching import make_batches, restore_order
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size: must be an int >= 1, got {batch_size!r}")

@@ -26,11 +26,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoTokenizer
+
+from pyramid_bert.compress import measure
 from pyramid_bert.compress.candidates import DEFAULT_CANDIDATES, Candidate
 from pyramid_bert.compress.choose import Compare, choose
 from pyramid_bert.compress.dev_noise import DevDifference, dev_difference
+from pyramid_bert.compress.measure import is_fine_tuned_classifier, metric_of
 from pyramid_bert.compress.output import write_output
+from pyramid_bert.data import resolve_model
+from pyramid_bert.data.user_task import align_labels
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.io import atomic_write_json, check_output_dir
+from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.training import checkpoint, loop
+from pyramid_bert.training.config import FinetuneConfig, resolve_device, validate_config
 
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
@@ -118,8 +130,6 @@ def compress(
     An existing ``out`` is replaced as a whole, so it is refused (before any training) unless compress wrote it and it
     holds nothing else (a re-run re-chooses, e.g. for a new goal), or ``force`` is given.
     """
-    from pyramid_bert.io import check_output_dir
-    from pyramid_bert.training import checkpoint
 
     settings.check()
     out = Path(settings.out)
@@ -165,8 +175,6 @@ def _with_dev_intervals(rows: list[dict], dense: dict, metric: str, seed: int) -
 
 
 def _notes(settings: CompressSettings, task: TaskData, state: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
     return {
         "task": task.name, "metric": task.metric, "max_length": task.max_length, "label_names": task.label_names,
         "splits": {name: len(split) for name, split in task.splits.items()}, "data_notes": task.notes,
@@ -189,14 +197,10 @@ def _load_state(work: Path, settings: CompressSettings, task: TaskData) -> dict[
 
 
 def _save_state(work: Path, state: dict[str, Any]) -> None:
-    from pyramid_bert.io import atomic_write_json
-
     atomic_write_json(work / STATE_FILE, state)
 
 
 def _finetune_config(settings: CompressSettings, task: TaskData, model: str, out: Path, **selection: Any) -> Any:
-    from pyramid_bert.training.config import FinetuneConfig
-
     dense = selection.get("method", "dense") == "dense"
     return FinetuneConfig(
         task=task.name, model=model, epochs=settings.dense_epochs if dense else settings.adapt_epochs,
@@ -208,11 +212,6 @@ def _finetune_config(settings: CompressSettings, task: TaskData, model: str, out
 
 def _warm_start(settings: CompressSettings, task: TaskData) -> tuple[TaskData, bool]:
     """Whether ``--model`` is already a classifier for the task (then the task's label ids follow its id2label)."""
-    from transformers import AutoConfig
-
-    from pyramid_bert.compress.measure import is_fine_tuned_classifier
-    from pyramid_bert.data import resolve_model
-    from pyramid_bert.data.user_task import align_labels
 
     source = str(resolve_model(settings.model))
     if not is_fine_tuned_classifier(source, task):
@@ -224,9 +223,6 @@ def _dense_stage(
     settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], bar: _Progress, warm: bool
 ) -> dict:
     """The dense model (warm start or a dense fine-tune) and its dev/test metric; cached in ``state``."""
-    from pyramid_bert.compress import measure
-    from pyramid_bert.data import resolve_model
-    from pyramid_bert.training.loop import finetune
 
     if state["dense"] is None:
         if warm:
@@ -235,7 +231,7 @@ def _dense_stage(
         else:
             bar.stage("dense fine-tune", settings.dense_epochs)
             config = _finetune_config(settings, task, settings.model, work / "dense")
-            path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+            path = str(loop.finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
                              save_every_seconds=SAVE_EVERY_SECONDS))
         state["dense"] = {"label": "dense", "checkpoint": path, "warm_start": warm, "speedup": 1.0,
                           **_scores(measure.load_dense(path), path, task, settings)}  # fmt: skip
@@ -247,10 +243,6 @@ def _dense_stage(
 
 def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -> dict[str, Any]:
     """Dev and test metric, and the dev predictions and labels (the paired dev intervals of the choice)."""
-    from transformers import AutoTokenizer
-
-    from pyramid_bert.compress.measure import metric_of
-    from pyramid_bert.training.config import resolve_device
 
     tokenizer, device = AutoTokenizer.from_pretrained(path), resolve_device(settings.device)
     model.to(device)
@@ -265,12 +257,6 @@ def _candidate_stage(
     bar: _Progress,
 ) -> dict[str, Any]:  # fmt: skip
     """One candidate adapted from the dense model, its speedup and metrics; cached in ``state``."""
-    from transformers import AutoTokenizer
-
-    from pyramid_bert import load_pyramid_model
-    from pyramid_bert.compress import measure
-    from pyramid_bert.training.config import resolve_device, validate_config
-    from pyramid_bert.training.loop import finetune
 
     if candidate.key in state["candidates"]:
         bar.skip(settings.adapt_epochs)
@@ -278,7 +264,7 @@ def _candidate_stage(
     bar.stage(candidate.label, settings.adapt_epochs)
     config = _finetune_config(settings, task, dense["checkpoint"], work / candidate.key, **candidate.finetune_fields())
     validate_config(config, check_task_name=False)
-    path = str(finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+    path = str(loop.finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
                              save_every_seconds=SAVE_EVERY_SECONDS))
     pyramid, tokenizer = load_pyramid_model(path), AutoTokenizer.from_pretrained(path)
     device = resolve_device(settings.device)
@@ -297,8 +283,6 @@ class _Progress:
     """One bar over every planned training step of the run (ETA), the current configuration as its postfix."""
 
     def __init__(self, settings: CompressSettings, task: TaskData, enabled: bool, *, train_dense: bool) -> None:
-        from tqdm.auto import tqdm
-
         examples = len(task.splits["train"])
         if settings.max_train_examples is not None:
             examples = min(examples, settings.max_train_examples)

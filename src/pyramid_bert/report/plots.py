@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
 from pyramid_bert.io import atomic_write_bytes
 from pyramid_bert.report.aggregate import METHOD_COLUMNS, TaskResult
 from pyramid_bert.report.tables import SCALE
@@ -14,13 +17,10 @@ from pyramid_bert.report.tables import SCALE
 
 def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") -> Path:
     """Write ``path`` (PNG) for one task; ``axis`` "speedup" (measured) or "space" (attention-space reduction)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     columns = [c for c in METHOD_COLUMNS if c != "dense"]
-    figure, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 3.0), sharey=True, squeeze=False)
+    figure = Figure(figsize=(2.6 * len(columns), 3.0))
+    axes = figure.subplots(1, len(columns), sharey=True, squeeze=False)
     x_label = "measured speedup (X)" if axis == "speedup" else "attention-space reduction (paper's formula)"
     for ax, column in zip(axes[0], columns, strict=True):
         method = result.methods[column]
@@ -67,15 +67,12 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
     """One panel with every method's frontier (test mean, 95% CI band over seeds) against measured speedup,
     the dense model (line and band), the majority-class rate of test, the target speedups, and constant
     predictors as grey crosses."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from pyramid_bert.report.stats import mean_ci
 
-    figure, ax = plt.subplots(figsize=(7.5, 4.8))
-    colors = plt.get_cmap("tab10")
+    figure = Figure(figsize=(7.5, 4.8))
+    ax = figure.subplots()
+    colors = colormaps["tab10"]
     for index, column in enumerate(c for c in METHOD_COLUMNS if c != "dense"):
         frontier = [p for p in result.methods[column].frontier("speedup") if p.method != "dense"]
         if not frontier:
@@ -112,12 +109,7 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
 
 def save_figure(figure: object, path: str | Path) -> Path:
     """Write a matplotlib ``figure`` to ``path`` as PNG through a uniquely named temporary sibling and a rename
-    (nothing left behind if rendering fails); close it."""
-    import matplotlib.pyplot as plt
-
+    (nothing left behind if rendering fails)."""
     png = io.BytesIO()
-    try:
-        figure.savefig(png, dpi=110, format="png")
-    finally:
-        plt.close(figure)
+    figure.savefig(png, dpi=110, format="png")
     return atomic_write_bytes(path, png.getvalue())
