@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
 from pyramid_bert.measure.evaluation import speedup_column
+from pyramid_bert.report.plots import save_figure
 from pyramid_bert.report.stats import MeanCI, PairedDifference, holm, mean_ci, paired_difference, verdict
 from pyramid_bert.sweep.ablations import PlannedTrial
 
@@ -183,7 +184,6 @@ def plot_cells(
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=9)
     ax.legend(fontsize=8)
     figure.tight_layout()
-    from pyramid_bert.report.plots import save_figure
 
     return save_figure(figure, path)
 

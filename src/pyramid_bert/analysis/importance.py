@@ -22,8 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.metrics import mutual_info_score
+from tqdm.auto import tqdm
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.selection import kcenter_greedy
 
 #: Model types whose classification head reads the whole sequence (CLS inside the head) rather than a pooler.
 _SEQUENCE_HEADS = ("roberta", "xlm-roberta", "camembert", "electra")
@@ -31,7 +34,6 @@ _SEQUENCE_HEADS = ("roberta", "xlm-roberta", "camembert", "electra")
 
 def mutual_information(predictions: np.ndarray, reference: np.ndarray) -> float:
     """Mutual information (nats) between two label vectors ``[n]``: scikit-learn's ``mutual_info_score``."""
-    from sklearn.metrics import mutual_info_score
 
     return float(mutual_info_score(reference, predictions))
 
@@ -94,7 +96,6 @@ def _layer_output(output: torch.Tensor | tuple) -> torch.Tensor:
 
 def selection_order(middle: torch.Tensor, mask: torch.Tensor, m: int | float | None) -> torch.Tensor:
     """Every token in core-set selection order: ``[B, n]`` indices, CLS first, real tokens before padding."""
-    from pyramid_bert.selection import kcenter_greedy
 
     return kcenter_greedy(middle, middle.shape[1], m=m, mask=mask.bool())
 
@@ -145,7 +146,6 @@ def importance_curves(
     Inputs are sorted by real length and each batch is cut to its longest input; only the inputs with a k-th
     real token are recomputed for each k.
     """
-    from tqdm.auto import tqdm
 
     lengths = inputs["attention_mask"].sum(dim=1)
     sort = torch.argsort(lengths, descending=True, stable=True)

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import spearmanr
 
 from pyramid_bert.analysis.importance import ImportanceCurve
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
+from pyramid_bert.report.plots import save_figure
 
 #: k values shown in the Markdown table.
 SHOWN_K = (1, 2, 3, 5, 10, 20)
@@ -37,7 +39,6 @@ def curve_rows(curves: Sequence[ImportanceCurve]) -> list[dict[str, Any]]:
 def trend(curve: ImportanceCurve) -> float:
     """Spearman correlation of k with the MI over affected inputs, over the k with >= MIN_AFFECTED inputs
     (positive: less important tokens, removed, change the predictions less, as the paper expects)."""
-    from scipy.stats import spearmanr
 
     ks = [k for k in range(len(curve.mi)) if curve.affected[k] >= MIN_AFFECTED and not math.isnan(curve.mi_affected[k])]
     if len(ks) < 3:
@@ -67,7 +68,6 @@ def plot_importance(curves: Sequence[ImportanceCurve], m: int | float | None, pa
     axes[0].legend(fontsize=7)
     figure.suptitle(f"{title}: Coreset-select-{m_label(m)} order", fontsize=10)
     figure.tight_layout()
-    from pyramid_bert.report.plots import save_figure
 
     return save_figure(figure, path)
 

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transformers import AutoTokenizer
+from transformers.utils import logging as transformers_logging
+
+from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+from pyramid_bert.data import TASK_NAMES, resolve_model, tokenize_split
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.hf import is_pyramidized, unpyramidize
+from pyramid_bert.training.config import load_base_model, subset_indices, take
 
 if TYPE_CHECKING:
     import torch
@@ -46,12 +53,6 @@ def load_inputs(
     ``pyramid-bert finetune`` (recognised by its ``run.json``; a pyramid checkpoint is unpyramidized, so the
     analysis sees its weights densely).
     """
-    from transformers import AutoTokenizer
-    from transformers.utils import logging as transformers_logging
-
-    from pyramid_bert import is_pyramidized, unpyramidize
-    from pyramid_bert.data import TASK_NAMES, load_task, resolve_model
-    from pyramid_bert.training.config import load_base_model, subset_indices, take
 
     if isinstance(task, str) and task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
@@ -64,14 +65,13 @@ def load_inputs(
     source = str(folder) if folder.is_dir() else resolve_model(model)
     if not Path(source, "config.json").is_file():
         raise ConfigError(f"--model: {model!r} is neither a catalog model name nor a folder with a config.json")
-    task_data = load_task(task, glue_dir=glue_dir) if isinstance(task, str) else task
+    task_data = data.load_task(task, glue_dir=glue_dir) if isinstance(task, str) else task
     if split not in task_data.splits:
         raise ConfigError(f"--split: task {task} has no split {split!r}; valid: {', '.join(task_data.splits)}")
     net = load_base_model(source, task_data)
     if is_pyramidized(net):
         unpyramidize(net)
     net.eval()
-    from pyramid_bert.data import tokenize_split
 
     tokenizer = AutoTokenizer.from_pretrained(source)
     encodings = tokenize_split(tokenizer, task_data, split)

@@ -24,6 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from sklearn.cluster import DBSCAN
+from tqdm.auto import tqdm
+
+from pyramid_bert.analysis.importance import to_middle
+from pyramid_bert.errors import ConfigError
 
 #: DBSCAN settings of the paper's Appendix F (cosine dissimilarity).
 PAPER_EPS = 0.2
@@ -65,7 +70,6 @@ def cosine_dissimilarity(tokens: torch.Tensor) -> torch.Tensor:
 def dbscan_clusters(distance: np.ndarray, eps: float, min_samples: int) -> int:
     """Clusters scikit-learn's DBSCAN finds on a precomputed ``[n, n]`` dissimilarity; noise points (possible
     only with ``min_samples > 1``) count as one cluster each, so an input never has zero clusters."""
-    from sklearn.cluster import DBSCAN
 
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distance).labels_
     return int(len(set(labels[labels >= 0])) + int((labels < 0).sum()))
@@ -213,12 +217,8 @@ class RedundancyAccumulator:
         min_samples: int = PAPER_MIN_SAMPLES,
     ) -> None:  # fmt: skip
         if not 0.0 < eps_quantile < 1.0:
-            from pyramid_bert.errors import ConfigError
-
             raise ConfigError(f"--eps-quantile must be in (0, 1), got {eps_quantile}")
         if eps_paper <= 0:
-            from pyramid_bert.errors import ConfigError
-
             raise ConfigError(f"--eps must be > 0, got {eps_paper}")
         self.eps_quantile, self.eps_paper, self.min_samples = eps_quantile, eps_paper, min_samples
         self.per_layer: dict[int, list[ExampleStatistics]] = {}
@@ -278,13 +278,8 @@ def analyze_model(
     ``at="output"``: the embeddings and each encoder's output (the paper's Figure 1); ``at="middle"``: each
     encoder's tokens right after its attention sublayer, where Pyramid-BERT selects (layers 1..L).
     """
-    from tqdm.auto import tqdm
-
-    from pyramid_bert.analysis.importance import to_middle
 
     if at not in AT_CHOICES:
-        from pyramid_bert.errors import ConfigError
-
         raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {at!r}")
 
     accumulator = RedundancyAccumulator(**settings)

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from pyramid_bert.analysis.redundancy import RedundancyResult
 from pyramid_bert.io import atomic_write_text, write_csv_atomic
+from pyramid_bert.report.plots import save_figure
 
 
 def layer_name(layer: int) -> str:
@@ -66,7 +67,6 @@ def plot_redundancy(result: RedundancyResult, path: str | Path, *, title: str = 
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    from pyramid_bert.report.plots import save_figure
 
     return save_figure(figure, path)
 

@@ -17,10 +17,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
+from pyramid_bert.data.lra import load_lra_task
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.lra.input_selection import keep_for_space_reduction
 from pyramid_bert.lra.models import BACKBONES, LraModelConfig, build_lra_model
 from pyramid_bert.lra.training import LraTrainConfig, predict_lra, train_lra_model
+from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 
 # Table 4's columns: label -> (input selection method, m)
 TABLE4_METHODS: dict[str, tuple[str, int | None]] = {
@@ -99,7 +101,6 @@ def run_lra_comparison(config: LraExperimentConfig) -> dict[str, object]:
     method, m, keep, space_reduction, accuracy, majority_share (the most predicted class's share of the test
     predictions), train_seconds, final_loss, speedup_median/q25/q75.
     """
-    from pyramid_bert.data.lra import load_lra_task
 
     task = load_lra_task(config.task, **config.task_options)
     train_x, train_y = subset(task.tokens("train"), task.labels("train"), config.train_size, config.seed)
@@ -176,7 +177,6 @@ def measure_speedups(
     selection_seconds (median time of embedding + selection less the dense model's embedding alone),
     selection_share (of the forward), speedup_median, speedup_q25, speedup_q75 (paired, interleaved repeats).
     """
-    from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 
     if "no_pruning" not in configs:
         raise ConfigError("configs must include 'no_pruning', the base of the speedups")

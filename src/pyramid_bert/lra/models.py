@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from transformers import BigBirdConfig, BigBirdModel
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.lra.input_selection import INPUT_METHODS, InputTokenSelector, pad_to_multiple
@@ -197,7 +198,6 @@ class BigBirdClassifier(InputSelectionClassifier):
 
     def __init__(self, config: LraModelConfig):
         super().__init__(config)
-        from transformers import BigBirdConfig, BigBirdModel
 
         self.attention_type = bigbird_attention_type(config)
         positions = -(-(config.seq_len + 1) // config.block_size) * config.block_size

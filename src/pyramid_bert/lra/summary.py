@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pyramid_bert.data.lra import LRA_TASK_NAMES
 from pyramid_bert.lra.experiment import METHOD_TITLES, PAPER_TABLE4, TABLE4_METHODS
+from pyramid_bert.report.stats import format_difference, paired_difference
 
 Cell = list[dict[str, object]]
 
@@ -81,7 +82,6 @@ def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
 
 def _paired_entry(cells: dict[tuple[str, str, str], Cell], backbone: str, task: str, label: str) -> str:
     """``CS (m=1) - label`` on the seeds both cells have, or "-"."""
-    from pyramid_bert.report.stats import format_difference, paired_difference
 
     reference, other = cells.get((backbone, task, "cs_opt")), cells.get((backbone, task, label))
     if label == "cs_opt" or not reference or not other:

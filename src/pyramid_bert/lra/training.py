@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -151,7 +152,6 @@ def evaluate_accuracy(
     batch_size: int = 128,
 ) -> float:
     """Accuracy of ``model`` on ``tokens [n, N]`` against ``labels [n]`` (scikit-learn's accuracy_score)."""
-    from sklearn.metrics import accuracy_score
 
     predictions = predict_lra(model, tokens, mask, batch_size=batch_size)
     return float(accuracy_score(np.asarray(labels), predictions))

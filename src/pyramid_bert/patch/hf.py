@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoModelForSequenceClassification
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.pytorch_utils import apply_chunking_to_forward
 
@@ -186,7 +187,6 @@ def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Ten
 
 def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
     """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings."""
-    from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
     stored = getattr(model.config, CONFIG_KEY, None)

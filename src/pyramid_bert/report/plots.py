@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from pyramid_bert.io import atomic_write_bytes
 from pyramid_bert.report.aggregate import METHOD_COLUMNS, TaskResult
+from pyramid_bert.report.stats import mean_ci
 from pyramid_bert.report.tables import SCALE
 
 
@@ -67,8 +68,6 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
     """One panel with every method's frontier (test mean, 95% CI band over seeds) against measured speedup,
     the dense model (line and band), the majority-class rate of test, the target speedups, and constant
     predictors as grey crosses."""
-
-    from pyramid_bert.report.stats import mean_ci
 
     figure = Figure(figsize=(7.5, 4.8))
     ax = figure.subplots()
