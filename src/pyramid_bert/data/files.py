@@ -161,7 +161,7 @@ def _jsonl_rows(file: Path, flag: str, columns: dict[str, None]) -> Iterator[tup
 def _read_dataset_folder(
     folder: Path, flag: str
 ) -> tuple[list[str], list[dict[str, Any]], list[int], list[str] | None]:
-    import datasets
+    import datasets  # optional dependency (extra "data"): only datasets folders need it
 
     dataset = _load_dataset_folder(folder, flag)
     columns = list(dataset.column_names)
@@ -176,7 +176,7 @@ def _read_dataset_folder(
 def _load_dataset_folder(folder: Path, flag: str) -> Any:
     """The ``datasets.Dataset`` saved in ``folder`` (DataError naming ``flag`` when it is none, or a DatasetDict)."""
     try:
-        import datasets
+        import datasets  # optional dependency (extra "data"): only datasets folders need it
     except ImportError:
         raise DataError(
             f"{flag}: {folder} is a folder; reading datasets folders needs `pip install datasets`"

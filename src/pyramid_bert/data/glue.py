@@ -217,7 +217,7 @@ def load_glue_from_dir(task: str, glue_dir: Path) -> dict[str, GlueSplit]:
 def load_glue_from_datasets(task: str) -> dict[str, GlueSplit]:
     """``{"train": ..., "test": ...}`` of ``task`` via ``datasets.load_dataset("glue", ...)`` (needs the hub)."""
     try:
-        import datasets
+        import datasets  # optional dependency (extra "glue"): only GLUE without a local folder needs it
     except ImportError:
         raise DataError(
             f"GLUE task {task!r} needs a local GLUE folder (--glue-dir or ${GLUE_DIR_ENV}) or the "

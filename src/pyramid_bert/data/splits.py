@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 TEST_SPLIT_SEED = 20220301
 TEST_FRACTION = 0.1
@@ -72,7 +73,6 @@ def holdout(labels: list, size: int, *, seed: int, regression: bool) -> tuple[np
 
     Stratified by label (or score decile) when possible; deterministic in ``seed``. Both arrays sorted.
     """
-    from sklearn.model_selection import train_test_split
 
     indices = np.arange(len(labels))
     if size <= 0:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from pyramid_bert.errors import ConfigError
 
 if TYPE_CHECKING:
-    import torch
-
     from pyramid_bert.data.tasks import TaskData
 
 
@@ -26,7 +26,6 @@ def tokenize_split(
     (LongTensor [n, max_length], when the tokenizer produces them) and ``labels`` (LongTensor [n], or
     FloatTensor [n] for regression).
     """
-    import torch
 
     if split not in task.splits:
         raise ConfigError(f"unknown split {split!r} (parameter 'split'); valid splits: {', '.join(task.splits)}")

@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from transformers import AutoConfig, AutoTokenizer
 
 from pyramid_bert.data.files import RawExamples, read_examples
+from pyramid_bert.data.models import resolve_model
 from pyramid_bert.data.splits import DEV_FRACTION, TEST_FRACTION, TEST_SPLIT_SEED, holdout
 from pyramid_bert.data.tasks import Split, TaskData
-from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.errors import CheckpointError, ConfigError, DataError
 
 LENGTH_PERCENTILE = 95
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -260,10 +263,6 @@ def align_labels(task: TaskData, id2label: dict[Any, str] | None, where: str) ->
 
 def load_for_model(files: DataFiles, model: str, *, max_length: int | None, seed: int) -> TaskData:
     """Read ``files`` into a TaskData, N measured with the tokenizer of ``model`` (a folder or catalog name)."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    from pyramid_bert.data.models import resolve_model
-    from pyramid_bert.errors import CheckpointError
 
     source = resolve_model(model)
     try:
@@ -279,7 +278,6 @@ def load_for_model(files: DataFiles, model: str, *, max_length: int | None, seed
 def files_fingerprint(files: DataFiles) -> str:
     """SHA-256 of the bytes of every file given (a folder: of its files, by relative path) and of the columns:
     what a sweep on ``files`` was planned on, independent of the seeded hold-outs."""
-    import hashlib
 
     digest = hashlib.sha256(json.dumps([files.text_columns, files.label_column]).encode())
     for path in (files.train, files.dev, files.test):

@@ -18,6 +18,9 @@ Usage::
 
 from __future__ import annotations
 
+from pyramid_bert.data.catalog import TEXT_SPLIT_SIZES, package_source
+from pyramid_bert.data.fetch import is_cached
+from pyramid_bert.data.lra import byte_text, fashion_mnist, pathfinder_task
 from pyramid_bert.data.lra.sequence_task import LraSource, SequenceTask
 from pyramid_bert.errors import ConfigError, DataError
 
@@ -45,8 +48,6 @@ _OPTIONS = {
 
 def lra_sources() -> list[LraSource]:
     """The three LRA sources with their default sizes, splits, N, and whether they are cached."""
-    from pyramid_bert.data.lra import byte_text, fashion_mnist, pathfinder_task
-
     pathfinder_splits = pathfinder_task.split_sizes(pathfinder_task.DEFAULT_SIZE)
     byte_splits = _text_split_sizes(byte_text.TEXT_TASK)
     return [
@@ -110,16 +111,10 @@ def load_lra_task(name: str, *, seed: int = 0, **options: object) -> SequenceTas
             f"unknown option(s) {', '.join(unknown)} for {name}; valid options: {', '.join(_OPTIONS[name])}"
         )
     if name == "lra-image":
-        from pyramid_bert.data.lra.fashion_mnist import load_image_task
-
-        return load_image_task(seed=seed, **options)  # type: ignore[arg-type]
+        return fashion_mnist.load_image_task(seed=seed, **options)  # type: ignore[arg-type]
     if name == "lra-pathfinder32":
-        from pyramid_bert.data.lra.pathfinder_task import load_pathfinder_task
-
-        return load_pathfinder_task(seed=seed, **options)  # type: ignore[arg-type]
-    from pyramid_bert.data.lra.byte_text import load_byte_task
-
-    return load_byte_task(seed=seed, **options)  # type: ignore[arg-type]
+        return pathfinder_task.load_pathfinder_task(seed=seed, **options)  # type: ignore[arg-type]
+    return byte_text.load_byte_task(seed=seed, **options)  # type: ignore[arg-type]
 
 
 def fetch_lra_source(name: str, *, progress: bool = False) -> None:
@@ -132,14 +127,9 @@ def fetch_lra_source(name: str, *, progress: bool = False) -> None:
 
 def _text_split_sizes(task_name: str) -> dict[str, int]:
     """The (measured) split sizes of text task ``task_name`` from the text catalog."""
-    from pyramid_bert.data.catalog import TEXT_SPLIT_SIZES
-
     train, dev, test = TEXT_SPLIT_SIZES[task_name]
     return {"train": train, "dev": dev, "test": test}
 
 
 def _text_source_cached(source_name: str) -> bool:
-    from pyramid_bert.data.catalog import package_source
-    from pyramid_bert.data.fetch import is_cached
-
     return is_cached(package_source(source_name))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
 from pyramid_bert.data.lra.sequence_task import SequenceTask
 from pyramid_bert.errors import ConfigError
 
@@ -70,9 +71,8 @@ def byte_task(
 
 def load_byte_task(*, seed: int = 0, max_length: int = DEFAULT_MAX_LENGTH) -> SequenceTask:
     """Fetch (when needed) ``pang-lee-reviews`` and build its byte-level task with its own splits."""
-    from pyramid_bert.data import load_task
 
-    text = load_task(TEXT_TASK, seed=seed)
+    text = data.load_task(TEXT_TASK, seed=seed)
     text_splits = {name: (split.text_a, split.labels) for name, split in text.splits.items()}
     task = byte_task(text_splits, text.label_names, max_length=max_length)
     task.info["seed"] = seed

@@ -39,6 +39,8 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import ndimage
+from tqdm.auto import tqdm
 
 from pyramid_bert.data.lra.pathfinder_drawing import INK, draw_image, image_rng
 from pyramid_bert.errors import ConfigError
@@ -169,7 +171,6 @@ def markers_joined(image: np.ndarray) -> bool:
     Raises:
         ValueError: when the image does not hold exactly two markers.
     """
-    from scipy import ndimage
 
     drawn = np.asarray(image) > 0
     marker_centres = np.argwhere(ndimage.binary_erosion(drawn, structure=np.ones((3, 3), dtype=bool)))
@@ -189,8 +190,6 @@ def _process_pool(workers: int):
 
 
 def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc="pathfinder", unit="img", disable=not enabled)
 
 

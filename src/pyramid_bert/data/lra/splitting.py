@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from pyramid_bert.errors import ConfigError
 
@@ -18,7 +19,6 @@ def stratified_holdout(labels: np.ndarray, holdout_size: int, seed: int) -> tupl
     Returns:
         Two sorted int64 index arrays that partition ``range(n)``.
     """
-    from sklearn.model_selection import train_test_split
 
     n = len(labels)
     if not 1 <= holdout_size < n:
