@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.sweep.ablation_trial import ablation_trial
 from pyramid_bert.sweep.ablations import AblationSettings, dense_trials
 from pyramid_bert.sweep.driver_lock import DriverLock
 from pyramid_bert.sweep.executors import make_executor
@@ -20,6 +21,7 @@ from pyramid_bert.sweep.plan import ModelShape
 from pyramid_bert.sweep.request import DEFAULT_MODEL, STORE_NAME, model_shape, task_length
 from pyramid_bert.sweep.runner import SweepSummary, run_sweep
 from pyramid_bert.sweep.store import ResultsStore
+from pyramid_bert.sweep.synthetic import synthetic_trial
 
 DEFAULT_OUT = "runs/ablate"
 DEFAULT_TASK = "rt-polarity"
@@ -77,10 +79,7 @@ def run_ablation_trials(
 def ablation_trial_function(*, synthetic: bool) -> TrialFunction:
     """What runs one ablation trial: fine-tune / adapt and evaluate, or the synthetic stand-in (no model)."""
     if synthetic:
-        from pyramid_bert.sweep.synthetic import synthetic_trial
-
         return synthetic_trial
-    from pyramid_bert.sweep.ablation_trial import ablation_trial
 
     return ablation_trial
 

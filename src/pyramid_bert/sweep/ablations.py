@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from pyramid_bert.analysis.random_schedules import eq5_schedules, random_schedules
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.sweep.plan import (
     ModelShape,
@@ -143,8 +144,6 @@ def plan_ablation(
 def _schedule_rows(
     settings: AblationSettings, denses: list[TrialSpec], configs: int, random_seed: int
 ) -> list[PlannedTrial]:
-    from pyramid_bert.analysis.random_schedules import eq5_schedules, random_schedules
-
     eq5 = eq5_schedules(settings.n, settings.shape, configs, grid=settings.grid)
     low = min(min(s.lengths or (settings.n,)) for s in eq5)
     families = [("Eq. 5", [(s.label, s.lengths or ()) for s in eq5])]

@@ -15,8 +15,10 @@ cluster is recorded ``retryable``: a resumed sweep runs it again.
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -237,8 +239,6 @@ def _exit_with_driver(driver_pid: int | None) -> None:
     """Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)``; if the driver is already gone, exit now. Elsewhere a no-op."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
-    import signal
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from transformers.utils import logging as transformers_logging
+
+from pyramid_bert.data.user_task import DataFiles, files_fingerprint, load_for_model
+from pyramid_bert.errors import DataError
+from pyramid_bert.sweep import trial  # trial.run_trial, looked up at call time (tests replace it)
+from pyramid_bert.training.config import FinetuneConfig
+
 
 def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     """Build a ``FinetuneConfig`` from ``config`` and run the trial (heavy imports happen here).
@@ -14,10 +22,6 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     ``FinetuneConfig`` field. Transformers' per-load messages and
     progress bars are silenced: the sweep shows one progress bar over trials.
     """
-    from transformers.utils import logging as transformers_logging
-
-    from pyramid_bert.sweep.trial import run_trial
-    from pyramid_bert.training.config import FinetuneConfig
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
@@ -27,21 +31,17 @@ def finetune_trial(config: dict[str, Any]) -> dict[str, Any]:
     protocol = options.pop("protocol", None)
     data = options.pop("data", None)
     if threads:
-        import torch
-
         torch.set_num_threads(int(threads))
     finetune_config = FinetuneConfig.from_dict(config)
     if data is not None:
         options["task_data"] = load_trial_data(data, finetune_config.model, finetune_config.seed)
-    result = dict(run_trial(finetune_config, **options))
+    result = dict(trial.run_trial(finetune_config, **options))
     return {**result, "protocol": protocol} if protocol else result
 
 
 def load_trial_data(data: dict[str, Any], model: str, seed: int):  # noqa: ANN201 - TaskData
     """The user's data of a trial (``TrialSpec.data``): read with ``model``'s tokenizer at the planned N, and
     refused (DataError) when the files no longer hold what the sweep was planned on."""
-    from pyramid_bert.data.user_task import DataFiles, files_fingerprint, load_for_model
-    from pyramid_bert.errors import DataError
 
     files = DataFiles.from_dict(data)
     if data.get("sha256") and files_fingerprint(files) != data["sha256"]:

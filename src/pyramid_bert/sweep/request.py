@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pyramid_bert.data import TASK_NAMES, resolve_model, task_spec
 from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.spec import format_m
 from pyramid_bert.sweep.budget import estimate_wall_seconds
@@ -164,7 +165,6 @@ def _plan_variants(
 
 def task_length(task: str) -> int:
     """The task's input length N, from the data catalog (no data is read); lists valid names if unknown."""
-    from pyramid_bert.data import TASK_NAMES, task_spec
 
     if task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
@@ -175,7 +175,6 @@ def model_shape(model: str, *, synthetic: bool) -> tuple[int, int, int]:
     """(layers, hidden, intermediate) of ``model`` from its config.json."""
     if synthetic and model in _KNOWN_SHAPES:
         return _KNOWN_SHAPES[model]
-    from pyramid_bert.data import resolve_model
 
     config_path = Path(resolve_model(model)) / "config.json"
     if not config_path.is_file():

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import format_m
 from pyramid_bert.sweep.executors import Executor, LocalExecutor
@@ -178,7 +180,6 @@ def _record(trial: TrialSpec, status: str, outcome: dict) -> TrialRecord:
 
 
 def _progress_bar(*, total: int, initial: int, enabled: bool):  # noqa: ANN202 - tqdm type
-    from tqdm.auto import tqdm
 
     return tqdm(
         total=total,

@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pyramid_bert.measure import evaluate
 from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN
+from pyramid_bert.training import checkpoint
+from pyramid_bert.training import loop as train
 
 if TYPE_CHECKING:
     from pyramid_bert.data import TaskData
@@ -43,9 +46,6 @@ def run_trial(
     train_step_seconds, eval_seconds, checkpoint, lengths, task, model, method, seed, threads, memory (or
     None), and the config's fields prefixed ``config_``.
     """
-    from pyramid_bert.measure import evaluate
-    from pyramid_bert.training import checkpoint
-    from pyramid_bert.training import loop as train
 
     started = time.perf_counter()
     folder = train.finetune(config, progress=progress, task_data=task_data)
