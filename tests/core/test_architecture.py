@@ -1,14 +1,26 @@
-"""The package's shape: no import circles between its modules, and functions that fit on a screen."""
+"""The package's shape: no import circles between its modules, functions that fit on a screen, imports at module
+top below the CLI boundary, and a CLI that parses its arguments without importing torch."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import pyramid_bert
 
 PACKAGE = Path(pyramid_bert.__file__).parent
 MAX_FUNCTION_LINES = 80
+#: Packages whose modules may import inside functions: the CLI imports its commands' work lazily (fast --help).
+CLI_BOUNDARY = ("pyramid_bert.cli", "pyramid_bert.commands")
+#: Dependencies a base install may lack (extras of pyproject.toml), imported where they are needed.
+OPTIONAL_DEPENDENCIES = {"datasets", "ray"}
+#: (module, function) allowed to import lazily: the package root's re-exports (PEP 562), because importing any
+#: module of the package, the CLI's included, runs the root first, so the root must not import torch.
+LAZY_RE_EXPORTS = {("pyramid_bert", "__getattr__")}
 
 
 def module_name(path: Path) -> str:
@@ -112,3 +124,65 @@ def test_functions_fit_on_a_screen():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name}: {lines} lines")
     assert long == []
+
+
+def function_level_imports(source: str) -> list[tuple[str, str, int]]:
+    """(innermost function, imported module, line) of every import statement inside a function of ``source``."""
+    found = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            if function is not None and isinstance(child, ast.Import):
+                found.extend((function, alias.name, child.lineno) for alias in child.names)
+            elif function is not None and isinstance(child, ast.ImportFrom):
+                found.append((function, "." * child.level + (child.module or ""), child.lineno))
+            visit(child, function)
+
+    visit(ast.parse(source), None)
+    return found
+
+
+def test_the_import_finder_sees_imports_in_functions_and_methods_only():
+    source = (
+        "import os\nfrom typing import Any\n"
+        "def f():\n    import torch\n    if True:\n        from scipy import stats\n"
+        "class C:\n    def g(self):\n        def inner():\n            from . import io\n"
+    )
+    assert function_level_imports(source) == [("f", "torch", 4), ("f", "scipy", 6), ("inner", ".", 10)]
+
+
+def test_library_modules_import_at_module_top():
+    lazy = []
+    for name, path in MODULES.items():
+        if any(name == boundary or name.startswith(boundary + ".") for boundary in CLI_BOUNDARY):
+            continue
+        for function, module, line in function_level_imports(path.read_text()):
+            if module.split(".")[0] in OPTIONAL_DEPENDENCIES or (name, function) in LAZY_RE_EXPORTS:
+                continue
+            lazy.append(f"{name}:{line} in {function}(): {module}")
+    assert lazy == []
+
+
+def test_the_lazily_imported_dependencies_are_extras_not_base_dependencies():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {requirement.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip() for requirement in requirements}
+
+    extras = set().union(*(names(group) for group in project["optional-dependencies"].values()))
+    assert extras >= OPTIONAL_DEPENDENCIES
+    assert not OPTIONAL_DEPENDENCIES & names(project["dependencies"])
+
+
+def test_parsing_the_command_line_imports_neither_torch_nor_transformers():
+    code = (
+        "import sys\nfrom pyramid_bert.cli import build_parser\nbuild_parser()\n"
+        "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "[]"

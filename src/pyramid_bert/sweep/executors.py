@@ -330,7 +330,7 @@ class RayExecutor:
 def import_ray() -> Any:
     """The ``ray`` module, or a ConfigError that says how to install it."""
     try:
-        import ray
+        import ray  # optional dependency (extra "ray"): only the Ray executor needs it
     except ImportError:
         raise ConfigError(RAY_INSTALL_HINT) from None
     return ray
