@@ -2,9 +2,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from pyramid_bert.commands.bench import parse_configs
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.measure.bench import bench_schedule, format_table, m_label, selection_timer
+from pyramid_bert.measure.bench_run import parse_configs
 from pyramid_bert.patch.hf import pyramidize
 from pyramid_bert.spec import parse_m_list
 
@@ -89,7 +89,7 @@ def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths():
 
 
 def test_parse_ratio_configs():
-    from pyramid_bert.commands.bench import parse_ratio_configs
+    from pyramid_bert.measure.bench_run import parse_ratio_configs
 
     assert parse_ratio_configs("2:0.25", 3) == [[0.5, 0.25, 0.25]]
     assert parse_ratio_configs("0.5/0.5/0.2;1/1/1", 3) == [[0.5, 0.5, 0.2], [1.0, 1.0, 1.0]]
@@ -97,3 +97,56 @@ def test_parse_ratio_configs():
         parse_ratio_configs("abc", 3)
     with pytest.raises(ConfigError, match="must not increase"):
         parse_ratio_configs("0.2/0.5/0.5", 3)
+
+
+# ----------------------------------------------------------------------------------- the bench run (bench_run)
+def bench_request(**changes):
+    from pyramid_bert.measure.bench_run import BenchRequest
+
+    flags = dict(model="minilm-l6", batch_sizes=(1, 2), n=16, configs="1:0.5", method="coreset", m="1,k-1", repeats=1,
+                 warmup=0, device="cpu", examples=8, schedule="fixed", label_column="label")  # fmt: skip
+    return BenchRequest(**{**flags, **changes})
+
+
+def test_run_bench_prints_each_row_as_measured_then_the_table_and_writes_the_csv(tmp_path, one_thread):
+    import csv
+
+    from pyramid_bert.measure.bench_run import run_bench
+
+    lines = []
+    rows = run_bench(bench_request(csv=str(tmp_path / "rows.csv")), echo=lines.append)
+    assert [(row.batch_size, row.m) for row in rows] == [(1, "1"), (1, "k-1"), (2, "1"), (2, "k-1")]
+    assert all(row.lengths == [8] * 6 for row in rows)  # Eq. 5 with p = 0.5 from layer 1 of 6, N = 16
+    assert lines[0].startswith("# minilm-l6 N=16 threads=1 device=cpu repeats=1")
+    assert len(lines[1].splitlines()) == 2 and len(lines[2].splitlines()) == 2  # one line per m, per batch size
+    assert lines[3] == "" and lines[4] == format_table(rows) and lines[5] == f"wrote {tmp_path / 'rows.csv'}"
+    with open(tmp_path / "rows.csv", newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert [(r["batch_size"], r["m"]) for r in written] == [("1", "1"), ("1", "k-1"), ("2", "1"), ("2", "k-1")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"options": {"merge": True}}, "--distance/--duplicity-attention/--merge: with --task only"),
+        ({"task": "rt-polarity", "train": "reviews.csv"}, "--task / --train: give a task name or your own data file"),
+        ({"train": "reviews.csv", "text_columns": ("a", "b", "c")}, "--text-column: one column, or two"),
+        ({"m": "1,0"}, "--m: '0' is no m"),
+        ({"configs": "7:0.25"}, "PRUNE_UPTO must be a layer in 1..6"),
+    ],
+)
+def test_run_bench_names_the_flag_of_bad_input(changes, message, tmp_path):
+    from pyramid_bert.measure.bench_run import run_bench
+
+    with pytest.raises(ConfigError, match=message.replace(".", "\\.")):
+        run_bench(bench_request(**changes), echo=lambda line: None)
+
+
+def test_run_bench_refuses_an_existing_csv_before_loading_the_model(tmp_path):
+    from pyramid_bert.measure.bench_run import run_bench
+
+    mine = tmp_path / "mine.csv"
+    mine.write_text("mine\n")
+    with pytest.raises(ConfigError, match="--csv"):
+        run_bench(bench_request(model="/no/such/model", csv=str(mine)), echo=lambda line: None)
+    assert mine.read_text() == "mine\n"
