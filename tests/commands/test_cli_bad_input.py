@@ -83,6 +83,25 @@ CASES = {
     "evaluate threads 0": (["evaluate", "{dense}", "--threads", "0"], "--threads"),
 }
 
+#: Flags whose range only the parse-time number type checks (their run-time duplicates are gone): the one-line
+#: error names the flag and its range, also under a sub-action (``data show``, ``analyze redundancy``).
+RANGE_CASES = {
+    "bench warmup -1": (["bench", "--warmup", "-1"], "--warmup: must be an int >= 0"),
+    "bench examples 0": (["bench", "--examples", "0"], "--examples: must be an int >= 1"),
+    "bench repeats 0": (["bench", "--repeats", "0"], "--repeats: must be an int >= 1"),
+    "bench threads 0": (["bench", "--threads", "0"], "--threads: must be an int >= 1"),
+    "data show examples -1": (["data", "show", "trec", "--examples", "-1"], "--examples: must be an int >= 0"),
+    "data export rows 0": (["data", "export", "rt-polarity", "--out", "x.csv", "--rows", "0"], "--rows: must be an int >= 1"),
+    "analyze eps 0": (["analyze", "redundancy", "--eps", "0"], "--eps: must be a finite number in (0, 2]"),
+    "analyze eps quantile 1": (["analyze", "redundancy", "--eps-quantile", "1"], "--eps-quantile: must be a finite number in (0, 1)"),
+    "analyze min samples 0": (["analyze", "redundancy", "--min-samples", "0"], "--min-samples: must be an int >= 1"),
+    "analyze batch size 0": (["analyze", "importance", "--batch-size", "0"], "--batch-size: must be an int in 1.."),
+    "analyze threads 0": (["analyze", "importance", "--threads", "0"], "--threads: must be an int >= 1"),
+    "ablate configs 0": (["ablate", "schedules", "--configs", "0"], "--configs: must be an int >= 1"),
+    "predict max length 1": (["predict", "model", "--input", "in.csv", "--output", "out.csv", "--max-length", "1"],
+                             "--max-length: must be an int in 2.."),
+}
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
@@ -111,6 +130,15 @@ def not_stores(tmp_path) -> dict[str, bytes]:
         db.execute("CREATE TABLE mine (x)")
     db.close()
     return {name: (tmp_path / name).read_bytes() for name in ("empty.sqlite", "notes.txt", "other.sqlite")}
+
+
+@pytest.mark.parametrize(("argv", "needle"), list(RANGE_CASES.values()), ids=list(RANGE_CASES))
+def test_a_number_out_of_range_is_one_line_naming_the_flag_and_the_range(argv, needle, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_.value.code == 2 and len(lines) == 1
+    assert lines[0].startswith(f"pyramid-bert {argv[0]}") and needle in lines[0]
 
 
 @pytest.mark.parametrize(("argv", "needle"), list(CASES.values()), ids=list(CASES))

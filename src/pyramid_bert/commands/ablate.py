@@ -92,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.ablation not in ABLATIONS:
         raise ConfigError(f"ablation: unknown ablation {args.ablation!r}; valid: {', '.join(ABLATIONS)}")
-    if args.configs < 1:
-        raise ConfigError(f"--configs must be >= 1, got {args.configs}")
     started = time.perf_counter()
     seeds = DEFAULT_SEEDS[args.ablation] if args.seeds is None else args.seeds
     settings = settings_from_args(args, seeds=seeds)

@@ -119,28 +119,13 @@ def analysis_task(args: argparse.Namespace, model: str):
     return load_files_task(files, model, max_length=args.max_length, seed=args.seed)
 
 
-def _check_common(args: argparse.Namespace) -> None:
-    for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
-        if value < 1:
-            raise ConfigError(f"{flag} must be >= 1, got {value}")
-
-
 def run_redundancy(args: argparse.Namespace) -> int:
     import torch
 
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
-    from pyramid_bert.analysis.redundancy import analyze_model
+    from pyramid_bert.analysis.redundancy import AT_CHOICES, analyze_model
     from pyramid_bert.analysis.redundancy_report import write_redundancy
     from pyramid_bert.io import check_output_dir, mark_output_dir
-
-    _check_common(args)
-    if args.min_samples < 1:
-        raise ConfigError(f"--min-samples must be >= 1, got {args.min_samples}")
-    if not 0 < args.eps_quantile < 1:
-        raise ConfigError(f"--eps-quantile must be in (0, 1), got {args.eps_quantile}")
-    if args.eps <= 0:
-        raise ConfigError(f"--eps must be > 0, got {args.eps}")
-    from pyramid_bert.analysis.redundancy import AT_CHOICES
 
     if args.at not in AT_CHOICES:
         raise ConfigError(f"--at must be one of {', '.join(AT_CHOICES)}; got {args.at!r}")
@@ -180,7 +165,6 @@ def run_importance(args: argparse.Namespace) -> int:
     from pyramid_bert.analysis.inputs import load_inputs, model_inputs
     from pyramid_bert.io import check_output_dir, mark_output_dir
 
-    _check_common(args)
     ms = parse_m_list(args.ms, "--ms")
     check_output_dir(args.out, "--out", kind="analyze", force=args.force)
     torch.set_num_threads(args.threads)

@@ -108,21 +108,10 @@ def speed_rows(speed: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
-def check_counts(args: argparse.Namespace) -> None:
-    """--repeats, --batch-size and --max-examples (when given) are ints >= 1."""
-    from pyramid_bert.errors import ConfigError
-
-    for name, value in (("--repeats", args.repeats), ("--batch-size", args.batch_size),
-                        ("--max-examples", args.max_examples)):  # fmt: skip
-        if value is not None and value < 1:
-            raise ConfigError(f"{name}: must be an int >= 1, got {value}")
-
-
 def run(args: argparse.Namespace) -> int:
     from pyramid_bert.io import atomic_write_json, check_output_file
     from pyramid_bert.measure.evaluate import evaluate_checkpoint
 
-    check_counts(args)
     if args.json_out:
         check_output_file(args.json_out, "--json-out", force=args.force)
     files = data_files(args, required=False)

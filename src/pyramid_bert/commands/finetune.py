@@ -104,8 +104,6 @@ def prepare_runtime(args: argparse.Namespace) -> None:
     from transformers.utils import logging as hf_logging
 
     if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads: must be an int >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if not args.verbose:
         hf_logging.set_verbosity_error()

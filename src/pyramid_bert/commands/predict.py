@@ -41,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
     columns = tuple(args.text_column or ["text"])
     if len(columns) > 2:
         raise ConfigError(f"--text-column: one column, or two for sentence pairs; got {', '.join(columns)}")
-    if args.max_length is not None and args.max_length < 2:
-        raise ConfigError(f"--max-length: must be an int >= 2, got {args.max_length}")
     resolve_device(args.device)
     prepare_runtime(args)
     count = predict_file(
