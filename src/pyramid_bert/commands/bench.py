@@ -9,6 +9,7 @@ from pyramid_bert.cli.flags import (
     MAX_BATCH_SIZE,
     MAX_SEQUENCE_LENGTH,
     add_force_argument,
+    add_precision_argument,
     batch_size_list,
     load_files_task,
     nonneg_int,
@@ -62,7 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     add_force_argument(parser, "--csv")
+    add_precision_argument(parser, "; with --latency: the precision of the variants (default: both)")
     add_split_arguments(parser)
+    add_latency_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -92,6 +95,18 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
         "--configs U:P gives Eq. 5 ratios and '/'-separated values are ratios",
     )  # fmt: skip
     add_option_arguments(group, skip=("m", "position"))  # bench's --m is a list of values
+
+
+def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
+    """Deployment mode: per-request latency at batch 1 and sorted-batch throughput, dense and pyramid, fp32 and int8."""
+    group = parser.add_argument_group(
+        "deployment speed (--latency)",
+        "dense and pyramid at fp32 and int8 (all against dense fp32, one process): batch size 1 in --batch-sizes "
+        "times single unpadded sentences one call at a time (p50, p95), the others a pass over the length-sorted "
+        "split; a task's test split (--task, default rt-polarity), the first schedule of --configs and first --m",
+    )  # fmt: skip
+    group.add_argument("--latency", action="store_true", help="measure deployment speed instead of the tables above")
+    group.add_argument("--requests", type=positive_int, default=200, help="sentences timed one by one (default 200)")
 
 
 def parse_configs(text: str, n: int, num_layers: int) -> list[list[int]]:
@@ -177,6 +192,31 @@ def run_split(args: argparse.Namespace, model, batch_sizes: list[int], m_values:
     return print_and_save(format_split_table(rows), rows, args.csv)
 
 
+def run_latency(args: argparse.Namespace, model: Any) -> int:
+    """``bench --latency``: the deployment table (:mod:`pyramid_bert.measure.latency`); ``--csv``: every timed call."""
+    import torch
+
+    from pyramid_bert.measure.bench import task_encodings
+    from pyramid_bert.measure.latency import deploy_samples, deploy_variants, format_deploy_table, summarize
+    from pyramid_bert.spec import PyramidSettings, SelectionOptions
+
+    args.task = args.task or (None if args.train else "rt-polarity")
+    encodings = task_encodings(split_task(args), args.n if args.n_given else None, args.examples)
+    n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
+    check_model_length(model, n)
+    ratios = parse_ratio_configs(args.configs, layers)[0] if args.schedule == "ratio" else None
+    lengths = None if ratios else parse_configs(args.configs, n, layers)[0]
+    options = SelectionOptions.from_dict({**size_options(args), "m": parse_m_list(args.m)[0]})
+    settings = PyramidSettings(lengths, args.method, keep_ratios=ratios, options=options)
+    print(f"# {args.model} on {args.task or args.train} test ({len(encodings['input_ids'])} examples, N={n}, "
+          f"{args.requests} requests) threads={torch.get_num_threads()} repeats={args.repeats} {settings.to_dict()}")  # fmt: skip
+    samples = deploy_samples(
+        model, settings, encodings, batch_sizes=args.batch_sizes, requests=args.requests, repeats=args.repeats,
+        warmup=args.warmup, variants=deploy_variants(args.precision),
+    )  # fmt: skip
+    return print_and_save(format_deploy_table(summarize(samples)), samples, args.csv)
+
+
 def split_task(args: argparse.Namespace) -> Any:
     """``--task`` (a name), or the task of ``--train`` and its columns (tokenized with the built-in model's tokenizer)."""
     from pyramid_bert.data.user_task import DataFiles
@@ -222,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
     from pyramid_bert.errors import ConfigError
     from pyramid_bert.io import check_output_file
     from pyramid_bert.measure.bench import bench_schedule, format_table, load_bench_model
+    from pyramid_bert.patch.quantize import quantize
     from pyramid_bert.training.config import resolve_device
 
     device = resolve_device(args.device)
@@ -237,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
     batch_sizes = args.batch_sizes
     m_values = parse_m_list(args.m)
     model = load_bench_model(args.model, args.n).to(device)
+    if args.latency:
+        return run_latency(args, model)
+    quantize(model, args.precision or "fp32")  # dense and the pyramids copied from it run at --precision
     if args.task or args.train:
         return run_split(args, model, batch_sizes, m_values, device)
     check_model_length(model, args.n)
