@@ -27,8 +27,10 @@ def check_precision(precision: str) -> str:
 
 
 def stored_precision(config: Any) -> str:
-    """The precision a model's config asks for (``fp32`` when it says nothing); a ConfigError for an unknown one."""
-    return check_precision(getattr(config, CONFIG_KEY, None) or "fp32")
+    """The precision a model's config (a ``PretrainedConfig`` or the dict of a ``config.json``) asks for (``fp32``
+    when it says nothing); a ConfigError for an unknown one."""
+    value = config.get(CONFIG_KEY) if isinstance(config, dict) else getattr(config, CONFIG_KEY, None)
+    return check_precision(value or "fp32")
 
 
 def mark_precision(config: Any, precision: str) -> None:

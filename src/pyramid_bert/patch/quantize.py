@@ -54,8 +54,9 @@ def quantize(model: nn.Module, precision: str) -> nn.Module:
     parameter = next(model.parameters(), None)
     if parameter is not None and parameter.device.type != "cpu":
         raise ConfigError(f"--precision int8: runs on the CPU only; the model is on {parameter.device}")
-    with warnings.catch_warnings():  # torch 2.13 warns that quantized tensor creation is deprecated
+    with warnings.catch_warnings():  # torch 2.13 says torch.ao.quantization is deprecated (see the module docstring)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor", category=UserWarning)
+        warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated", category=DeprecationWarning)
         quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
     return model.eval()
 
