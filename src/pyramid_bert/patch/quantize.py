@@ -10,15 +10,16 @@ Why this path (measured on this project's 2-core CPU, built-in MiniLM fine-tuned
 length-sorted test sentences, interleaved repeats in one process; ``benchmarks/precision_candidates.py``, figures in
 ``benchmarks/deploy_speed.md``):
 
-- ``torch.ao.quantization.quantize_dynamic`` (chosen): faster than fp32 at batch 1 and at batch 32, within a few
-  tenths of a point of test accuracy, and it is an in-place module swap, so the pyramid forward, its selection and
-  its masks are untouched. It is deprecated in favour of torchao, but present and working in torch 2.13.
-- torchao's int8 dynamic-activation / int8-weight (``Int8DynamicActivationInt8WeightConfig``, torchao 0.18): slower
-  than fp32 in eager mode on this CPU (its int8 matmul is not a fused kernel without ``torch.compile``), so it
-  brings nothing to eager serving; it would also be a new dependency.
-- onnxruntime's dynamic int8 (``onnxruntime.quantization.quantize_dynamic``): the fastest dense int8 model, but it
-  needs an exported graph, and the pyramid's data-dependent selection does not export as one graph (see
-  ``benchmarks/deploy_speed.md``); it is a deployment format, not a precision of a torch model.
+- ``torch.ao.quantization.quantize_dynamic`` (chosen): 2.0X over fp32 dense at batch 1 (p50 per request), 1.3-1.7X
+  at batch 32-128; test accuracy -0.7 [-1.4, -0.0] points on the dense model (3 seeds); an in-place module swap, so
+  the pyramid forward, its selection and its masks are untouched. Deprecated in favour of torchao, but present and
+  working in torch 2.13 (its deprecation warnings are silenced here).
+- torchao 0.18's ``Int8DynamicActivationInt8WeightConfig``: slower than fp32 in eager mode on this CPU (0.85X at
+  batch 1, 1.1X at batch 32: its int8 matmul is not a fused kernel without ``torch.compile``); more accurate (per-token
+  activation scales: 80.5 vs 80.2 of quantize_dynamic, fp32 80.6, one seed); not a dependency.
+- onnxruntime's dynamic int8: the fastest dense int8 (4.0X over torch fp32 at batch 1, 2.9X at batch 32), but it
+  needs an exported graph, and the legacy exporter traces the pyramid's data-dependent selection (keep counts, the
+  numba rounds) as constants: the graph would keep the example input's tokens for every input.
 
 A saved model folder keeps float32 weights and says ``"precision": "int8"`` in its ``config.json``
 (:func:`pyramid_bert.precision.mark_precision`); :func:`pyramid_bert.load_pyramid_model` quantizes at load. Quantized weights are not saved:
