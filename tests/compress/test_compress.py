@@ -398,3 +398,33 @@ def test_compress_refuses_a_folder_it_did_not_make(run, tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "--out: " in lines[0] and "--force" in lines[0], lines
     assert (tmp_path / "o" / "README.md").read_text() == "mine\n" and not (tmp_path / "o.work").exists()
+
+
+def test_int8_is_one_more_axis_and_the_folder_says_its_precision(run, tmp_path, one_thread, monkeypatch):
+    from pyramid_bert import load_pyramid_model
+    from pyramid_bert.compress.choose import Choice
+    from pyramid_bert.patch.quantize import model_precision
+
+    dense = Path(run["result"].dense["checkpoint"])
+    settings = tiny_settings(dense, tmp_path / "int8", candidates=TINY_CANDIDATES[:1], precisions=("fp32", "int8"))
+    picked = {}
+
+    def pick_an_int8_row(rows, **kwargs):
+        picked["index"] = next(i for i, row in enumerate(rows) if row["label"] == f"{TINY_CANDIDATES[0].label} int8")
+        return Choice(picked["index"], "the int8 row (test)")
+
+    monkeypatch.setattr("pyramid_bert.compress.run.choose", pick_an_int8_row)
+    result = compress(settings, run["task"], progress=False)
+    labels = [row["label"] for row in result.rows]
+    assert labels == ["dense int8", TINY_CANDIDATES[0].label, f"{TINY_CANDIDATES[0].label} int8"]
+    assert [row["precision"] for row in result.rows] == ["int8", "fp32", "int8"]
+    assert all(row["speedup"] > 0 and 0.0 <= row["dev"] <= 1.0 for row in result.rows)
+    config = json.loads((result.out / "config.json").read_text())
+    assert config["precision"] == "int8" and config["pyramid"]["keep_ratios"] is not None
+    assert model_precision(load_pyramid_model(str(result.out))) == "int8"
+    assert "Precision: **int8**" in (result.out / "README.md").read_text()
+
+
+def test_compress_refuses_int8_off_the_cpu(tmp_path):
+    with pytest.raises(ConfigError, match="--precision int8: runs on the CPU only"):
+        tiny_settings(tmp_path / "m", tmp_path / "o", precisions=("fp32", "int8"), device="cuda").check()

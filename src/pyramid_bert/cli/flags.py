@@ -237,6 +237,18 @@ def describe_task(task: Any) -> list[tuple[str, str]]:
     return rows
 
 
+# ----------------------------------------------------------------------------------------- precision
+def add_precision_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help_extra: str = "") -> None:
+    """``--precision fp32|int8``: the precision the model runs at (:mod:`pyramid_bert.precision`; int8: CPU only)."""
+    from pyramid_bert.precision import PRECISIONS
+
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=None,
+        help="fp32 or int8 (dynamic int8 quantization of every Linear layer, CPU only; default: the precision the "
+        "model folder's config names, else fp32)" + help_extra,
+    )  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------- outputs, re-runs
 def add_force_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
     """``--force``: replace ``what`` (e.g. "--json-out") even when it exists, or, for a folder, write into one that

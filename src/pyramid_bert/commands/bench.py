@@ -9,6 +9,7 @@ from pyramid_bert.cli.flags import (
     MAX_BATCH_SIZE,
     MAX_SEQUENCE_LENGTH,
     add_force_argument,
+    add_precision_argument,
     batch_size_list,
     nonneg_int,
     positive_int,
@@ -60,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     add_force_argument(parser, "--csv")
+    add_precision_argument(parser, "; with --latency: the precision of the variants (default: both)")
     add_split_arguments(parser)
+    add_latency_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -92,6 +95,18 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(group, skip=("m", "position"))  # bench's --m is a list of values
 
 
+def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
+    """Deployment mode: per-request latency at batch 1 and sorted-batch throughput, dense and pyramid, fp32 and int8."""
+    group = parser.add_argument_group(
+        "deployment speed (--latency)",
+        "dense and pyramid at fp32 and int8 (all against dense fp32, one process): batch size 1 in --batch-sizes "
+        "times single unpadded sentences one call at a time (p50, p95), the others a pass over the length-sorted "
+        "split; a task's test split (--task, default rt-polarity), the first schedule of --configs and first --m",
+    )  # fmt: skip
+    group.add_argument("--latency", action="store_true", help="measure deployment speed instead of the tables above")
+    group.add_argument("--requests", type=positive_int, default=200, help="sentences timed one by one (default 200)")
+
+
 def request_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~pyramid_bert.measure.bench_run.BenchRequest` of the parsed flags."""
     from pyramid_bert.measure.bench_run import BenchRequest
@@ -101,7 +116,8 @@ def request_from_args(args: argparse.Namespace) -> Any:
         m=args.m, repeats=args.repeats, warmup=args.warmup, threads=args.threads, device=args.device,
         torch_rounds=args.torch_rounds, csv=args.csv, force=args.force, task=args.task, train=args.train,
         text_columns=tuple(args.text_column) if args.text_column else None, label_column=args.label_column,
-        examples=args.examples, compile=args.compile, schedule=args.schedule,
+        examples=args.examples, compile=args.compile, schedule=args.schedule, precision=args.precision,
+        latency=args.latency, requests=args.requests,
         options=options_from_args(args, skip=("m",)).changed(),
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from typing import Any
 from pyramid_bert.cli.flags import (
     add_data_arguments,
     add_force_argument,
+    add_precision_argument,
     batch_size_int,
     data_files,
     describe_task,
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repeats", type=positive_int, default=3, help="interleaved timing repeats (default 3)")
     parser.add_argument("--seed", type=seed_int, default=0, help="seed of the dev hold-out, init and data order (0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add_precision_argument(parser, "; compress: int8 tries every configuration, and the dense model, at int8 too")
     parser.add_argument("--glue-dir", help="folder with the GLUE data (GLUE tasks only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_force_argument(parser, "--out")
@@ -67,6 +69,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         candidates=candidates, dense_epochs=args.dense_epochs, adapt_epochs=args.adapt_epochs, lr=args.lr,
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, timing_examples=args.timing_examples,
         timing_repeats=args.repeats, max_train_examples=args.max_train_examples, seed=args.seed, device=args.device,
+        precisions=("fp32", "int8") if args.precision == "int8" else ("fp32",),
     )  # fmt: skip
 
 

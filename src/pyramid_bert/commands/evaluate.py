@@ -14,6 +14,7 @@ from typing import Any
 from pyramid_bert.cli.flags import (
     add_data_arguments,
     add_force_argument,
+    add_precision_argument,
     batch_size_int,
     data_files,
     load_files_task,
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch-size", type=batch_size_int, help="inference batch (default: the run's, 128)")
     parser.add_argument("--max-examples", type=positive_int, help="score a seeded random subset of the split")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
+    add_precision_argument(parser, "; the speedup is against the dense model at the same precision")
     parser.add_argument("--glue-dir")
     parser.add_argument("--json-out", help="also write the result JSON here")
     add_force_argument(parser, "--json-out")
@@ -123,11 +125,12 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, split=args.split, task=args.task, task_data=task_data, measure_speed=not args.no_speed,
         measure_memory=args.memory, only_infer=only_infer_spec(args), batch_size=args.batch_size,
         max_examples=args.max_examples, device=args.device, glue_dir=args.glue_dir, timing_repeats=args.repeats,
-        timing_examples=args.timing_examples,
+        timing_examples=args.timing_examples, precision=args.precision,
     ).to_row()  # fmt: skip
     rows = [
         ("task / split", f"{result['task']} / {result['split']} ({result['examples']} examples)"),
         ("method", result["method"] + (" (only infer)" if result["only_infer"] else "")),
+        ("precision", result["precision"]),
         ("lengths", str(result["lengths"]) if result["lengths"] is not None else "dense"),
         *([("keep ratios", ", ".join(f"{r:.3g}" for r in result["keep_ratios"]) + "  (lengths above: at N)")]
           if result.get("keep_ratios") else []),

@@ -21,6 +21,7 @@ from pyramid_bert.compress.choose import POINTS, dev_loss, loss_interval
 from pyramid_bert.data.user_task import DataFiles, files_identity
 from pyramid_bert.io import atomic_write_json, mark_output_dir
 from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.precision import mark_precision
 from pyramid_bert.report.frontier import pareto_frontier
 from pyramid_bert.training import checkpoint
 
@@ -42,8 +43,9 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     tmp = checkpoint.temporary_sibling(out)
     if tmp.exists():
         shutil.rmtree(tmp)
-    model, tokenizer = load_pyramid_model(str(chosen)), AutoTokenizer.from_pretrained(chosen)
+    model, tokenizer = load_pyramid_model(str(chosen), precision="fp32"), AutoTokenizer.from_pretrained(chosen)
     tokenizer.model_max_length = task.max_length  # pipelines and predict truncate at the model's N
+    mark_precision(model.config, chosen_precision(result))  # float32 weights; load_pyramid_model quantizes at load
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     table = configuration_table(result, task.metric)
@@ -58,6 +60,11 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     mark_output_dir(tmp, "compress", whole=True)  # a re-run may replace this folder while it holds only these files
     checkpoint.replace_dir(tmp, out)
     return out
+
+
+def chosen_precision(result: CompressResult) -> str:
+    """The precision the chosen configuration was measured at (``fp32`` in work files from before precisions)."""
+    return result.chosen_row.get("precision", "fp32")
 
 
 def local_paths(result: CompressResult, settings: CompressSettings, task: TaskData) -> list[str]:
@@ -154,9 +161,22 @@ def model_card(result: CompressResult, settings: CompressSettings, task: TaskDat
         f'classify("a sentence to label")\n```\n\n'
         "`load_pyramid_model` re-applies the token selection stored in `config.json`; loading the folder with plain "
         "`AutoModelForSequenceClassification.from_pretrained` gives the dense model (same weights, no speedup). "
-        f"Command line: `pyramid-bert predict {name} --input FILE --output FILE`.\n\n"
+        + _precision_note(chosen_precision(result))
+        + f"Command line: `pyramid-bert predict {name} --input FILE --output FILE`.\n\n"
         f"## Configurations tried\n\n{table}\n![dev metric against real speedup]({PLOT_FILE})\n\n"
         "Speedups were measured on a shared machine in one process with interleaved repeats; see `report.md`.\n"
+    )
+
+
+def _precision_note(precision: str) -> str:
+    """What the model card says about the precision the chosen configuration runs at."""
+    if precision == "fp32":
+        return "Precision: float32. "
+    return (
+        f"Precision: **{precision}**: the weights are stored as float32 and `config.json` says `\"precision\": "
+        f"\"{precision}\"`, so `load_pyramid_model` quantizes every Linear layer to {precision} as it loads (CPU only; "
+        "the measured speedup and metrics above are at that precision); `load_pyramid_model(name, precision=\"fp32\")` "
+        "gives the float32 model. "
     )
 
 

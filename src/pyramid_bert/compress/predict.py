@@ -26,6 +26,8 @@ from pyramid_bert.data.user_task import input_limit
 from pyramid_bert.errors import CheckpointError, ConfigError
 from pyramid_bert.io import atomic_stream, check_output_file
 from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.patch.quantize import quantize
+from pyramid_bert.precision import check_precision, stored_precision
 from pyramid_bert.training.batching import make_batches, restore_order
 from pyramid_bert.training.model_folder import validate_model_folder
 
@@ -47,9 +49,11 @@ def predict_file(
     device: str = "cpu",
     progress: bool = True,
     replace: bool = False,
+    precision: str | None = None,
 ) -> int:
     """Predict every row of ``input_path`` with the model in ``folder``; write ``output_path`` (an existing file only
-    with ``replace``); returns the row count.
+    with ``replace``); returns the row count. ``precision``: ``fp32`` or ``int8`` (None: the one the folder's config
+    names, else fp32; see :mod:`pyramid_bert.precision`).
 
     Streams: rows are read :data:`CHUNK_BATCHES` batches at a time, predicted (sorted by length, padded per batch)
     and written as they come, so memory does not grow with the file. The first chunk is checked before the model is
@@ -57,6 +61,8 @@ def predict_file(
     """
 
     output = Path(output_path)
+    if precision is not None:
+        check_precision(precision)
     _check_output(Path(input_path), output)
     check_output_file(output, "--output", force=replace)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -65,7 +71,7 @@ def predict_file(
     chunks = _chunks(rows, batch_size * CHUNK_BATCHES)
     first = next(chunks, [])
     _chunk_texts(columns, first, input_path, text_columns)  # an empty file or a missing column: before loading
-    model, tokenizer = _load(folder)
+    model, tokenizer = _load(folder, precision, device)
     length = _input_length(model, tokenizer, max_length)
     label_name, score_name = _output_names(columns)
     count = 0
@@ -120,10 +126,13 @@ def _check_output(input_path: Path, output: Path) -> None:
         raise ConfigError(f"--output: {output} is a folder; give a file name ending in {', '.join(OUTPUT_FORMATS)}")
 
 
-def _load(folder: str | Path) -> tuple[Any, Any]:
-    validate_model_folder(folder)
+def _load(folder: str | Path, precision: str | None, device: str) -> tuple[Any, Any]:
+    """The (pyramid) model at ``precision`` (None: its config's), on ``device``, and its tokenizer."""
+    config = validate_model_folder(folder)
+    wanted = precision or stored_precision(config)
     try:
-        return load_pyramid_model(str(folder)), AutoTokenizer.from_pretrained(folder)
+        model = load_pyramid_model(str(folder), precision="fp32").to(device)
+        return quantize(model, wanted), AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as error:
         raise CheckpointError(f"model folder {folder}: cannot load ({error})") from None
 

@@ -6,6 +6,9 @@ Steps (the paper's Section 5 workflow, on the warm protocol):
    else a dense fine-tune of it (``dense_epochs``);
 2. each :class:`~pyramid_bert.compress.candidates.Candidate` adapted from the dense model (``adapt_epochs``), its
    real speedup measured on dev and its dev and test metric scored;
+   With ``precisions`` ``("fp32", "int8")`` every configuration is also scored and timed at int8 (the same weights,
+   dynamically quantized, :mod:`pyramid_bert.patch.quantize`), and the dense model at int8 is one more row: precision
+   is one more axis of the candidates, each row timed against the float32 dense model;
 3. the choice (:func:`pyramid_bert.compress.choose.choose`) on dev; test is only reported;
 4. ``out``: a Hugging Face folder (config with the pyramid settings and labels, safetensors weights, tokenizer with
    ``model_max_length`` = N) plus ``README.md`` (model card), ``report.md``, ``pareto.png`` and ``compress.json``.
@@ -41,6 +44,7 @@ from pyramid_bert.data.user_task import align_labels
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.io import atomic_write_json, check_output_dir
 from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.precision import check_precision
 from pyramid_bert.training import checkpoint, loop
 from pyramid_bert.training.config import FinetuneConfig, resolve_device, validate_config
 
@@ -73,6 +77,7 @@ class CompressSettings:
     max_train_examples: int | None = None
     seed: int = 0
     device: str = "cpu"
+    precisions: tuple[str, ...] = ("fp32",)
 
     def check(self) -> None:
         """Ranges and the goal, before any data or model is read."""
@@ -90,13 +95,21 @@ class CompressSettings:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be an int >= 1, got {getattr(self, name)}")
         if not self.candidates:
             raise ConfigError("--candidates: give at least one configuration to try")
+        for precision in self.precisions:
+            check_precision(precision)
+        if "int8" in self.precisions and not self.device.startswith("cpu"):
+            raise ConfigError(f"--precision int8: runs on the CPU only; got --device {self.device}")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "candidates": [c.to_dict() for c in self.candidates]}
 
     def identity(self) -> dict[str, Any]:
-        """What the trained and measured results depend on (all but the goal, ``out`` and the device)."""
-        return {key: value for key, value in self.to_dict().items() if key not in CHOICE_FIELDS}
+        """What the trained and measured results depend on (all but the goal, ``out`` and the device; ``precisions``
+        only when int8 is tried, so work files of runs before precisions existed stay valid)."""
+        identity = {key: value for key, value in self.to_dict().items() if key not in CHOICE_FIELDS}
+        if tuple(identity["precisions"]) == ("fp32",):
+            del identity["precisions"]
+        return identity
 
 
 @dataclass
@@ -142,7 +155,9 @@ def compress(
         state = _load_state(work, settings, task)
         with _Progress(settings, task, progress, train_dense=not warm) as bar:
             dense = _dense_stage(settings, task, work, state, bar, warm)
-            rows = [_candidate_stage(settings, task, work, state, dense, candidate, bar) for candidate in settings.candidates]
+            rows = _dense_int8_rows(settings, task, work, state, dense)
+            for candidate in settings.candidates:
+                rows += _candidate_stage(settings, task, work, state, dense, candidate, bar)
         state["seconds"] = state.get("seconds", 0.0) + time.perf_counter() - started
         _save_state(work, state)
         compare = _with_dev_intervals(rows, dense, task.metric, settings.seed)
@@ -255,28 +270,62 @@ def _scores(model: Any, path: str, task: TaskData, settings: CompressSettings) -
 def _candidate_stage(
     settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], dense: dict, candidate: Candidate,
     bar: _Progress,
-) -> dict[str, Any]:  # fmt: skip
-    """One candidate adapted from the dense model, its speedup and metrics; cached in ``state``."""
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One candidate adapted from the dense model, its speedup and metrics at each precision (one row each); cached
+    in ``state``."""
 
-    if candidate.key in state["candidates"]:
+    keys = [_row_key(candidate.key, precision) for precision in settings.precisions]
+    if all(key in state["candidates"] for key in keys):
         bar.skip(settings.adapt_epochs)
-        return state["candidates"][candidate.key]
+        return [state["candidates"][key] for key in keys]
     bar.stage(candidate.label, settings.adapt_epochs)
     config = _finetune_config(settings, task, dense["checkpoint"], work / candidate.key, **candidate.finetune_fields())
     validate_config(config, check_task_name=False)
     path = str(loop.finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
                              save_every_seconds=SAVE_EVERY_SECONDS))
-    pyramid, tokenizer = load_pyramid_model(path), AutoTokenizer.from_pretrained(path)
-    device = resolve_device(settings.device)
+    for key, precision in zip(keys, settings.precisions, strict=True):
+        if key not in state["candidates"]:
+            row = {"label": _row_label(candidate.label, precision), "key": key, "candidate": candidate.to_dict(),
+                   "checkpoint": path, "precision": precision, **_measured(settings, task, path, precision)}  # fmt: skip
+            state["candidates"][key] = row
+            _save_state(work, state)
+    return [state["candidates"][key] for key in keys]
+
+
+def _dense_int8_rows(
+    settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], dense: dict
+) -> list[dict[str, Any]]:
+    """With int8 among the precisions: the dense model itself at int8, as one more row (cached in ``state``)."""
+    if "int8" not in settings.precisions:
+        return []
+    key = _row_key("dense", "int8")
+    if key not in state["candidates"]:
+        path = dense["checkpoint"]
+        state["candidates"][key] = {"label": "dense int8", "key": key, "candidate": None, "checkpoint": path,
+                                    "precision": "int8", **_measured(settings, task, path, "int8")}  # fmt: skip
+        _save_state(work, state)
+    return [state["candidates"][key]]
+
+
+def _measured(settings: CompressSettings, task: TaskData, path: str, precision: str) -> dict[str, Any]:
+    """The real speedup of the model at ``path`` run at ``precision`` against the float32 dense model (same weights,
+    no selection), and its dev and test scores."""
+    model, tokenizer = load_pyramid_model(path, precision=precision), AutoTokenizer.from_pretrained(path)
     speed = measure.real_speedup(
-        pyramid, measure.load_dense(path), tokenizer, task, examples=settings.timing_examples,
-        batch_size=settings.eval_batch_size, repeats=settings.timing_repeats, device=device, seed=settings.seed,
+        model, measure.load_dense(path), tokenizer, task, examples=settings.timing_examples,
+        batch_size=settings.eval_batch_size, repeats=settings.timing_repeats, device=resolve_device(settings.device),
+        seed=settings.seed,
     )  # fmt: skip
-    row = {"label": candidate.label, "key": candidate.key, "candidate": candidate.to_dict(), "checkpoint": path,
-           **speed, **_scores(pyramid, path, task, settings)}  # fmt: skip
-    state["candidates"][candidate.key] = row
-    _save_state(work, state)
-    return row
+    return {**speed, **_scores(model, path, task, settings)}
+
+
+def _row_key(key: str, precision: str) -> str:
+    """A row's key in the work files: the candidate's (fp32, as before precisions existed) or ``<key>-int8``."""
+    return key if precision == "fp32" else f"{key}-{precision}"
+
+
+def _row_label(label: str, precision: str) -> str:
+    return label if precision == "fp32" else f"{label} {precision}"
 
 
 class _Progress:

@@ -29,6 +29,8 @@ from pyramid_bert.measure.bench import (
     load_bench_model,
     task_encodings,
 )
+from pyramid_bert.measure.latency import Sample, deploy_samples, deploy_variants, format_deploy_table, summarize
+from pyramid_bert.patch.quantize import quantize
 from pyramid_bert.schedule import (
     sequence_lengths,
     sequence_ratios,
@@ -36,7 +38,7 @@ from pyramid_bert.schedule import (
     validate_lengths,
     validate_ratios,
 )
-from pyramid_bert.spec import parse_m_list
+from pyramid_bert.spec import PyramidSettings, SelectionOptions, parse_m_list
 from pyramid_bert.training.config import resolve_device
 
 #: N of the one-batch mode when none is given.
@@ -76,6 +78,12 @@ class BenchRequest:
     text_columns: Sequence[str] | None = None
     compile: bool = False
     options: dict[str, object] = field(default_factory=dict)
+    #: None: fp32 (with ``latency``: both fp32 and int8 variants).
+    precision: str | None = None
+    #: Deployment mode (:mod:`pyramid_bert.measure.latency`): per-request latency and sorted-batch throughput.
+    latency: bool = False
+    #: Deployment mode: sentences timed one at a time.
+    requests: int = 200
 
     @property
     def whole_split(self) -> bool:
@@ -162,14 +170,18 @@ def run_bench(request: BenchRequest, *, echo: Callable[[str], None] = print_now)
     device = resolve_device(request.device)
     if request.csv:
         check_output_file(request.csv, "--csv", force=request.force)
-    if not request.whole_split and request.options:
+    if not (request.whole_split or request.latency) and request.options:
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
     if request.threads:
         torch.set_num_threads(request.threads)
     m_values = parse_m_list(request.m)
     n = DEFAULT_N if request.n is None else request.n
     model = load_bench_model(request.model, n).to(device)
-    if request.whole_split:
+    if not request.latency:  # the latency mode builds each precision's variants itself
+        quantize(model, request.precision or "fp32")  # dense and the pyramids copied from it run at the precision
+    if request.latency:
+        rows, table = _bench_latency(request, model, echo)
+    elif request.whole_split:
         rows, table = _bench_whole_split(request, model, m_values, device, echo)
     else:
         rows, table = _bench_one_batch(request, model, n, m_values, device, echo)
@@ -179,6 +191,29 @@ def run_bench(request: BenchRequest, *, echo: Callable[[str], None] = print_now)
         write_csv_atomic(request.csv, [row.to_dict() for row in rows])
         echo(f"wrote {request.csv}")
     return rows
+
+
+def _bench_latency(
+    request: BenchRequest, model: nn.Module, echo: Callable[[str], None]
+) -> tuple[list[Sample], str]:
+    """Deployment speed of dense and pyramid variants (fp32, int8) of ``model`` on single sentences and sorted
+    batches of a task's test split (rt-polarity unless ``task`` / ``train``): every timed call, and the table."""
+    task = split_task(request) if request.whole_split else "rt-polarity"
+    encodings = task_encodings(task, request.n, request.examples)
+    n, layers = int(encodings["input_ids"].shape[1]), model.config.num_hidden_layers
+    check_model_length(model, n)
+    ratios = parse_ratio_configs(request.configs, layers)[0] if request.schedule == "ratio" else None
+    lengths = None if ratios else parse_configs(request.configs, n, layers)[0]
+    options = SelectionOptions.from_dict({**request.options, "m": parse_m_list(request.m)[0]})
+    settings = PyramidSettings(lengths, request.method, keep_ratios=ratios, options=options)
+    echo(f"# {request.model} on {request.task or request.train or task} test ({len(encodings['input_ids'])} examples, "
+         f"N={n}, {request.requests} requests) threads={torch.get_num_threads()} repeats={request.repeats} "
+         f"{settings.to_dict()}")  # fmt: skip
+    samples = deploy_samples(
+        model, settings, encodings, batch_sizes=request.batch_sizes, requests=request.requests,
+        repeats=request.repeats, warmup=request.warmup, variants=deploy_variants(request.precision),
+    )  # fmt: skip
+    return samples, format_deploy_table(summarize(samples))
 
 
 def _bench_one_batch(

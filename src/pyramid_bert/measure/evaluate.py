@@ -30,6 +30,8 @@ from pyramid_bert.measure.evaluation import SPEEDUP_PREFIXES, SPREAD_STATS, Eval
 from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
 from pyramid_bert.patch import hf
 from pyramid_bert.patch.hf import is_pyramidized, pyramid_settings, unpyramidize
+from pyramid_bert.patch.quantize import quantize
+from pyramid_bert.precision import check_precision, stored_precision
 from pyramid_bert.spec import METHODS, SelectionOptions
 from pyramid_bert.training import checkpoint
 from pyramid_bert.training.batching import real_lengths
@@ -101,6 +103,7 @@ def evaluate_checkpoint(
     time_train_step: bool = True,
     task_data: TaskData | None = None,
     write_json: bool = True,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Score checkpoint ``path`` on ``split`` of its task (or ``task``) and measure its speed and memory.
 
@@ -120,8 +123,10 @@ def evaluate_checkpoint(
         timing_dense_modes: the batchings the dense model is timed under (the pyramid: padded and sorted); sweeps
             drop ``dynamic`` to save time.
         task_data: use this task instead of loading one by name (tests).
-        write_json: also write the result to ``<path>/eval-<split>[-only-infer].json`` (``result_json``), in folders
-            written by ``finetune`` or ``compress`` only.
+        write_json: also write the result to ``<path>/eval-<split>[-only-infer][-int8].json`` (``result_json``), in
+            folders written by ``finetune`` or ``compress`` only.
+        precision: run the model (and its dense twin in the speed measurement) at ``fp32`` or ``int8``
+            (:mod:`pyramid_bert.precision`; None: the precision the folder's config names, else fp32).
 
     Returns:
         An :class:`~pyramid_bert.measure.evaluation.Evaluation`: the metric and scores, the schedule and its cost
@@ -131,12 +136,13 @@ def evaluate_checkpoint(
     """
     started = time.perf_counter()
     run = _load_run(Path(path), task=task, task_data=task_data, glue_dir=glue_dir, split=split, only_infer=only_infer)
+    run.precision = check_precision(precision) if precision else stored_precision(run.model.config)
     torch_device = resolve_device(device or run.config.device)
     eval_batch_size = batch_size or run.config.eval_batch_size
     encodings = tokenize_for_model(run.model, run.tokenizer, run.task, split)  # for the metric (timing: _timing_inputs)
     check_labels_fit(run.task, run.model.config.num_labels, encodings["labels"], str(run.folder))
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run.config.seed))
-    run.model.to(torch_device)
+    quantize(run.model.to(torch_device), run.precision)
     result = _score(run, encodings, split=split, batch_size=eval_batch_size, device=torch_device)
     result.only_infer = only_infer or None
     if measure_speed:
@@ -172,6 +178,7 @@ class _Run:
     lengths: list[int] | None
     position: str
     selection_spec: dict[str, Any] | None = None  # an only-infer selection's settings (memory re-applies them)
+    precision: str = "fp32"
 
     @property
     def selected(self) -> bool:
@@ -197,7 +204,7 @@ def _load_run(
     if split not in task_data.splits:
         raise ConfigError(f"split: task {task_data.name} has no split {split!r}; valid: {', '.join(task_data.splits)}")
     try:
-        model = _load_dense(folder) if only_infer else hf.load_pyramid_model(str(folder))
+        model = _load_dense(folder) if only_infer else hf.load_pyramid_model(str(folder), precision="fp32")
     except (OSError, ValueError, RuntimeError) as error:
         raise checkpoint.CheckpointError(f"checkpoint {folder}: cannot load the model ({error})") from error
     run = _Run(folder, run_info, run_config, task_data, AutoTokenizer.from_pretrained(folder), model,
@@ -259,7 +266,7 @@ def _score(
     return Evaluation(
         checkpoint=str(run.folder), task=task.name, split=split, examples=int(len(predictions)),
         metric_name=task.metric, metric=scores[task.metric], scores=scores, method=run.method, lengths=run.lengths,
-        position=run.position, n=n, device=str(device),
+        position=run.position, n=n, device=str(device), precision=run.precision,
         **pyramid_summary(run.model.config, n, run.lengths, run.method, run.position),
         **class_shares(predictions, labels, is_regression=task.is_regression),
         keep_ratios=settings.keep_ratios if settings is not None else None,
@@ -277,7 +284,8 @@ def _measure_speed_into(
     timed = _timing_inputs(run.tokenizer, run.task, split, max_examples, examples, run.config.seed)
     speed = _measure_speed(
         run.model, run.folder, timed, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
-        train_batch_size=run.config.resolved_batch_size() if time_train_step else None, dense_modes=dense_modes,
+        train_batch_size=run.config.resolved_batch_size() if time_train_step and run.precision == "fp32" else None,
+        dense_modes=dense_modes, precision=run.precision,
     )  # fmt: skip
     result.speed = speed
     result.speedup = {"paper": dict(speed["paper_speedup"]), "sorted": dict(speed["real_speedup"])}
@@ -289,7 +297,8 @@ def _write_result(result: Evaluation, run: _Run, split: str, only_infer: dict[st
 
     if run.run_info.get("model_folder") and not (run.folder / "compress.json").is_file():
         return None  # a folder someone else saved gets nothing written into it (use --json-out)
-    path = str(run.folder / f"eval-{split}{'-only-infer' if only_infer else ''}.json")
+    suffix = ("-only-infer" if only_infer else "") + ("" if run.precision == "fp32" else f"-{run.precision}")
+    path = str(run.folder / f"eval-{split}{suffix}.json")
     atomic_write_json(path, {**result.to_row(), "result_json": path})
     return path
 
@@ -316,10 +325,12 @@ def _measure_speed(
     repeats: int,
     train_batch_size: int | None,
     dense_modes: tuple[str, ...],
+    precision: str = "fp32",
 ) -> dict[str, Any]:
-    """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin."""
+    """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin
+    (at the same ``precision``; a quantized model has no training step)."""
 
-    dense_model = _load_dense(folder).to(device)
+    dense_model = quantize(_load_dense(folder).to(device), precision)
     speed = measure_split_speed(
         model, dense_model, encodings, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
         dense_modes=dense_modes,

@@ -47,6 +47,7 @@ class Evaluation:
     space_reduction: float
     space_reduction_exact: float
     keep_ratios: list[float] | None = None
+    precision: str = "fp32"
     only_infer: dict[str, Any] | None = None
     prediction_majority_share: float | None = None
     label_majority_share: float | None = None

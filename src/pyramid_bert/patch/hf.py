@@ -34,6 +34,8 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.quantize import quantize
+from pyramid_bert.precision import stored_precision
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
@@ -185,10 +187,12 @@ def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Ten
     return result
 
 
-def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
-    """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings."""
+def load_pyramid_model(path: str, precision: str | None = None, **from_pretrained_kwargs: Any) -> nn.Module:
+    """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings, at
+    ``precision`` (``fp32`` or ``int8``, see :mod:`pyramid_bert.precision`; None: the one its config names, else fp32)."""
 
     model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
+    quantize(model, precision or stored_precision(model.config))
     stored = getattr(model.config, CONFIG_KEY, None)
     if stored:
         pyramidize(model, settings=PyramidSettings.from_dict(stored))
