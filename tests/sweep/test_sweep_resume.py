@@ -263,7 +263,7 @@ def test_resume_with_another_plan_is_refused_naming_what_differs_and_the_store_i
     assert "another --out" in error[0] and "preset" not in error[0].split("settings:")[1]
     assert store.read_bytes() == before
     assert main([*argv, "--resume", "--workers", "2"]) == 0  # where trials run is not part of the plan
-    assert "0 trials run (0 failed), 15 already done" in capsys.readouterr().out
+    assert "0 trials run (0 failed), 19 already done" in capsys.readouterr().out
 
 
 def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, capsys):
@@ -276,6 +276,6 @@ def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, 
     with ResultsStore(out / "results.sqlite") as store:  # as a store written before plans were recorded
         store._connection.execute("DELETE FROM meta WHERE name = ?", (PLAN_META,))
     assert main([*argv, "--resume", "--seeds", "2"]) == 0
-    assert "15 already done" in capsys.readouterr().out
+    assert "19 already done" in capsys.readouterr().out
     with ResultsStore(out / "results.sqlite") as store:
         assert store.get_meta(PLAN_META)["seeds"] == 2  # the plan of the run that resumed it

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from pyramid_bert.io import atomic_write_bytes
-from pyramid_bert.report.aggregate import METHOD_COLUMNS, TaskResult
+from pyramid_bert.report.aggregate import TaskResult, shown_columns
 from pyramid_bert.report.tables import SCALE
 
 
@@ -19,7 +19,7 @@ def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [c for c in METHOD_COLUMNS if c != "dense"]
+    columns = [c for c in shown_columns([result]) if c != "dense"]
     figure, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 3.0), sharey=True, squeeze=False)
     x_label = "measured speedup (X)" if axis == "speedup" else "attention-space reduction (paper's formula)"
     for ax, column in zip(axes[0], columns, strict=True):
@@ -76,7 +76,7 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
 
     figure, ax = plt.subplots(figsize=(7.5, 4.8))
     colors = plt.get_cmap("tab10")
-    for index, column in enumerate(c for c in METHOD_COLUMNS if c != "dense"):
+    for index, column in enumerate(c for c in shown_columns([result]) if c != "dense"):
         frontier = [p for p in result.methods[column].frontier("speedup") if p.method != "dense"]
         if not frontier:
             continue

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.schedule import PAPER_GRID
-from pyramid_bert.sweep.plan import PAPER_CORESET_MS, TrainingBudget
+from pyramid_bert.sweep.plan import PAPER_CORESET_MS, MethodVariant, TrainingBudget
 from pyramid_bert.sweep.spec import SWEEP_METHODS
+from pyramid_bert.sweep.speed_plan import SpeedPass
 from pyramid_bert.sweep.variants import Variant
 
 #: The GLUE tasks of the paper's Tables 1-3.
@@ -85,6 +86,19 @@ class Preset:
     grid: tuple[tuple[int, float], ...] | None = None
     #: Named configurations compared at one schedule (replaces methods x schedules; warm protocol), per task.
     variants: dict[str, tuple[Variant, ...]] | None = None
+    #: Methods with options swept over schedules like methods (report columns of their own, e.g. "CS+").
+    method_variants: tuple[MethodVariant, ...] = ()
+    #: Time every configuration in a separate pass before training (None: each trial times itself, in one seed);
+    #: with targets, the pass also chooses each column's schedules on the measured speedups.
+    speed_pass: SpeedPass | None = None
+
+
+#: CS+: core-set selection (m = 1) with cosine distance, duplicity-weighted attention and merging (the selection
+#: study's best variant); First-k + merging, so that merging's gain is not read as core-set's.
+CS_PLUS_OPTIONS = (("distance", "cosine"), ("duplicity_attention", True), ("merge", True))
+MERGE_OPTIONS = (("merge", True),)
+CS_PLUS = MethodVariant("CS+", "coreset", CS_PLUS_OPTIONS, m=1)
+FIRST_K_MERGE = MethodVariant("1st+merge", "first_k", MERGE_OPTIONS)
 
 
 SMOKE = Preset(
@@ -94,26 +108,33 @@ SMOKE = Preset(
     seeds=1,
     budget=cpu_budget(epochs=1.0, lr=2e-4, batch_size=8, max_train_examples=400, max_eval_examples=200, eval_batch_size=32),
     coreset_ms=(0.2, None),
-    speedup_targets=(1.6, 4.5),
     threads=1,
     protocol="warm",
     adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=8, max_train_examples=400, max_eval_examples=200, eval_batch_size=32),
+    method_variants=(CS_PLUS, FIRST_K_MERGE),
+    speed_pass=SpeedPass(repeats=5, examples=64, targets=(1.6, 3.0), max_rounds=1),
 )
+
+#: The default preset's measured-speedup targets: a point near 1.5X below it (so that the 1.5X cell has a measured
+#: configuration on each side), near 2X and 3X, and one above 3X to bracket it.
+DEFAULT_SPEED_TARGETS = (1.35, 2.0, 3.0, 3.6)
 
 DEFAULT = Preset(
     name="default",
-    description="the main job (about 55 min on 2 CPU cores): all methods, 4 schedules each from 1.4X to 4.4X "
-    "predicted, 3 seeds, pyramid trials warm-started from a dense model per seed",
+    description="the main job (about 40 min on 2 CPU cores): all methods and CS+ and First-k + merging, 4 schedules "
+    "each chosen on measured speed (near 1.35X, 2X, 3X, 3.6X), 3 seeds, pyramid trials warm-started from a dense "
+    "model per seed, every configuration timed in a separate pass",
     tasks=("rt-polarity",),
     seeds=3,
-    budget=cpu_budget(epochs=2.0, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
+    budget=cpu_budget(epochs=2.0, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
     coreset_ms=(1, None),
-    speedup_targets=(1.38, 1.9, 2.9, 4.4),
-    truncations=(46 / 64, 34 / 64, 22 / 64, 15 / 64),
-    grid=(*PAPER_GRID, (2, 0.7)),
+    truncations=tuple(k / 64 for k in range(6, 60, 2)),
+    grid=(*PAPER_GRID, (2, 0.7), (2, 0.1), (1, 0.2), (1, 0.15)),
     threads=1,
     protocol="warm",
-    adapt_budget=cpu_budget(epochs=0.16, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
+    adapt_budget=cpu_budget(epochs=0.16, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
+    method_variants=(CS_PLUS, FIRST_K_MERGE),
+    speed_pass=SpeedPass(repeats=6, examples=256, targets=DEFAULT_SPEED_TARGETS),
 )
 
 #: The selection-quality study's schedule: Eq. 5 as keep ratios (prune_upto 2, p 0.25), about 2.9X predicted
@@ -131,8 +152,7 @@ def selection_variants(task: str) -> tuple[Variant, ...]:
     time of this machine; see benchmarks/selection_quality.md.)"""
     ratios, label = SELECTION_RATIOS, "r=0.5,0.25"
     cut = SELECTION_TRUNCATION[task]
-    merged = (("merge", True),)
-    plus = (("distance", "cosine"), ("duplicity_attention", True), ("merge", True))
+    merged, plus = MERGE_OPTIONS, CS_PLUS_OPTIONS
     return (
         Variant("1st-I", "input_first_k", f"k={cut}", lengths=(cut,) * 6),
         Variant("1st", "first_k", label, keep_ratios=ratios),
@@ -157,7 +177,7 @@ SELECTION = Preset(
     budget=DEFAULT.budget,
     threads=1,
     protocol="warm",
-    adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
+    adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
     variants={task: selection_variants(task) for task in SELECTION_TASKS},
 )
 
