@@ -279,3 +279,19 @@ def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, 
     assert "19 already done" in capsys.readouterr().out
     with ResultsStore(out / "results.sqlite") as store:
         assert store.get_meta(PLAN_META)["seeds"] == 2  # the plan of the run that resumed it
+
+
+def test_a_store_begun_before_the_timing_pass_is_not_resumed_with_one(tmp_path, capsys):
+    from pyramid_bert.cli import main
+    from pyramid_bert.sweep.recorded_plan import PLAN_META
+
+    argv, out, store = _finished_synthetic_sweep(tmp_path)
+    with ResultsStore(store) as opened:  # as an older pyramid-bert recorded it: trials timed themselves
+        plan = opened.get_meta(PLAN_META)
+        opened.set_meta(PLAN_META, {name: value for name, value in plan.items() if name != "speed_pass"})
+    before = store.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    error = capsys.readouterr().err
+    assert "speed_pass not recorded" in error and "older pyramid-bert" in error and "another --out" in error
+    assert store.read_bytes() == before

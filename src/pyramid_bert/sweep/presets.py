@@ -116,13 +116,14 @@ SMOKE = Preset(
 )
 
 #: The default preset's measured-speedup targets: a point near 1.5X below it (so that the 1.5X cell has a measured
-#: configuration on each side), near 2X and 3X, and one above 3X to bracket it.
-DEFAULT_SPEED_TARGETS = (1.35, 2.0, 3.0, 3.6)
+#: configuration on each side), near 2X and 3X, and one above 3X to bracket it; with the 6% tolerance each lands
+#: within 15% of its report target (1.4 -> 1.32-1.48) and on its side of it.
+DEFAULT_SPEED_TARGETS = (1.4, 2.0, 3.0, 3.6)
 
 DEFAULT = Preset(
     name="default",
     description="the main job (about 40 min on 2 CPU cores): all methods and CS+ and First-k + merging, 4 schedules "
-    "each chosen on measured speed (near 1.35X, 2X, 3X, 3.6X), 3 seeds, pyramid trials warm-started from a dense "
+    "each chosen on measured speed (near 1.4X, 2X, 3X, 3.6X), 3 seeds, pyramid trials warm-started from a dense "
     "model per seed, every configuration timed in a separate pass",
     tasks=("rt-polarity",),
     seeds=3,
@@ -134,7 +135,7 @@ DEFAULT = Preset(
     protocol="warm",
     adapt_budget=cpu_budget(epochs=0.16, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
     method_variants=(CS_PLUS, FIRST_K_MERGE),
-    speed_pass=SpeedPass(repeats=6, examples=256, targets=DEFAULT_SPEED_TARGETS),
+    speed_pass=SpeedPass(repeats=6, examples=256, targets=DEFAULT_SPEED_TARGETS, tolerance=0.06),
 )
 
 #: The selection-quality study's schedule: Eq. 5 as keep ratios (prune_upto 2, p 0.25), about 2.9X predicted
