@@ -1,33 +1,29 @@
 """Named sweeps: ``default`` (the main job, ``pyramid-bert reproduce``), ``smoke`` (the pipeline check of
 the tests) and ``paper`` (the full grid).
 
-``default`` answers the paper's question on this project's 2-core CPU in under an hour: every method at 4
-schedules whose predicted speedups (1.38-1.41X, 1.91X, 2.72-2.96X, 4.32-4.41X) put measured points on both
-sides of 1.5X, 2X and 3X with inputs padded to N (the two measured padded speedups were 0.97-0.98 of
-predicted) and, by issue 10's table (not measured here), of 1.5X and 2X on length-sorted batches, where
-fixed-length schedules gain less (3.5X padded is about 2X sorted; 3X sorted is out of their reach).
-Table 9's grid gets one more pair (prune_upto 2, p 0.7: 1.38X) for a point just below 1.5X, and
-Input-first-k truncates to 46, 34, 22 and 15 tokens;
-coreset with m = 1 and m = k-1 (CS-opt chooses per schedule on dev); 3 seeds; the warm protocol: per seed
-the dense model is fine-tuned on 4000 training examples for 2 epochs (lr 5e-5, batch 32), then each pyramid
-configuration is adapted from it for 0.16 epoch (20 steps, lr 5e-5; not measured for accuracy: 63 steps at
-lr 2e-5 were); dev and test are seeded 640-example subsets of their splits; one torch thread per trial, two
-trials at a time.
+``default`` answers the paper's question on this project's 2-core CPU in under an hour: the six methods (coreset
+with m = 1 and m = k-1; CS-opt chooses per schedule on dev) and two variants swept like methods, CS+ (core-set m = 1
+with cosine distance, duplicity attention and merging) and 1st+merge (First-k with merging), each at 4 schedules
+chosen on *measured* speed: a separate timing pass (:mod:`pyramid_bert.sweep.speed_pass`) times candidates of
+each column (Table 9's grid plus (2, 0.7), (2, 0.1), (1, 0.2), (1, 0.15); input truncations to 6, 8, ..., 58
+tokens; every pooling placement) against the dense model on 256 length-sorted test sentences, 6 interleaved
+rounds, until one lies within 6% of each of 1.4X, 2X, 3X and 3.6X, and trains the measured nearest; so every column
+has a measured point within 15% of 1.5X, 2X and 3X and points on both sides of them. 3 seeds; the warm protocol:
+per seed the dense model is fine-tuned on 4000 training examples for 2 epochs (lr 5e-5, batch 32), then each
+pyramid configuration is adapted from it for 0.16 epoch (20 steps, lr 5e-5); dev and test are the whole splits
+(1275 sentences each); one torch thread per trial, two trials at a time; no trial times itself.
 
-How it was sized, from trials measured on this machine (minilm-l6, rt-polarity, one thread, pinned to a
-core with the other core busy; details and the fitted cost model in :mod:`pyramid_bert.sweep.budget`):
-the dense model on 4000 examples x 2 epochs took 650 s and reached 79.5 test accuracy, against 80.4 on
-the whole train split (one seed each: within 1 point); adapting [56,48,...] (1.25X) for 63 steps took 170 s
-and [32,16,...] (2.92X) 96 s, of which 66 s and 28 s were loading, scoring 1275 dev + 1275 test examples and
-timing. With 640-example dev/test subsets and 20 adaptation steps the model gives 78 s / 60 s / 44 s /
-33 s for the four speedup levels and 630 s per dense trial: 3 x 630 + 84 pyramid trials = 6410 s of
-one core, 53 min on two workers (:func:`pyramid_bert.sweep.budget.estimate_wall_seconds`, dense trials
-first so no worker waits), plus about a minute for fetching the model and corpus and for the report.
-What sets the time: the dense fine-tuning (29%) and, per pyramid trial, scoring and timing (about half).
-Dynamic padding of training batches (issue 10) lowers it; more timing per trial raises it.
+How it was sized (:mod:`pyramid_bert.sweep.budget`, fitted to the trials of the 2026-12-04 main job): a dense trial
+takes about 280 s, a pyramid trial ``7.2 + 32.4 / s`` seconds with the whole splits (s: predicted speedup; about
+15-27 s), so 3 dense + 108 pyramid trials take about 25 min on two workers, and the pass about 8 min (two timing
+rounds per column of about 40 and 20 s): 33 min estimated, plus a minute for fetching and the report. Scoring the
+whole dev and test splits instead of 640-example subsets costs about 5 s more per pyramid trial (measured: 640 ->
+1275 test sentences doubles the scoring time, 2.2-4.6 s per 640 at one thread on this shared machine), about 4 min
+of the job; it halves the width of one test example in the accuracy (0.08 points instead of 0.16).
 
-``smoke`` is the former ``quick`` preset with the warm protocol: two schedules per method (near 1.6X and
-4.5X predicted), 400 train / 200 dev / 200 test examples, one seed; it shows the pipeline, not results.
+``smoke`` is the former ``quick`` preset with the warm protocol and a small timing pass: two schedules per column
+(near 1.6X and 3X measured, one timing round on 64 test sentences, 5 repeats), CS+ and 1st+merge included, 400 train
+/ 200 dev / 200 test examples, one seed; it shows the pipeline, not results.
 ``paper`` is Section 6 / Appendix C: every Table 9 schedule, every truncation and pooling configuration, m
 in {1, 0.1k, 0.2k, 0.3k, 0.4k, k-1}, 20 seeds, the paper's fine-tuning settings and protocol (for GPUs and
 Ray clusters).
