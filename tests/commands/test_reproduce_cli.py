@@ -105,7 +105,7 @@ def test_report_speed_axis_flag_and_results_csv(tmp_path, capsys):
     assert "Speed axis: **sorted**" in capsys.readouterr().out  # the synthetic trials measure both
     with open(tmp_path / "auto" / "tables" / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 3 * 8 and {row["target"] for row in rows} == {"1.5", "2.0", "3.0"}
+    assert len(rows) == 3 * 10 and {row["target"] for row in rows} == {"1.5", "2.0", "3.0"}  # 9 columns + dense
     dense = next(row for row in rows if row["method"] == "dense")
     assert dense["seeds"] == "3" and float(dense["test_ci_low"]) < float(dense["test_mean"])
     assert main(["report", store, "--speed-axis", "fast"]) == 2

@@ -70,3 +70,47 @@ def test_bad_arguments_are_refused():
         time_interleaved({})
     with pytest.raises(ConfigError, match="paired samples"):
         speedup_stats(TimingStats([1.0]), TimingStats([1.0, 2.0]))
+
+
+def test_ratio_range_is_the_median_and_the_extremes_of_the_paired_ratios_with_their_coverage():
+    from pyramid_bert.measure.timing import ratio_range
+
+    base = TimingStats([2.0, 3.0, 1.0, 4.0, 2.0, 3.0])
+    other = TimingStats([1.0, 1.0, 1.0, 1.0, 2.0, 2.0])  # ratios 2, 3, 1, 4, 1, 1.5
+    spread = ratio_range(base, other)
+    assert spread.ratios == (2.0, 3.0, 1.0, 4.0, 1.0, 1.5)
+    assert (spread.median, spread.low, spread.high) == (1.75, 1.0, 4.0)
+    assert spread.coverage == pytest.approx(1 - 1 / 32)  # 96.9% for 6 ratios; 93.75% for 5
+    assert ratio_range(TimingStats([1.0] * 5), TimingStats([1.0] * 5)).coverage == pytest.approx(0.9375)
+    with pytest.raises(ConfigError, match="same, non-zero number"):
+        ratio_range(TimingStats([1.0]), TimingStats([1.0, 2.0]))
+
+
+def test_several_pyramid_models_are_timed_against_one_dense_run_per_round(monkeypatch):
+    import torch
+
+    from pyramid_bert import pyramidize
+    from pyramid_bert.measure import speed
+    from tiny_models import batch, tiny_bert
+
+    input_ids, attention_mask = batch(batch_size=6, tokens=20)
+    encodings = {"input_ids": input_ids, "attention_mask": attention_mask}
+    dense = tiny_bert()
+    pyramids = {"half": pyramidize(tiny_bert(), [10, 10, 10], method="first_k"),
+                "quarter": pyramidize(tiny_bert(), [5, 5, 5], method="first_k")}  # fmt: skip
+    clock = FakeClock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    costs = {id(dense): 1.0, id(pyramids["half"]): 0.5, id(pyramids["quarter"]): 0.25}
+    real_forward = speed.split_forward
+
+    def priced_forward(model, batches, device):  # each split pass advances the fake clock by the model's cost
+        run = real_forward(model, batches, device)
+        return lambda: (run(), clock.work(str(id(model)), costs[id(model)])())
+
+    monkeypatch.setattr(speed, "split_forward", priced_forward)
+    timed = speed.time_against_dense(dense, pyramids, encodings, batch_size=4, device=torch.device("cpu"), repeats=5)
+    assert set(timed) == {"half", "quarter"}
+    assert timed["half"]["speedup"]["ratios"] == [2.0] * 5 and timed["quarter"]["speedup"]["median"] == 4.0
+    assert timed["quarter"]["speedup"]["n"] == 5 and len(timed["half"]["dense_seconds"]) == 5
+    assert clock.calls.count(str(id(dense))) == 1 + 5  # one dense run per round (warm-up included), shared
+    assert timed["half"]["predicted"] > 1.0

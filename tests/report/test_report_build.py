@@ -147,3 +147,19 @@ def test_a_file_that_is_no_export_is_one_clear_error(tmp_path, capsys):
     bogus.write_text('{"a": 1}\n')
     assert cli.main(["report", str(bogus), "--out", str(tmp_path / "r")]) == 2
     assert "not a trials export" in capsys.readouterr().err
+
+
+def test_an_export_carries_the_timing_pass_and_its_report_is_the_stores(tmp_path, capsys):
+    from pyramid_bert import cli
+
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", "--synthetic", "--preset", "smoke", "--out", str(out), "--no-progress"]) == 0
+    store, export = out / "results.sqlite", tmp_path / "trials.jsonl"
+    assert cli.main(["report", str(store), "--export", str(export)]) == 0
+    lines = export.read_text().splitlines()
+    assert '"version": 2' in lines[0] and '"speed_choice"' in lines[0]
+    assert sum('"speed": ' in line for line in lines) == 18  # 9 columns x 2 schedules of smoke, each timed once
+    for source, folder in ((store, "from-store"), (export, "from-export")):
+        assert cli.main(["report", str(source), "--out", str(tmp_path / folder), "--no-plots"]) == 0
+    tables = [(tmp_path / folder / "tables" / "results.csv").read_text() for folder in ("from-store", "from-export")]
+    assert tables[0] == tables[1] and ";" in tables[0]  # the speed intervals travelled with it

@@ -15,6 +15,7 @@ from pyramid_bert.sweep.store import (
     SCHEMA_VERSION,
     STATUS_RETRYABLE,
     ResultsStore,
+    SpeedRecord,
     TrialRecord,
     is_results_store,
     open_existing,
@@ -205,3 +206,36 @@ def test_a_version_1_store_is_read_as_it_is_and_upgraded_when_written(tmp_path):
         indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "trials_by_task_method" in indexes
     db.close()
+
+
+def test_a_version_2_store_has_no_timing_pass_and_is_upgraded_when_written(tmp_path):
+    path = tmp_path / "results.sqlite"
+    schema = store_module._SCHEMA.replace(store_module._SPEEDS_TABLE + ";", "")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(schema)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    before = path.read_bytes()
+    with open_existing(path) as store:
+        assert store.speeds() == {} and list(store.records()) == []
+    assert path.read_bytes() == before  # read as it is
+    spec = _spec()
+    with ResultsStore(path) as store:
+        store.add_speed(SpeedRecord(spec, "coreset", {"speedup": {"median": 2.0, "low": 1.9, "high": 2.2}}, "h"))
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    db.close()
+    with open_existing(path) as store:
+        timed = store.speeds()
+    assert list(timed) == [spec.config_key] and timed[spec.config_key].spec == spec
+    assert timed[spec.config_key].result["speedup"]["high"] == 2.2 and timed[spec.config_key].group == "coreset"
+
+
+def test_one_speed_row_serves_every_seed_of_a_configuration_and_a_retiming_replaces_it(tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.add_speed(SpeedRecord(_spec(seed=0), "coreset", {"speedup": {"median": 2.0}}))
+        store.add_speed(SpeedRecord(_spec(seed=1), "coreset", {"speedup": {"median": 2.1}}))
+        timed = store.speeds()
+    assert _spec(seed=0).config_key == _spec(seed=1).config_key
+    assert len(timed) == 1 and timed[_spec(seed=2).config_key].result["speedup"]["median"] == 2.1

@@ -263,7 +263,7 @@ def test_resume_with_another_plan_is_refused_naming_what_differs_and_the_store_i
     assert "another --out" in error[0] and "preset" not in error[0].split("settings:")[1]
     assert store.read_bytes() == before
     assert main([*argv, "--resume", "--workers", "2"]) == 0  # where trials run is not part of the plan
-    assert "0 trials run (0 failed), 15 already done" in capsys.readouterr().out
+    assert "0 trials run (0 failed), 19 already done" in capsys.readouterr().out
 
 
 def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, capsys):
@@ -276,6 +276,22 @@ def test_a_store_without_a_recorded_plan_resumes_and_records_this_one(tmp_path, 
     with ResultsStore(out / "results.sqlite") as store:  # as a store written before plans were recorded
         store._connection.execute("DELETE FROM meta WHERE name = ?", (PLAN_META,))
     assert main([*argv, "--resume", "--seeds", "2"]) == 0
-    assert "15 already done" in capsys.readouterr().out
+    assert "19 already done" in capsys.readouterr().out
     with ResultsStore(out / "results.sqlite") as store:
         assert store.get_meta(PLAN_META)["seeds"] == 2  # the plan of the run that resumed it
+
+
+def test_a_store_begun_before_the_timing_pass_is_not_resumed_with_one(tmp_path, capsys):
+    from pyramid_bert.cli import main
+    from pyramid_bert.sweep.recorded_plan import PLAN_META
+
+    argv, out, store = _finished_synthetic_sweep(tmp_path)
+    with ResultsStore(store) as opened:  # as an older pyramid-bert recorded it: trials timed themselves
+        plan = opened.get_meta(PLAN_META)
+        opened.set_meta(PLAN_META, {name: value for name, value in plan.items() if name != "speed_pass"})
+    before = store.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    error = capsys.readouterr().err
+    assert "speed_pass not recorded" in error and "older pyramid-bert" in error and "another --out" in error
+    assert store.read_bytes() == before

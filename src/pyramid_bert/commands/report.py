@@ -45,11 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_variants(store_path: Path, out: Path) -> int:
     """Print the per-configuration tables and write ``variants.md`` / ``variants.csv`` into ``out``."""
     from pyramid_bert.io import atomic_write_text, mark_output_dir
+    from pyramid_bert.report.aggregate import apply_speed_pass
     from pyramid_bert.report.variants import variant_tables, variants_csv, variants_markdown
     from pyramid_bert.sweep.store import open_existing
 
     with open_existing(store_path) as store:
-        tables = variant_tables(store.records())
+        tables = variant_tables(apply_speed_pass(store.records(), store.speeds()))
     markdown = variants_markdown(tables)
     mark_output_dir(out, "report")
     atomic_write_text(out / "variants.md", markdown)

@@ -40,7 +40,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
         help="task to sweep (repeat or comma-separate for several; default: the preset's)",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or local folder (default {DEFAULT_MODEL})")
-    parser.add_argument("--methods", help="comma-separated methods (default: the preset's, all six + dense)")
+    parser.add_argument("--methods", help="comma-separated methods (default: the preset's: all six + dense, and in default and smoke CS+ and 1st+merge)")
     parser.add_argument("--seeds", type=positive_int, help="number of seeds, 0..N-1 (default: the preset's)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument(
@@ -143,7 +143,8 @@ def run_setup(setup: Any, args: argparse.Namespace):  # noqa: ANN201 - SweepSumm
 
 
 def _run_locked(setup: Any, args: argparse.Namespace):  # noqa: ANN202 - SweepSummary
-    """Run the sweep of ``setup`` into its store with the chosen executor."""
+    """Run the sweep of ``setup`` into its store: the separate timing pass first (when the preset has one: alone,
+    before any worker starts), then the trials with the chosen executor."""
     from pyramid_bert.sweep.executors import make_executor
     from pyramid_bert.sweep.recorded_plan import check_resumed_plan, record_plan
     from pyramid_bert.sweep.runner import run_sweep
@@ -154,29 +155,48 @@ def _run_locked(setup: Any, args: argparse.Namespace):  # noqa: ANN202 - SweepSu
     if not args.synthetic and "data" not in setup.settings:  # the user's files were read when planning
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
-    executor = make_executor(
-        args.executor, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        workers=args.workers, threads=setup.settings["threads"],
-    )  # fmt: skip
-    if getattr(executor, "workers", 1) > 1 and not args.no_progress:
-        print(f"sweep: {executor.workers} worker processes, {setup.settings['threads'] or 'default'} thread(s) each",
-              file=sys.stderr)  # fmt: skip
-    try:
-        with ResultsStore(setup.store_path) as store:
-            record_plan(store, setup.settings)
+    with ResultsStore(setup.store_path) as store:
+        record_plan(store, setup.settings)
+        if setup.speed_pass is not None:
+            _speed_pass(setup, store, args)
+        executor = make_executor(
+            args.executor, address=args.address, cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial, workers=args.workers, threads=setup.settings["threads"],
+        )  # fmt: skip
+        if getattr(executor, "workers", 1) > 1 and not args.no_progress:
+            print(f"sweep: {executor.workers} worker processes, {setup.settings['threads'] or 'default'} thread(s) each",
+                  file=sys.stderr)  # fmt: skip
+        try:
             return run_sweep(
-                setup.trials,
-                store,
-                trial_fn,
-                checkpoint_root=setup.out / "checkpoints",
-                executor=executor,
-                resume=args.resume,
-                retry_failed=args.retry_failed,
-                progress=not args.no_progress,
-                threads=setup.settings["threads"],
-            )
-    finally:
-        executor.close()
+                setup.trials, store, trial_fn, checkpoint_root=setup.out / "checkpoints", executor=executor,
+                resume=args.resume, retry_failed=args.retry_failed, progress=not args.no_progress,
+                threads=setup.settings["threads"], timed_apart=setup.speed_pass is not None,
+            )  # fmt: skip
+        finally:
+            executor.close()
+
+
+def _speed_pass(setup: Any, store: Any, args: argparse.Namespace) -> None:
+    """Time every configuration apart from training (one process, the trials' threads) and train what it chose."""
+    from pyramid_bert.sweep.speed_pass import run_speed_pass
+
+    if args.synthetic:
+        from pyramid_bert.sweep.synthetic import SyntheticTimer
+
+        timer = SyntheticTimer(setup.speed_pass.repeats)
+    else:
+        import torch
+
+        from pyramid_bert.sweep.speed_timer import ModelTimer
+
+        torch.set_num_threads(setup.settings["threads"] or torch.get_num_threads())
+        timer = ModelTimer(setup.speed_pass, device=args.device, glue_dir=args.glue_dir)
+    started = time.perf_counter()
+    setup.after_speed_pass(run_speed_pass(setup.speed_groups, store, timer, setup.speed_pass,
+                                          progress=not args.no_progress))  # fmt: skip
+    if not args.no_progress:
+        print(f"speed pass: {(time.perf_counter() - started) / 60:.1f} min; {len(setup.trials)} trials to run",
+              file=sys.stderr)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

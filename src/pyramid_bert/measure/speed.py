@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyramid_bert.measure.timing import speedup_stats, time_interleaved
+from pyramid_bert.measure.timing import ratio_range, speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import pyramid_settings
 from pyramid_bert.schedule import batches_flops, encoder_flops, pool_lengths
 from pyramid_bert.training.batching import BATCHING_MODES, Batch, batch_shapes, make_batches
@@ -119,6 +119,47 @@ def measure_split_speed(
         speed[f"{name}_speedup"] = speed["speedups"][key]
         speed[f"{name}_predicted"] = speed["predicted"][key]
     return speed
+
+
+def time_against_dense(
+    dense: nn.Module,
+    pyramids: dict[str, nn.Module],
+    encodings: dict[str, torch.Tensor],
+    *,
+    batch_size: int,
+    device: torch.device,
+    mode: str = "sorted",
+    warmup: int = 1,
+    repeats: int = 6,
+) -> dict[str, dict[str, Any]]:
+    """Time several pyramid models against one dense model on the same batches, in one interleaved timing.
+
+    Each round runs the dense model and every pyramid model once over the whole split (batched per ``mode``), in an
+    order rotated every round; pyramid ``name``'s ratio of round i is dense time i / its time i, so it is paired
+    with a dense run of the same round (seconds apart, not minutes).
+
+    Args:
+        dense: the model without token selection; pyramids: name -> pyramid model (same geometry), all on ``device``.
+        encodings: the timed examples' tokenizer outputs ``[n, N]`` (``labels`` ignored).
+
+    Returns:
+        name -> ``{"speedup": median/low/high/coverage/n/ratios (see RatioRange), "predicted": FLOPs-model speedup on
+        the same batches, "seconds": the pyramid's per-round seconds, "dense_seconds": the dense model's}``.
+    """
+    for model in (dense, *pyramids.values()):
+        model.eval()
+    batches = [batch.to(device) for batch in make_batches(encodings, batch_size, mode)]
+    callables = {"dense": split_forward(dense, batches, device)}
+    callables.update({f"pyramid/{name}": split_forward(model, batches, device) for name, model in pyramids.items()})
+    timings = time_interleaved(callables, warmup=warmup, repeats=repeats)
+    return {
+        name: {
+            "speedup": ratio_range(timings["dense"], timings[f"pyramid/{name}"]).to_dict(),
+            "predicted": predicted_split_speedup(model, batches, batches),
+            "seconds": list(timings[f"pyramid/{name}"].samples), "dense_seconds": list(timings["dense"].samples),
+        }  # fmt: skip
+        for name, model in pyramids.items()
+    }
 
 
 def measure_train_step_speed(

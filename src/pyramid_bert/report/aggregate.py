@@ -1,11 +1,15 @@
 """From trial records to the numbers of the paper's tables.
 
-For each task and method column (1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt):
+For each task and method column (1st-I, 1st, Rand, Pool, Att, CS-k-1, CS-opt, and the swept variants CS+ and
+1st+merge when a store has them: trials whose ``variant`` label names the column):
 
 1. configurations: trials that differ only by seed are one configuration; its point is the mean over
    seeds of the measured speedup (or the attention-space reduction) and of the metric. The speedup is
    the one of the chosen speed axis: ``sorted`` (against the dense model on length-sorted, dynamically
-   padded batches, the realistic one) or ``padded`` (both padded to N, the paper's protocol);
+   padded batches, the realistic one) or ``padded`` (both padded to N, the paper's protocol). Where the store's
+   separate timing pass timed a configuration (:mod:`pyramid_bert.sweep.speed_pass`), its sorted speedup and
+   interval come from there (:func:`apply_speed_pass`); otherwise from the trials (older stores: timed in one seed,
+   while other trials trained);
    a configuration whose **dev** predictions are more than 95% one class in any seed is *flagged* (a
    constant predictor) and kept off every frontier and every dev-based choice (stores written before dev shares
    were recorded fall back to the test predictions, and the report says so);
@@ -25,17 +29,24 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN, speedup_column
+from pyramid_bert.measure.evaluation import DEV_SHARE_COLUMN, SPEEDUP_PREFIXES, speedup_column
 from pyramid_bert.report.frontier import locate, pareto_frontier
 from pyramid_bert.report.stats import MeanCI, mean_ci
-from pyramid_bert.sweep.store import TrialRecord
+from pyramid_bert.sweep.store import SpeedRecord, TrialRecord
 
 #: Method columns of the paper's tables (dense last).
 METHOD_COLUMNS = ("1st-I", "1st", "Rand", "Pool", "Att", "CS-k-1", "CS-opt", "dense")
+#: Columns of methods with options swept like methods (the trials' ``variant`` label names the column); shown
+#: only where a store has them.
+VARIANT_COLUMNS = ("CS+", "1st+merge")
+#: Every column, dense last.
+ALL_COLUMNS = (*METHOD_COLUMNS[:-1], *VARIANT_COLUMNS, "dense")
+#: A cell is "measured near" its target when one of the two configurations it lies between is this close (relative).
+NEAR_TOLERANCE = 0.15
 COLUMN_TITLES = {
     "1st-I": "Input-first-k-select",
     "1st": "First-k-select",
@@ -44,6 +55,8 @@ COLUMN_TITLES = {
     "Att": "Attention-select",
     "CS-k-1": "Coreset-select-k-1",
     "CS-opt": "Coreset-select-opt",
+    "CS+": "Coreset-select m = 1 with cosine distance, duplicity attention and merging",
+    "1st+merge": "First-k-select with merging",
     "dense": "dense (no selection)",
 }
 _METHOD_OF_COLUMN = {
@@ -54,6 +67,8 @@ _METHOD_OF_COLUMN = {
     "Att": "attention",
     "CS-k-1": "coreset",
     "CS-opt": "coreset",
+    "CS+": "coreset",
+    "1st+merge": "first_k",
     "dense": "dense",
 }
 #: Axes a target can be on: measured speedup, or attention-space reduction.
@@ -64,6 +79,10 @@ AXES = ("speedup", "space")
 SPEED_AXES = ("sorted", "padded")
 #: Result keys of the median speedup on each speed axis.
 SPEED_KEYS = {"padded": speedup_column("paper"), "sorted": speedup_column("sorted")}
+#: Result keys the timing pass's interval of the sorted speedup is given under (:func:`apply_speed_pass`), and the key
+#: saying the sorted speedup came from the pass.
+SORTED_INTERVAL_KEYS = ("sorted_speedup_pass_low", "sorted_speedup_pass_high")
+SPEED_SOURCE_KEY = "sorted_speedup_source"
 #: A configuration whose dev predictions are more than this share one class is a constant predictor.
 CONSTANT_SHARE = 0.95
 
@@ -92,6 +111,23 @@ class ConfigPoint:
     flag_split: str = "dev"
     label_majority_share: float | None = None
     protocol: str = "paper"
+    #: The trials' variant label (a column of :data:`VARIANT_COLUMNS`, or another name), None for a plain method.
+    variant: str | None = None
+    #: Per speed axis: the interval of the measured speedup (the timing pass's range of paired ratios; older
+    #: stores: the inter-quartile range of the one seed's repeats) and where it was measured ("pass" or "trial").
+    speed_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    speed_sources: dict[str, str] = field(default_factory=dict)
+    #: The axis ``speedup`` holds.
+    axis: str = "padded"
+
+    @property
+    def speed_interval(self) -> tuple[float, float] | None:
+        """The interval of the speedup on the point's axis (None for dense, or when none was recorded)."""
+        return self.speed_intervals.get(self.axis)
+
+    @property
+    def speed_source(self) -> str | None:
+        return self.speed_sources.get(self.axis)
 
     def mean(self, axis: str) -> float:
         values = {"dev": self.dev, "test": self.test, "speedup": self.speedup, "space": self.space,
@@ -124,10 +160,23 @@ class Cell:
     dev: dict[int, float] = field(default_factory=dict, compare=False)
     support: tuple[float, float] | None = None
     from_dense: bool = False
+    #: The two configurations the cell lies between (the dense anchor included), left then right.
+    ends: tuple[ConfigPoint, ConfigPoint] | None = field(default=None, compare=False)
+    #: The target the cell was read at (None for dense).
+    target: float | None = None
 
     @property
     def ci(self) -> MeanCI:
         return mean_ci(list(self.test.values()))
+
+    @property
+    def near(self) -> bool:
+        """Whether one of the two measured pyramid configurations the cell lies between is within
+        :data:`NEAR_TOLERANCE` of the target (False for dense and for cells outside the measured range)."""
+        if self.ends is None or self.target is None:
+            return False
+        return any(end.method != "dense" and abs(end.mean("speedup") - self.target) <= NEAR_TOLERANCE * self.target
+                   for end in self.ends)  # fmt: skip
 
 
 @dataclass
@@ -170,6 +219,8 @@ class MethodResult:
             dev=dev,
             support=(ends[0].mean(axis), ends[1].mean(axis)),
             from_dense=any(end is self.anchor for end in ends) and self.anchor is not None,
+            ends=ends if axis == "speedup" else None,
+            target=target if axis == "speedup" else None,
         )
 
 
@@ -213,29 +264,54 @@ class TaskResult:
 
 def resolve_speed_axis(records: Sequence[TrialRecord], speed_axis: str | None) -> str:
     """The speed axis to use: ``speed_axis``, or (None) sorted when every measured pyramid trial has it."""
-    pyramid = [r for r in records if r.ok and r.spec.method != "dense" and _has_numbers(r, "padded")]
-    has_sorted = bool(pyramid) and all(_number(r.result.get(SPEED_KEYS["sorted"])) for r in pyramid)
+    pyramid = [r for r in records if r.ok and r.spec.method != "dense"
+               and any(_number(r.result.get(key)) for key in SPEED_KEYS.values())]  # fmt: skip
+    missing = {axis: sum(1 for r in pyramid if not _number(r.result.get(key))) for axis, key in SPEED_KEYS.items()}
     if speed_axis is None:
-        return "sorted" if has_sorted else "padded"
+        return "sorted" if pyramid and not missing["sorted"] else "padded"
     if speed_axis not in SPEED_AXES:
         raise ConfigError(f"--speed-axis must be one of {', '.join(SPEED_AXES)}; got {speed_axis!r}")
-    if speed_axis == "sorted" and pyramid and not has_sorted:
-        missing = sum(1 for r in pyramid if not _number(r.result.get(SPEED_KEYS["sorted"])))
+    if pyramid and missing[speed_axis]:
+        other = "padded" if speed_axis == "sorted" else "sorted"
+        why = ("measured before it existed" if speed_axis == "sorted" else
+               "the separate timing pass times length-sorted batches only")  # fmt: skip
         raise ConfigError(
-            f"--speed-axis sorted: {missing} trial(s) of this store have no sorted-batch speedup (measured before it "
-            "existed); use --speed-axis padded"
+            f"--speed-axis {speed_axis}: {missing[speed_axis]} trial(s) of this store have no {speed_axis}-batch "
+            f"speedup ({why}); use --speed-axis {other}"
         )
     return speed_axis
 
 
+def apply_speed_pass(records: Iterable[TrialRecord], speeds: Mapping[str, SpeedRecord]) -> list[TrialRecord]:
+    """``records`` with the separate timing pass's measurement of their configuration (by config key) as their
+    sorted speedup: median, and the range of the paired ratios as its interval; the padded speedup a trial measured
+    itself is kept. Trials of configurations the pass did not time are returned as they are."""
+    records = list(records)
+    if not speeds:
+        return records
+    updated = []
+    for record in records:
+        timed = speeds.get(record.spec.config_key) if record.ok else None
+        if timed is None:
+            updated.append(record)
+            continue
+        speedup = timed.result["speedup"]
+        result = {**record.result, SPEED_KEYS["sorted"]: speedup["median"], SORTED_INTERVAL_KEYS[0]: speedup["low"],
+                  SORTED_INTERVAL_KEYS[1]: speedup["high"], SPEED_SOURCE_KEY: "pass"}  # fmt: skip
+        updated.append(replace(record, result=result))
+    return updated
+
+
 def aggregate(
-    records: Iterable[TrialRecord], *, dense_anchor: bool = True, speed_axis: str | None = "padded"
+    records: Iterable[TrialRecord], *, dense_anchor: bool = True, speed_axis: str | None = "padded",
+    speeds: Mapping[str, SpeedRecord] | None = None,
 ) -> dict[str, TaskResult]:
     """Group records by task and method column (see the module docstring); tasks in first-seen order.
 
-    ``speed_axis``: "padded", "sorted", or None (sorted when every pyramid trial measured it).
+    ``speed_axis``: "padded", "sorted", or None (sorted when every pyramid trial measured it); ``speeds``: the
+    store's timing pass (:meth:`pyramid_bert.sweep.store.ResultsStore.speeds`), which gives the sorted speedups.
     """
-    records = list(records)
+    records = apply_speed_pass(records, speeds or {})
     axis = resolve_speed_axis(records, speed_axis)
     by_task: dict[str, list[TrialRecord]] = defaultdict(list)
     for record in records:
@@ -255,15 +331,16 @@ def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: boo
     metric_names = [r.result.get("metric_name") for r in ok if r.result.get("metric_name")]
 
     methods: dict[str, MethodResult] = {}
-    for column in METHOD_COLUMNS[:-1]:
+    for column in ALL_COLUMNS[:-1]:
         method = _METHOD_OF_COLUMN[column]
-        points = [p for p in configs.values() if p.method == method]
-        failures = [r for r in failed if r.spec.method == method]
+        owned = column if column in VARIANT_COLUMNS else None  # a variant column's points, or the method's others
+        points = [p for p in configs.values() if p.method == method and _own_column(p.variant) == owned]
+        failures = [r for r in failed if r.spec.method == method and _own_column(r.spec.variant) == owned]
         if column == "CS-k-1":
             points = [p for p in points if p.m is None]
             failures = [r for r in failures if r.spec.m is None]
         elif column == "CS-opt":
-            points = _best_m_per_schedule(ok, configs)
+            points = _best_m_per_schedule([r for r in ok if _own_column(r.spec.variant) is None], configs)
         methods[column] = MethodResult(column=column, points=points, anchor=anchor, failed=len(failures))
     return TaskResult(
         task=task,
@@ -273,6 +350,11 @@ def _task_result(task: str, records: Sequence[TrialRecord], *, dense_anchor: boo
         dense_failed=sum(1 for r in failed if r.spec.method == "dense"),
         points=list(configs.values()),
     )
+
+
+def _own_column(variant: str | None) -> str | None:
+    """The variant column a trial's ``variant`` label names (None: its method's column)."""
+    return variant if variant in VARIANT_COLUMNS else None
 
 
 def _number(value: object) -> bool:
@@ -295,7 +377,8 @@ def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict
         if point is None:
             m = None if spec.m is None else f"{spec.m:g}"
             label = spec.schedule + (f" m={m or 'k-1'}" if spec.method == "coreset" else "")
-            point = points[spec.config_key] = ConfigPoint(label=label, method=spec.method, m=m, protocol=spec.protocol)
+            point = points[spec.config_key] = ConfigPoint(label=label, method=spec.method, m=m, protocol=spec.protocol,
+                                                          variant=spec.variant)  # fmt: skip
             point.predicted_speedup = result.get("predicted_speedup")
         seed, dense = spec.seed, spec.method == "dense"
         point.dev[seed] = float(result["dev_metric"])
@@ -303,6 +386,8 @@ def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict
         for name, key in SPEED_KEYS.items():
             if dense or _number(result.get(key)):
                 getattr(point, name)[seed] = 1.0 if dense else float(result[key])
+        if not dense:
+            _speed_intervals(point, result)
         point.space[seed] = float(result.get("space_reduction") or 0.0)
         share, split = flag_share(result)
         if share is not None:
@@ -315,7 +400,20 @@ def _config_points(records: Sequence[TrialRecord], axis: str = "padded") -> dict
     for point in points.values():
         _share_measured_speed(point)
         point.speedup = dict(point.sorted if axis == "sorted" else point.padded)
+        point.axis = axis
     return points
+
+
+def _speed_intervals(point: ConfigPoint, result: dict) -> None:
+    """The speedup intervals of a trial's result: the timing pass's range (sorted), else the trial's own inter-quartile
+    range (sorted and padded; the seed that timed itself)."""
+    for axis, prefix in SPEEDUP_PREFIXES.items():
+        name = "sorted" if axis == "sorted" else "padded"
+        low_key, high_key = (SORTED_INTERVAL_KEYS if name == "sorted" and result.get(SPEED_SOURCE_KEY) == "pass"
+                             else (f"{prefix}_q25", f"{prefix}_q75"))  # fmt: skip
+        if _number(result.get(low_key)) and _number(result.get(high_key)):
+            point.speed_intervals[name] = (float(result[low_key]), float(result[high_key]))
+            point.speed_sources[name] = "pass" if low_key in SORTED_INTERVAL_KEYS else "trial"
 
 
 def _share_measured_speed(point: ConfigPoint) -> None:
@@ -368,3 +466,9 @@ def flag_share(result: dict) -> tuple[float | None, str]:
     if _number(result.get("prediction_majority_share")):
         return float(result["prediction_majority_share"]), "test"
     return None, "dev"
+
+
+def shown_columns(results: Iterable[TaskResult]) -> tuple[str, ...]:
+    """The columns a report shows: the paper's, and each variant column some task has configurations of."""
+    results = list(results)
+    return tuple(c for c in ALL_COLUMNS if c not in VARIANT_COLUMNS or any(r.has_points(c) for r in results))

@@ -12,15 +12,18 @@ from pyramid_bert.io import atomic_write_text, mark_output_dir
 from pyramid_bert.measure.evaluation import SPEEDUP_PREFIXES, SPREAD_STATS, speedup_column
 from pyramid_bert.report.aggregate import (
     COLUMN_TITLES,
-    METHOD_COLUMNS,
+    SORTED_INTERVAL_KEYS,
+    SPEED_SOURCE_KEY,
     ConfigPoint,
     TaskResult,
     aggregate,
+    apply_speed_pass,
     resolve_speed_axis,
+    shown_columns,
 )
 from pyramid_bert.report.paper_results import PAPER_TASK_NAMES
 from pyramid_bert.report.plots import plot_overview, plot_task
-from pyramid_bert.report.results import RESULT_TARGETS, flagged_lines, results_csv, results_section
+from pyramid_bert.report.results import RESULT_TARGETS, flagged_lines, point_speed, results_csv, results_section
 from pyramid_bert.report.tables import (
     FAILED_MARK,
     NO_TRIALS,
@@ -69,7 +72,7 @@ def build_report(
     ``speed_axis``: "sorted", "padded", or None (sorted when every pyramid trial measured it, else padded).
     """
     with open_existing(store_path) as store:
-        records = list(store.records())
+        records = apply_speed_pass(store.records(), store.speeds())
         sweep_meta = store.get_meta("sweep", {})
     axis = resolve_speed_axis(records, speed_axis)
     out_dir = mark_output_dir(out_dir, "report")  # a re-run of report (or reproduce) refreshes this folder
@@ -112,7 +115,7 @@ def _markdown(
 ) -> str:
     lines = [
         *_header_lines(report, results, records, sweep_meta, store_path),
-        *_how_to_read_lines(report, [r.task for r in results], dense_anchor),
+        *_how_to_read_lines(report, results, dense_anchor),
         *_results_lines(report, results),
         *_configuration_lines(results),
         *_failed_lines(records),
@@ -148,14 +151,15 @@ def _header_lines(
     return lines
 
 
-def _how_to_read_lines(report: Report, tasks: list[str], dense_anchor: bool) -> list[str]:
+def _how_to_read_lines(report: Report, results: list[TaskResult], dense_anchor: bool) -> list[str]:
     """What the cells, marks, speed axis and protocols mean."""
+    tasks = [r.task for r in results]
     lines = [
         "",
         "## How to read",
         "",
         "Rows are tasks, columns methods, as in the paper's Tables 1-3: "
-        + "; ".join(f"{c} = {COLUMN_TITLES[c]}" for c in METHOD_COLUMNS)
+        + "; ".join(f"{c} = {COLUMN_TITLES[c]}" for c in shown_columns(results))
         + ". Cells are the task's metric on the **test** split x 100, mean ± half width of the 95% t interval "
         "over seeds.",
         "",
@@ -177,9 +181,14 @@ def _how_to_read_lines(report: Report, tasks: list[str], dense_anchor: bool) -> 
         f"- `{OUT_OF_RANGE}`: the target lies outside the measured range of that method (never extrapolated, "
         f"as in the paper's Table 11); `{NO_TRIALS}`: no successful trial of that method; `{FAILED_MARK}`: some trials of "
         "that method failed on that task (see Failed trials): the cell is built from the others; `‡`: interpolated "
-        "from the dense model at 1.0X (no measured configuration of that method below the target).",
+        "from the dense model at 1.0X (no measured configuration of that method below the target); `°`: interpolated "
+        "between two configurations neither of which is within 15% of the target.",
         "- Speedup is measured (T(dense) / T(pyramid), same weights, inputs, batch, threads, one process, "
-        "median of interleaved repeats), so it is noisy on a shared machine. Speed axis of this report: "
+        "median of interleaved repeats), so it is noisy on a shared machine. Where a separate timing pass ran "
+        "(newer stores), every configuration was timed there, with nothing training, against the dense model on the "
+        "test examples' length-sorted batches (the pretrained model made into each configuration: speed does not "
+        "depend on the weights), and each speedup carries the range of its paired per-repeat ratios; otherwise it "
+        "was timed in one seed's trial while the other worker trained. Speed axis of this report: "
         f"**{report.speed_axis}** (sorted: both models on length-sorted, dynamically padded batches, as users batch "
         "a dense model; padded: both padded to N, the paper's protocol); the configurations table shows both.",
         "- Protocol (each trial records it): warm = the dense model fine-tuned once per seed, each pyramid "
@@ -218,7 +227,7 @@ def _configuration_lines(results: list[TaskResult]) -> list[str]:
               "frontier passes through it."]
     for result in results:
         lines += ["", f"### {result.task}", "",
-                  "| method | configuration | protocol | measured speedup, sorted | measured speedup, padded "
+                  "| method | configuration | protocol | measured speedup, sorted [interval] | measured speedup, padded "
                   "| predicted speedup | attention-space reduction (paper's formula) | attention-space reduction (exact) "
                   "| dev | test | majority share | seeds | frontier |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -263,12 +272,17 @@ def _plot_lines(report: Report) -> list[str]:
 
 def _configuration_row(result: TaskResult, point: ConfigPoint) -> str:
     predicted = "" if point.predicted_speedup is None else f"{point.predicted_speedup:.2f}"
-    sorted_speedup = f"{point.mean('sorted'):.2f}" if point.sorted else ""
+    sorted_point = ConfigPoint(point.label, point.method, point.m, speedup=point.sorted, axis="sorted",
+                               speed_intervals=point.speed_intervals, speed_sources=point.speed_sources)  # fmt: skip
+    sorted_speedup = point_speed(sorted_point) if point.sorted and point.method != "dense" else ""
+    sorted_speedup = sorted_speedup or (f"{point.mean('sorted'):.2f}" if point.sorted else "")
+    padded = f"{point.mean('padded'):.2f}" if point.padded else ""
+    method = point.method if point.variant is None else f"{point.method} ({point.variant})"
     share = f"{max(point.majority_share.values()) * 100:.1f}%" if point.majority_share else ""
     flag = " **constant predictor**" if point.flagged else ""
     exact = f"{point.mean('space_exact') * 100:.0f}%" if point.space_exact else ""
     return (
-        f"| {point.method} | {point.label} | {point.protocol} | {sorted_speedup} | {point.mean('padded'):.2f} | "
+        f"| {method} | {point.label} | {point.protocol} | {sorted_speedup} | {padded} | "
         f"{predicted} | {point.mean('space') * 100:.0f}% | {exact} | {point.mean('dev') * 100:.1f} | "
         f"{point.mean('test') * 100:.1f} | {share}{flag} | {len(point.seeds)} | "
         f"{', '.join(result.frontier_columns(point))} |"
@@ -276,8 +290,9 @@ def _configuration_row(result: TaskResult, point: ConfigPoint) -> str:
 
 
 _TRIAL_COLUMNS = (
-    "task", "model", "method", "schedule", "m", "position", "seed", "status", "dev_metric", "test_metric",
-    "metric_name", *(speedup_column(p, s) for p in SPEEDUP_PREFIXES for s in SPREAD_STATS), "prediction_majority_share", "label_majority_share", "protocol", "predicted_speedup",
+    "task", "model", "method", "variant", "schedule", "m", "position", "seed", "status", "dev_metric", "test_metric",
+    "metric_name", *(speedup_column(p, s) for p in SPEEDUP_PREFIXES for s in SPREAD_STATS), *SORTED_INTERVAL_KEYS,
+    SPEED_SOURCE_KEY, "prediction_majority_share", "label_majority_share", "protocol", "predicted_speedup",
     "predicted_speedup_padded", "predicted_speedup_sorted", "space_reduction", "space_reduction_exact",
     "train_seconds", "eval_seconds", "wall_seconds", "lengths", "pool_windows", "checkpoint", "host", "key", "error",
 )  # fmt: skip
@@ -294,6 +309,7 @@ def _trials_csv(records: list[TrialRecord]) -> str:
             "task": spec.task,
             "model": spec.model,
             "method": spec.method,
+            "variant": spec.variant,
             "schedule": spec.schedule,
             "m": "" if spec.method != "coreset" else format_m(spec.m),
             "position": spec.position,

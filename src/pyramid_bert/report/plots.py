@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from pyramid_bert.io import atomic_write_bytes
-from pyramid_bert.report.aggregate import METHOD_COLUMNS, TaskResult
+from pyramid_bert.report.aggregate import TaskResult, shown_columns
 from pyramid_bert.report.stats import mean_ci
 from pyramid_bert.report.tables import SCALE
 
@@ -19,7 +19,7 @@ from pyramid_bert.report.tables import SCALE
 def plot_task(result: TaskResult, path: str | Path, *, axis: str = "speedup") -> Path:
     """Write ``path`` (PNG) for one task; ``axis`` "speedup" (measured) or "space" (attention-space reduction)."""
 
-    columns = [c for c in METHOD_COLUMNS if c != "dense"]
+    columns = [c for c in shown_columns([result]) if c != "dense"]
     figure = Figure(figsize=(2.6 * len(columns), 3.0))
     axes = figure.subplots(1, len(columns), sharey=True, squeeze=False)
     x_label = "measured speedup (X)" if axis == "speedup" else "attention-space reduction (paper's formula)"
@@ -72,7 +72,7 @@ def plot_overview(result: TaskResult, path: str | Path, *, targets: tuple[float,
     figure = Figure(figsize=(7.5, 4.8))
     ax = figure.subplots()
     colors = colormaps["tab10"]
-    for index, column in enumerate(c for c in METHOD_COLUMNS if c != "dense"):
+    for index, column in enumerate(c for c in shown_columns([result]) if c != "dense"):
         frontier = [p for p in result.methods[column].frontier("speedup") if p.method != "dense"]
         if not frontier:
             continue

@@ -1,8 +1,10 @@
 """The results tables: every method at 1.5X, 2X and 3X measured speedup, with intervals and paired tests.
 
-Per task and target, one row per method column (and dense): the test metric as mean and 95% t interval
-over seeds, the paired difference to dense and to the best baseline (each with its interval) and, in
-words, whether it is significant (:mod:`pyramid_bert.report.stats`). The *best baseline* at a target is
+Per task and target, one row per method column (and dense; CS+ and 1st+merge when the store has them): the test
+metric as mean and 95% t interval over seeds, the paired difference to dense and to the best baseline (each with its
+interval) and, in words, whether it is significant (:mod:`pyramid_bert.report.stats`); and where the cell lies on
+the measured speed axis: the measured speedups (with their intervals) of the two configurations it is interpolated
+between, and whether one of them is within 15% of the target ("measured near") or not ("interpolated"). The *best baseline* at a target is
 the baseline column (1st-I, 1st, Rand, Pool, Att) with the best mean **dev** metric there, preferring
 cells between two measured configurations; differences are reported on **test**.
 """
@@ -15,7 +17,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyramid_bert.report.aggregate import METHOD_COLUMNS, Cell, TaskResult
+from pyramid_bert.report.aggregate import NEAR_TOLERANCE, Cell, ConfigPoint, TaskResult, shown_columns
 from pyramid_bert.report.stats import PairedDifference, holm, mean_ci, paired_difference, verdict
 
 #: The targets of the results tables (measured speedup, on the report's speed axis).
@@ -55,7 +57,7 @@ def result_rows(result: TaskResult, target: float) -> tuple[list[ResultRow], str
     best = best_baseline(result, target)
     best_cell = result.cell(best, "speedup", target) if best else None
     rows = []
-    for column in METHOD_COLUMNS:
+    for column in shown_columns([result]):
         cell = result.cell(column, "speedup", target)
         vs_dense = vs_best = None
         if cell is not None and column != "dense":
@@ -103,18 +105,34 @@ def _support(result: TaskResult, row: ResultRow) -> str:
     if row.column == "dense":
         share = result.dense.label_majority_share if result.dense is not None else None
         return "" if share is None else f"majority-class rate of test: {share * SCALE:.1f}"
-    if row.cell is None or row.cell.support is None:
+    if row.cell is None or row.cell.ends is None:
         return ""
-    low, high = row.cell.support
-    text = f"{low:.2f}X" if low == high else f"{low:.2f}X - {high:.2f}X"
-    return text + (f" {FROM_DENSE_MARK} dense at 1.0X" if row.cell.from_dense else "")
+    first, second = row.cell.ends
+    ends = [end for end in ((first,) if first is second else (first, second)) if end.method != "dense"]
+    text = " – ".join(point_speed(end) for end in ends)
+    text += f" {FROM_DENSE_MARK} dense at 1.0X" if row.cell.from_dense else ""
+    return f"{text}; {'measured near' if row.cell.near else f'interpolated (none within {NEAR_TOLERANCE:.0%})'}"
+
+
+def point_speed(point: ConfigPoint) -> str:
+    """A configuration's measured speedup with its interval: ``2.95X [2.90, 3.01]`` (the timing pass's range of
+    paired ratios), ``2.42X (IQR 2.41-2.44, one seed)`` (timed in its trial), ``1.00X (dense)``."""
+    if point.method == "dense":
+        return "1.00X (dense)"
+    text = f"{point.mean('speedup'):.2f}X"
+    interval = point.speed_interval
+    if interval is None:
+        return text
+    low, high = interval
+    return text + (f" [{low:.2f}, {high:.2f}]" if point.speed_source == "pass" else f" (IQR {low:.2f}-{high:.2f}, one seed)")
 
 
 def results_markdown(result: TaskResult, target: float) -> str:
     """The Markdown table of one task at one target."""
     rows, best = result_rows(result, target)
     header = ["method", "test (95% CI)", "seeds", "Δ vs dense [95% CI]", "vs dense",
-              f"Δ vs best baseline ({best or 'none'}) [95% CI]", "vs best baseline", "between"]  # fmt: skip
+              f"Δ vs best baseline ({best or 'none'}) [95% CI]", "vs best baseline",
+              "between (measured speedup [interval])"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         if not result.has_points(row.column):
@@ -147,6 +165,11 @@ def significance_lines(result: TaskResult, target: float) -> list[str]:
                 lines.append(f"{row.column} is {verdict(diff, other=other)}.")
     if not any("significantly" in line for line in lines):
         lines.append(f"No difference at {target:g}X is significant at the 95% level (Holm over {family} comparisons).")
+    far = [row.column for row in rows if row.cell is not None and row.cell.ends is not None and not row.cell.near
+           and not row.cell.from_dense]  # fmt: skip
+    if far:
+        lines.append(f"Interpolated with no measured configuration within {NEAR_TOLERANCE:.0%} of {target:g}X: "
+                     f"{', '.join(far)}.")  # fmt: skip
     return lines
 
 
@@ -157,7 +180,8 @@ def results_csv(results: Sequence[TaskResult], targets: Sequence[float] = RESULT
     writer.writerow(["task", "target", "method", "test_mean", "test_ci_low", "test_ci_high", "seeds",
                      "diff_vs_dense", "diff_vs_dense_low", "diff_vs_dense_high", "p_vs_dense", "p_holm_vs_dense",
                      "best_baseline", "diff_vs_best", "diff_vs_best_low", "diff_vs_best_high", "p_vs_best",
-                     "p_holm_vs_best", "holm_family", "support_low", "support_high", "from_dense"])  # fmt: skip
+                     "p_holm_vs_best", "holm_family", "support_low", "support_high", "from_dense", "near",
+                     "support_low_interval", "support_high_interval", "speed_source"])  # fmt: skip
     for result in results:
         for target in targets:
             rows, best = result_rows(result, target)
@@ -167,8 +191,18 @@ def results_csv(results: Sequence[TaskResult], targets: Sequence[float] = RESULT
                                  _family(row),
                                  *(_pct(x, 4) for x in (row.cell.support if row.cell and row.cell.support else
                                                        (None, None))),
-                                 "" if row.cell is None else int(row.cell.from_dense)])  # fmt: skip
+                                 "" if row.cell is None else int(row.cell.from_dense),
+                                 *_csv_speed(row.cell)])  # fmt: skip
     return buffer.getvalue()
+
+
+def _csv_speed(cell: Cell | None) -> list[object]:
+    """near (0/1), each end's speed interval as "low;high", and where the speeds were measured."""
+    if cell is None or cell.ends is None:
+        return ["", "", "", ""]
+    intervals = [";".join(f"{v:.4f}" for v in end.speed_interval) if end.speed_interval else "" for end in cell.ends]
+    sources = sorted({end.speed_source for end in cell.ends if end.speed_source})
+    return [int(cell.near), *intervals, "+".join(sources)]
 
 
 def _pct(value: float | None, digits: int = 4, scale: float = 1.0) -> object:
@@ -210,7 +244,13 @@ def results_section(results: Sequence[TaskResult], speed_axis: str, targets: Seq
         "stated under it; the intervals are the raw ones). The best "
         "baseline is chosen on **dev** at each target, values are **test**. *between*: the measured speedups of "
         f"the two configurations the cell is interpolated between; `{FROM_DENSE_MARK}`: one of them is the dense "
-        "model at 1.0X, not a measured pyramid configuration. Constant predictors (more than 95% of **dev** "
+        "model at 1.0X, not a measured pyramid configuration; *measured near*: one of them is within "
+        f"{NEAR_TOLERANCE:.0%} of the target, *interpolated*: neither is. Speedup intervals: `[low, high]` is the "
+        "lowest and highest of the paired per-repeat ratios of the separate timing pass (every configuration timed "
+        "against the dense model with nothing else training, one thread, interleaved repeats; with n repeats a "
+        "distribution-free interval for the median ratio of confidence 1 - 2^(1-n), 96.9% for 6); `(IQR ..., one "
+        "seed)`: a store from before the pass, whose configurations were timed in one seed's trial while other trials "
+        "trained. Constant predictors (more than 95% of **dev** "
         "predictions one class; test in stores recorded before dev shares were) are kept off every frontier and "
         "every dev-based choice.",
     ]

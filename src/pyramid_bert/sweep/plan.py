@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from pyramid_bert import schedule as schedule_model
 from pyramid_bert.errors import ConfigError
@@ -174,6 +175,19 @@ def nearest_schedules(schedules: Sequence[Schedule], targets: Iterable[float]) -
 
 
 @dataclass(frozen=True)
+class MethodVariant:
+    """A method with further selection options, swept over that method's schedules like a method of its own: its
+    trials carry ``options`` (FinetuneConfig fields, e.g. ``(("merge", True),)``) and ``name`` as their ``variant``
+    label, which reports use as the column (e.g. "CS+": coreset, m = 1, cosine distance, duplicity attention, merging).
+    """
+
+    name: str
+    method: str
+    options: tuple[tuple[str, Any], ...]
+    m: int | float | None = 1
+
+
+@dataclass(frozen=True)
 class TrainingBudget:
     """How each trial trains and is measured.
 
@@ -209,6 +223,7 @@ def plan_trials(
     method_targets: Mapping[str, Sequence[float]] | None = None,
     truncations: Sequence[float] | None = None,
     grid: Sequence[tuple[int, float]] | None = None,
+    method_variants: Sequence[MethodVariant] = (),
 ) -> list[TrialSpec]:
     """The trials of a sweep, seed-major (all of seed 0 first) so early results cover every method.
 
@@ -218,6 +233,9 @@ def plan_trials(
     lengths as fractions of N (default: Appendix C's); ``grid``: (prune_upto, p) pairs for coreset, attention,
     first_k and random (default: Table 9's).
 
+    ``method_variants``: further columns, each a method with options swept like the methods (after them; a variant's
+    targets may come from ``method_targets`` under its name).
+
     ``protocol="paper"``: every trial fine-tunes the pretrained model with ``budget``. ``protocol="warm"``:
     per task and seed one dense trial fine-tunes the model with ``budget`` (planned first, even when
     ``methods`` leaves dense out), and every pyramid trial of that seed starts from its checkpoint
@@ -225,33 +243,43 @@ def plan_trials(
     """
     _check_plan(methods, tasks, seeds, coreset_ms, protocol)
     budget = budget or TrainingBudget()
-    adapt_budget = adapt_budget or budget
     warm = protocol == "warm"
     ordered = (["dense"] if warm else []) + [m for m in methods if not (warm and m == "dense")]
+    columns = [(method, None) for method in ordered] + [(v.method, v) for v in method_variants]
     trials: list[TrialSpec] = []
     for seed in seeds:
         for task, n in tasks.items():
             dense_key = None
-            for method in ordered:
-                targets = (method_targets or {}).get(method, speedup_targets)
+            for method, variant in columns:
+                name = variant.name if variant is not None else method
+                targets = (method_targets or {}).get(name, speedup_targets)
                 schedules = method_schedules(method, n, shape, position=position, truncations=truncations, grid=grid)
                 if targets is not None and method != "dense":
                     schedules = nearest_schedules(schedules, targets)
-                ms = [parse_m(m) for m in coreset_ms] if method == "coreset" else [1]
+                ms = _column_ms(method, variant, coreset_ms)
+                common = dict(
+                    task=task, model=model, method=method, position=position, seed=int(seed), device=device,
+                    glue_dir=glue_dir, protocol=protocol, init_from=dense_key if method != "dense" else None,
+                    **asdict(budget if method == "dense" or not warm else (adapt_budget or budget)),
+                    **({"options": variant.options, "variant": variant.name} if variant is not None else {}),
+                )  # fmt: skip
                 for sched in schedules:
                     for m in ms:
                         spec = TrialSpec(
-                            task=task, model=model, method=method, schedule=sched.label, lengths=sched.lengths,
-                            p=sched.p, prune_upto=sched.prune_upto, pool_windows=sched.pool_windows, m=m,
-                            position=position, seed=int(seed),
-                            **asdict(budget if method == "dense" or not warm else adapt_budget),
-                            device=device, glue_dir=glue_dir, protocol=protocol,
-                            init_from=dense_key if method != "dense" else None,
+                            schedule=sched.label, lengths=sched.lengths, p=sched.p, prune_upto=sched.prune_upto,
+                            pool_windows=sched.pool_windows, m=m, **common,
                         )  # fmt: skip
                         if warm and method == "dense":
                             dense_key = spec.key
                         trials.append(spec)
     return trials
+
+
+def _column_ms(method: str, variant: MethodVariant | None, coreset_ms: Sequence[int | float | None]) -> list:
+    """The values of m a column is tried with: a variant's own, the preset's for coreset, 1 otherwise."""
+    if method != "coreset":
+        return [1]
+    return [parse_m(variant.m)] if variant is not None else [parse_m(m) for m in coreset_ms]
 
 
 def _check_plan(

@@ -1,33 +1,29 @@
 """Named sweeps: ``default`` (the main job, ``pyramid-bert reproduce``), ``smoke`` (the pipeline check of
 the tests) and ``paper`` (the full grid).
 
-``default`` answers the paper's question on this project's 2-core CPU in under an hour: every method at 4
-schedules whose predicted speedups (1.38-1.41X, 1.91X, 2.72-2.96X, 4.32-4.41X) put measured points on both
-sides of 1.5X, 2X and 3X with inputs padded to N (the two measured padded speedups were 0.97-0.98 of
-predicted) and, by issue 10's table (not measured here), of 1.5X and 2X on length-sorted batches, where
-fixed-length schedules gain less (3.5X padded is about 2X sorted; 3X sorted is out of their reach).
-Table 9's grid gets one more pair (prune_upto 2, p 0.7: 1.38X) for a point just below 1.5X, and
-Input-first-k truncates to 46, 34, 22 and 15 tokens;
-coreset with m = 1 and m = k-1 (CS-opt chooses per schedule on dev); 3 seeds; the warm protocol: per seed
-the dense model is fine-tuned on 4000 training examples for 2 epochs (lr 5e-5, batch 32), then each pyramid
-configuration is adapted from it for 0.16 epoch (20 steps, lr 5e-5; not measured for accuracy: 63 steps at
-lr 2e-5 were); dev and test are seeded 640-example subsets of their splits; one torch thread per trial, two
-trials at a time.
+``default`` answers the paper's question on this project's 2-core CPU in under an hour: the six methods (coreset
+with m = 1 and m = k-1; CS-opt chooses per schedule on dev) and two variants swept like methods, CS+ (core-set m = 1
+with cosine distance, duplicity attention and merging) and 1st+merge (First-k with merging), each at 4 schedules
+chosen on *measured* speed: a separate timing pass (:mod:`pyramid_bert.sweep.speed_pass`) times candidates of
+each column (Table 9's grid plus (2, 0.7), (2, 0.1), (1, 0.2), (1, 0.15); input truncations to 6, 8, ..., 58
+tokens; every pooling placement) against the dense model on 256 length-sorted test sentences, 6 interleaved
+rounds, until one lies within 6% of each of 1.4X, 2X, 3X and 3.6X, and trains the measured nearest; so every column
+has a measured point within 15% of 1.5X, 2X and 3X and points on both sides of them. 3 seeds; the warm protocol:
+per seed the dense model is fine-tuned on 4000 training examples for 2 epochs (lr 5e-5, batch 32), then each
+pyramid configuration is adapted from it for 0.16 epoch (20 steps, lr 5e-5); dev and test are the whole splits
+(1275 sentences each); one torch thread per trial, two trials at a time; no trial times itself.
 
-How it was sized, from trials measured on this machine (minilm-l6, rt-polarity, one thread, pinned to a
-core with the other core busy; details and the fitted cost model in :mod:`pyramid_bert.sweep.budget`):
-the dense model on 4000 examples x 2 epochs took 650 s and reached 79.5 test accuracy, against 80.4 on
-the whole train split (one seed each: within 1 point); adapting [56,48,...] (1.25X) for 63 steps took 170 s
-and [32,16,...] (2.92X) 96 s, of which 66 s and 28 s were loading, scoring 1275 dev + 1275 test examples and
-timing. With 640-example dev/test subsets and 20 adaptation steps the model gives 78 s / 60 s / 44 s /
-33 s for the four speedup levels and 630 s per dense trial: 3 x 630 + 84 pyramid trials = 6410 s of
-one core, 53 min on two workers (:func:`pyramid_bert.sweep.budget.estimate_wall_seconds`, dense trials
-first so no worker waits), plus about a minute for fetching the model and corpus and for the report.
-What sets the time: the dense fine-tuning (29%) and, per pyramid trial, scoring and timing (about half).
-Dynamic padding of training batches (issue 10) lowers it; more timing per trial raises it.
+How it was sized (:mod:`pyramid_bert.sweep.budget`, fitted to the trials of the 2026-12-04 main job): a dense trial
+takes about 280 s, a pyramid trial ``7.2 + 32.4 / s`` seconds with the whole splits (s: predicted speedup; about
+15-27 s), so 3 dense + 108 pyramid trials take about 25 min on two workers, and the pass about 8 min (two timing
+rounds per column of about 40 and 20 s): 33 min estimated, plus a minute for fetching and the report. Scoring the
+whole dev and test splits instead of 640-example subsets costs about 5 s more per pyramid trial (measured: 640 ->
+1275 test sentences doubles the scoring time, 2.2-4.6 s per 640 at one thread on this shared machine), about 4 min
+of the job; it halves the width of one test example in the accuracy (0.08 points instead of 0.16).
 
-``smoke`` is the former ``quick`` preset with the warm protocol: two schedules per method (near 1.6X and
-4.5X predicted), 400 train / 200 dev / 200 test examples, one seed; it shows the pipeline, not results.
+``smoke`` is the former ``quick`` preset with the warm protocol and a small timing pass: two schedules per column
+(near 1.6X and 3X measured, one timing round on 64 test sentences, 5 repeats), CS+ and 1st+merge included, 400 train
+/ 200 dev / 200 test examples, one seed; it shows the pipeline, not results.
 ``paper`` is Section 6 / Appendix C: every Table 9 schedule, every truncation and pooling configuration, m
 in {1, 0.1k, 0.2k, 0.3k, 0.4k, k-1}, 20 seeds, the paper's fine-tuning settings and protocol (for GPUs and
 Ray clusters).
@@ -39,8 +35,9 @@ from dataclasses import dataclass
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.schedule import PAPER_GRID
-from pyramid_bert.sweep.plan import PAPER_CORESET_MS, TrainingBudget
+from pyramid_bert.sweep.plan import PAPER_CORESET_MS, MethodVariant, TrainingBudget
 from pyramid_bert.sweep.spec import SWEEP_METHODS
+from pyramid_bert.sweep.speed_plan import SpeedPass
 from pyramid_bert.sweep.variants import Variant
 
 #: The GLUE tasks of the paper's Tables 1-3.
@@ -85,6 +82,19 @@ class Preset:
     grid: tuple[tuple[int, float], ...] | None = None
     #: Named configurations compared at one schedule (replaces methods x schedules; warm protocol), per task.
     variants: dict[str, tuple[Variant, ...]] | None = None
+    #: Methods with options swept over schedules like methods (report columns of their own, e.g. "CS+").
+    method_variants: tuple[MethodVariant, ...] = ()
+    #: Time every configuration in a separate pass before training (None: each trial times itself, in one seed);
+    #: with targets, the pass also chooses each column's schedules on the measured speedups.
+    speed_pass: SpeedPass | None = None
+
+
+#: CS+: core-set selection (m = 1) with cosine distance, duplicity-weighted attention and merging (the selection
+#: study's best variant); First-k + merging, so that merging's gain is not read as core-set's.
+CS_PLUS_OPTIONS = (("distance", "cosine"), ("duplicity_attention", True), ("merge", True))
+MERGE_OPTIONS = (("merge", True),)
+CS_PLUS = MethodVariant("CS+", "coreset", CS_PLUS_OPTIONS, m=1)
+FIRST_K_MERGE = MethodVariant("1st+merge", "first_k", MERGE_OPTIONS)
 
 
 SMOKE = Preset(
@@ -94,26 +104,34 @@ SMOKE = Preset(
     seeds=1,
     budget=cpu_budget(epochs=1.0, lr=2e-4, batch_size=8, max_train_examples=400, max_eval_examples=200, eval_batch_size=32),
     coreset_ms=(0.2, None),
-    speedup_targets=(1.6, 4.5),
     threads=1,
     protocol="warm",
     adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=8, max_train_examples=400, max_eval_examples=200, eval_batch_size=32),
+    method_variants=(CS_PLUS, FIRST_K_MERGE),
+    speed_pass=SpeedPass(repeats=5, examples=64, targets=(1.6, 3.0), max_rounds=1),
 )
+
+#: The default preset's measured-speedup targets: a point near 1.5X below it (so that the 1.5X cell has a measured
+#: configuration on each side), near 2X and 3X, and one above 3X to bracket it; with the 6% tolerance each lands
+#: within 15% of its report target (1.4 -> 1.32-1.48) and on its side of it.
+DEFAULT_SPEED_TARGETS = (1.4, 2.0, 3.0, 3.6)
 
 DEFAULT = Preset(
     name="default",
-    description="the main job (about 55 min on 2 CPU cores): all methods, 4 schedules each from 1.4X to 4.4X "
-    "predicted, 3 seeds, pyramid trials warm-started from a dense model per seed",
+    description="the main job (about 40 min on 2 CPU cores): all methods and CS+ and First-k + merging, 4 schedules "
+    "each chosen on measured speed (near 1.4X, 2X, 3X, 3.6X), 3 seeds, pyramid trials warm-started from a dense "
+    "model per seed, every configuration timed in a separate pass",
     tasks=("rt-polarity",),
     seeds=3,
-    budget=cpu_budget(epochs=2.0, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
+    budget=cpu_budget(epochs=2.0, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
     coreset_ms=(1, None),
-    speedup_targets=(1.38, 1.9, 2.9, 4.4),
-    truncations=(46 / 64, 34 / 64, 22 / 64, 15 / 64),
-    grid=(*PAPER_GRID, (2, 0.7)),
+    truncations=tuple(k / 64 for k in range(6, 60, 2)),
+    grid=(*PAPER_GRID, (2, 0.7), (2, 0.1), (1, 0.2), (1, 0.15)),
     threads=1,
     protocol="warm",
-    adapt_budget=cpu_budget(epochs=0.16, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
+    adapt_budget=cpu_budget(epochs=0.16, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
+    method_variants=(CS_PLUS, FIRST_K_MERGE),
+    speed_pass=SpeedPass(repeats=6, examples=256, targets=DEFAULT_SPEED_TARGETS, tolerance=0.06),
 )
 
 #: The selection-quality study's schedule: Eq. 5 as keep ratios (prune_upto 2, p 0.25), about 2.9X predicted
@@ -131,8 +149,7 @@ def selection_variants(task: str) -> tuple[Variant, ...]:
     time of this machine; see benchmarks/selection_quality.md.)"""
     ratios, label = SELECTION_RATIOS, "r=0.5,0.25"
     cut = SELECTION_TRUNCATION[task]
-    merged = (("merge", True),)
-    plus = (("distance", "cosine"), ("duplicity_attention", True), ("merge", True))
+    merged, plus = MERGE_OPTIONS, CS_PLUS_OPTIONS
     return (
         Variant("1st-I", "input_first_k", f"k={cut}", lengths=(cut,) * 6),
         Variant("1st", "first_k", label, keep_ratios=ratios),
@@ -157,7 +174,7 @@ SELECTION = Preset(
     budget=DEFAULT.budget,
     threads=1,
     protocol="warm",
-    adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=640),
+    adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
     variants={task: selection_variants(task) for task in SELECTION_TASKS},
 )
 

@@ -6,7 +6,8 @@ but the report's tables aggregate every row of the store as one experiment, and 
 first plan only), so it is refused before anything runs, with the settings that differ and the flags that set
 them. Where a trial runs (``--executor``, ``--workers``) is not part of the plan. A store without a recorded
 plan (written by library calls) resumes and gets this run's plan; settings that a recorded plan lacks (it
-predates them) are not compared.
+predates them) are not compared, except the separate timing pass: a store begun without one (an older pyramid-bert,
+whose trials timed themselves and whose schedules were chosen on predicted speed) is not resumed with one.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _FLAGS = {
     "protocol": "--protocol",
     "threads": "--threads",
     "synthetic": "--synthetic",
+    "method_variants": "--preset / --methods",
+    "speed_pass": "--preset",
 }
 
 
@@ -71,6 +74,9 @@ def plan_differences(recorded: dict[str, Any], settings: dict[str, Any]) -> list
     """Each setting of the ``recorded`` plan that ``settings`` changes, as "name recorded (now new; flag)"."""
     old, new = _leaves(recorded), _leaves(_as_stored(settings))
     differences = []
+    if "speed_pass" not in recorded and settings.get("speed_pass"):
+        differences.append("speed_pass not recorded (now a separate timing pass; the store was begun by an older "
+                           "pyramid-bert, whose trials timed themselves: resume it with that version)")  # fmt: skip
     for name, value in old.items():
         top = name.split(".")[0]
         if top in PLACEMENT_SETTINGS or new.get(name) == value:

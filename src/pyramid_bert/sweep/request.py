@@ -16,11 +16,12 @@ from typing import Any
 from pyramid_bert.data import TASK_NAMES, resolve_model, task_spec
 from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.spec import format_m
-from pyramid_bert.sweep.budget import estimate_wall_seconds
+from pyramid_bert.sweep.budget import estimate_pass_seconds, estimate_wall_seconds, provisional_trials
 from pyramid_bert.sweep.executors import default_workers
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
 from pyramid_bert.sweep.presets import DEFAULT_PRESET, Preset, get_preset
 from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, TrialSpec, with_data
+from pyramid_bert.sweep.speed_plan import SpeedGroup, SpeedPass, speed_groups
 from pyramid_bert.sweep.variants import plan_variant_trials
 
 DEFAULT_MODEL = "minilm-l6"
@@ -60,10 +61,21 @@ class SweepSetup:
 
     out: Path
     store_path: Path
+    #: The trials to train; with a speed pass that chooses schedules, the dense trials and a provisional choice (by
+    #: the FLOPs model) that :meth:`after_speed_pass` replaces with the choice on measured speed.
     trials: list[TrialSpec]
     settings: dict[str, Any]
     #: Estimated wall minutes on this kind of machine (cost model of :mod:`pyramid_bert.sweep.budget`).
     estimated_minutes: float | None = None
+    #: The separate timing pass (None: each trial times itself) and the groups of configurations it times.
+    speed_pass: SpeedPass | None = None
+    speed_groups: list[SpeedGroup] | None = None
+
+    def after_speed_pass(self, timed_trials: list[TrialSpec]) -> None:
+        """Train the dense trials and ``timed_trials`` (what :func:`pyramid_bert.sweep.speed_pass.run_speed_pass`
+        returned), dense first, seed-major."""
+        dense = [trial for trial in self.trials if trial.method == "dense"]
+        self.trials = sorted(dense + timed_trials, key=lambda trial: (trial.seed, trial.method != "dense"))
 
 
 def plan_sweep(request: SweepRequest) -> SweepSetup:
@@ -73,10 +85,14 @@ def plan_sweep(request: SweepRequest) -> SweepSetup:
         task_lengths = {Path(request.data["train"]).name: int(request.data["max_length"])}
     else:
         task_lengths = {task: task_length(task) for task in (request.tasks or preset.tasks)}
-    methods = list(request.methods or preset.methods)
-    unknown = [method for method in methods if method not in SWEEP_METHODS]
+    named_variants = {variant.name: variant for variant in preset.method_variants}
+    methods = list(request.methods or (*preset.methods, *named_variants))
+    unknown = [method for method in methods if method not in SWEEP_METHODS and method not in named_variants]
     if unknown:
-        raise ConfigError(f"--methods: unknown method {unknown[0]!r}; valid methods: {', '.join(SWEEP_METHODS)}")
+        valid = ", ".join((*SWEEP_METHODS, *named_variants))
+        raise ConfigError(f"--methods: unknown method {unknown[0]!r}; valid methods: {valid}")
+    method_variants = tuple(named_variants[name] for name in methods if name in named_variants)
+    methods = [method for method in methods if method in SWEEP_METHODS]
     seeds = preset.seeds if request.seeds is None else request.seeds
     _check_at_least_one(("--seeds", seeds), ("--threads", request.threads), ("--workers", request.workers))
     protocol = request.protocol or preset.protocol
@@ -92,17 +108,24 @@ def plan_sweep(request: SweepRequest) -> SweepSetup:
             seeds=range(seeds), speedup_targets=preset.speedup_targets, budget=budget, device=request.device,
             glue_dir=request.glue_dir, protocol=protocol, adapt_budget=adapt_budget,
             method_targets=preset.method_targets, truncations=preset.truncations, grid=preset.grid,
+            method_variants=method_variants,
         )  # fmt: skip
     if request.data is not None:
         trials = with_data(trials, request.data)
     threads = preset.threads if request.threads is None else request.threads
     settings = _settings(preset, request, list(task_lengths), methods, seeds, protocol, budget, adapt_budget, threads)
+    settings["method_variants"] = [variant.name for variant in method_variants] or None
+    groups = speed_groups(trials)[1] if preset.speed_pass is not None else None
+    if preset.speed_pass is not None and preset.speed_pass.targets is not None:
+        trials = provisional_trials(trials, groups, preset.speed_pass.targets, next(iter(task_lengths.values())), shape)
     estimate = None
     if request.executor == "local" and len(task_lengths) == 1:
         workers = request.workers or default_workers(threads)
-        estimate = estimate_wall_seconds(trials, next(iter(task_lengths.values())), shape, workers) / 60
+        n = next(iter(task_lengths.values()))
+        estimate = (estimate_wall_seconds(trials, n, shape, workers) + estimate_pass_seconds(groups, preset.speed_pass, n, shape)) / 60
     out = Path(request.out)
-    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings, estimated_minutes=estimate)
+    return SweepSetup(out=out, store_path=out / STORE_NAME, trials=trials, settings=settings, estimated_minutes=estimate,
+                      speed_pass=preset.speed_pass, speed_groups=groups)  # fmt: skip
 
 
 def _check_at_least_one(*values: tuple[str, int | None]) -> None:
@@ -139,6 +162,7 @@ def _settings(
         "method_targets": {k: list(v) for k, v in (preset.method_targets or {}).items()},
         "executor": request.executor, "workers": request.workers, "threads": threads,
         "synthetic": bool(request.synthetic), **({"variants": variants} if variants else {}),
+        "speed_pass": preset.speed_pass.to_dict() if preset.speed_pass is not None else None,
     }  # fmt: skip
 
 

@@ -59,6 +59,7 @@ def run_sweep(
     retry_failed: bool = False,
     progress: bool = True,
     threads: int | None = None,
+    timed_apart: bool = False,
 ) -> SweepSummary:
     """Run every trial of ``trials`` that has no row in ``store`` yet and record each outcome.
 
@@ -68,6 +69,7 @@ def run_sweep(
     ``checkpoint_root / <first 16 hex digits of its key>``; ``threads`` sets torch's threads per trial
     (where it runs, not what it is: not part of a trial's identity). A warm trial waits for the trial it
     starts from; when that one failed (now or in the store) it is recorded as failed without running.
+    ``timed_apart``: the separate timing pass timed every configuration, so no trial times itself.
     """
     trials = unique_trials(trials)
     recorded = len(store)
@@ -80,7 +82,7 @@ def run_sweep(
     pending = [trial for trial in trials if trial.key not in done]
     by_key = {trial.key: trial for trial in pending}
     checkpoint_root = Path(checkpoint_root)
-    speed_seed = min(trial.seed for trial in trials) if trials else 0
+    speed_seed = -1 if timed_apart else min(trial.seed for trial in trials) if trials else 0
     jobs = [(trial.key, trial_config(trial, checkpoint_root, threads=threads, speed_seed=speed_seed))
             for trial in pending]  # fmt: skip
     needs = {trial.key: [trial.init_from] for trial in pending if trial.init_from in by_key}
@@ -146,8 +148,8 @@ def trial_config(
     A warm trial starts from the checkpoint of the trial it is ``init_from`` (the dense model of its seed):
     that folder becomes its ``model``. Every trial's result records its protocol (``trial_options``).
     Speed depends on the configuration, not on the weights a seed gives it, so only trials of ``speed_seed``
-    (the sweep's first seed; None: every seed) time themselves against the dense model; the report gives the
-    other seeds of a configuration its measured speedups.
+    (the sweep's first seed; None: every seed; -1: none, a separate timing pass timed them) time themselves against
+    the dense model; the report gives the other seeds of a configuration its measured speedups.
     """
     config = trial.finetune_config(str(checkpoint_root / trial.key[:16]), threads=threads)
     if trial.init_from is not None:

@@ -6,10 +6,14 @@ written by one INSERT in its own transaction, in WAL mode, so a process killed a
 included) leaves either the whole row or none: resuming re-runs exactly the trials without a row.
 ``synchronous=FULL`` makes each committed row survive a power cut too (one fsync per trial).
 
+The ``speeds`` table holds the separate timing pass (:mod:`pyramid_bert.sweep.speed_pass`): one row per timed
+configuration (keyed by the :attr:`TrialSpec.config_key` its trials share), written when the pass times it, so an
+interrupted pass resumes where it stopped.
+
 The file carries SQLite's ``application_id`` and ``user_version`` headers: a file that is not a
 pyramid-bert store, or one written by an incompatible schema version, is refused with a clear message and
-never written to. A store of schema version 1 (before the ``retryable`` status) is read as it is and upgraded,
-in one transaction, when it is opened for writing.
+never written to. A store of schema version 1 (before the ``retryable`` status) or 2 (before the ``speeds`` table)
+is read as it is (it has no timing pass) and upgraded, in one transaction, when it is opened for writing.
 
 Opened read-only (reports), the store gets no ``-wal`` / ``-shm`` files beside it: with no write-ahead log
 present (no writer has it open) it is opened ``immutable``, which needs neither.
@@ -32,10 +36,10 @@ from pyramid_bert.sweep.spec import TrialSpec
 
 #: SQLite ``PRAGMA application_id`` of a pyramid-bert results store: the bytes "PyBR".
 APPLICATION_ID = 0x50794252
-#: SQLite ``PRAGMA user_version``: bump when the tables change incompatibly (2: the ``retryable`` status).
-SCHEMA_VERSION = 2
+#: SQLite ``PRAGMA user_version``: bump when the tables change (2: the ``retryable`` status; 3: the ``speeds`` table).
+SCHEMA_VERSION = 3
 #: Versions this pyramid-bert reads; the older ones are upgraded when opened for writing.
-READABLE_VERSIONS = (1, SCHEMA_VERSION)
+READABLE_VERSIONS = (1, 2, SCHEMA_VERSION)
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_RETRYABLE)
 
 # Result fields copied into their own columns (everything the trial returned is also kept in result_json).
@@ -88,7 +92,23 @@ CREATE TABLE trials (
     wall_seconds REAL
 )"""
 _TRIALS_INDEX = "CREATE INDEX trials_by_task_method ON trials (task, method)"
-_SCHEMA = f"{_TRIALS_TABLE};\n{_TRIALS_INDEX};\nCREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+_SPEEDS_TABLE = """
+CREATE TABLE IF NOT EXISTS speeds (
+    key TEXT PRIMARY KEY,
+    grouping TEXT NOT NULL,
+    task TEXT NOT NULL,
+    method TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    host TEXT,
+    measured_at TEXT,
+    wall_seconds REAL
+)"""
+_SCHEMA = (
+    f"{_TRIALS_TABLE};\n{_TRIALS_INDEX};\nCREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+    f"{_SPEEDS_TABLE};\n"
+)
 
 
 @dataclass
@@ -113,6 +133,25 @@ class TrialRecord:
     def retryable(self) -> bool:
         """Lost to the infrastructure (dead worker, lost Ray task, run folder in use): ``--resume`` runs it again."""
         return self.status == STATUS_RETRYABLE
+
+
+@dataclass
+class SpeedRecord:
+    """One configuration timed by the separate timing pass: the spec of one of its trials (any seed: speed does
+    not depend on the weights), the group it was timed in (a method column, e.g. "coreset" or "CS+") and what the
+    timing found (``result``: see :func:`pyramid_bert.measure.speed.time_against_dense`)."""
+
+    spec: TrialSpec
+    group: str
+    result: dict[str, Any]
+    host: str | None = None
+    measured_at: str | None = None
+    wall_seconds: float | None = None
+
+    @property
+    def key(self) -> str:
+        """The :attr:`TrialSpec.config_key` shared by every seed of the configuration."""
+        return self.spec.config_key
 
 
 class ResultsStore:
@@ -192,17 +231,21 @@ class ResultsStore:
 
     def _upgrade_schema(self) -> None:
         """Version 1 -> 2: the status column also takes ``retryable``. SQLite cannot change a CHECK constraint,
-        so the table is copied (rows, their order and the index kept) in one transaction."""
+        so the table is copied (rows, their order and the index kept). 2 -> 3: the ``speeds`` table is added.
+        One transaction for both."""
         db = self._connection
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("PRAGMA user_version").fetchone()[0] == 1:  # not upgraded meanwhile by another opener
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another opener may have upgraded it meanwhile
+            if version == 1:
                 columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(trials)"))
                 db.execute(_TRIALS_TABLE.replace("CREATE TABLE trials", "CREATE TABLE trials_upgraded", 1))
                 db.execute(f"INSERT INTO trials_upgraded (rowid, {columns}) SELECT rowid, {columns} FROM trials")
                 db.execute("DROP TABLE trials")
                 db.execute("ALTER TABLE trials_upgraded RENAME TO trials")
                 db.execute(_TRIALS_INDEX)
+            if version < SCHEMA_VERSION:
+                db.execute(_SPEEDS_TABLE)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
@@ -254,6 +297,31 @@ class ResultsStore:
             db.execute("ROLLBACK")
             raise
         return True
+
+    def add_speed(self, record: SpeedRecord) -> None:
+        """Write (or replace) the timing of one configuration, in its own transaction."""
+        row = {
+            "key": record.key, "grouping": record.group, "task": record.spec.task, "method": record.spec.method,
+            "schedule": record.spec.schedule, "spec_json": json.dumps(record.spec.to_dict(), sort_keys=True),
+            "result_json": json.dumps(record.result, sort_keys=True, default=str), "host": record.host,
+            "measured_at": record.measured_at, "wall_seconds": record.wall_seconds,
+        }  # fmt: skip
+        names, marks = ", ".join(row), ", ".join(f":{name}" for name in row)
+        self._connection.execute(f"INSERT OR REPLACE INTO speeds ({names}) VALUES ({marks})", row)
+
+    def speeds(self) -> dict[str, SpeedRecord]:
+        """Every configuration the timing pass timed, by :attr:`SpeedRecord.key` (empty for stores written before the
+        pass existed: their trials timed themselves)."""
+        tables = {row[0] for row in self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "speeds" not in tables:
+            return {}
+        query = "SELECT spec_json, grouping, result_json, host, measured_at, wall_seconds FROM speeds ORDER BY rowid"
+        records = {}
+        for spec_json, group, result_json, host, measured_at, wall in self._connection.execute(query):
+            record = SpeedRecord(TrialSpec.from_dict(json.loads(spec_json)), group, json.loads(result_json), host,
+                                 measured_at, wall)  # fmt: skip
+            records[record.key] = record
+        return records
 
     def set_meta(self, name: str, value: Any) -> None:
         """Store a JSON-able value under ``name`` (sweep settings, for the report)."""
