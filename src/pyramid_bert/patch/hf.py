@@ -33,6 +33,7 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.saved_config import mark_config, unmark_config
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
@@ -117,6 +118,7 @@ def pyramidize(
         if settings.method == "attention":
             _capture_queries_and_keys(layer, encoder._pyramid_hooks)
     model.config.pyramid = settings.to_dict()
+    mark_config(model.config)  # saved as model_type "pyramid-bert": Auto classes load it pyramidized (saved_config)
     return model
 
 
@@ -134,6 +136,7 @@ def unpyramidize(model: nn.Module) -> nn.Module:
     del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks
     if hasattr(model.config, CONFIG_KEY):
         delattr(model.config, CONFIG_KEY)
+    unmark_config(model.config)
     return model
 
 
@@ -185,12 +188,16 @@ def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Ten
 
 
 def load_pyramid_model(path: str, **from_pretrained_kwargs: Any) -> nn.Module:
-    """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings."""
+    """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings.
+
+    A folder saved by this version (model_type "pyramid-bert") comes back pyramidized from
+    ``AutoModelForSequenceClassification`` itself; one saved before (model_type "bert" and a ``pyramid`` entry) loads
+    dense there and is pyramidized here (saving it again writes the new form)."""
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
     stored = getattr(model.config, CONFIG_KEY, None)
-    if stored:
+    if stored and not is_pyramidized(model):
         pyramidize(model, settings=PyramidSettings.from_dict(stored))
     return model
 

@@ -306,8 +306,11 @@ def check_labels_fit(task: TaskData, num_labels: int, labels: torch.Tensor, wher
 
 
 def load_base_model(source: str, task: TaskData) -> Any:
-    """``AutoModelForSequenceClassification`` from ``source`` with a head sized for ``task``."""
+    """``AutoModelForSequenceClassification`` from ``source`` with a head sized for ``task``, dense (the token selection
+    of a saved pyramid model is removed: :func:`apply_selection` applies the run's)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from pyramid_bert import unpyramidize
 
     try:
         model_config = AutoConfig.from_pretrained(source)
@@ -322,11 +325,14 @@ def load_base_model(source: str, task: TaskData) -> Any:
         )
     problem_type = "regression" if task.is_regression else "single_label_classification"
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
+        model = AutoModelForSequenceClassification.from_pretrained(
             source, num_labels=task.num_labels, problem_type=problem_type, **label_maps(task)
         )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"model {source}: cannot load ({error})") from error
+    if hasattr(model.config, "pyramid"):  # a saved pyramid model loads pyramidized; the run applies its own selection
+        unpyramidize(model)
+    return model
 
 
 def label_maps(task: TaskData) -> dict[str, dict]:

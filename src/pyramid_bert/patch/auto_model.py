@@ -1,0 +1,83 @@
+"""``AutoModel`` / ``AutoModelForSequenceClassification`` (hence pipelines) for saved pyramid models.
+
+:func:`register_models` (run by the import hook of :mod:`pyramid_bert.patch.auto_hooks` once transformers'
+``modeling_auto`` is imported) maps the marked config class of each supported family (``Pyramid<BertConfig>``, ...)
+to a loader here. A loader builds the dense family's own class (the one the Auto class maps the dense config to:
+``BertForSequenceClassification``, ...), loads the folder's weights into it as they are, and applies the stored
+selection with :func:`~pyramid_bert.patch.hf.pyramidize`: the same model :func:`~pyramid_bert.load_pyramid_model`
+gives. Other Auto classes (masked LM, token classification) do not know the marked class and say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import nn
+from transformers import AutoModel, AutoModelForSequenceClassification
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.auto_config import PyramidAutoConfig
+from pyramid_bert.patch.hf import CONFIG_KEY, SUPPORTED_MODEL_TYPES, pyramidize
+from pyramid_bert.patch.saved_config import dense_config_class, pyramid_config_class
+from pyramid_bert.spec import PyramidSettings
+
+__all__ = ["PyramidAutoConfig", "PyramidAutoModel", "PyramidAutoModelForSequenceClassification", "register_models"]
+
+
+class _PyramidLoader:
+    """Loads a pyramid model as the dense class that ``auto_class`` maps its family to, then pyramidizes it."""
+
+    auto_class: ClassVar[type]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *model_args: Any, config: Any, **kwargs: Any) -> nn.Module:
+        """What ``auto_class.from_pretrained`` calls with the marked ``config`` it read from the folder."""
+        dense_class = cls.dense_class(config)
+        model = dense_class.from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        return with_stored_selection(model)
+
+    @classmethod
+    def _from_config(cls, config: Any, **kwargs: Any) -> nn.Module:
+        """What ``auto_class.from_config`` calls: a fresh (randomly initialized) pyramid model."""
+        return with_stored_selection(cls.dense_class(config)._from_config(config, **kwargs))
+
+    @classmethod
+    def dense_class(cls, config: Any) -> type:
+        """The model class ``auto_class`` gives the dense family of ``config`` (e.g. BertForSequenceClassification)."""
+        found = cls.auto_class._model_mapping[dense_config_class(type(config))]
+        return found[0] if isinstance(found, (list, tuple)) else found
+
+
+class PyramidAutoModel(_PyramidLoader):
+    """``AutoModel`` of a pyramid folder: the family's base model (``BertModel``, ...), pyramidized."""
+
+    auto_class = AutoModel
+
+
+class PyramidAutoModelForSequenceClassification(_PyramidLoader):
+    """``AutoModelForSequenceClassification`` (and the text-classification pipeline) of a pyramid folder."""
+
+    auto_class = AutoModelForSequenceClassification
+
+
+LOADERS = (PyramidAutoModel, PyramidAutoModelForSequenceClassification)
+
+
+def with_stored_selection(model: nn.Module) -> nn.Module:
+    """``model`` pyramidized with the settings of its ``config.pyramid`` (a ConfigError when there are none)."""
+    stored = getattr(model.config, CONFIG_KEY, None)
+    if not stored:
+        raise ConfigError(
+            f"config.json: model_type 'pyramid-bert' without a {CONFIG_KEY!r} entry (the selection settings); the "
+            "folder was not written by pyramid-bert, or was edited"
+        )
+    return pyramidize(model, settings=PyramidSettings.from_dict(stored))
+
+
+def register_models() -> None:
+    """Map the marked config class of every supported family to the loaders (idempotent)."""
+    for model_type in SUPPORTED_MODEL_TYPES:
+        config_class = pyramid_config_class(CONFIG_MAPPING[model_type])
+        for loader in LOADERS:
+            loader.auto_class.register(config_class, loader, exist_ok=True)
