@@ -1,8 +1,8 @@
 """``AutoModel`` / ``AutoModelForSequenceClassification`` (hence pipelines) for saved pyramid models.
 
 :func:`register_models` (run by the import hook of :mod:`pyramid_bert.patch.auto_hooks` once transformers'
-``modeling_auto`` is imported) maps the marked config class of each supported family (``Pyramid<BertConfig>``, ...)
-to a loader here. A loader builds the dense family's own class (the one the Auto class maps the dense config to:
+``modeling_auto`` is imported) maps each marked config class (``Pyramid<BertConfig>``, ..., made by ``pyramidize`` or
+by reading a saved folder) to a loader here. A loader builds the dense family's own class (the one the Auto class maps the dense config to:
 ``BertForSequenceClassification``, ...), loads the folder's weights into it as they are, and applies the stored
 selection with :func:`~pyramid_bert.patch.hf.pyramidize`: the same model :func:`~pyramid_bert.load_pyramid_model`
 gives. Other Auto classes (masked LM, token classification) do not know the marked class and say so.
@@ -14,12 +14,11 @@ from typing import Any, ClassVar
 
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification
-from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.auto_config import PyramidAutoConfig
-from pyramid_bert.patch.hf import CONFIG_KEY, SUPPORTED_MODEL_TYPES, pyramidize
-from pyramid_bert.patch.saved_config import dense_config_class, pyramid_config_class
+from pyramid_bert.patch.hf import CONFIG_KEY, pyramidize
+from pyramid_bert.patch.saved_config import dense_config_class, on_new_config_class
 from pyramid_bert.spec import PyramidSettings
 
 __all__ = ["PyramidAutoConfig", "PyramidAutoModel", "PyramidAutoModelForSequenceClassification", "register_models"]
@@ -76,8 +75,13 @@ def with_stored_selection(model: nn.Module) -> nn.Module:
 
 
 def register_models() -> None:
-    """Map the marked config class of every supported family to the loaders (idempotent)."""
-    for model_type in SUPPORTED_MODEL_TYPES:
-        config_class = pyramid_config_class(CONFIG_MAPPING[model_type])
-        for loader in LOADERS:
-            loader.auto_class.register(config_class, loader, exist_ok=True)
+    """Map each marked config class (``Pyramid<BertConfig>``, ...), made so far or later, to the loaders (idempotent).
+
+    Nothing is resolved ahead: the hook runs while transformers may be half way through importing a family's module."""
+    on_new_config_class(register_loaders)
+
+
+def register_loaders(config_class: type) -> None:
+    """Map ``config_class`` (a marked config class) to the loaders in the Auto classes they serve."""
+    for loader in LOADERS:
+        loader.auto_class.register(config_class, loader, exist_ok=True)

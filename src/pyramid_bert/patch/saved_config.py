@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +86,28 @@ class PyramidConfigMixin:
 
 
 _CLASS_CACHE: dict[type, type] = {}
+_CLASS_LISTENERS: list[Callable[[type], None]] = []
 
 
 def pyramid_config_class(dense_class: type) -> type:
     """``Pyramid<DenseClass>``: :class:`PyramidConfigMixin` in front of ``dense_class`` (one class per dense class, so
-    the Auto classes can map it)."""
+    the Auto classes can map it); each new one is handed to the listeners of :func:`on_new_config_class`."""
     if dense_class not in _CLASS_CACHE:
         namespace = {"_pyramid_dense_class": dense_class, "__module__": __name__}
-        _CLASS_CACHE[dense_class] = type(f"Pyramid{dense_class.__name__}", (PyramidConfigMixin, dense_class), namespace)
+        created = type(f"Pyramid{dense_class.__name__}", (PyramidConfigMixin, dense_class), namespace)
+        _CLASS_CACHE[dense_class] = created
+        for listener in _CLASS_LISTENERS:
+            listener(created)
     return _CLASS_CACHE[dense_class]
+
+
+def on_new_config_class(listener: Callable[[type], None]) -> None:
+    """Call ``listener`` with every ``Pyramid<DenseClass>`` made so far and with each one made later (the Auto model
+    classes map them as they come: resolving families ahead would import transformers' model modules)."""
+    if listener not in _CLASS_LISTENERS:
+        _CLASS_LISTENERS.append(listener)
+    for created in list(_CLASS_CACHE.values()):
+        listener(created)
 
 
 def mark_config(config: Any) -> Any:
