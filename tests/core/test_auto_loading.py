@@ -221,3 +221,13 @@ def test_a_fresh_process_loads_the_folder_pyramidized_whatever_the_import_order(
     input_ids, attention_mask = batch()
     assert result["pyramid"]
     assert torch.equal(torch.tensor(result["logits"]), logits(load_pyramid_model(str(folder)), input_ids, attention_mask))
+
+
+def test_the_config_of_a_pyramid_model_pickles_and_copies_as_itself():
+    import copy
+    import pickle
+
+    config = pyramidize(tiny_bert(), [16, 10, 6], method="coreset", m=0.3).config
+    for twin in (pickle.loads(pickle.dumps(config)), copy.deepcopy(config)):
+        assert type(twin) is type(config) and twin.pyramid == config.pyramid and twin is not config
+        assert twin.to_json_string() == config.to_json_string()

@@ -30,7 +30,9 @@ class _PyramidLoader:
     auto_class: ClassVar[type]
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: Any, *model_args: Any, config: Any, **kwargs: Any) -> nn.Module:
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: Any, *model_args: Any, config: Any, **kwargs: Any
+    ) -> nn.Module:
         """What ``auto_class.from_pretrained`` calls with the marked ``config`` it read from the folder."""
         dense_class = cls.dense_class(config)
         model = dense_class.from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)

@@ -85,6 +85,18 @@ class PyramidConfigMixin:
         super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)  # type: ignore[misc]
 
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the dense class's object plus the mark (the ``Pyramid<Name>`` class is made at run time)."""
+        return _marked_config, (self._pyramid_dense_class, self.__dict__)
+
+
+def _marked_config(dense_class: type, state: dict[str, Any]) -> Any:
+    """The unpickled marked config: a ``dense_class`` object with ``state``, marked."""
+    config = dense_class.__new__(dense_class)
+    config.__dict__.update(state)
+    return mark_config(config)
+
+
 _CLASS_CACHE: dict[type, type] = {}
 _CLASS_LISTENERS: list[Callable[[type], None]] = []
 
