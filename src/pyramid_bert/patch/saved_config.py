@@ -79,11 +79,11 @@ class PyramidConfigMixin:
         return json.dumps(saved_form(data, self._pyramid_dense_class.model_type), indent=2, sort_keys=True) + "\n"
 
     def save_pretrained(self, save_directory: str | os.PathLike[str], push_to_hub: bool = False, **kwargs: Any) -> None:
-        """``config.json`` and :data:`CODE_FILE` into ``save_directory`` (the code first, so a push uploads it)."""
+        """:data:`CODE_FILE` and ``config.json`` into ``save_directory`` (within a model's ``save_pretrained``, so a
+        model's ``push_to_hub``, which uploads the files its save wrote, takes the code along)."""
         Path(save_directory).mkdir(parents=True, exist_ok=True)
         write_code_file(save_directory)
         super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)  # type: ignore[misc]
-
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as the dense class's object plus the mark (the ``Pyramid<Name>`` class is made at run time)."""
