@@ -208,6 +208,23 @@ def test_the_output_is_a_hugging_face_folder_with_card_report_and_plot(run):
     assert "wall time" in (out / "report.md").read_text()
 
 
+def test_the_output_folder_loads_pyramidized_through_the_usual_pipeline_and_the_card_says_how(run):
+    from transformers import pipeline
+
+    from pyramid_bert import is_pyramidized, load_pyramid_model, pyramid_settings
+
+    out = run["result"].out
+    assert json.loads((out / "config.json").read_text())["model_type"] == "pyramid-bert"
+    assert (out / "pyramid_bert_auto.py").is_file()
+    classify = pipeline("text-classification", model=str(out))
+    assert is_pyramidized(classify.model)
+    assert pyramid_settings(classify.model) == pyramid_settings(load_pyramid_model(str(out)))
+    assert classify("a good movie")[0]["label"] in ("negative", "positive")
+    card = (out / "README.md").read_text()
+    assert f'pipeline("text-classification", model="{out.name}")' in card
+    assert "pip install pyramid-bert" in card and "Never silently dense" in card
+
+
 def test_the_shipped_folder_names_no_path_of_this_machine(run):
     out, roots = run["result"].out, {str(run["root"]), str(run["root"].resolve())}  # model, data and out lie there
     for path in out.iterdir():

@@ -19,8 +19,13 @@ CLI_BOUNDARY = ("pyramid_bert.cli", "pyramid_bert.commands")
 #: Dependencies a base install may lack (extras of pyproject.toml), imported where they are needed.
 OPTIONAL_DEPENDENCIES = {"datasets", "ray"}
 #: (module, function) allowed to import lazily: the package root's re-exports (PEP 562), because importing any
-#: module of the package, the CLI's included, runs the root first, so the root must not import torch.
-LAZY_RE_EXPORTS = {("pyramid_bert", "__getattr__")}
+#: module of the package, the CLI's included, runs the root first, so the root must not import torch; and the
+#: post-import hooks the root installs, which load the Auto classes only once transformers' Auto modules load.
+LAZY_RE_EXPORTS = {
+    ("pyramid_bert", "__getattr__"),
+    ("pyramid_bert.patch.auto_hooks", "_register_config"),
+    ("pyramid_bert.patch.auto_hooks", "_register_models"),
+}
 
 
 def module_name(path: Path) -> str:

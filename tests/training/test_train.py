@@ -364,3 +364,15 @@ def test_input_first_k_truncates_at_tokenization_keeping_the_seps_and_part_of_th
     dense = BertForSequenceClassification.from_pretrained(tiny_model)
     assert torch.equal(tokenize_for_model(dense, tokenizer, task, "test")["input_ids"][1], inputs["input_ids"][1])
     assert tokenize_for_model(dense, tokenizer, task, "test")["attention_mask"][0].sum() == 16  # dense: no cut
+
+
+def test_a_saved_pyramid_model_given_as_the_starting_model_starts_dense(tmp_path, task):
+    """A pyramid folder loads pyramidized through AutoModel*: a run starting from it applies its own selection only."""
+    from pyramid_bert import is_pyramidized, load_pyramid_model, pyramidize
+    from pyramid_bert.training.config import load_base_model
+
+    folder = write_tiny_bert(tmp_path / "pyramid", num_labels=task.num_labels)
+    pyramidize(load_pyramid_model(str(folder)), [8, 4]).save_pretrained(folder)
+    model = load_base_model(str(folder), task)
+    assert not is_pyramidized(model) and not hasattr(model.config, "pyramid")
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "pyramid-bert"

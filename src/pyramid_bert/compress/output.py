@@ -1,6 +1,8 @@
 """The folder ``compress`` hands over: a standard Hugging Face model folder plus its model card and report.
 
-``config.json`` (with ``pyramid`` settings and ``id2label`` / ``label2id``), ``model.safetensors``, the tokenizer
+``config.json`` (model_type "pyramid-bert", with ``pyramid`` settings and ``id2label`` / ``label2id``: Auto classes
+and pipelines load it pyramidized, see :mod:`pyramid_bert.patch.saved_config`), ``pyramid_bert_auto.py`` (for
+``trust_remote_code``), ``model.safetensors``, the tokenizer
 (``model_max_length`` = the N the model was made for), ``README.md`` (model card: usage, the table of tried
 configurations, the choice and why), ``report.md`` (the same table and every setting), ``pareto.png`` (dev metric
 against real speedup, frontier, the chosen point) and ``compress.json`` (all of it as data). Written to a temporary
@@ -21,6 +23,7 @@ from pyramid_bert.compress.choose import POINTS, dev_loss, loss_interval
 from pyramid_bert.data.user_task import DataFiles, files_identity
 from pyramid_bert.io import atomic_write_json, mark_output_dir
 from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.patch.saved_config import CODE_FILE, INSTALL_COMMAND
 from pyramid_bert.precision import mark_precision
 from pyramid_bert.report.frontier import pareto_frontier
 from pyramid_bert.training import checkpoint
@@ -156,14 +159,9 @@ def model_card(result: CompressResult, settings: CompressSettings, task: TaskDat
         f"{', '.join(task.label_names) or 'regression'}; N = {task.max_length}). It keeps fewer tokens in each "
         "encoder layer (core-set token selection), so it runs faster than the dense model it came from.\n\n"
         + _summary(result, settings, task.metric)
-        + "\n## Use\n\n```python\nfrom pyramid_bert import load_pyramid_model\nfrom transformers import pipeline\n\n"
-        f'classify = pipeline("text-classification", model=load_pyramid_model("{name}"), tokenizer="{name}")\n'
-        f'classify("a sentence to label")\n```\n\n'
-        "`load_pyramid_model` re-applies the token selection stored in `config.json`; loading the folder with plain "
-        "`AutoModelForSequenceClassification.from_pretrained` gives the dense model (same weights, no speedup). "
+        + _use_section(name)
         + _precision_note(chosen_precision(result))
-        + f"Command line: `pyramid-bert predict {name} --input FILE --output FILE`.\n\n"
-        f"## Configurations tried\n\n{table}\n![dev metric against real speedup]({PLOT_FILE})\n\n"
+        + f"## Configurations tried\n\n{table}\n![dev metric against real speedup]({PLOT_FILE})\n\n"
         "Speedups were measured on a shared machine in one process with interleaved repeats; see `report.md`.\n"
     )
 
@@ -171,12 +169,31 @@ def model_card(result: CompressResult, settings: CompressSettings, task: TaskDat
 def _precision_note(precision: str) -> str:
     """What the model card says about the precision the chosen configuration runs at."""
     if precision == "fp32":
-        return "Precision: float32. "
+        return "Precision: float32.\n\n"
     return (
         f"Precision: **{precision}**: the weights are stored as float32 and `config.json` says `\"precision\": "
         f"\"{precision}\"`, so `load_pyramid_model` quantizes every Linear layer to {precision} as it loads (CPU only; "
         "the measured speedup and metrics above are at that precision); `load_pyramid_model(name, precision=\"fp32\")` "
-        "gives the float32 model. "
+        "gives the float32 model.\n\n"
+    )
+
+
+def _use_section(name: str) -> str:
+    """The card's "Use": the usual Hugging Face loading, and what happens where pyramid-bert is missing (and why)."""
+    return (
+        "\n## Use\n\n```python\nimport pyramid_bert  # registers the model type pyramid-bert with transformers\n"
+        f'from transformers import pipeline\n\nclassify = pipeline("text-classification", model="{name}")\n'
+        'classify("a sentence to label")\n```\n\n'
+        f'Once `pyramid_bert` is imported, `pipeline` and `AutoModelForSequenceClassification.from_pretrained("{name}")` '
+        "load this folder with its token selection (`config.json`: `model_type` `pyramid-bert`, the settings under "
+        f"`pyramid`), as `pyramid_bert.load_pyramid_model(\"{name}\")` does. Without the import, "
+        f"`trust_remote_code=True` runs this folder's `{CODE_FILE}`, which only imports the classes of the installed "
+        "pyramid-bert. **Never silently dense**, by choice: a model loaded without its token selection would answer "
+        "as if nothing were wrong, at none of the speed, so where pyramid-bert is missing loading fails: transformers "
+        f"first asks for `trust_remote_code=True`, then `{CODE_FILE}` says `{INSTALL_COMMAND}`. The weights are the "
+        "dense model's, under their usual names: the dense class named by `architectures` in `config.json` (e.g. "
+        f'`BertForSequenceClassification.from_pretrained("{name}")`) reads them deliberately, without the token '
+        f"selection. Command line: `pyramid-bert predict {name} --input FILE --output FILE`.\n\n"
     )
 
 

@@ -35,6 +35,7 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.quantize import quantize
+from pyramid_bert.patch.saved_config import mark_config, unmark_config
 from pyramid_bert.precision import stored_precision
 from pyramid_bert.selection import (
     attention_select,
@@ -120,6 +121,7 @@ def pyramidize(
         if settings.method == "attention":
             _capture_queries_and_keys(layer, encoder._pyramid_hooks)
     model.config.pyramid = settings.to_dict()
+    mark_config(model.config)  # saved as model_type "pyramid-bert": Auto classes load it pyramidized (saved_config)
     return model
 
 
@@ -137,6 +139,7 @@ def unpyramidize(model: nn.Module) -> nn.Module:
     del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks
     if hasattr(model.config, CONFIG_KEY):
         delattr(model.config, CONFIG_KEY)
+    unmark_config(model.config)
     return model
 
 
@@ -189,12 +192,16 @@ def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Ten
 
 def load_pyramid_model(path: str, precision: str | None = None, **from_pretrained_kwargs: Any) -> nn.Module:
     """Load a sequence classifier saved with ``save_pretrained`` and re-apply its stored pyramid settings, at
-    ``precision`` (``fp32`` or ``int8``, see :mod:`pyramid_bert.precision`; None: the one its config names, else fp32)."""
+    ``precision`` (``fp32`` or ``int8``, see :mod:`pyramid_bert.precision`; None: the one its config names, else fp32).
+
+    A folder saved by this version (model_type "pyramid-bert") comes back pyramidized from
+    ``AutoModelForSequenceClassification`` itself; one saved before (model_type "bert" and a ``pyramid`` entry) loads
+    dense there and is pyramidized here (saving it again writes the new form)."""
 
     model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
     quantize(model, precision or stored_precision(model.config))
     stored = getattr(model.config, CONFIG_KEY, None)
-    if stored:
+    if stored and not is_pyramidized(model):
         pyramidize(model, settings=PyramidSettings.from_dict(stored))
     return model
 

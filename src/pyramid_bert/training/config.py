@@ -20,7 +20,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from pyramid_bert import __version__, schedule
 from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
-from pyramid_bert.patch.hf import pyramidize
+from pyramid_bert.patch.hf import pyramidize, unpyramidize
 from pyramid_bert.spec import DENSE, METHODS, RATIO_METHODS, PyramidSettings, SelectionOptions, flag
 
 if TYPE_CHECKING:
@@ -306,8 +306,8 @@ def check_labels_fit(task: TaskData, num_labels: int, labels: torch.Tensor, wher
 
 
 def load_base_model(source: str, task: TaskData) -> Any:
-    """``AutoModelForSequenceClassification`` from ``source`` with a head sized for ``task``."""
-
+    """``AutoModelForSequenceClassification`` from ``source`` with a head sized for ``task``, dense (the token selection
+    of a saved pyramid model is removed: :func:`apply_selection` applies the run's)."""
     try:
         model_config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
@@ -321,11 +321,14 @@ def load_base_model(source: str, task: TaskData) -> Any:
         )
     problem_type = "regression" if task.is_regression else "single_label_classification"
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
+        model = AutoModelForSequenceClassification.from_pretrained(
             source, num_labels=task.num_labels, problem_type=problem_type, **label_maps(task)
         )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"model {source}: cannot load ({error})") from error
+    if hasattr(model.config, "pyramid"):  # a saved pyramid model loads pyramidized; the run applies its own selection
+        unpyramidize(model)
+    return model
 
 
 def label_maps(task: TaskData) -> dict[str, dict]:

@@ -1,7 +1,8 @@
 """Plain Hugging Face model folders (``save_pretrained``, no ``run.json``) as evaluation inputs.
 
 ``compress`` writes such folders, and so does anyone who pyramidizes a model with the library and saves it; the
-pyramid settings live in ``config.json`` (``pyramid``). :func:`folder_run_info` gives ``evaluate`` what a
+pyramid settings live in ``config.json`` (``pyramid``; ``model_type`` "pyramid-bert" since Auto classes load such
+folders pyramidized, "bert" etc. before: both read the same here). :func:`folder_run_info` gives ``evaluate`` what a
 fine-tuning run's ``run.json`` would: a run config (method, position, m, seed of the stored settings) and the
 nominal lengths of the schedule at the task's N.
 """
