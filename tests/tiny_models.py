@@ -43,3 +43,27 @@ def batch(batch_size=4, tokens=20, seed=0, padded=True):
     attention_mask = (torch.arange(tokens)[None, :] < lengths[:, None]).long()
     input_ids = input_ids.masked_fill(attention_mask == 0, 0)
     return input_ids, attention_mask
+
+
+def tiny_distilbert(attn="sdpa", seed=0, **extra):
+    """A tiny random DistilBertForSequenceClassification (the shared geometry under DistilBERT's config names)."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = DistilBertConfig(
+        vocab_size=GEOMETRY["vocab_size"], dim=GEOMETRY["hidden_size"], n_layers=LAYERS,
+        n_heads=GEOMETRY["num_attention_heads"], hidden_dim=GEOMETRY["intermediate_size"], max_position_embeddings=64,
+        num_labels=3, attn_implementation=attn, **extra,
+    )  # fmt: skip
+    return DistilBertForSequenceClassification(config).eval()
+
+
+def tiny_albert(attn="sdpa", seed=0, **extra):
+    """A tiny random AlbertForSequenceClassification: one shared layer called LAYERS times, embeddings of 16."""
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = AlbertConfig(
+        **GEOMETRY, embedding_size=16, max_position_embeddings=64, num_labels=3, attn_implementation=attn, **extra
+    )
+    return AlbertForSequenceClassification(config).eval()

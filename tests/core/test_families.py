@@ -1,0 +1,173 @@
+"""Every encoder family pyramidize supports beyond BERT, on tiny random models built from each family's config:
+full-length schedules equal the dense model, padded rows equal each example alone, kept tokens keep their original
+order, settings survive save / load, and unpyramidize restores the dense model."""
+
+import pytest
+import torch
+
+from pyramid_bert import (
+    METHODS,
+    is_pyramidized,
+    kept_input_positions,
+    load_pyramid_model,
+    pyramid_settings,
+    pyramidize,
+    unpyramidize,
+)
+from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.hf import PyramidLayerMixin
+from tiny_models import LAYERS, batch, tiny_albert, tiny_distilbert
+
+BUILDERS = {"distilbert": tiny_distilbert, "albert": tiny_albert}
+ATTENTION = {"distilbert": ("eager", "sdpa"), "albert": ("eager", "sdpa")}
+CASES = [(family, attn) for family, kinds in ATTENTION.items() for attn in kinds]
+
+
+def schedule(method, tokens=20):
+    if method == "average_pool":
+        return dict(pool_windows=[1, 2, 3])
+    if method == "input_first_k":
+        return dict(lengths=[tokens // 2] * LAYERS)
+    return dict(lengths=[tokens - 4, tokens // 2, tokens // 3])
+
+
+def logits(model, input_ids, attention_mask):
+    with torch.no_grad():
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("family", "attn"), CASES)
+def test_full_length_schedule_gives_exactly_the_dense_logits(family, attn, method):
+    model = BUILDERS[family](attn)
+    input_ids, attention_mask = batch()
+    dense = logits(model, input_ids, attention_mask)
+    if method == "average_pool":
+        pyramidize(model, method=method, pool_windows=[1] * LAYERS)
+    else:
+        pyramidize(model, [20] * LAYERS, method=method)
+    assert torch.equal(dense, logits(model, input_ids, attention_mask))
+
+
+@pytest.mark.parametrize("position", ["middle", "end"])
+@pytest.mark.parametrize("method", [name for name in METHODS if name != "random"])  # random draws per layout
+@pytest.mark.parametrize(("family", "attn"), CASES)
+def test_padded_rows_equal_each_example_alone(family, attn, method, position):
+    model = pyramidize(BUILDERS[family](attn), method=method, position=position, **schedule(method))
+    input_ids, attention_mask = batch(batch_size=5, tokens=20, seed=3)
+    assert attention_mask.sum(dim=1).tolist() == [20, 4, 15, 16, 18]
+    together = logits(model, input_ids, attention_mask)
+    for row, n in enumerate(attention_mask.sum(dim=1).tolist()):
+        alone = logits(model, input_ids[row : row + 1, :n], attention_mask[row : row + 1, :n])
+        assert torch.allclose(together[row], alone[0], atol=1e-5), (method, row, n)
+
+
+SIZE_VARIANTS = [
+    dict(distance="cosine"), dict(distance="standardized", m=None), dict(duplicity_attention=True),
+    dict(merge=True), dict(duplicity_attention=True, merge=True, m=2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("options", SIZE_VARIANTS + [dict(keep_ratios=True)], ids=str)
+@pytest.mark.parametrize(("family", "attn"), CASES)
+def test_core_set_variants_and_keep_ratios_give_each_example_its_own_result(family, attn, options):
+    options = dict(options)
+    if options.pop("keep_ratios", False):
+        options["keep_ratios"] = [0.8, 0.5, 0.3]
+    else:
+        options["lengths"] = [14, 9, 5]
+    model = pyramidize(BUILDERS[family](attn), **options)
+    input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=6)
+    together = logits(model, input_ids, attention_mask)
+    for row, n in enumerate(attention_mask.sum(dim=1).tolist()):
+        alone = logits(model, input_ids[row : row + 1, :n], attention_mask[row : row + 1, :n])
+        assert torch.allclose(together[row], alone[0], atol=1e-5), (options, row, n)
+
+
+def record_selections(model):
+    """Wrap every pyramid layer's selection step: [(input hidden [B, n, D], kept [B, k, D]), ...] in call order."""
+    calls = []
+    for module in {id(m): m for m in model.modules() if isinstance(m, PyramidLayerMixin)}.values():
+        original = module._pyramid_reduce
+
+        def recorded(hidden, key_mask, weights, original=original):
+            kept, kept_mask = original(hidden, key_mask, weights)
+            calls.append((hidden, kept))
+            return kept, kept_mask
+
+        module._pyramid_reduce = recorded
+    return calls
+
+
+@pytest.mark.parametrize("position", ["middle", "end"])
+@pytest.mark.parametrize(("method", "m"), [("coreset", 1), ("coreset", None), ("attention", 1), ("random", 1)])
+@pytest.mark.parametrize(("family", "attn"), CASES)
+def test_kept_tokens_are_input_rows_in_their_original_order(family, attn, method, m, position):
+    """Follow every kept row back to the row of the layer's input it is: CLS first, positions increasing, and the
+    same positions kept_input_positions reports."""
+    model = pyramidize(BUILDERS[family](attn), [14, 9, 5], method=method, m=m, position=position, seed=1)
+    calls = record_selections(model)
+    input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=5)
+    logits(model, input_ids, attention_mask)
+    assert len(calls) == LAYERS
+    positions = torch.arange(20).expand(4, 20)
+    for (chosen_from, kept), (reported, _real) in zip(calls, kept_input_positions(model), strict=True):
+        match = (kept[:, :, None, :] == chosen_from[:, None, :, :]).all(dim=-1)  # [B, k, n]
+        assert match.sum(dim=-1).eq(1).all()
+        positions = positions.gather(1, match.float().argmax(dim=-1))
+        assert positions[:, 0].eq(0).all()
+        assert (positions[:, 1:] > positions[:, :-1]).all()
+        assert torch.equal(positions, reported)
+    assert positions.shape == (4, 5)
+
+
+@pytest.mark.parametrize("family", BUILDERS)
+def test_save_load_round_trip_and_unpyramidize(family, tmp_path):
+    model = pyramidize(BUILDERS[family](), [16, 10, 6], method="coreset", m=0.3, duplicity_attention=True)
+    input_ids, attention_mask = batch()
+    model.save_pretrained(tmp_path)
+    reloaded = load_pyramid_model(str(tmp_path)).eval()
+    assert is_pyramidized(reloaded) and pyramid_settings(reloaded) == pyramid_settings(model)
+    assert torch.equal(logits(model, input_ids, attention_mask), logits(reloaded, input_ids, attention_mask))
+    dense = logits(BUILDERS[family](), input_ids, attention_mask)
+    unpyramidize(reloaded)
+    unpyramidize(reloaded)  # idempotent
+    assert not is_pyramidized(reloaded) and not hasattr(reloaded.config, "pyramid")
+    assert not any(type(m).__name__.startswith("Pyramid") or hasattr(m, "_pyramid") for m in reloaded.modules())
+    assert torch.equal(dense, logits(reloaded, input_ids, attention_mask))
+
+
+@pytest.mark.parametrize("family", BUILDERS)
+def test_attention_select_chooses_the_same_under_sdpa_and_eager(family):
+    input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=9)
+    results = [
+        logits(pyramidize(BUILDERS[family](attn, seed=2), [14, 8, 4], method="attention"), input_ids, attention_mask)
+        for attn in ATTENTION[family]
+    ]
+    assert torch.allclose(results[0], results[-1], atol=1e-5)
+
+
+@pytest.mark.parametrize("family", BUILDERS)
+def test_selection_trains_every_layer(family):
+    model = pyramidize(BUILDERS[family]().train(), [12, 8, 4], m=0.25)
+    input_ids, attention_mask = batch(batch_size=8, tokens=16, seed=1)
+    loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=input_ids[:, 1] % 3).loss
+    loss.backward()
+    layers = {id(m): m for m in model.modules() if isinstance(m, PyramidLayerMixin)}.values()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for layer in layers for p in layer.parameters())
+
+
+def test_albert_calls_its_one_shared_layer_at_each_length():
+    model = tiny_albert()
+    shared = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    seen = []
+    shared.ffn.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0].shape[1]))
+    pyramidize(model, [16, 10, 6])
+    logits(model, *batch(tokens=20))
+    assert seen == [16, 10, 6]
+    assert sum(isinstance(m, PyramidLayerMixin) for m in model.modules()) == 1
+
+
+def test_albert_with_several_layers_per_group_is_refused():
+    with pytest.raises(ConfigError, match="inner_group_num=2 is not supported"):
+        pyramidize(tiny_albert(inner_group_num=2), [16, 10, 6])
