@@ -67,3 +67,18 @@ def tiny_albert(attn="sdpa", seed=0, **extra):
         **GEOMETRY, embedding_size=16, max_position_embeddings=64, num_labels=3, attn_implementation=attn, **extra
     )
     return AlbertForSequenceClassification(config).eval()
+
+
+def tiny_deberta(attn="eager", seed=0, **extra):
+    """A tiny random DebertaV2ForSequenceClassification with DeBERTa-v3's attention: relative positions only
+    (no absolute position embeddings), log buckets, c2p and p2c, shared attention keys, LayerNorm'd rel embeddings."""
+    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
+
+    torch.manual_seed(seed)
+    settings = dict(
+        **GEOMETRY, max_position_embeddings=64, num_labels=3, relative_attention=True, position_buckets=8,
+        max_relative_positions=64, pos_att_type=["p2c", "c2p"], position_biased_input=False, share_att_key=True,
+        norm_rel_ebd="layer_norm", type_vocab_size=0, attn_implementation=attn,
+    )  # fmt: skip
+    config = DebertaV2Config(**{**settings, **extra})
+    return DebertaV2ForSequenceClassification(config).eval()

@@ -16,11 +16,12 @@ from pyramid_bert import (
 )
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.hf import PyramidLayerMixin
-from tiny_models import LAYERS, batch, tiny_albert, tiny_distilbert
+from tiny_models import LAYERS, batch, tiny_albert, tiny_deberta, tiny_distilbert
 
-BUILDERS = {"distilbert": tiny_distilbert, "albert": tiny_albert}
-ATTENTION = {"distilbert": ("eager", "sdpa"), "albert": ("eager", "sdpa")}
+BUILDERS = {"distilbert": tiny_distilbert, "albert": tiny_albert, "deberta": tiny_deberta}
+ATTENTION = {"distilbert": ("eager", "sdpa"), "albert": ("eager", "sdpa"), "deberta": ("eager",)}
 CASES = [(family, attn) for family, kinds in ATTENTION.items() for attn in kinds]
+NO_DUPLICITY = {"deberta"}  # its attention takes a boolean mask: refused with a ConfigError
 
 
 def schedule(method, tokens=20):
@@ -72,6 +73,10 @@ SIZE_VARIANTS = [
 @pytest.mark.parametrize(("family", "attn"), CASES)
 def test_core_set_variants_and_keep_ratios_give_each_example_its_own_result(family, attn, options):
     options = dict(options)
+    if family in NO_DUPLICITY and options.get("duplicity_attention"):
+        with pytest.raises(ConfigError, match="--duplicity-attention: not supported"):
+            pyramidize(BUILDERS[family](attn), [14, 9, 5], **options)
+        return
     if options.pop("keep_ratios", False):
         options["keep_ratios"] = [0.8, 0.5, 0.3]
     else:
@@ -103,27 +108,29 @@ def record_selections(model):
 @pytest.mark.parametrize(("method", "m"), [("coreset", 1), ("coreset", None), ("attention", 1), ("random", 1)])
 @pytest.mark.parametrize(("family", "attn"), CASES)
 def test_kept_tokens_are_input_rows_in_their_original_order(family, attn, method, m, position):
-    """Follow every kept row back to the row of the layer's input it is: CLS first, positions increasing, and the
-    same positions kept_input_positions reports."""
+    """Follow every kept real row back to the row of the layer's input it is: CLS first, positions increasing, and
+    the same positions kept_input_positions reports (padding rows may coincide, e.g. in DeBERTa)."""
     model = pyramidize(BUILDERS[family](attn), [14, 9, 5], method=method, m=m, position=position, seed=1)
     calls = record_selections(model)
     input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=5)
     logits(model, input_ids, attention_mask)
     assert len(calls) == LAYERS
     positions = torch.arange(20).expand(4, 20)
-    for (chosen_from, kept), (reported, _real) in zip(calls, kept_input_positions(model), strict=True):
+    for (chosen_from, kept), (reported, real) in zip(calls, kept_input_positions(model), strict=True):
         match = (kept[:, :, None, :] == chosen_from[:, None, :, :]).all(dim=-1)  # [B, k, n]
-        assert match.sum(dim=-1).eq(1).all()
+        assert match.sum(dim=-1)[real].eq(1).all() and match.any(dim=-1).all()
         positions = positions.gather(1, match.float().argmax(dim=-1))
         assert positions[:, 0].eq(0).all()
-        assert (positions[:, 1:] > positions[:, :-1]).all()
-        assert torch.equal(positions, reported)
+        for row in range(4):
+            assert (positions[row][real[row]].diff() > 0).all()
+        assert torch.equal(positions[real], reported[real])
     assert positions.shape == (4, 5)
 
 
 @pytest.mark.parametrize("family", BUILDERS)
 def test_save_load_round_trip_and_unpyramidize(family, tmp_path):
-    model = pyramidize(BUILDERS[family](), [16, 10, 6], method="coreset", m=0.3, duplicity_attention=True)
+    options = dict(merge=True) if family in NO_DUPLICITY else dict(duplicity_attention=True)
+    model = pyramidize(BUILDERS[family](), [16, 10, 6], method="coreset", m=0.3, **options)
     input_ids, attention_mask = batch()
     model.save_pretrained(tmp_path)
     reloaded = load_pyramid_model(str(tmp_path)).eval()
@@ -137,7 +144,7 @@ def test_save_load_round_trip_and_unpyramidize(family, tmp_path):
     assert torch.equal(dense, logits(reloaded, input_ids, attention_mask))
 
 
-@pytest.mark.parametrize("family", BUILDERS)
+@pytest.mark.parametrize("family", [family for family, kinds in ATTENTION.items() if len(kinds) > 1])
 def test_attention_select_chooses_the_same_under_sdpa_and_eager(family):
     input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=9)
     results = [
@@ -171,3 +178,57 @@ def test_albert_calls_its_one_shared_layer_at_each_length():
 def test_albert_with_several_layers_per_group_is_refused():
     with pytest.raises(ConfigError, match="inner_group_num=2 is not supported"):
         pyramidize(tiny_albert(inner_group_num=2), [16, 10, 6])
+
+
+def dense_deberta_layer(encoder, j, hidden, positions):
+    """The model's own layer j on one example's tokens ``hidden [1, k, D]`` at ``positions [k]``, relative
+    positions in the model's native single-example form ``[1, k, k]``."""
+    from transformers.models.deberta_v2.modeling_deberta_v2 import make_log_bucket_position
+
+    layer = encoder.layer[j]
+    relative = make_log_bucket_position(positions[:, None] - positions[None, :], 8, 64).long()[None]
+    everything = torch.ones(1, 1, len(positions), len(positions), dtype=torch.bool)
+    with torch.no_grad():
+        output, _ = layer._pyramid_original_class.forward(
+            layer, hidden, everything, relative_pos=relative, rel_embeddings=encoder.get_rel_embedding()
+        )
+    return output[0]
+
+
+def test_deberta_relative_positions_are_those_of_the_kept_tokens_original_positions():
+    """Each layer of a pyramid DeBERTa equals the model's own layer run on one example's kept tokens with relative
+    positions built from their ORIGINAL positions, and not from 0..k-1."""
+    model = pyramidize(tiny_deberta(initializer_range=0.3), [14, 9, 5], position="end")  # positions matter
+    encoder = model.deberta.encoder
+    inputs, outputs = [], []
+    for layer in encoder.layer:
+        layer.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
+        layer.register_forward_hook(lambda _m, _args, out: outputs.append(out))
+    input_ids, attention_mask = batch(batch_size=3, tokens=20, seed=8)  # 20, 17, 20 real tokens
+    logits(model, input_ids, attention_mask)
+    kept = kept_input_positions(model)
+    checked = moved = 0
+    for j in (1, 2):  # layers whose input tokens are no longer 0..n-1
+        positions, real = kept[j - 1]
+        state = encoder._pyramid_states[j]
+        for b in range(3):
+            p, hidden = positions[b][real[b]], inputs[j][b : b + 1, real[b]]
+            slots = state.kept_mask[b]
+            selected = state.kept_order[b][slots]  # end position: the layer's output rows it kept
+            reference = dense_deberta_layer(encoder, j, hidden, p)[selected]
+            assert torch.allclose(outputs[j][b][slots], reference, atol=1e-5)
+            if not torch.equal(p, torch.arange(len(p))):  # 0..k-1 would give another result
+                from_zero = dense_deberta_layer(encoder, j, hidden, torch.arange(len(p)))[selected]
+                assert not torch.allclose(outputs[j][b][slots], from_zero, atol=0.05)
+                moved += 1
+            checked += 1
+    assert checked == 6 and moved >= 5
+
+
+def test_deberta_refuses_what_it_cannot_run():
+    with pytest.raises(ConfigError, match="conv_kernel_size > 0"):
+        pyramidize(tiny_deberta(conv_kernel_size=3), [16, 10, 6])
+    with pytest.raises(ConfigError, match="attn_implementation='sdpa' is not supported"):
+        model = tiny_deberta()
+        model.config._attn_implementation = "sdpa"
+        pyramidize(model, [16, 10, 6])

@@ -10,9 +10,10 @@ from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.families.albert import ALBERT
 from pyramid_bert.patch.families.base import Family
 from pyramid_bert.patch.families.bert import BERT
+from pyramid_bert.patch.families.deberta import DEBERTA
 from pyramid_bert.patch.families.distilbert import DISTILBERT
 
-FAMILIES: tuple[Family, ...] = (BERT, DISTILBERT, ALBERT)
+FAMILIES: tuple[Family, ...] = (BERT, DISTILBERT, ALBERT, DEBERTA)
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(kind for family in FAMILIES for kind in family.model_types)
 
 
@@ -24,7 +25,7 @@ def family_of_config(config: Any) -> Family:
             return family
     raise ConfigError(
         f"unsupported model_type {model_type!r}; pyramidize supports model types {', '.join(SUPPORTED_MODEL_TYPES)} "
-        "(e.g. BertForSequenceClassification, DistilBertModel, AlbertForSequenceClassification, ...)"
+        "(e.g. BertForSequenceClassification, DistilBertModel, AlbertForSequenceClassification, DebertaV2Model, ...)"
     )
 
 
