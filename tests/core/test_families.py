@@ -232,3 +232,27 @@ def test_deberta_refuses_what_it_cannot_run():
         model = tiny_deberta()
         model.config._attn_implementation = "sdpa"
         pyramidize(model, [16, 10, 6])
+
+
+@pytest.mark.parametrize("family", BUILDERS)
+def test_flops_model_counts_what_the_layers_compute(family):
+    """FLOPs counted by torch in the pyramid layers (dense = a full-length schedule) equal the cost model with the
+    family's geometry: DistilBERT's config names, ALBERT per call of its shared layer, DeBERTa's relative-position
+    terms (less the per-batch projections of its relative embeddings, which the model leaves out)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from pyramid_bert.geometry import flops_geometry
+    from pyramid_bert.schedule import encoder_flops
+
+    for lengths in ([24] * LAYERS, [12, 6, 3]):
+        model = pyramidize(BUILDERS[family]("eager"), lengths, method="first_k", position="middle")
+        layers = [name for name, module in model.named_modules() if isinstance(module, PyramidLayerMixin)]
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(input_ids=torch.randint(5, 99, (2, 24)))
+        counts = counter.get_flop_counts()
+        counted = sum(sum(counts[f"{type(model).__name__}.{name}"].values()) for name in layers)
+        expected = 2 * encoder_flops(24, lengths, **flops_geometry(model.config))
+        if family == "deberta":  # share_att_key: query and key projections of the 2 * 8 bucket embeddings, per layer
+            expected += LAYERS * 2 * (2 * 2 * 8 * 32 * 32)
+        assert counted == expected, (lengths, counted, expected)

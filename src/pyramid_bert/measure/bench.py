@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
 from pyramid_bert.schedule import predicted_speedup
@@ -150,9 +151,7 @@ def bench_schedule(
     ``compiled=False`` runs k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop.
     """
     config = dense.config
-    geometry = dict(
-        hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers
-    )
+    geometry = flops_geometry(config)
     predicted = predicted_speedup(n, list(lengths), **geometry)
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(1000, 20000, (batch_size, n), generator=generator).to(device)

@@ -358,6 +358,7 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
     reduction, both the paper's formula (``space_reduction``) and the exact one for where selection sits
     (``space_reduction_exact``, see :func:`pyramid_bert.schedule.attention_space_reduction`)."""
     from pyramid_bert import schedule
+    from pyramid_bert.geometry import flops_geometry
 
     if lengths is None:
         return {"predicted_speedup": 1.0, "space_reduction": 0.0, "space_reduction_exact": 0.0}
@@ -366,9 +367,7 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
         "predicted_speedup": schedule.predicted_speedup(
             n,
             lengths,
-            hidden=model_config.hidden_size,
-            intermediate=model_config.intermediate_size,
-            num_layers=model_config.num_hidden_layers,
+            **flops_geometry(model_config),
             position=position,
             truncate_input=truncate_input,
         ),

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.training.config import (
     DEFAULT_BATCH_SIZE,
     DENSE,
@@ -343,9 +344,7 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
         },
         "model_source": run.source,
         "model_shape": {
-            "num_layers": model_config.num_hidden_layers,
-            "hidden": model_config.hidden_size,
-            "intermediate": model_config.intermediate_size,
+            **{name: flops_geometry(model_config)[name] for name in ("num_layers", "hidden", "intermediate")},
             "heads": model_config.num_attention_heads,
         },
         "lengths": run.lengths,

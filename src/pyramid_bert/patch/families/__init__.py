@@ -45,7 +45,3 @@ def find_family(model: nn.Module) -> tuple[Family, nn.Module]:
         )
     return family, encoder
 
-
-def flops_geometry(config: Any) -> dict[str, int]:
-    """The keyword arguments the FLOPs model (:mod:`pyramid_bert.schedule`) takes for a model of this config."""
-    return family_of_config(config).geometry(config)

@@ -18,7 +18,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.patch.families.base import Family, bert_geometry
+from pyramid_bert.patch.families.base import Family
 from pyramid_bert.patch.masks import key_padding_mask
 from pyramid_bert.spec import PyramidSettings
 
@@ -79,6 +79,5 @@ ALBERT = Family(
     encoder=albert_encoder,
     encoder_hooks=AlbertEncoderHooks,
     layer_hooks=AlbertLayerHooks,
-    geometry=bert_geometry,
     check=check_albert,
 )

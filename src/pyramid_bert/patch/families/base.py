@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from torch import nn
 
@@ -35,14 +34,14 @@ def no_check(model: nn.Module, settings: PyramidSettings) -> None:
 
 @dataclass(frozen=True)
 class Family:
-    """One encoder family: how to find its encoder, the mixins that make it a pyramid, and its FLOPs geometry."""
+    """One encoder family: how to find its encoder, the mixins that make it a pyramid, what it refuses (its FLOPs
+    geometry: :mod:`pyramid_bert.geometry`)."""
 
     name: str
     model_types: tuple[str, ...]
     encoder: Callable[[nn.Module], nn.Module | None]  # base model -> the module whose class gets encoder_hooks
     encoder_hooks: type
     layer_hooks: type
-    geometry: Callable[[Any], dict[str, int]]  # config -> keyword arguments of the FLOPs model (schedule.py)
     check: Callable[[nn.Module, PyramidSettings], None] = no_check
     attention_implementations: tuple[str, ...] = ("eager", "sdpa")
     head_hooks: dict[str, type] = field(default_factory=dict)  # task model class name -> mixin (pooling)
@@ -62,7 +61,3 @@ class Family:
             )
         self.check(model, settings)
 
-
-def bert_geometry(config: Any) -> dict[str, int]:
-    """The FLOPs model's geometry of a BERT-shaped config (two FFN matrices, no relative positions)."""
-    return dict(hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers)

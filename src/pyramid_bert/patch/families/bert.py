@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import apply_chunking_to_forward
 
-from pyramid_bert.patch.families.base import Family, bert_geometry
+from pyramid_bert.patch.families.base import Family
 
 
 def bert_encoder(model: nn.Module) -> nn.Module | None:
@@ -52,5 +52,4 @@ BERT = Family(
     encoder=bert_encoder,
     encoder_hooks=BertEncoderHooks,
     layer_hooks=BertLayerHooks,
-    geometry=bert_geometry,
 )

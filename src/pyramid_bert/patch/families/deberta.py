@@ -24,7 +24,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.deberta_v2.modeling_deberta_v2 import make_log_bucket_position
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.patch.families.base import Family, bert_geometry
+from pyramid_bert.patch.families.base import Family
 from pyramid_bert.patch.masks import key_padding_mask
 from pyramid_bert.spec import PyramidSettings
 
@@ -118,25 +118,12 @@ def check_deberta(model: nn.Module, settings: PyramidSettings) -> None:
         )
 
 
-def deberta_geometry(config: Any) -> dict[str, int]:
-    """BERT's costs plus the relative-position terms: each token scored against ``2 x span`` position vectors by
-    each of c2p and p2c (span: ``position_buckets``, else ``max_relative_positions``)."""
-    geometry = bert_geometry(config)
-    if getattr(config, "relative_attention", False):
-        span = config.position_buckets if getattr(config, "position_buckets", -1) > 0 else config.max_relative_positions
-        span = span if span >= 1 else config.max_position_embeddings
-        terms = len([kind for kind in (config.pos_att_type or []) if kind in ("c2p", "p2c")])
-        geometry["relative_positions"] = 2 * span * terms
-    return geometry
-
-
 DEBERTA = Family(
     name="DeBERTa-v2/v3",
     model_types=("deberta-v2",),
     encoder=deberta_encoder,
     encoder_hooks=DebertaEncoderHooks,
     layer_hooks=DebertaLayerHooks,
-    geometry=deberta_geometry,
     check=check_deberta,
     attention_implementations=("eager",),
 )

@@ -51,15 +51,10 @@ class DistilBertLayerHooks:
         return self.attention.n_heads, self.attention.attention_head_size
 
 
-def distilbert_geometry(config: Any) -> dict[str, int]:
-    return dict(hidden=config.dim, intermediate=config.hidden_dim, num_layers=config.n_layers)
-
-
 DISTILBERT = Family(
     name="DistilBERT",
     model_types=("distilbert",),
     encoder=distilbert_encoder,
     encoder_hooks=DistilBertEncoderHooks,
     layer_hooks=DistilBertLayerHooks,
-    geometry=distilbert_geometry,
 )
