@@ -82,3 +82,16 @@ def tiny_deberta(attn="eager", seed=0, **extra):
     )  # fmt: skip
     config = DebertaV2Config(**{**settings, **extra})
     return DebertaV2ForSequenceClassification(config).eval()
+
+
+def tiny_modernbert(attn="sdpa", seed=0, pooling="cls", **extra):
+    """A tiny random ModernBertForSequenceClassification: global, local (sliding window of +-2 tokens), global."""
+    from transformers import ModernBertConfig, ModernBertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = ModernBertConfig(
+        **GEOMETRY, max_position_embeddings=64, num_labels=3, local_attention=4, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2, cls_token_id=1, sep_token_id=2, layer_types=["full_attention", "sliding_attention",
+        "full_attention"], classifier_pooling=pooling, attn_implementation=attn, **extra,
+    )  # fmt: skip
+    return ModernBertForSequenceClassification(config).eval()

@@ -16,10 +16,18 @@ from pyramid_bert import (
 )
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.hf import PyramidLayerMixin
-from tiny_models import LAYERS, batch, tiny_albert, tiny_deberta, tiny_distilbert
+from tiny_models import LAYERS, batch, tiny_albert, tiny_deberta, tiny_distilbert, tiny_modernbert
 
-BUILDERS = {"distilbert": tiny_distilbert, "albert": tiny_albert, "deberta": tiny_deberta}
-ATTENTION = {"distilbert": ("eager", "sdpa"), "albert": ("eager", "sdpa"), "deberta": ("eager",)}
+
+def tiny_modernbert_mean(attn="sdpa", seed=0, **extra):
+    return tiny_modernbert(attn, seed, pooling="mean", **extra)
+
+
+BUILDERS = {
+    "distilbert": tiny_distilbert, "albert": tiny_albert, "deberta": tiny_deberta, "modernbert": tiny_modernbert,
+    "modernbert-mean": tiny_modernbert_mean,
+}  # fmt: skip
+ATTENTION = {family: ("eager", "sdpa") for family in BUILDERS} | {"deberta": ("eager",)}
 CASES = [(family, attn) for family, kinds in ATTENTION.items() for attn in kinds]
 NO_DUPLICITY = {"deberta"}  # its attention takes a boolean mask: refused with a ConfigError
 
@@ -256,3 +264,71 @@ def test_flops_model_counts_what_the_layers_compute(family):
         if family == "deberta":  # share_att_key: query and key projections of the 2 * 8 bucket embeddings, per layer
             expected += LAYERS * 2 * (2 * 2 * 8 * 32 * 32)
         assert counted == expected, (lengths, counted, expected)
+
+
+def dense_modernbert_layer(model, j, hidden, positions):
+    """The model's own layer j on one example's tokens ``hidden [1, k, D]`` at original ``positions [k]``: rotary
+    embeddings from those positions, and for a local layer the model's own window rule over them."""
+    layer = model.model.layers[j]
+    rotary = model.model.rotary_emb(hidden, positions[None], layer.attention_type)
+    mask = None
+    if layer.attention_type == "sliding_attention":
+        mask = ((positions[:, None] - positions[None, :]).abs() <= model.config.sliding_window)[None, None]
+        if model.config._attn_implementation == "eager":  # additive
+            mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
+    with torch.no_grad():
+        return layer._pyramid_original_class.forward(layer, hidden, attention_mask=mask, position_embeddings=rotary)[0]
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_modernbert_rotary_and_local_window_follow_the_kept_tokens_original_positions(attn):
+    """Each layer of a pyramid ModernBERT equals the model's own layer run on one example's kept tokens with cos /
+    sin and the sliding window of their ORIGINAL positions, and not of 0..k-1."""
+    model = pyramidize(tiny_modernbert(attn, initializer_range=0.3), [14, 9, 5], position="end")
+    inputs, outputs = [], []
+    for layer in model.model.layers:
+        layer.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
+        layer.register_forward_hook(lambda _m, _args, out: outputs.append(out))
+    input_ids, attention_mask = batch(batch_size=3, tokens=20, seed=8)  # 20, 17, 20 real tokens
+    logits(model, input_ids, attention_mask)
+    kept = kept_input_positions(model)
+    moved = 0
+    for j in (1, 2):  # layer 1 is local, layer 2 global
+        positions, real = kept[j - 1]
+        state = model.model._pyramid_states[j]
+        for b in range(3):
+            p, hidden = positions[b][real[b]], inputs[j][b : b + 1, real[b]]
+            slots = state.kept_mask[b]
+            selected = state.kept_order[b][slots]
+            reference = dense_modernbert_layer(model, j, hidden, p)[selected]
+            assert torch.allclose(outputs[j][b][slots], reference, atol=1e-5)
+            if not torch.equal(p, torch.arange(len(p))):
+                from_zero = dense_modernbert_layer(model, j, hidden, torch.arange(len(p)))[selected]
+                assert not torch.allclose(outputs[j][b][slots], from_zero, atol=0.05)
+                moved += 1
+    assert moved >= 5
+
+
+def test_modernbert_mean_pooling_weighs_kept_tokens_by_the_input_tokens_they_stand_for():
+    model = pyramidize(tiny_modernbert_mean(), [14, 9, 5], merge=True, duplicity_attention=True)
+    pooled = []
+    model.head.register_forward_pre_hook(lambda _m, args: pooled.append(args[0]))
+    input_ids, attention_mask = batch(batch_size=4, tokens=20, seed=6)
+    with torch.no_grad():
+        last = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states[-1]
+    key_mask, sizes = model.model._pyramid_last
+    assert torch.equal(sizes.sum(dim=1), attention_mask.sum(dim=1).float())  # every input token counted once
+    weighted = (last * sizes[:, :, None]).sum(dim=1) / sizes.sum(dim=1, keepdim=True)
+    plain = (last * key_mask[:, :, None]).sum(dim=1) / key_mask.sum(dim=1, keepdim=True)
+    assert torch.allclose(pooled[0], weighted, atol=1e-6)
+    assert not torch.allclose(pooled[0], plain, atol=1e-3)
+
+
+def test_modernbert_refuses_packed_batches_and_other_kernels():
+    model = pyramidize(tiny_modernbert(), [16, 10, 6])
+    with pytest.raises(ConfigError, match="packed .unpadded. batches .cu_seq_lens_q. are not supported"):
+        model(input_ids=batch()[0], cu_seq_lens_q=torch.tensor([0, 20]))
+    other = tiny_modernbert()
+    other.config._attn_implementation = "flash_attention_2"
+    with pytest.raises(ConfigError, match="attn_implementation='flash_attention_2' is not supported"):
+        pyramidize(other, [16, 10, 6])

@@ -26,10 +26,30 @@ from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
 from pyramid_bert.schedule import predicted_speedup
 from pyramid_bert.selection import compiled_rounds
 
-#: Named model geometries (random weights: speed does not depend on their values).
-GEOMETRIES: dict[str, dict[str, int]] = {
-    "minilm-l6": dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536),
-    "bert-base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+_SMALL = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
+_BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
+_DEBERTA_V3 = dict(
+    model_type="deberta-v2", relative_attention=True, position_buckets=256, max_relative_positions=-1,
+    pos_att_type=["p2c", "c2p"], position_biased_input=False, share_att_key=True, norm_rel_ebd="layer_norm",
+    type_vocab_size=0,
+)  # fmt: skip
+_MODERNBERT = dict(model_type="modernbert", pad_token_id=0, bos_token_id=101, eos_token_id=102, cls_token_id=101,
+                   sep_token_id=102)  # fmt: skip (the built-in tokenizer's ids; local window 128, global every 3rd)
+#: Named model geometries (random weights: speed does not depend on their values): BERT's (``model_type`` bert
+#: unless given), and per family ``-small`` (the built-in MiniLM-L6's shape in that family's code) and ``-base``
+#: (the shape of the family's base checkpoint: distilbert-base, albert-base-v2, deberta-v3-base, ModernBERT-base).
+GEOMETRIES: dict[str, dict[str, Any]] = {
+    "minilm-l6": _SMALL,
+    "bert-base": _BASE,
+    "distilbert-small": dict(model_type="distilbert", n_layers=6, dim=384, n_heads=12, hidden_dim=1536),
+    "distilbert-base": dict(model_type="distilbert", n_layers=6, dim=768, n_heads=12, hidden_dim=3072),
+    "albert-small": dict(model_type="albert", embedding_size=128, **_SMALL),
+    "albert-base": dict(model_type="albert", embedding_size=128, **_BASE),
+    "deberta-small": dict(_DEBERTA_V3, **_SMALL),
+    "deberta-base": dict(_DEBERTA_V3, **_BASE),
+    "modernbert-small": dict(_MODERNBERT, **_SMALL),
+    "modernbert-base": dict(_MODERNBERT, num_hidden_layers=22, hidden_size=768, num_attention_heads=12,
+                            intermediate_size=1152),  # fmt: skip
 }
 
 
@@ -60,14 +80,17 @@ class BenchRow:
 
 
 def geometry_model(name: str, n: int, seed: int = 0) -> nn.Module:
-    """A BertModel with random weights and the named geometry (see ``GEOMETRIES``), in eval mode."""
-    from transformers import BertConfig, BertModel
+    """A base model (``BertModel``, ``DistilBertModel``, ...) with random weights and the named geometry (see
+    ``GEOMETRIES``; vocabulary of the built-in tokenizer), in eval mode."""
+    from transformers import AutoConfig, AutoModel
 
     if name not in GEOMETRIES:
         raise ConfigError(f"model geometry must be one of {', '.join(GEOMETRIES)} or a checkpoint path; got {name!r}")
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=30522, max_position_embeddings=max(512, n), **GEOMETRIES[name])
-    return BertModel(config, add_pooling_layer=True).eval()
+    settings = dict(GEOMETRIES[name])
+    model_type = settings.pop("model_type", "bert")
+    config = AutoConfig.for_model(model_type, vocab_size=30522, max_position_embeddings=max(512, n), **settings)
+    return AutoModel.from_config(config).eval()
 
 
 def load_bench_model(name_or_path: str, n: int) -> nn.Module:

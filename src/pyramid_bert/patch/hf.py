@@ -143,6 +143,9 @@ def unpyramidize(model: nn.Module) -> nn.Module:
         del layer._pyramid_original_class, layer._pyramid
     encoder.__class__ = encoder._pyramid_original_class
     del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks, encoder._pyramid_states
+    for leftover in ("_pyramid_last", "_pyramid_start_positions"):
+        if hasattr(encoder, leftover):
+            delattr(encoder, leftover)
     if hasattr(model, "_pyramid_original_class"):  # a task head patched for the family's pooling
         model.__class__ = model._pyramid_original_class
         del model._pyramid_original_class
@@ -299,6 +302,7 @@ class PyramidEncoderMixin:
             key_mask, sizes = state.key_mask_out, state.sizes_out
             state.key_mask_out = state.sizes_out = None  # the inputs stay: checkpointing re-runs
             outputs.append(hidden_states)
+        self._pyramid_last = (key_mask, sizes)  # [B, l_L] and sizes (or None): for pooling over the kept tokens
         return hidden_states, outputs
 
     def _pyramid_call(

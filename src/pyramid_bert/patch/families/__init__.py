@@ -12,8 +12,9 @@ from pyramid_bert.patch.families.base import Family
 from pyramid_bert.patch.families.bert import BERT
 from pyramid_bert.patch.families.deberta import DEBERTA
 from pyramid_bert.patch.families.distilbert import DISTILBERT
+from pyramid_bert.patch.families.modernbert import MODERNBERT
 
-FAMILIES: tuple[Family, ...] = (BERT, DISTILBERT, ALBERT, DEBERTA)
+FAMILIES: tuple[Family, ...] = (BERT, DISTILBERT, ALBERT, DEBERTA, MODERNBERT)
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(kind for family in FAMILIES for kind in family.model_types)
 
 
@@ -25,7 +26,7 @@ def family_of_config(config: Any) -> Family:
             return family
     raise ConfigError(
         f"unsupported model_type {model_type!r}; pyramidize supports model types {', '.join(SUPPORTED_MODEL_TYPES)} "
-        "(e.g. BertForSequenceClassification, DistilBertModel, AlbertForSequenceClassification, DebertaV2Model, ...)"
+        "(e.g. BertForSequenceClassification, DistilBertModel, AlbertForSequenceClassification, DebertaV2Model, ModernBertModel, ...)"
     )
 
 
