@@ -2,7 +2,8 @@
 # Real speedups per encoder family (benchmarks/families.md): dense vs pyramid (Coreset, m = 1) over real rt-polarity
 # inputs, length-sorted batches (the real speedup) beside the paper's padded protocol, on each family's -small
 # (MiniLM-L6 shape) and -base geometry with random weights. One thread, every run under the timing lock:
-# `bash benchmarks/families.sh OUT_DIR [MODEL ...]` (default: every family geometry below).
+# `bash benchmarks/families.sh OUT_DIR [MODEL ...]` (default: every family geometry below); SCHEDULES="fixed" skips
+# the keep-ratio runs.
 set -euo pipefail
 out="${1:-runs/families}"
 shift || true
@@ -13,8 +14,8 @@ models=("$@")
 bench() { OMP_NUM_THREADS=1 flock /tmp/pyramid-timing.lock pyramid-bert bench --task rt-polarity --m 1 --threads 1 "$@"; }
 for model in "${models[@]}"; do
   case "$model" in *-base) examples=128 ;; *) examples=256 ;; esac
-  bench --model "$model" --batch-sizes 32 --examples "$examples" --repeats 3 --schedule fixed --configs 3:0.25 \
-    --csv "$out/${model}_fixed.csv" --force
-  bench --model "$model" --batch-sizes 32 --examples "$examples" --repeats 3 --schedule ratio --configs 3:0.25 \
-    --csv "$out/${model}_ratio.csv" --force
+  for schedule in ${SCHEDULES:-fixed ratio}; do
+    bench --model "$model" --batch-sizes 32 --examples "$examples" --repeats 3 --schedule "$schedule" \
+      --configs 3:0.25 --csv "$out/${model}_${schedule}.csv" --force
+  done
 done

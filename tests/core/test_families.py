@@ -280,24 +280,26 @@ def dense_modernbert_layer(model, j, hidden, positions):
         return layer._pyramid_original_class.forward(layer, hidden, attention_mask=mask, position_embeddings=rotary)[0]
 
 
+@pytest.mark.parametrize("spread", [1, 2])  # 2: the input comes with position_ids 0, 2, 4, ...
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
-def test_modernbert_rotary_and_local_window_follow_the_kept_tokens_original_positions(attn):
+def test_modernbert_rotary_and_local_window_follow_the_kept_tokens_original_positions(attn, spread):
     """Each layer of a pyramid ModernBERT equals the model's own layer run on one example's kept tokens with cos /
-    sin and the sliding window of their ORIGINAL positions, and not of 0..k-1."""
+    sin and the sliding window of their ORIGINAL positions (the input's position_ids when given), not 0..k-1."""
     model = pyramidize(tiny_modernbert(attn, initializer_range=0.3), [14, 9, 5], position="end")
     inputs, outputs = [], []
     for layer in model.model.layers:
         layer.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
         layer.register_forward_hook(lambda _m, _args, out: outputs.append(out))
     input_ids, attention_mask = batch(batch_size=3, tokens=20, seed=8)  # 20, 17, 20 real tokens
-    logits(model, input_ids, attention_mask)
+    with torch.no_grad():
+        model(input_ids=input_ids, attention_mask=attention_mask, position_ids=torch.arange(20)[None] * spread)
     kept = kept_input_positions(model)
     moved = 0
     for j in (1, 2):  # layer 1 is local, layer 2 global
         positions, real = kept[j - 1]
         state = model.model._pyramid_states[j]
         for b in range(3):
-            p, hidden = positions[b][real[b]], inputs[j][b : b + 1, real[b]]
+            p, hidden = positions[b][real[b]] * spread, inputs[j][b : b + 1, real[b]]
             slots = state.kept_mask[b]
             selected = state.kept_order[b][slots]
             reference = dense_modernbert_layer(model, j, hidden, p)[selected]
@@ -332,3 +334,4 @@ def test_modernbert_refuses_packed_batches_and_other_kernels():
     other.config._attn_implementation = "flash_attention_2"
     with pytest.raises(ConfigError, match="attn_implementation='flash_attention_2' is not supported"):
         pyramidize(other, [16, 10, 6])
+

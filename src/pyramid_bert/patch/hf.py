@@ -143,9 +143,8 @@ def unpyramidize(model: nn.Module) -> nn.Module:
         del layer._pyramid_original_class, layer._pyramid
     encoder.__class__ = encoder._pyramid_original_class
     del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks, encoder._pyramid_states
-    for leftover in ("_pyramid_last", "_pyramid_start_positions"):
-        if hasattr(encoder, leftover):
-            delattr(encoder, leftover)
+    if hasattr(encoder, "_pyramid_last"):
+        del encoder._pyramid_last
     if hasattr(model, "_pyramid_original_class"):  # a task head patched for the family's pooling
         model.__class__ = model._pyramid_original_class
         del model._pyramid_original_class
@@ -276,14 +275,16 @@ class PyramidEncoderMixin:
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
 
     def _pyramid_run(
-        self, hidden_states: torch.Tensor, key_mask: torch.Tensor, mask_kind: str | None, **kwargs: Any
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        self, hidden_states: torch.Tensor, key_mask: torch.Tensor, mask_kind: str | None,
+        positions: torch.Tensor | None = None, **kwargs: Any,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
         """The layers over ``hidden_states [B, N, D]`` with key-padding mask ``[B, N]`` (of the model's mask kind,
-        None: nothing padded) -> (last layer's output ``[B, l_L, D]``, every layer's output at its own length)."""
+        None: nothing padded) -> (last layer's output ``[B, l_L, D]``, every layer's output at its own length).
+        ``positions [B, N]``: the input's own position ids, if it has any; None means 0..N-1 in every row."""
         settings: PyramidSettings = self._pyramid_settings
-        positions = None  # original positions of the slots; None while they are 0..n-1 in every row
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
+            positions = None if positions is None else positions[:, : settings.lengths[0]]
         padded = mask_kind is not None and not bool(key_mask.all())
         real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None

@@ -3,7 +3,7 @@ attention, a final LayerNorm, and CLS or mean pooling in its classifier.
 
 The encoder is ``ModernBertModel`` itself (its ``layers`` are its own children), so its forward is the pyramid
 one: embeddings, then the shared loop, then ``final_norm``. Per layer, from the kept tokens' ORIGINAL positions
-``p [B, n]`` (``state.positions_in``; the input's ``position_ids`` or 0..N-1 at the start):
+``p [B, n]`` (``state.positions_in``: the input's ``position_ids``, or 0..N-1, followed through every selection):
 
 - rotary embeddings: the model's own ``rotary_emb(x, p, layer_type)``, i.e. cos / sin at each kept token's original
   position (what gathering the dense cos / sin would give);
@@ -64,8 +64,10 @@ class ModernBertEncoderHooks:
         if attention_mask is not None:
             key_mask = attention_mask.to(torch.bool)
         kind = "float" if self.config._attn_implementation == "eager" else "bool"
-        self._pyramid_start_positions = None if position_ids is None else position_ids.expand(batch, tokens)
-        last, outputs = self._pyramid_run(hidden, key_mask, kind if attention_mask is not None else None, **kwargs)
+        positions = None if position_ids is None else position_ids.expand(batch, tokens)
+        last, outputs = self._pyramid_run(
+            hidden, key_mask, kind if attention_mask is not None else None, positions=positions, **kwargs
+        )
         last = self.final_norm(last)
         every = (hidden, *outputs[:-1], last) if want_hidden else None
         return BaseModelOutput(last_hidden_state=last, hidden_states=every)
@@ -73,10 +75,8 @@ class ModernBertEncoderHooks:
     def _pyramid_call(self, layer: nn.Module, hidden: torch.Tensor, layer_mask: Any, state: Any, kwargs: dict):
         """One layer with the rotary embeddings and the (windowed) mask of its tokens' original positions."""
         positions = state.positions_in
-        if positions is None:  # no token dropped yet: the input's positions
-            start = self._pyramid_start_positions
-            tokens = hidden.shape[1]
-            positions = torch.arange(tokens, device=hidden.device)[None] if start is None else start[:, :tokens]
+        if positions is None:  # 0..n-1 in every row
+            positions = torch.arange(hidden.shape[1], device=hidden.device)[None]
         rotary = self.rotary_emb(hidden, positions, layer.attention_type)
         mask = layer_mask
         if layer.attention_type == "sliding_attention":
