@@ -335,3 +335,22 @@ def test_modernbert_refuses_packed_batches_and_other_kernels():
     with pytest.raises(ConfigError, match="attn_implementation='flash_attention_2' is not supported"):
         pyramidize(other, [16, 10, 6])
 
+
+
+@pytest.mark.parametrize("family", ["distilbert", "deberta", "modernbert-mean"])  # ALBERT has no checkpointing
+def test_gradient_checkpointing_gives_the_same_gradients(family):
+    input_ids, attention_mask = batch(batch_size=4, tokens=20)
+    grads = []
+    for checkpointing in (False, True):
+        model = BUILDERS[family]().train()
+        for module in model.modules():  # no dropout: the two runs must draw nothing
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        pyramidize(model, [14, 9, 5], m=0.3, merge=True)
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        calls = record_selections(model)
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=torch.tensor([0, 1, 2, 0])).loss.backward()
+        assert len(calls) == LAYERS * (2 if checkpointing else 1)  # checkpointing re-ran every layer
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
