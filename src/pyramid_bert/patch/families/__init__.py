@@ -25,7 +25,7 @@ def family_of_config(config: Any) -> Family:
         if model_type in family.model_types:
             return family
     raise ConfigError(
-        f"unsupported model_type {model_type!r}; pyramidize supports model types {', '.join(SUPPORTED_MODEL_TYPES)} "
+        f"model_type {model_type!r} is not supported; pyramidize supports model types {', '.join(SUPPORTED_MODEL_TYPES)} "
         "(e.g. BertForSequenceClassification, DistilBertModel, AlbertForSequenceClassification, DebertaV2Model, ModernBertModel, ...)"
     )
 
@@ -36,7 +36,7 @@ def find_family(model: nn.Module) -> tuple[Family, nn.Module]:
     try:
         family = family_of_config(config)
     except ConfigError as error:
-        raise ConfigError(f"unsupported model {type(model).__name__}: {error}") from None
+        raise ConfigError(f"{type(model).__name__}: {error}") from None
     if getattr(config, "is_decoder", False):
         raise ConfigError("pyramidize supports encoder models only; this config has is_decoder=True")
     encoder = family.encoder(model)

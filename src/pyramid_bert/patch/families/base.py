@@ -13,6 +13,8 @@ puts in front of its shared pyramid classes, in the models' own classes (in plac
   (the attention sublayer with its residual and norm), ``_pyramid_ffn(x) -> y`` (the feed-forward sublayer with
   its residual and norm), ``_pyramid_query_key()`` (the Q and K projections Attention-select reads under SDPA, or
   None when the hooks return probabilities themselves) and ``_pyramid_heads()`` (heads, head size).
+- ``head_hooks`` (optional), by task-model class name: a mixin for a head whose pooling must see the kept tokens
+  (ModernBERT's mean pooling).
 
 Everything that cannot be supported is refused by ``check`` with a ConfigError that says why.
 """
