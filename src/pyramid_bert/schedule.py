@@ -162,14 +162,22 @@ def layer_token_counts(
     return counts
 
 
-def layer_flops(attention_tokens: int, ffn_tokens: int, hidden: int, intermediate: int) -> int:
-    """Multiply-add FLOPs (x2) of one BERT encoder layer.
+def layer_flops(
+    attention_tokens: int, ffn_tokens: int, hidden: int, intermediate: int, *, ffn_matrices: int = 2,
+    relative_positions: int = 0,
+) -> int:  # fmt: skip
+    """Multiply-add FLOPs (x2) of one encoder layer (BERT's by default; the other families by the two keywords).
 
     Attention sublayer on ``a`` tokens: Q, K, V and output projections ``4 * 2 a H^2``, scores and weighted sum
-    ``2 * 2 a^2 H``; FFN on ``b`` tokens: ``2 * 2 b H I``. Norms, biases and softmax are ignored.
+    ``2 * 2 a^2 H``, and, for relative-position attention (DeBERTa's c2p and p2c), each token's query or key
+    scored against ``relative_positions`` position vectors: ``2 a R H``; FFN on ``b`` tokens: ``ffn_matrices``
+    ``H x I`` products, ``2 * ffn_matrices * b H I`` (2 for BERT's up and down projections, 3 for a gated FFN such
+    as ModernBERT's). Norms, biases, softmax and per-batch constants (DeBERTa's projections of its relative
+    embeddings) are ignored.
     """
     a, b = attention_tokens, ffn_tokens
-    return 8 * a * hidden * hidden + 4 * a * a * hidden + 4 * b * hidden * intermediate
+    attention = 8 * a * hidden * hidden + 4 * a * a * hidden + 2 * a * relative_positions * hidden
+    return attention + 2 * ffn_matrices * b * hidden * intermediate
 
 
 def encoder_flops(
@@ -181,13 +189,18 @@ def encoder_flops(
     num_layers: int,
     position: str = "middle",
     truncate_input: bool = False,
+    ffn_matrices: int = 2,
+    relative_positions: int = 0,
 ) -> int:
-    """FLOPs of the whole encoder; ``lengths=None`` means the dense model (n tokens everywhere)."""
+    """FLOPs of the whole encoder; ``lengths=None`` means the dense model (n tokens everywhere). ``ffn_matrices``,
+    ``relative_positions``: see :func:`layer_flops` (``pyramid_bert.patch.families.flops_geometry`` gives a
+    model's)."""
     if lengths is None:
         lengths = [n] * num_layers
     lengths = validate_lengths(lengths, num_layers)
     counts = layer_token_counts(n, lengths, position=position, truncate_input=truncate_input)
-    return sum(layer_flops(a, b, hidden, intermediate) for a, b in counts)
+    family = dict(ffn_matrices=ffn_matrices, relative_positions=relative_positions)
+    return sum(layer_flops(a, b, hidden, intermediate, **family) for a, b in counts)
 
 
 def predicted_speedup(
@@ -199,9 +212,12 @@ def predicted_speedup(
     num_layers: int,
     position: str = "middle",
     truncate_input: bool = False,
+    ffn_matrices: int = 2,
+    relative_positions: int = 0,
 ) -> float:
     """FLOPs(dense) / FLOPs(pyramid) of the encoder: the speedup the cost model predicts."""
-    kwargs = dict(hidden=hidden, intermediate=intermediate, num_layers=num_layers, position=position)
+    kwargs = dict(hidden=hidden, intermediate=intermediate, num_layers=num_layers, position=position,
+                  ffn_matrices=ffn_matrices, relative_positions=relative_positions)  # fmt: skip
     dense = encoder_flops(n, None, **kwargs)
     return dense / encoder_flops(n, lengths, truncate_input=truncate_input, **kwargs)
 
@@ -236,6 +252,8 @@ def batches_flops(
     num_layers: int,
     position: str = "middle",
     truncate_input: bool = False,
+    ffn_matrices: int = 2,
+    relative_positions: int = 0,
 ) -> int:
     """Encoder FLOPs of a whole split, batch by batch: ``batches`` holds ``(batch_size, width, longest)`` per batch
     (``width``: the tensor's token count, padding included; ``longest``: real tokens of its longest example).
@@ -246,7 +264,8 @@ def batches_flops(
         layer_lengths = batch_layer_lengths(width, longest, lengths=lengths, ratios=ratios)
         flops = encoder_flops(
             width, layer_lengths, hidden=hidden, intermediate=intermediate, num_layers=num_layers,
-            position=position, truncate_input=truncate_input,
+            position=position, truncate_input=truncate_input, ffn_matrices=ffn_matrices,
+            relative_positions=relative_positions,
         )  # fmt: skip
         total += size * flops
     return total

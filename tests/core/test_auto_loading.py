@@ -246,3 +246,16 @@ def test_an_int8_folder_loads_as_float32_through_auto_classes_and_says_so(tmp_pa
         loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert is_pyramidized(loaded) and model_precision(loaded) == "fp32"
     assert model_precision(load_pyramid_model(str(tmp_path))) == "int8"
+
+
+@pytest.mark.parametrize("builder", ["tiny_distilbert", "tiny_albert", "tiny_deberta", "tiny_modernbert"])
+def test_a_folder_of_every_family_loads_pyramidized_through_auto_classes(builder, tmp_path):
+    """The Auto registration covers each supported family, not only BERT's."""
+    import tiny_models
+
+    model = pyramidize(getattr(tiny_models, builder)(), lengths=[12, 8, 6], method="coreset").eval()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    input_ids, attention_mask = batch()
+    assert is_pyramidized(loaded) and pyramid_settings(loaded) == pyramid_settings(model)
+    torch.testing.assert_close(logits(loaded, input_ids, attention_mask), logits(model, input_ids, attention_mask))

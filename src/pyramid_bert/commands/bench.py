@@ -31,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "of the same schedule with selection removed (First-k). Repeats are interleaved in one process."
         ),
     )
-    parser.add_argument("--model", default="minilm-l6", help="minilm-l6 | bert-base (geometries) or a checkpoint path")
+    parser.add_argument(
+        "--model", default="minilm-l6",
+        help="a geometry with random weights (minilm-l6, bert-base, and per family distilbert-, albert-, deberta-, "
+        "modernbert- with -small or -base) or a checkpoint path",
+    )  # fmt: skip
     parser.add_argument(
         "--batch-sizes", type=batch_size_list, default="32,1",
         help=f"comma-separated batch sizes, each 1..{MAX_BATCH_SIZE} (default 32,1)",

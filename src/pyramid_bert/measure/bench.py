@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
 from pyramid_bert.data import MODEL_NAMES, resolve_model, tokenize_split
 from pyramid_bert.errors import CheckpointError, ConfigError
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.measure.speed import measure_split_speed
 from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
@@ -31,10 +32,30 @@ from pyramid_bert.schedule import predicted_speedup
 from pyramid_bert.selection import compiled_rounds
 from pyramid_bert.training.config import subset_indices, take
 
-#: Named model geometries (random weights: speed does not depend on their values).
-GEOMETRIES: dict[str, dict[str, int]] = {
-    "minilm-l6": dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536),
-    "bert-base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+_SMALL = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
+_BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
+_DEBERTA_V3 = dict(
+    model_type="deberta-v2", relative_attention=True, position_buckets=256, max_relative_positions=-1,
+    pos_att_type=["p2c", "c2p"], position_biased_input=False, share_att_key=True, norm_rel_ebd="layer_norm",
+    type_vocab_size=0,
+)  # fmt: skip
+_MODERNBERT = dict(model_type="modernbert", pad_token_id=0, bos_token_id=101, eos_token_id=102, cls_token_id=101,
+                   sep_token_id=102)  # fmt: skip (the built-in tokenizer's ids; local window 128, global every 3rd)
+#: Named model geometries (random weights: speed does not depend on their values): BERT's (``model_type`` bert
+#: unless given), and per family ``-small`` (the built-in MiniLM-L6's shape in that family's code) and ``-base``
+#: (the shape of the family's base checkpoint: distilbert-base, albert-base-v2, deberta-v3-base, ModernBERT-base).
+GEOMETRIES: dict[str, dict[str, Any]] = {
+    "minilm-l6": _SMALL,
+    "bert-base": _BASE,
+    "distilbert-small": dict(model_type="distilbert", n_layers=6, dim=384, n_heads=12, hidden_dim=1536),
+    "distilbert-base": dict(model_type="distilbert", n_layers=6, dim=768, n_heads=12, hidden_dim=3072),
+    "albert-small": dict(model_type="albert", embedding_size=128, **_SMALL),
+    "albert-base": dict(model_type="albert", embedding_size=128, **_BASE),
+    "deberta-small": dict(_DEBERTA_V3, **_SMALL),
+    "deberta-base": dict(_DEBERTA_V3, **_BASE),
+    "modernbert-small": dict(_MODERNBERT, **_SMALL),
+    "modernbert-base": dict(_MODERNBERT, num_hidden_layers=22, hidden_size=768, num_attention_heads=12,
+                            intermediate_size=1152),  # fmt: skip
 }
 
 
@@ -65,13 +86,16 @@ class BenchRow:
 
 
 def geometry_model(name: str, n: int, seed: int = 0) -> nn.Module:
-    """A BertModel with random weights and the named geometry (see ``GEOMETRIES``), in eval mode."""
+    """A base model (``BertModel``, ``DistilBertModel``, ...) with random weights and the named geometry (see
+    ``GEOMETRIES``; vocabulary of the built-in tokenizer), in eval mode."""
 
     if name not in GEOMETRIES:
         raise ConfigError(f"model geometry must be one of {', '.join(GEOMETRIES)} or a checkpoint path; got {name!r}")
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=30522, max_position_embeddings=max(512, n), **GEOMETRIES[name])
-    return BertModel(config, add_pooling_layer=True).eval()
+    settings = dict(GEOMETRIES[name])
+    model_type = settings.pop("model_type", "bert")
+    config = AutoConfig.for_model(model_type, vocab_size=30522, max_position_embeddings=max(512, n), **settings)
+    return AutoModel.from_config(config).eval()
 
 
 def load_bench_model(name_or_path: str, n: int) -> nn.Module:
@@ -150,9 +174,7 @@ def bench_schedule(
     ``compiled=False`` runs k-center's rounds as torch ops (the CUDA path) instead of the compiled CPU loop.
     """
     config = dense.config
-    geometry = dict(
-        hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers
-    )
+    geometry = flops_geometry(config)
     predicted = predicted_speedup(n, list(lengths), **geometry)
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(1000, 20000, (batch_size, n), generator=generator).to(device)

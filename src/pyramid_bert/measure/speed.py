@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.measure.timing import ratio_range, speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import pyramid_settings
 from pyramid_bert.schedule import batches_flops, encoder_flops, pool_lengths
@@ -46,7 +47,7 @@ def predicted_split_speedup(model: nn.Module, dense_batches: Sequence[Batch], py
     """FLOPs(dense over its batches) / FLOPs(pyramid over its batches), from the pyramid model's settings."""
 
     config = model.config
-    geometry = dict(hidden=config.hidden_size, intermediate=config.intermediate_size, num_layers=config.num_hidden_layers)
+    geometry = flops_geometry(config)
     dense = batches_flops(batch_shapes(list(dense_batches)), **geometry)
     settings = pyramid_settings(model)
     shapes = batch_shapes(list(pyramid_batches))

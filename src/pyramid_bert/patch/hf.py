@@ -1,13 +1,19 @@
-"""``pyramidize`` / ``unpyramidize`` for Hugging Face BERT-family encoders.
+"""``pyramidize`` / ``unpyramidize`` for Hugging Face encoders: BERT and its kin, DistilBERT, ALBERT, ...
 
 The patch swaps, in place and with weights untouched, the classes of the model's encoder and of its layers for
-subclasses (in the manner of ToMe's patches).
+subclasses (in the manner of ToMe's patches). What differs between encoder families (where the layers are, how a
+layer calls its attention and FFN, what a layer needs besides its mask) lives in :mod:`pyramid_bert.patch.families`;
+the pyramid logic below is shared.
 
-Modifications of the encoder (``BertEncoder``, ``RobertaEncoder``, ...):
+Modifications of the encoder (``BertEncoder``, DistilBERT's ``Transformer``, ``AlbertTransformer``, ...):
 - before layer 1, Input-first-k truncates the sequence to ``lengths[0]`` tokens;
 - it carries a key-padding mask ``[B, n]`` from layer to layer and gives each layer an attention mask
   ``[B, 1, 1, n]`` for its own length (None when nothing is padded), in the format the model's attention
-  implementation expects (additive float for eager, bool for SDPA).
+  implementation expects (additive float for eager, bool for SDPA);
+- it follows each kept token's original input position (``LayerState.positions_in``) for families whose layers
+  need it (relative positions, rotary embeddings, sliding windows);
+- a family whose layer weights are shared (ALBERT) gets one state per schedule index, handed to the shared module
+  before each call.
 
 Modifications of each layer (``BertLayer``, ...):
 - after the attention sublayer's residual + LayerNorm ("middle", the paper's choice) or after the FFN ("end"),
@@ -30,10 +36,11 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
-from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.families import SUPPORTED_MODEL_TYPES, Family, find_family
+from pyramid_bert.patch.masks import key_padding_mask, layer_attention_mask
 from pyramid_bert.patch.quantize import quantize
 from pyramid_bert.patch.saved_config import mark_config, unmark_config
 from pyramid_bert.precision import stored_precision
@@ -50,11 +57,11 @@ from pyramid_bert.selection import (
 from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
 
 __all__ = [
-    "METHODS", "RATIO_METHODS", "SIZE_METHODS", "PyramidSettings", "is_pyramidized", "kept_input_positions",
-    "load_pyramid_model", "pyramid_settings", "pyramidize", "selection_generators", "unpyramidize",
+    "METHODS", "RATIO_METHODS", "SIZE_METHODS", "SUPPORTED_MODEL_TYPES", "PyramidSettings", "find_encoder",
+    "is_pyramidized", "kept_input_positions", "load_pyramid_model", "pyramid_settings", "pyramidize",
+    "selection_generators", "unpyramidize",
 ]  # fmt: skip
 
-SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 CONFIG_KEY = "pyramid"
 
 
@@ -101,25 +108,29 @@ def pyramidize(
 
     A second call replaces the first; :func:`unpyramidize` restores the dense model.
     """
-    encoder = find_encoder(model)
+    family, encoder = find_family(model)
     if settings is None:
         settings = PyramidSettings(lengths, method, pool_windows, seed, keep_ratios, _options(options))
     elif lengths is not None or keep_ratios is not None or pool_windows is not None or options:
         raise ConfigError("pyramidize: give settings alone, or the keyword form (lengths, method, ...), not both")
-    settings = settings.validated(len(encoder.layer))
     if is_pyramidized(model):
         unpyramidize(model)
+    layers = family.layers(encoder)
+    settings = settings.validated(len(layers))
+    family.check_model(model, settings)
     encoder._pyramid_original_class = encoder.__class__
-    encoder.__class__ = _pyramid_class(encoder.__class__, PyramidEncoderMixin)
+    encoder.__class__ = _pyramid_class(encoder.__class__, family.encoder_hooks, PyramidEncoderMixin)
     encoder._pyramid_settings = settings
     encoder._pyramid_hooks = []
     generators: dict[str, torch.Generator] = {}
-    for index, layer in enumerate(encoder.layer):
+    encoder._pyramid_states = [LayerState(index=i, settings=settings, generators=generators) for i in range(len(layers))]
+    for layer in _unique(layers):
         layer._pyramid_original_class = layer.__class__
-        layer.__class__ = _pyramid_class(layer.__class__, PyramidLayerMixin)
-        layer._pyramid = LayerState(index=index, settings=settings, generators=generators)
+        layer.__class__ = _pyramid_class(layer.__class__, family.layer_hooks, PyramidLayerMixin)
+        layer._pyramid = encoder._pyramid_states[layers.index(layer)]
         if settings.method == "attention":
             _capture_queries_and_keys(layer, encoder._pyramid_hooks)
+    _patch_head(model, family)
     model.config.pyramid = settings.to_dict()
     mark_config(model.config)  # saved as model_type "pyramid-bert": Auto classes load it pyramidized (saved_config)
     return model
@@ -132,11 +143,16 @@ def unpyramidize(model: nn.Module) -> nn.Module:
         return model
     for handle in encoder._pyramid_hooks:
         handle.remove()
-    for layer in encoder.layer:
+    for layer in _unique(encoder._pyramid_layers()):
         layer.__class__ = layer._pyramid_original_class
         del layer._pyramid_original_class, layer._pyramid
     encoder.__class__ = encoder._pyramid_original_class
-    del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks
+    del encoder._pyramid_original_class, encoder._pyramid_settings, encoder._pyramid_hooks, encoder._pyramid_states
+    if hasattr(encoder, "_pyramid_last"):
+        del encoder._pyramid_last
+    if hasattr(model, "_pyramid_original_class"):  # a task head patched for the family's pooling
+        model.__class__ = model._pyramid_original_class
+        del model._pyramid_original_class
     if hasattr(model.config, CONFIG_KEY):
         delattr(model.config, CONFIG_KEY)
     unmark_config(model.config)
@@ -161,9 +177,9 @@ def selection_generators(model: nn.Module) -> dict[str, torch.Generator]:
     them back (``generators[device] = restored``) makes a resumed training run draw what the original would have.
     """
     encoder = find_encoder(model)
-    if not isinstance(encoder, PyramidEncoderMixin) or not len(encoder.layer):
+    if not isinstance(encoder, PyramidEncoderMixin) or not encoder._pyramid_states:
         return {}
-    return encoder.layer[0]._pyramid.generators
+    return encoder._pyramid_states[0].generators
 
 
 def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
@@ -174,16 +190,16 @@ def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Ten
     encoder = find_encoder(model)
     if not isinstance(encoder, PyramidEncoderMixin):
         raise ConfigError("kept_input_positions: the model is not pyramidized")
+    states: list[LayerState] = encoder._pyramid_states
     if encoder._pyramid_settings.method == "average_pool":
-        return [None] * len(encoder.layer)
-    first: LayerState = encoder.layer[0]._pyramid
+        return [None] * len(states)
+    first = states[0]
     if first.key_mask_in is None:
         raise ConfigError("kept_input_positions: run a forward pass first")
     batch, tokens = first.key_mask_in.shape
     positions = torch.arange(tokens, device=first.key_mask_in.device).expand(batch, tokens)
     real, result = first.key_mask_in, []
-    for layer in encoder.layer:
-        state: LayerState = layer._pyramid
+    for state in states:
         if state.kept_order is not None:
             positions, real = positions.gather(1, state.kept_order), state.kept_mask
         result.append((positions, real))
@@ -215,26 +231,21 @@ def _options(options: dict[str, Any]) -> SelectionOptions:
 
 
 def find_encoder(model: nn.Module) -> nn.Module:
-    """The encoder module (with ``.layer``) of a supported BERT-family model, or a clear ConfigError."""
-    config = getattr(model, "config", None)
-    model_type = getattr(config, "model_type", None)
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ConfigError(
-            f"unsupported model {type(model).__name__} (model_type {model_type!r}); pyramidize supports model types "
-            f"{', '.join(SUPPORTED_MODEL_TYPES)} (e.g. BertModel, BertForSequenceClassification, RobertaModel, ...)"
-        )
-    if getattr(config, "is_decoder", False):
-        raise ConfigError("pyramidize supports encoder models only; this config has is_decoder=True")
-    base = getattr(model, "base_model", model)
-    encoder = getattr(base, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList) or not all(
-        hasattr(layer, "attention") and hasattr(layer, "feed_forward_chunk") for layer in layers
-    ):
-        raise ConfigError(
-            f"{type(model).__name__}: its encoder does not have the BERT layer structure pyramidize needs"
-        )
-    return encoder
+    """The encoder module (the one whose layers pyramidize patches) of a supported model, or a clear ConfigError."""
+    return find_family(model)[1]
+
+
+def _unique(layers: list[nn.Module]) -> list[nn.Module]:
+    """Each module once, in order (ALBERT calls one module at every schedule index)."""
+    return list({id(layer): layer for layer in layers}.values())
+
+
+def _patch_head(model: nn.Module, family: Family) -> None:
+    """Give a task model the family's pyramid pooling where it needs one (e.g. mean pooling over kept tokens)."""
+    hooks = family.head_hooks.get(type(model).__name__)
+    if hooks is not None:
+        model._pyramid_original_class = model.__class__
+        model.__class__ = _pyramid_class(model.__class__, hooks)
 
 
 @dataclass
@@ -252,6 +263,7 @@ class LayerState:
     sizes_out: torch.Tensor | None = None
     kept_order: torch.Tensor | None = None  # [B, k] positions (in this layer's input) kept by the last forward
     kept_mask: torch.Tensor | None = None  # [B, k] which of those slots are real tokens
+    positions_in: torch.Tensor | None = None  # [B, n] original input position of each input slot; None: 0..n-1
 
 
 class PyramidEncoderMixin:
@@ -268,26 +280,67 @@ class PyramidEncoderMixin:
         **kwargs: Any,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
         """``hidden_states [B, N, D]`` -> ``last_hidden_state [B, l_L, D]`` (CLS first, original order)."""
-        settings: PyramidSettings = self._pyramid_settings
         batch, tokens, _ = hidden_states.shape
-        key_mask, mask_kind = _key_padding_mask(attention_mask, batch, tokens, hidden_states.device)
+        key_mask, mask_kind = key_padding_mask(attention_mask, batch, tokens, hidden_states.device)
+        hidden_states, _ = self._pyramid_run(hidden_states, key_mask, mask_kind, **kwargs)
+        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+
+    def _pyramid_run(
+        self, hidden_states: torch.Tensor, key_mask: torch.Tensor, mask_kind: str | None,
+        positions: torch.Tensor | None = None, **kwargs: Any,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+        """The layers over ``hidden_states [B, N, D]`` with key-padding mask ``[B, N]`` (of the model's mask kind,
+        None: nothing padded) -> (last layer's output ``[B, l_L, D]``, every layer's output at its own length).
+        ``positions [B, N]``: the input's own position ids, if it has any; None means 0..N-1 in every row."""
+        settings: PyramidSettings = self._pyramid_settings
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
+            positions = None if positions is None else positions[:, : settings.lengths[0]]
         padded = mask_kind is not None and not bool(key_mask.all())
         real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
-        for index, layer in enumerate(self.layer):
+        outputs = []
+        for index, layer in enumerate(self._pyramid_layers()):
+            state: LayerState = self._pyramid_states[index]
+            layer._pyramid = state  # a module shared by several indices (ALBERT) takes this call's state
             if settings.options.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
                 layer_mask = size_bias(sizes, key_mask, hidden_states.dtype)
             else:
-                layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
-            layer._pyramid.key_mask_in = key_mask
-            layer._pyramid.real_lengths = real_lengths
-            layer._pyramid.sizes_in = sizes
-            hidden_states = layer(hidden_states, layer_mask, **kwargs)
-            key_mask, sizes = layer._pyramid.key_mask_out, layer._pyramid.sizes_out
-            layer._pyramid.key_mask_out = layer._pyramid.sizes_out = None  # the inputs stay: checkpointing re-runs
-        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+                layer_mask = layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
+            state.key_mask_in, state.real_lengths, state.sizes_in = key_mask, real_lengths, sizes
+            state.positions_in = positions
+            hidden_states = self._pyramid_call(layer, hidden_states, layer_mask, state, kwargs)
+            positions = _positions_out(positions, state, key_mask.shape[1])
+            key_mask, sizes = state.key_mask_out, state.sizes_out
+            state.key_mask_out = state.sizes_out = None  # the inputs stay: checkpointing re-runs
+            outputs.append(hidden_states)
+        self._pyramid_last = (key_mask, sizes)  # [B, l_L] and sizes (or None): for pooling over the kept tokens
+        return hidden_states, outputs
+
+    def _pyramid_call(
+        self, layer: nn.Module, hidden: torch.Tensor, layer_mask: torch.Tensor | None, state: LayerState,
+        kwargs: dict[str, Any],
+    ) -> torch.Tensor:  # fmt: skip
+        """Call one layer with its attention mask ``[B, 1, 1, n]`` (families that need more override this)."""
+        return layer(hidden, layer_mask, **kwargs)
+
+
+def _positions_out(positions: torch.Tensor | None, state: LayerState, tokens: int) -> torch.Tensor | None:
+    """The original positions ``[B, k]`` of the tokens a layer hands on, from those of its ``tokens`` inputs
+    (None: 0..n-1 in every row). Average-pool's pooled token takes the position of its window's first token."""
+    settings = state.settings
+    if settings.method == "average_pool":
+        window = settings.pool_windows[state.index]
+        if window == 1:
+            return positions
+        if positions is None:
+            positions = torch.arange(tokens, device=state.key_mask_in.device).expand(state.key_mask_in.shape[0], -1)
+        return torch.cat([positions[:, :1], positions[:, 1::window]], dim=1)
+    if state.kept_order is None:
+        return positions
+    if positions is None:
+        return state.kept_order
+    return positions.gather(1, state.kept_order)
 
 
 class PyramidLayerMixin:
@@ -298,18 +351,17 @@ class PyramidLayerMixin:
     then draws anew in the re-run, so use it without checkpointing.
     """
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *args, **kwargs):
-        """``hidden_states [B, n, D]`` -> ``[B, min(l_j, n), D]`` (or pooled lengths for Average-pool)."""
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
+        """``hidden_states [B, n, D]`` -> ``[B, min(l_j, n), D]`` (or pooled lengths for Average-pool); ``args`` and
+        ``kwargs`` (the attention mask, ...) go to the family's attention sublayer."""
         state: LayerState = self._pyramid
         key_mask = state.key_mask_in
         state.sizes_out = state.sizes_in  # a layer that keeps every token passes the sizes on
         state.kept_order = None
-        attention_output, attention_weights = self.attention(hidden_states, attention_mask, **kwargs)
+        attention_output, attention_weights = self._pyramid_attention(hidden_states, *args, **kwargs)
         if state.settings.options.position == "middle":
             attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
-        layer_output = apply_chunking_to_forward(
-            self.feed_forward_chunk, self.chunk_size_feed_forward, self.seq_len_dim, attention_output
-        )
+        layer_output = self._pyramid_ffn(attention_output)
         if state.settings.options.position == "end":
             layer_output, key_mask = self._pyramid_reduce(layer_output, key_mask, attention_weights)
         state.key_mask_out = key_mask
@@ -373,8 +425,7 @@ class PyramidLayerMixin:
         """Attention received per key ``[B, n]``, from the layer's probabilities or its captured Q and K."""
         if attention_weights is None:  # SDPA and other fused kernels return no probabilities
             query, key = self._pyramid.captured
-            attention = self.attention.self
-            heads, head_size = attention.num_attention_heads, attention.attention_head_size
+            heads, head_size = self._pyramid_heads()
             batch, tokens, _ = query.shape
             query = query.view(batch, tokens, heads, head_size).transpose(1, 2).float()
             key = key.view(batch, tokens, heads, head_size).transpose(1, 2).float()
@@ -392,51 +443,29 @@ class PyramidLayerMixin:
         return generators[str(device)]
 
 
-_CLASS_CACHE: dict[tuple[type, type], type] = {}
+_CLASS_CACHE: dict[tuple[type, tuple[type, ...]], type] = {}
 
 
-def _pyramid_class(original: type, mixin: type) -> type:
-    """``Pyramid<Original>``: ``mixin`` in front of ``original`` (cached, so isinstance checks stay cheap)."""
-    if (original, mixin) not in _CLASS_CACHE:
-        _CLASS_CACHE[original, mixin] = type(f"Pyramid{original.__name__}", (mixin, original), {})
-    return _CLASS_CACHE[original, mixin]
+def _pyramid_class(original: type, *mixins: type) -> type:
+    """``Pyramid<Original>``: ``mixins`` in front of ``original`` (cached, so isinstance checks stay cheap)."""
+    if (original, mixins) not in _CLASS_CACHE:
+        _CLASS_CACHE[original, mixins] = type(f"Pyramid{original.__name__}", (*mixins, original), {})
+    return _CLASS_CACHE[original, mixins]
 
 
 def _capture_queries_and_keys(layer: nn.Module, hooks: list) -> None:
-    """Attention-select under SDPA: keep the layer's Q and K projections (no recomputation)."""
-    attention, state = layer.attention.self, layer._pyramid
+    """Attention-select under SDPA: keep the layer's Q and K projections (no recomputation). The state is looked up
+    at each call (a shared module has one per schedule index); families whose hooks return the attention
+    probabilities themselves have no projections to capture."""
+    projections = layer._pyramid_query_key()
+    if projections is None:
+        return
 
     def keep_query(_module, _inputs, output):
-        state.captured = (output.detach(), None)
+        layer._pyramid.captured = (output.detach(), None)
 
     def keep_key(_module, _inputs, output):
-        state.captured = (state.captured[0], output.detach())
+        layer._pyramid.captured = (layer._pyramid.captured[0], output.detach())
 
-    hooks.append(attention.query.register_forward_hook(keep_query))
-    hooks.append(attention.key.register_forward_hook(keep_key))
-
-
-def _key_padding_mask(
-    attention_mask: torch.Tensor | None, batch: int, tokens: int, device: torch.device
-) -> tuple[torch.Tensor, str | None]:
-    """Key-padding mask ``[B, N]`` (True = real) from the model's 4-D mask, and that mask's kind.
-
-    The model hands the encoder None (nothing padded), a bool ``[B, 1, N, N]`` (SDPA) or an additive float
-    ``[B, 1, N, N]`` (eager); the query row of CLS says which keys are real.
-    """
-    if attention_mask is None:
-        return torch.ones(batch, tokens, dtype=torch.bool, device=device), None
-    if attention_mask.dim() == 2:
-        return attention_mask.to(torch.bool), "bool"
-    row = attention_mask[:, 0, 0, :]
-    if attention_mask.dtype == torch.bool:
-        return row, "bool"
-    return row == 0, "float"
-
-
-def _layer_attention_mask(key_mask: torch.Tensor, kind: str | None, dtype: torch.dtype) -> torch.Tensor:
-    """``[B, n]`` -> ``[B, 1, 1, n]`` in the model's mask format."""
-    if kind == "bool":
-        return key_mask[:, None, None, :]
-    additive = torch.zeros(key_mask.shape, dtype=dtype, device=key_mask.device)
-    return additive.masked_fill_(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
+    hooks.append(projections[0].register_forward_hook(keep_query))
+    hooks.append(projections[1].register_forward_hook(keep_key))

@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from pyramid_bert import __version__, schedule
 from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.patch.hf import pyramidize, unpyramidize
 from pyramid_bert.spec import DENSE, METHODS, RATIO_METHODS, PyramidSettings, SelectionOptions, flag
 
@@ -362,9 +363,7 @@ def pyramid_summary(model_config: Any, n: int, lengths: list[int] | None, method
         "predicted_speedup": schedule.predicted_speedup(
             n,
             lengths,
-            hidden=model_config.hidden_size,
-            intermediate=model_config.intermediate_size,
-            num_layers=model_config.num_hidden_layers,
+            **flops_geometry(model_config),
             position=position,
             truncate_input=truncate_input,
         ),

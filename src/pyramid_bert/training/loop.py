@@ -40,6 +40,7 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
 from pyramid_bert.data import resolve_model
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.training import checkpoint
 from pyramid_bert.training.batching import real_lengths
 from pyramid_bert.training.config import (
@@ -329,9 +330,7 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
         },
         "model_source": run.source,
         "model_shape": {
-            "num_layers": model_config.num_hidden_layers,
-            "hidden": model_config.hidden_size,
-            "intermediate": model_config.intermediate_size,
+            **{name: flops_geometry(model_config)[name] for name in ("num_layers", "hidden", "intermediate")},
             "heads": model_config.num_attention_heads,
         },
         "lengths": run.lengths,
