@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+from torch._higher_order_ops.while_loop import while_loop
 
 from pyramid_bert import kcenter_kernel
 from pyramid_bert.errors import ConfigError
@@ -72,9 +73,14 @@ def check_selection_inputs(x: torch.Tensor, k: int, mask: torch.Tensor | None) -
     if x.dim() != 3:
         raise ConfigError(f"x must be [batch, tokens, dim], got shape {tuple(x.shape)}")
     batch, tokens, _ = x.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     return _bool_mask(mask, batch, tokens, x.device)
+
+
+def check_k(k: int, tokens: int) -> None:
+    """ConfigError unless ``k`` is an int in ``[1, tokens]`` (a symbolic int under ``torch.compile`` counts as one)."""
+    if isinstance(k, bool) or not isinstance(k, (int, torch.SymInt)) or not 1 <= k <= tokens:
+        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
 
 
 def _bool_mask(mask: torch.Tensor | None, batch: int, tokens: int, device: torch.device) -> torch.Tensor:
@@ -88,8 +94,13 @@ def _bool_mask(mask: torch.Tensor | None, batch: int, tokens: int, device: torch
 
 
 def _check_finite(values: torch.Tensor, what: str) -> None:
-    if not bool(torch.isfinite(values).all()):
-        raise ConfigError(f"{what} contain NaN or inf; token selection needs finite hidden states")
+    """ConfigError if ``values`` hold NaN or inf. Under ``torch.compile`` the check is an asynchronous assertion
+    (a RuntimeError with the same message), so that no value is read on the host inside the graph."""
+    message = f"{what} contain NaN or inf; token selection needs finite hidden states"
+    if torch.compiler.is_compiling():
+        torch._assert_async(torch.isfinite(values).all(), message)
+    elif not bool(torch.isfinite(values).all()):
+        raise ConfigError(message)
 
 
 def check_distance(distance: str) -> str:
@@ -217,7 +228,10 @@ def _prepare(
 
 
 def _use_compiled_rounds(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled
+    """Whether the numba rounds run: on CPU, when numba is installed and allowed, and never inside a
+    ``torch.compile`` graph (there the torch rounds are traced instead)."""
+    cpu = x.device.type == "cpu" and kcenter_kernel.AVAILABLE
+    return cpu and _compiled_rounds_enabled and not torch.compiler.is_compiling()
 
 
 @torch.compiler.disable
@@ -310,29 +324,45 @@ def _kcenter_rounds(
     rows: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor, k: int, per_round: int
 ) -> torch.Tensor:
     """The greedy rounds as batched torch ops: ``rows(centers [B, c]) -> [B, c, N]`` gives the squared distances
-    of the chosen centers to every token; ``mask [B, N]``. Returns the selection order ``[B, k]``."""
+    of the chosen centers to every token; ``mask [B, N]``. Returns the selection order ``[B, k]``.
+
+    Every round takes ``take = min(per_round, k - 1)`` tokens (the first ``take`` of a stable descending sort of the
+    scores, or the first maximum when ``take`` is 1), so the number of rounds and every shape follow from ``k``,
+    ``per_round`` and ``N`` alone and no value is read on the host. The last round may take more than reaching
+    ``k`` needs; its first ones are the tokens a shorter last round takes, and the rest is cut off. Eagerly the
+    rounds are a Python loop; under ``torch.compile`` one ``while_loop``, whose trip count may be symbolic (keep
+    ratios under dynamic shapes), so the graph has neither a break nor a copy of the loop body per round.
+    """
     batch, tokens = mask.shape
     # score: distance to the nearest selected center for unselected real tokens (>= 0),
     # -1 for padding (chosen only after every real token), -inf once selected.
     cls = torch.zeros(batch, 1, dtype=torch.long, device=mask.device)
+    if k == 1:
+        return cls
     score = rows(cls)[:, 0, :].clone()
     score.masked_fill_(~mask, -1.0)
     score[:, 0] = -math.inf
-    chosen = [cls]
-    count = 1
-    while count < k:
-        take = min(per_round, k - count)
+    take = min(per_round, k - 1)
+    rounds = (k - 2) // take + 1  # ceil((k - 1) / take)
+    chosen = cls.expand(batch, 1 + rounds * take).clone()
+    offsets = torch.arange(take, device=mask.device)
+
+    def one_round(count: torch.Tensor, score: torch.Tensor, chosen: torch.Tensor):
         if take == 1:
             new = score.argmax(dim=1, keepdim=True)  # first maximum: lower index wins ties
         else:
             new = torch.sort(score, dim=1, descending=True, stable=True).indices[:, :take]
-        chosen.append(new)
-        count += take
-        if count == k:
-            break
-        score.scatter_(1, new, -math.inf)
-        torch.minimum(score, rows(new).amin(dim=1), out=score)
-    return torch.cat(chosen, dim=1)
+        chosen = chosen.scatter(1, (count + offsets).expand(batch, take), new)
+        score = torch.minimum(score.scatter(1, new, -math.inf), rows(new).amin(dim=1))
+        return count + take, score, chosen
+
+    count = torch.ones((), dtype=torch.long, device=mask.device)
+    if torch.compiler.is_compiling():
+        _, _, chosen = while_loop(lambda count, _score, _chosen: count < k, one_round, (count, score, chosen))
+    else:
+        for _ in range(rounds):
+            count, score, chosen = one_round(count, score, chosen)
+    return chosen[:, :k]
 
 
 def kcenter_greedy_reference(
@@ -379,8 +409,7 @@ def kcenter_greedy_reference(
 def first_k(mask: torch.Tensor, k: int) -> torch.Tensor:
     """First-k-select: the first ``k`` real tokens in order (CLS first), then padding. ``mask [B, N]`` -> ``[B, k]``."""
     batch, tokens = mask.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, mask.device)
     return torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :k]
 
@@ -391,8 +420,7 @@ def random_select(mask: torch.Tensor, k: int, generator: torch.Generator | None 
     ``generator`` (a ``torch.Generator`` on the mask's device) makes the choice reproducible.
     """
     batch, tokens = mask.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, mask.device)
     score = torch.rand(batch, tokens, generator=generator, device=mask.device)  # [0, 1)
     score = score.masked_fill(~mask, -1.0)
@@ -419,8 +447,7 @@ def attention_select(significance: torch.Tensor, k: int, mask: torch.Tensor | No
     ``significance [B, N]`` (see :func:`attention_significance`) -> ``[B, k]``.
     """
     batch, tokens = significance.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, significance.device)
     _check_finite(significance, "attention significance scores")
     score = significance.float().masked_fill(~mask, -math.inf)

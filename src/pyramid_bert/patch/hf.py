@@ -23,6 +23,7 @@ own code, so ``output_hidden_states`` / ``output_attentions`` report every layer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
+from pyramid_bert.patch.plan import LayerPlan, plan_batch
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
@@ -41,7 +43,6 @@ from pyramid_bert.selection import (
     gather_tokens,
     kcenter_greedy,
     random_select,
-    ratio_counts,
 )
 from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
 
@@ -236,7 +237,7 @@ class LayerState:
     key_mask_in: torch.Tensor | None = None
     key_mask_out: torch.Tensor | None = None
     captured: tuple[torch.Tensor, torch.Tensor] | None = None
-    real_lengths: torch.Tensor | None = None  # [B] real tokens per example at the encoder input (keep ratios)
+    plan: LayerPlan | None = None  # what this layer keeps of the current batch (set by the encoder)
     sizes_in: torch.Tensor | None = None  # [B, n] input tokens each token stands for (duplicity / merge)
     sizes_out: torch.Tensor | None = None
     kept_order: torch.Tensor | None = None  # [B, k] positions (in this layer's input) kept by the last forward
@@ -262,20 +263,18 @@ class PyramidEncoderMixin:
         key_mask, mask_kind = _key_padding_mask(attention_mask, batch, tokens, hidden_states.device)
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
-        padded = mask_kind is not None and not bool(key_mask.all())
-        real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
+        plan = plan_batch(settings, key_mask, mask_kind is not None, len(self.layer))
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
         for index, layer in enumerate(self.layer):
             if settings.options.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
                 layer_mask = size_bias(sizes, key_mask, hidden_states.dtype)
             else:
-                layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
-            layer._pyramid.key_mask_in = key_mask
-            layer._pyramid.real_lengths = real_lengths
-            layer._pyramid.sizes_in = sizes
+                layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if plan.padded else None
+            state: LayerState = layer._pyramid
+            state.key_mask_in, state.plan, state.sizes_in = key_mask, plan.layers[index], sizes
             hidden_states = layer(hidden_states, layer_mask, **kwargs)
-            key_mask, sizes = layer._pyramid.key_mask_out, layer._pyramid.sizes_out
-            layer._pyramid.key_mask_out = layer._pyramid.sizes_out = None  # the inputs stay: checkpointing re-runs
+            key_mask, sizes = state.key_mask_out, state.sizes_out
+            state.key_mask_out = state.sizes_out = None  # the inputs stay: checkpointing re-runs
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
 
 
@@ -308,55 +307,10 @@ class PyramidLayerMixin:
     def _pyramid_reduce(
         self, hidden: torch.Tensor, key_mask: torch.Tensor, attention_weights: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """This layer's selection: ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]``."""
-        state: LayerState = self._pyramid
-        settings = state.settings
-        method = settings.method
-        if method == "input_first_k":
-            return hidden, key_mask
-        if method == "average_pool":
-            window = settings.pool_windows[state.index]
-            return average_pool(hidden, key_mask, window) if window > 1 else (hidden, key_mask)
-        tokens = hidden.shape[1]
-        counts = None
-        if settings.keep_ratios is not None:
-            current = key_mask.sum(dim=1)
-            counts = ratio_counts(state.real_lengths, current, settings.keep_ratios[state.index])
-            k = int(counts.max())
-            if k == tokens and bool((counts == current).all()):
-                return hidden, key_mask
-        else:
-            k = min(settings.lengths[state.index], tokens)
-            if k == tokens:
-                return hidden, key_mask
-        with torch.no_grad():
-            if method == "coreset":
-                indices = kcenter_greedy(hidden, k, m=settings.options.m, mask=key_mask, distance=settings.options.distance)
-            elif method == "attention":
-                indices = attention_select(self._pyramid_significance(key_mask, attention_weights), k, key_mask)
-            elif method == "first_k":
-                indices = first_k(key_mask, k)
-            else:  # random
-                indices = random_select(key_mask, k, self._pyramid_generator(hidden.device))
-        kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
-        state.kept_order, state.kept_mask = ordered, kept_mask
-        if settings.options.tracks_sizes:
-            kept = self._pyramid_assign(hidden, key_mask, ordered, kept, kept_mask)
-        return kept, kept_mask
-
-    def _pyramid_assign(
-        self, hidden: torch.Tensor, key_mask: torch.Tensor, ordered: torch.Tensor, kept: torch.Tensor,
-        kept_mask: torch.Tensor,
-    ) -> torch.Tensor:  # fmt: skip
-        """Assign dropped tokens to their nearest kept token: sets ``sizes_out [B, k]``; merges if asked."""
-        state: LayerState = self._pyramid
-        sizes = state.sizes_in
-        with torch.no_grad():
-            slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.options.distance)
-        state.sizes_out = cluster_sizes(sizes, key_mask, slots, ordered.shape[1])
-        if state.settings.options.merge:
-            kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
-        return kept
+        """This layer's selection: ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]`` (see :func:`reduce_tokens`)."""
+        return reduce_tokens(
+            hidden, key_mask, self._pyramid, lambda: self._pyramid_significance(key_mask, attention_weights)
+        )
 
     def _pyramid_significance(self, key_mask: torch.Tensor, attention_weights: torch.Tensor | None) -> torch.Tensor:
         """Attention received per key ``[B, n]``, from the layer's probabilities or its captured Q and K."""
@@ -374,11 +328,64 @@ class PyramidLayerMixin:
             attention_weights = scores.softmax(dim=-1)
         return attention_significance(attention_weights, key_mask)
 
-    def _pyramid_generator(self, device: torch.device) -> torch.Generator:
-        generators = self._pyramid.generators
-        if str(device) not in generators:
-            generators[str(device)] = torch.Generator(device=device).manual_seed(self._pyramid.settings.seed)
-        return generators[str(device)]
+
+def reduce_tokens(
+    hidden: torch.Tensor, key_mask: torch.Tensor, state: LayerState, significance: Callable[[], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's token selection, whatever the model family: ``hidden [B, n, D]``, ``key_mask [B, n]`` ->
+    ``[B, k, D], [B, k]`` with k from ``state.plan``; CLS first, kept tokens in their original order.
+
+    ``significance()`` gives Attention-select's scores ``[B, n]`` (called for that method only). Sets
+    ``state.kept_order``, ``state.kept_mask`` and, with sizes tracked, ``state.sizes_out``. Reads no tensor value
+    on the host: the plan (:func:`pyramid_bert.patch.plan.plan_batch`) holds the width and per-example counts.
+    """
+    settings, plan = state.settings, state.plan
+    if plan.keeps_all:
+        return hidden, key_mask
+    if settings.method == "average_pool":
+        return average_pool(hidden, key_mask, settings.pool_windows[state.index])
+    with torch.no_grad():
+        indices = _select(hidden, key_mask, plan.width, state, significance)
+    kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, plan.counts)
+    state.kept_order, state.kept_mask = ordered, kept_mask
+    if settings.options.tracks_sizes:
+        kept = _assign_sizes(hidden, key_mask, ordered, kept, kept_mask, state)
+    return kept, kept_mask
+
+
+def _select(
+    hidden: torch.Tensor, key_mask: torch.Tensor, k: int, state: LayerState, significance: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """The ``k`` positions ``[B, k]`` the layer's method selects, in selection order."""
+    method, options = state.settings.method, state.settings.options
+    if method == "coreset":
+        return kcenter_greedy(hidden, k, m=options.m, mask=key_mask, distance=options.distance)
+    if method == "attention":
+        return attention_select(significance(), k, key_mask)
+    if method == "first_k":
+        return first_k(key_mask, k)
+    return random_select(key_mask, k, _generator(state, hidden.device))
+
+
+def _assign_sizes(
+    hidden: torch.Tensor, key_mask: torch.Tensor, ordered: torch.Tensor, kept: torch.Tensor, kept_mask: torch.Tensor,
+    state: LayerState,
+) -> torch.Tensor:  # fmt: skip
+    """Assign dropped tokens to their nearest kept token: sets ``state.sizes_out [B, k]``; merges if asked."""
+    sizes = state.sizes_in
+    with torch.no_grad():
+        slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.options.distance)
+    state.sizes_out = cluster_sizes(sizes, key_mask, slots, ordered.shape[1])
+    if state.settings.options.merge:
+        kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
+    return kept
+
+
+def _generator(state: LayerState, device: torch.device) -> torch.Generator:
+    """Random-select's generator for ``device``: one per device, shared by every layer, seeded on first use."""
+    if str(device) not in state.generators:
+        state.generators[str(device)] = torch.Generator(device=device).manual_seed(state.settings.seed)
+    return state.generators[str(device)]
 
 
 _CLASS_CACHE: dict[tuple[type, type], type] = {}
