@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-from torch._higher_order_ops.while_loop import while_loop
 
 from pyramid_bert import kcenter_kernel
 from pyramid_bert.errors import ConfigError
@@ -208,14 +207,43 @@ def kcenter_greedy(
     A single round (``m`` >= k - 1) needs only the distances to CLS (one matrix-vector product per example).
     Otherwise one batched Gram product gives all distances; the rounds then only read rows of it. On CPU the rounds run
     as one compiled loop (:mod:`pyramid_bert.kcenter_kernel`, when numba is installed); elsewhere, as a loop of
-    batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`).
+    batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`). Under ``torch.compile`` the
+    rounds are one custom operator of the graph (``torch.ops.pyramid_bert.kcenter_rounds``), the same code inside.
     """
     x, mask, per_round = _prepare(x, k, m, mask, distance)
     if per_round >= k - 1:  # a single round (CS-k-1): only the distances to CLS are needed
         return _kcenter_one_round(x, mask, k)
-    if _use_compiled_rounds(x):
-        return _kcenter_rounds_numba(gram_matrix(x), mask, k, per_round)
-    return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
+    gram = gram_matrix(x)
+    if torch.compiler.is_compiling():
+        return torch.ops.pyramid_bert.kcenter_rounds(gram, mask, k, per_round)
+    return _rounds_on_gram(gram, mask, k, per_round)
+
+
+def _rounds_on_gram(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The greedy rounds from the Gram matrix ``[B, N, N]``: numba on CPU (when allowed), torch ops elsewhere."""
+    if _use_compiled_rounds(gram):
+        return _kcenter_rounds_numba(gram, mask, k, per_round)
+    sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
+    dist = sq_distances_from_dots(gram, sq_norms[:, :, None] + sq_norms[:, None, :])
+    return _kcenter_rounds_torch(dist, mask, k, per_round)
+
+
+@torch.library.custom_op("pyramid_bert::kcenter_rounds", mutates_args=())
+def _kcenter_rounds_op(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The rounds as one operator of ``torch.compile`` graphs: :func:`_rounds_on_gram` ``-> [B, k]``.
+
+    Inside a graph the rounds are one opaque node: no graph break, no value read on the host while tracing,
+    ``k`` may be symbolic (keep ratios under dynamic shapes), and it runs the numba loop on CPU (the torch rounds
+    on other devices). A loop traced into the graph instead (``while_loop``) costs more per round on CPU and
+    trips over two bugs of dynamo in torch 2.13 (attribute writes after it are lost; symbolic sizes in its
+    closure fail to lift), see ``benchmarks/compile_speed.md``.
+    """
+    return _rounds_on_gram(gram, mask, k, per_round)
+
+
+@_kcenter_rounds_op.register_fake
+def _kcenter_rounds_shape(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    return mask.new_empty((mask.shape[0], k), dtype=torch.long)
 
 
 def _prepare(
@@ -324,45 +352,29 @@ def _kcenter_rounds(
     rows: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor, k: int, per_round: int
 ) -> torch.Tensor:
     """The greedy rounds as batched torch ops: ``rows(centers [B, c]) -> [B, c, N]`` gives the squared distances
-    of the chosen centers to every token; ``mask [B, N]``. Returns the selection order ``[B, k]``.
-
-    Every round takes ``take = min(per_round, k - 1)`` tokens (the first ``take`` of a stable descending sort of the
-    scores, or the first maximum when ``take`` is 1), so the number of rounds and every shape follow from ``k``,
-    ``per_round`` and ``N`` alone and no value is read on the host. The last round may take more than reaching
-    ``k`` needs; its first ones are the tokens a shorter last round takes, and the rest is cut off. Eagerly the
-    rounds are a Python loop; under ``torch.compile`` one ``while_loop``, whose trip count may be symbolic (keep
-    ratios under dynamic shapes), so the graph has neither a break nor a copy of the loop body per round.
-    """
+    of the chosen centers to every token; ``mask [B, N]``. Returns the selection order ``[B, k]``."""
     batch, tokens = mask.shape
     # score: distance to the nearest selected center for unselected real tokens (>= 0),
     # -1 for padding (chosen only after every real token), -inf once selected.
     cls = torch.zeros(batch, 1, dtype=torch.long, device=mask.device)
-    if k == 1:
-        return cls
     score = rows(cls)[:, 0, :].clone()
     score.masked_fill_(~mask, -1.0)
     score[:, 0] = -math.inf
-    take = min(per_round, k - 1)
-    rounds = (k - 2) // take + 1  # ceil((k - 1) / take)
-    chosen = cls.expand(batch, 1 + rounds * take).clone()
-    offsets = torch.arange(take, device=mask.device)
-
-    def one_round(count: torch.Tensor, score: torch.Tensor, chosen: torch.Tensor):
+    chosen = [cls]
+    count = 1
+    while count < k:
+        take = min(per_round, k - count)
         if take == 1:
             new = score.argmax(dim=1, keepdim=True)  # first maximum: lower index wins ties
         else:
             new = torch.sort(score, dim=1, descending=True, stable=True).indices[:, :take]
-        chosen = chosen.scatter(1, (count + offsets).expand(batch, take), new)
-        score = torch.minimum(score.scatter(1, new, -math.inf), rows(new).amin(dim=1))
-        return count + take, score, chosen
-
-    count = torch.ones((), dtype=torch.long, device=mask.device)
-    if torch.compiler.is_compiling():
-        _, _, chosen = while_loop(lambda count, _score, _chosen: count < k, one_round, (count, score, chosen))
-    else:
-        for _ in range(rounds):
-            count, score, chosen = one_round(count, score, chosen)
-    return chosen[:, :k]
+        chosen.append(new)
+        count += take
+        if count == k:
+            break
+        score.scatter_(1, new, -math.inf)
+        torch.minimum(score, rows(new).amin(dim=1), out=score)
+    return torch.cat(chosen, dim=1)
 
 
 def kcenter_greedy_reference(
@@ -421,9 +433,16 @@ def random_select(mask: torch.Tensor, k: int, generator: torch.Generator | None 
     """
     batch, tokens = mask.shape
     check_k(k, tokens)
+    return random_order(mask, k, torch.rand(batch, tokens, generator=generator, device=mask.device))
+
+
+def random_order(mask: torch.Tensor, k: int, draws: torch.Tensor) -> torch.Tensor:
+    """:func:`random_select` given its uniform draws ``draws [B, N]`` in [0, 1) (drawn ahead, e.g. outside a
+    ``torch.compile`` graph): CLS, then real tokens by decreasing draw, then padding. -> ``[B, k]``."""
+    batch, tokens = mask.shape
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, mask.device)
-    score = torch.rand(batch, tokens, generator=generator, device=mask.device)  # [0, 1)
-    score = score.masked_fill(~mask, -1.0)
+    score = draws.masked_fill(~mask, -1.0)
     score[:, 0] = 2.0
     return torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
 

@@ -34,7 +34,7 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.patch.plan import LayerPlan, plan_batch
+from pyramid_bert.patch.plan import BatchPlan, LayerPlan, plan_batch
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
@@ -42,7 +42,7 @@ from pyramid_bert.selection import (
     first_k,
     gather_tokens,
     kcenter_greedy,
-    random_select,
+    random_order,
 )
 from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
 
@@ -238,6 +238,7 @@ class LayerState:
     key_mask_out: torch.Tensor | None = None
     captured: tuple[torch.Tensor, torch.Tensor] | None = None
     plan: LayerPlan | None = None  # what this layer keeps of the current batch (set by the encoder)
+    random_draws: torch.Tensor | None = None  # [B, n] Random-select's draws for the current batch
     sizes_in: torch.Tensor | None = None  # [B, n] input tokens each token stands for (duplicity / merge)
     sizes_out: torch.Tensor | None = None
     kept_order: torch.Tensor | None = None  # [B, k] positions (in this layer's input) kept by the last forward
@@ -264,6 +265,10 @@ class PyramidEncoderMixin:
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
         plan = plan_batch(settings, key_mask, mask_kind is not None, len(self.layer))
+        draws = [None] * len(self.layer)
+        if settings.method == "random":
+            generators = self.layer[0]._pyramid.generators
+            draws = random_draws(plan, batch, key_mask.shape[1], generators, settings.seed, hidden_states.device)
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
         for index, layer in enumerate(self.layer):
             if settings.options.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
@@ -272,6 +277,7 @@ class PyramidEncoderMixin:
                 layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if plan.padded else None
             state: LayerState = layer._pyramid
             state.key_mask_in, state.plan, state.sizes_in = key_mask, plan.layers[index], sizes
+            state.random_draws = draws[index]
             hidden_states = layer(hidden_states, layer_mask, **kwargs)
             key_mask, sizes = state.key_mask_out, state.sizes_out
             state.key_mask_out = state.sizes_out = None  # the inputs stay: checkpointing re-runs
@@ -282,8 +288,8 @@ class PyramidLayerMixin:
     """Forward of a pyramid encoder layer; mixed in front of the model's own layer class by :func:`pyramidize`.
 
     The encoder sets ``self._pyramid.key_mask_in`` ``[B, n]`` before the call and reads ``key_mask_out`` after it.
-    ``key_mask_in`` is kept until the next forward, so gradient checkpointing can re-run the layer; Random-select
-    then draws anew in the re-run, so use it without checkpointing.
+    ``key_mask_in`` (and Random-select's draws) are kept until the next forward, so gradient checkpointing can
+    re-run the layer and select the same tokens.
     """
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *args, **kwargs):
@@ -364,7 +370,7 @@ def _select(
         return attention_select(significance(), k, key_mask)
     if method == "first_k":
         return first_k(key_mask, k)
-    return random_select(key_mask, k, _generator(state, hidden.device))
+    return random_order(key_mask, k, state.random_draws)
 
 
 def _assign_sizes(
@@ -381,11 +387,23 @@ def _assign_sizes(
     return kept
 
 
-def _generator(state: LayerState, device: torch.device) -> torch.Generator:
-    """Random-select's generator for ``device``: one per device, shared by every layer, seeded on first use."""
-    if str(device) not in state.generators:
-        state.generators[str(device)] = torch.Generator(device=device).manual_seed(state.settings.seed)
-    return state.generators[str(device)]
+@torch.compiler.disable
+def random_draws(
+    plan: BatchPlan, batch: int, tokens: int, generators: dict[str, torch.Generator], seed: int, device: torch.device
+) -> list[torch.Tensor | None]:
+    """Random-select's uniform draws ``[B, n_j]`` for each selecting layer (None for the others), drawn in layer
+    order from the generator of ``device`` (one per device, shared by every layer, seeded on first use).
+
+    Drawn before the encoder runs and outside ``torch.compile`` graphs (dynamo cannot pass a ``torch.Generator``
+    to an op): one graph break per forward, for this method only. The draws are those the layers would make.
+    """
+    if str(device) not in generators:
+        generators[str(device)] = torch.Generator(device=device).manual_seed(seed)
+    generator, draws, width = generators[str(device)], [], tokens
+    for layer in plan.layers:
+        draws.append(None if layer.keeps_all else torch.rand(batch, width, generator=generator, device=device))
+        width = layer.width
+    return draws
 
 
 _CLASS_CACHE: dict[tuple[type, type], type] = {}
