@@ -8,6 +8,7 @@ from typing import Any
 from pyramid_bert.cli.flags import (
     MAX_BATCH_SIZE,
     MAX_SEQUENCE_LENGTH,
+    add_compile_argument,
     add_force_argument,
     batch_size_list,
     load_files_task,
@@ -82,10 +83,7 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--text-column", type=text_columns, action="extend", metavar="NAME", help="with --train (text)")
     group.add_argument("--label-column", default="label", help="with --train (default label)")
     group.add_argument("--examples", type=positive_int, default=1000, help="seeded sample of the split (default 1000)")
-    group.add_argument(
-        "--compile", action="store_true",
-        help="also time both models under torch.compile(dynamic=True) (selection stays eager; compiling takes minutes)",
-    )  # fmt: skip
+    add_compile_argument(group)
     group.add_argument(
         "--schedule", default="fixed", choices=("fixed", "ratio"),
         help="fixed lengths at N (the paper), or keep ratios of each example's real length; with ratio, "
@@ -232,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.csv, "--csv", force=args.force)
     if not (args.task or args.train) and size_options(args):
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
+    if not (args.task or args.train) and args.compile:
+        raise ConfigError("--compile: with --task or --train only (whole passes over real inputs)")
     if args.threads:
         torch.set_num_threads(args.threads)
     batch_sizes = args.batch_sizes

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.data.files import examples_from_rows, stream_rows
 from pyramid_bert.data.user_task import input_limit
 from pyramid_bert.errors import ConfigError
@@ -40,13 +41,15 @@ def predict_file(
     device: str = "cpu",
     progress: bool = True,
     replace: bool = False,
+    compile: bool = False,
 ) -> int:
     """Predict every row of ``input_path`` with the model in ``folder``; write ``output_path`` (an existing file only
     with ``replace``); returns the row count.
 
     Streams: rows are read :data:`CHUNK_BATCHES` batches at a time, predicted (sorted by length, padded per batch)
     and written as they come, so memory does not grow with the file. The first chunk is checked before the model is
-    loaded; a bad row further on stops the run and leaves ``output_path`` as it was.
+    loaded; a bad row further on stops the run and leaves ``output_path`` as it was. ``compile``: predict under
+    ``torch.compile`` (:func:`pyramid_bert.compiling.compile_model`).
     """
     from tqdm.auto import tqdm
 
@@ -60,6 +63,8 @@ def predict_file(
     first = next(chunks, [])
     _chunk_texts(columns, first, input_path, text_columns)  # an empty file or a missing column: before loading
     model, tokenizer = _load(folder)
+    if compile:
+        compile_model(model)
     length = _input_length(model, tokenizer, max_length)
     label_name, score_name = _output_names(columns)
     count = 0

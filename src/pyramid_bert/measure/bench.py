@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.measure.timing import speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import PyramidLayerMixin, pyramidize
@@ -276,8 +277,8 @@ def bench_split(
     ``options``: further ``pyramidize`` options (distance, duplicity_attention, merge); they are named in the
     row's method column.
 
-    ``compile``: run both through ``torch.compile(dynamic=True)`` (the selection itself stays eager); the warm-up
-    pass compiles, so give ``warmup >= 1``.
+    ``compile``: run both through :func:`pyramid_bert.compiling.compile_model`; the warm-up pass compiles, so give
+    ``warmup >= 1``.
     """
     from pyramid_bert.measure.speed import measure_split_speed
 
@@ -285,7 +286,7 @@ def bench_split(
                          keep_ratios=list(ratios) if ratios else None, **(options or {}))  # fmt: skip
     options_label = "".join(f"+{k}" if v is True else f"+{v}" for k, v in (options or {}).items() if v not in (False, "euclidean"))
     if compile:
-        dense, pyramid = torch.compile(dense, dynamic=True), torch.compile(pyramid, dynamic=True)
+        dense, pyramid = compile_model(copy.deepcopy(dense)), compile_model(pyramid)
     speed = measure_split_speed(
         pyramid, dense, encodings, batch_size=batch_size, device=torch.device(device), warmup=warmup, repeats=repeats
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.measure.evaluation import SPEEDUP_PREFIXES, SPREAD_STATS, Evaluation
 from pyramid_bert.spec import METHODS, SelectionOptions
@@ -90,6 +91,7 @@ def evaluate_checkpoint(
     time_train_step: bool = True,
     task_data: TaskData | None = None,
     write_json: bool = True,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Score checkpoint ``path`` on ``split`` of its task (or ``task``) and measure its speed and memory.
 
@@ -109,6 +111,8 @@ def evaluate_checkpoint(
         timing_dense_modes: the batchings the dense model is timed under (the pyramid: padded and sorted); sweeps
             drop ``dynamic`` to save time.
         task_data: use this task instead of loading one by name (tests).
+        compile: score and time the model (and its dense twin) under ``torch.compile``
+            (:func:`pyramid_bert.compiling.compile_model`).
         write_json: also write the result to ``<path>/eval-<split>[-only-infer].json`` (``result_json``), in folders
             written by ``finetune`` or ``compress`` only.
 
@@ -126,13 +130,15 @@ def evaluate_checkpoint(
     check_labels_fit(run.task, run.model.config.num_labels, encodings["labels"], str(run.folder))
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run.config.seed))
     run.model.to(torch_device)
+    if compile:
+        compile_model(run.model)
     result = _score(run, encodings, split=split, batch_size=eval_batch_size, device=torch_device)
     result.only_infer = only_infer or None
     if measure_speed:
         timing = dict(warmup=timing_warmup, repeats=timing_repeats, examples=timing_examples, dense_modes=timing_dense_modes)
         _measure_speed_into(
             result, run, split, max_examples, batch_size=eval_batch_size, device=torch_device,
-            time_train_step=time_train_step, **timing,
+            time_train_step=time_train_step, compile=compile, **timing,
         )  # fmt: skip
     if measure_memory:
         from pyramid_bert.training.batching import real_lengths
@@ -274,6 +280,7 @@ def _score(
 def _measure_speed_into(
     result: Evaluation, run: _Run, split: str, max_examples: int | None, *, batch_size: int, device: torch.device,
     warmup: int, repeats: int, examples: int | None, dense_modes: tuple[str, ...], time_train_step: bool,
+    compile: bool = False,
 ) -> None:  # fmt: skip
     """Speed against the dense twin (both protocols, and a training step), or 1.0 for a model that selects nothing."""
     if not run.selected:
@@ -283,6 +290,7 @@ def _measure_speed_into(
     speed = _measure_speed(
         run.model, run.folder, timed, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
         train_batch_size=run.config.resolved_batch_size() if time_train_step else None, dense_modes=dense_modes,
+        compile=compile,
     )  # fmt: skip
     result.speed = speed
     result.speedup = {"paper": dict(speed["paper_speedup"]), "sorted": dict(speed["real_speedup"])}
@@ -323,11 +331,14 @@ def _measure_speed(
     repeats: int,
     train_batch_size: int | None,
     dense_modes: tuple[str, ...],
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin."""
     from pyramid_bert.measure.speed import measure_split_speed, measure_train_step_speed
 
     dense_model = _load_dense(folder).to(device)
+    if compile:
+        compile_model(dense_model)
     speed = measure_split_speed(
         model, dense_model, encodings, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
         dense_modes=dense_modes,
