@@ -5,6 +5,8 @@ subclasses (in the manner of ToMe's patches).
 
 Modifications of the encoder (``BertEncoder``, ``RobertaEncoder``, ...):
 - before layer 1, Input-first-k truncates the sequence to ``lengths[0]`` tokens;
+- before layer 1, it plans what every layer keeps of the batch (:func:`pyramid_bert.patch.plan.plan_batch`: widths
+  and per-example counts from the attention mask, so no layer reads a tensor value on the host);
 - it carries a key-padding mask ``[B, n]`` from layer to layer and gives each layer an attention mask
   ``[B, 1, 1, n]`` for its own length (None when nothing is padded), in the format the model's attention
   implementation expects (additive float for eager, bool for SDPA).
@@ -265,10 +267,7 @@ class PyramidEncoderMixin:
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
         plan = plan_batch(settings, key_mask, mask_kind is not None, len(self.layer))
-        draws = [None] * len(self.layer)
-        if settings.method == "random":
-            generators = self.layer[0]._pyramid.generators
-            draws = random_draws(plan, batch, key_mask.shape[1], generators, settings.seed, hidden_states.device)
+        draws = random_draws(plan, key_mask, self.layer[0]._pyramid) if settings.method == "random" else None
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
         for index, layer in enumerate(self.layer):
             if settings.options.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
@@ -277,7 +276,7 @@ class PyramidEncoderMixin:
                 layer_mask = _layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if plan.padded else None
             state: LayerState = layer._pyramid
             state.key_mask_in, state.plan, state.sizes_in = key_mask, plan.layers[index], sizes
-            state.random_draws = draws[index]
+            state.random_draws = draws[index] if draws else None
             hidden_states = layer(hidden_states, layer_mask, **kwargs)
             key_mask, sizes = state.key_mask_out, state.sizes_out
             state.key_mask_out = state.sizes_out = None  # the inputs stay: checkpointing re-runs
@@ -388,18 +387,17 @@ def _assign_sizes(
 
 
 @torch.compiler.disable
-def random_draws(
-    plan: BatchPlan, batch: int, tokens: int, generators: dict[str, torch.Generator], seed: int, device: torch.device
-) -> list[torch.Tensor | None]:
+def random_draws(plan: BatchPlan, key_mask: torch.Tensor, state: LayerState) -> list[torch.Tensor | None]:
     """Random-select's uniform draws ``[B, n_j]`` for each selecting layer (None for the others), drawn in layer
-    order from the generator of ``device`` (one per device, shared by every layer, seeded on first use).
+    order from the generator of the mask's device (one per device, shared by every layer, seeded on first use).
 
     Drawn before the encoder runs and outside ``torch.compile`` graphs (dynamo cannot pass a ``torch.Generator``
     to an op): one graph break per forward, for this method only. The draws are those the layers would make.
     """
-    if str(device) not in generators:
-        generators[str(device)] = torch.Generator(device=device).manual_seed(seed)
-    generator, draws, width = generators[str(device)], [], tokens
+    device, (batch, width) = key_mask.device, key_mask.shape
+    if str(device) not in state.generators:
+        state.generators[str(device)] = torch.Generator(device=device).manual_seed(state.settings.seed)
+    generator, draws = state.generators[str(device)], []
     for layer in plan.layers:
         draws.append(None if layer.keeps_all else torch.rand(batch, width, generator=generator, device=device))
         width = layer.width

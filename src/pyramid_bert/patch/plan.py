@@ -90,7 +90,7 @@ def _pooled_widths(windows: list[int], tokens: int) -> list[int]:
 def _plan_ratios_masked(ratios: list[float], key_mask: torch.Tensor, compiling: bool) -> BatchPlan:
     """Keep ratios on a masked batch: per-example counts chained on the device; widths from one host read (eager)
     or bounded from the shape (compiling)."""
-    batch, tokens = key_mask.shape
+    tokens = key_mask.shape[1]
     real = key_mask.sum(dim=1)
     counts, current = [], real
     for ratio in ratios:
@@ -98,15 +98,17 @@ def _plan_ratios_masked(ratios: list[float], key_mask: torch.Tensor, compiling: 
         counts.append(current)
     if compiling:
         widths = _chained([ratio_keep(ratio, tokens) for ratio in ratios], tokens)
-        # an example keeps all it has exactly when its ratio did not fall (ratios never rise)
-        keeps = [ratio >= previous for ratio, previous in zip(ratios, [1.0, *ratios[:-1]], strict=True)]
-        keeps = [keep and width == previous for keep, width, previous in zip(keeps, widths, [tokens, *widths[:-1]], strict=True)]
-        return BatchPlan([LayerPlan(w, k, c) for w, k, c in zip(widths, keeps, counts, strict=True)], True)
-    stacked = torch.stack(counts)  # [L, B]
-    previous = torch.cat([real[None], stacked[:-1]])
-    same = (stacked == previous).all(dim=1)
-    read = torch.cat([key_mask.all()[None], stacked.amax(dim=1), same]).tolist()  # the one host read
-    all_real, widths, same_counts = bool(read[0]), read[1 : 1 + len(ratios)], read[1 + len(ratios) :]
+        # every example keeps all it has exactly where the ratio did not fall (ratios never rise)
+        same_counts = [ratio >= previous for ratio, previous in zip(ratios, [1.0, *ratios[:-1]], strict=True)]
+        padded = True
+    else:
+        stacked = torch.stack(counts)  # [L, B]
+        same = (stacked == torch.cat([real[None], stacked[:-1]])).all(dim=1)
+        read = torch.cat([key_mask.all()[None], stacked.amax(dim=1), same]).tolist()  # the one host read
+        padded, widths, same_counts = not read[0], read[1 : 1 + len(ratios)], read[1 + len(ratios) :]
     previous_widths = [tokens, *widths[:-1]]
-    keeps = [bool(s) and w == p for s, w, p in zip(same_counts, widths, previous_widths, strict=True)]
-    return BatchPlan([LayerPlan(w, k, c) for w, k, c in zip(widths, keeps, counts, strict=True)], not all_real)
+    layers = [
+        LayerPlan(width, bool(same) and width == previous, count)
+        for width, previous, same, count in zip(widths, previous_widths, same_counts, counts, strict=True)
+    ]
+    return BatchPlan(layers, padded)
