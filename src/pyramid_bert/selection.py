@@ -72,9 +72,14 @@ def check_selection_inputs(x: torch.Tensor, k: int, mask: torch.Tensor | None) -
     if x.dim() != 3:
         raise ConfigError(f"x must be [batch, tokens, dim], got shape {tuple(x.shape)}")
     batch, tokens, _ = x.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     return _bool_mask(mask, batch, tokens, x.device)
+
+
+def check_k(k: int, tokens: int) -> None:
+    """ConfigError unless ``k`` is an int in ``[1, tokens]`` (a symbolic int under ``torch.compile`` counts as one)."""
+    if isinstance(k, bool) or not isinstance(k, (int, torch.SymInt)) or not 1 <= k <= tokens:
+        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
 
 
 def _bool_mask(mask: torch.Tensor | None, batch: int, tokens: int, device: torch.device) -> torch.Tensor:
@@ -88,8 +93,13 @@ def _bool_mask(mask: torch.Tensor | None, batch: int, tokens: int, device: torch
 
 
 def _check_finite(values: torch.Tensor, what: str) -> None:
-    if not bool(torch.isfinite(values).all()):
-        raise ConfigError(f"{what} contain NaN or inf; token selection needs finite hidden states")
+    """ConfigError if ``values`` hold NaN or inf. Under ``torch.compile`` the check is an asynchronous assertion
+    (a RuntimeError with the same message), so that no value is read on the host inside the graph."""
+    message = f"{what} contain NaN or inf; token selection needs finite hidden states"
+    if torch.compiler.is_compiling():
+        torch._assert_async(torch.isfinite(values).all(), message)
+    elif not bool(torch.isfinite(values).all()):
+        raise ConfigError(message)
 
 
 def check_distance(distance: str) -> str:
@@ -197,14 +207,43 @@ def kcenter_greedy(
     A single round (``m`` >= k - 1) needs only the distances to CLS (one matrix-vector product per example).
     Otherwise one batched Gram product gives all distances; the rounds then only read rows of it. On CPU the rounds run
     as one compiled loop (:mod:`pyramid_bert.kcenter_kernel`, when numba is installed); elsewhere, as a loop of
-    batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`).
+    batched torch ops with no host synchronisation (:func:`kcenter_greedy_torch`). Under ``torch.compile`` the
+    rounds are one custom operator of the graph (``torch.ops.pyramid_bert.kcenter_rounds``), the same code inside.
     """
     x, mask, per_round = _prepare(x, k, m, mask, distance)
     if per_round >= k - 1:  # a single round (CS-k-1): only the distances to CLS are needed
         return _kcenter_one_round(x, mask, k)
-    if _use_compiled_rounds(x):
-        return _kcenter_rounds_numba(gram_matrix(x), mask, k, per_round)
-    return _kcenter_rounds_torch(pairwise_sq_distances(x), mask, k, per_round)
+    gram = gram_matrix(x)
+    if torch.compiler.is_compiling():
+        return torch.ops.pyramid_bert.kcenter_rounds(gram, mask, k, per_round)
+    return _rounds_on_gram(gram, mask, k, per_round)
+
+
+def _rounds_on_gram(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The greedy rounds from the Gram matrix ``[B, N, N]``: numba on CPU (when allowed), torch ops elsewhere."""
+    if _use_compiled_rounds(gram):
+        return _kcenter_rounds_numba(gram, mask, k, per_round)
+    sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
+    dist = sq_distances_from_dots(gram, sq_norms[:, :, None] + sq_norms[:, None, :])
+    return _kcenter_rounds_torch(dist, mask, k, per_round)
+
+
+@torch.library.custom_op("pyramid_bert::kcenter_rounds", mutates_args=())
+def _kcenter_rounds_op(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    """The rounds as one operator of ``torch.compile`` graphs: :func:`_rounds_on_gram` ``-> [B, k]``.
+
+    Inside a graph the rounds are one opaque node: no graph break, no value read on the host while tracing,
+    ``k`` may be symbolic (keep ratios under dynamic shapes), and it runs the numba loop on CPU (the torch rounds
+    on other devices). A loop traced into the graph instead (``while_loop``) costs more per round on CPU and
+    trips over two bugs of dynamo in torch 2.13 (attribute writes after it are lost; symbolic sizes in its
+    closure fail to lift), see ``benchmarks/compile_speed.md``.
+    """
+    return _rounds_on_gram(gram, mask, k, per_round)
+
+
+@_kcenter_rounds_op.register_fake
+def _kcenter_rounds_shape(gram: torch.Tensor, mask: torch.Tensor, k: int, per_round: int) -> torch.Tensor:
+    return mask.new_empty((mask.shape[0], k), dtype=torch.long)
 
 
 def _prepare(
@@ -217,7 +256,10 @@ def _prepare(
 
 
 def _use_compiled_rounds(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and kcenter_kernel.AVAILABLE and _compiled_rounds_enabled
+    """Whether the numba rounds run: on CPU, when numba is installed and allowed, and never inside a
+    ``torch.compile`` graph (there the torch rounds are traced instead)."""
+    cpu = x.device.type == "cpu" and kcenter_kernel.AVAILABLE
+    return cpu and _compiled_rounds_enabled and not torch.compiler.is_compiling()
 
 
 @torch.compiler.disable
@@ -379,8 +421,7 @@ def kcenter_greedy_reference(
 def first_k(mask: torch.Tensor, k: int) -> torch.Tensor:
     """First-k-select: the first ``k`` real tokens in order (CLS first), then padding. ``mask [B, N]`` -> ``[B, k]``."""
     batch, tokens = mask.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, mask.device)
     return torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :k]
 
@@ -391,11 +432,17 @@ def random_select(mask: torch.Tensor, k: int, generator: torch.Generator | None 
     ``generator`` (a ``torch.Generator`` on the mask's device) makes the choice reproducible.
     """
     batch, tokens = mask.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
+    return random_order(mask, k, torch.rand(batch, tokens, generator=generator, device=mask.device))
+
+
+def random_order(mask: torch.Tensor, k: int, draws: torch.Tensor) -> torch.Tensor:
+    """:func:`random_select` given its uniform draws ``draws [B, N]`` in [0, 1) (drawn ahead, e.g. outside a
+    ``torch.compile`` graph): CLS, then real tokens by decreasing draw, then padding. -> ``[B, k]``."""
+    batch, tokens = mask.shape
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, mask.device)
-    score = torch.rand(batch, tokens, generator=generator, device=mask.device)  # [0, 1)
-    score = score.masked_fill(~mask, -1.0)
+    score = draws.masked_fill(~mask, -1.0)
     score[:, 0] = 2.0
     return torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
 
@@ -419,8 +466,7 @@ def attention_select(significance: torch.Tensor, k: int, mask: torch.Tensor | No
     ``significance [B, N]`` (see :func:`attention_significance`) -> ``[B, k]``.
     """
     batch, tokens = significance.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= tokens:
-        raise ConfigError(f"k must be an int in [1, N] = [1, {tokens}], got {k!r}")
+    check_k(k, tokens)
     mask = _bool_mask(mask, batch, tokens, significance.device)
     _check_finite(significance, "attention significance scores")
     score = significance.float().masked_fill(~mask, -math.inf)

@@ -7,6 +7,8 @@ be a finite number > 0, got 'inf'`` and exit code 2. Library functions keep thei
 directly too); these only make the command line fail early. Caps against typos (a flag's help names its cap):
 :data:`MAX_SEQUENCE_LENGTH` for input lengths N, :data:`MAX_BATCH_SIZE` for batch sizes, :data:`MAX_SEED` for seeds.
 
+Compile: ``--compile`` (:func:`add_compile_argument`) on ``bench``, ``evaluate`` and ``predict``.
+
 Data: ``--task NAME`` or ``--train FILE [--dev FILE] [--test FILE]`` with ``--text-column`` / ``--label-column`` /
 ``--max-length`` (see :mod:`pyramid_bert.data.user_task`). Outputs: ``--force`` lifts the rule of
 :func:`pyramid_bert.io.check_output_file` / :func:`pyramid_bert.io.check_output_dir`.
@@ -246,6 +248,16 @@ def add_precision_argument(parser: argparse.ArgumentParser | argparse._ArgumentG
         "--precision", choices=PRECISIONS, default=None,
         help="fp32 or int8 (dynamic int8 quantization of every Linear layer, CPU only; default: the precision the "
         "model folder's config names, else fp32)" + help_extra,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- compile
+def add_compile_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--compile``: run the model(s) under ``torch.compile`` (:func:`pyramid_bert.compiling.compile_model`)."""
+    parser.add_argument(
+        "--compile", action="store_true",
+        help="run the models under torch.compile (dynamic shapes, no graph break in the pyramid forward); bench "
+        "times them compiled beside eager. The first batches compile: a minute or more on a small CPU",
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pyramid_bert.cli.flags import (
     MAX_BATCH_SIZE,
     MAX_SEQUENCE_LENGTH,
+    add_compile_argument,
     add_force_argument,
     add_precision_argument,
     batch_size_list,
@@ -87,10 +88,7 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--text-column", type=text_columns, action="extend", metavar="NAME", help="with --train (text)")
     group.add_argument("--label-column", default="label", help="with --train (default label)")
     group.add_argument("--examples", type=positive_int, default=1000, help="seeded sample of the split (default 1000)")
-    group.add_argument(
-        "--compile", action="store_true",
-        help="also time both models under torch.compile(dynamic=True) (selection stays eager; compiling takes minutes)",
-    )  # fmt: skip
+    add_compile_argument(group)
     group.add_argument(
         "--schedule", default="fixed", choices=("fixed", "ratio"),
         help="fixed lengths at N (the paper), or keep ratios of each example's real length; with ratio, "

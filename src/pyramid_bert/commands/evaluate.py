@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from pyramid_bert.cli.flags import (
+    add_compile_argument,
     add_data_arguments,
     add_force_argument,
     add_precision_argument,
@@ -63,6 +64,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--glue-dir")
     parser.add_argument("--json-out", help="also write the result JSON here")
     add_force_argument(parser, "--json-out")
+    add_compile_argument(parser)
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, split=args.split, task=args.task, task_data=task_data, measure_speed=not args.no_speed,
         measure_memory=args.memory, only_infer=only_infer_spec(args), batch_size=args.batch_size,
         max_examples=args.max_examples, device=args.device, glue_dir=args.glue_dir, timing_repeats=args.repeats,
-        timing_examples=args.timing_examples, precision=args.precision,
+        timing_examples=args.timing_examples, precision=args.precision, compile=args.compile,
     ).to_row()  # fmt: skip
     rows = [
         ("task / split", f"{result['task']} / {result['split']} ({result['examples']} examples)"),

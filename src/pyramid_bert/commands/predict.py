@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyramid_bert.cli.flags import add_data_arguments, add_force_argument, add_precision_argument, batch_size_int
+from pyramid_bert.cli.flags import (
+    add_compile_argument,
+    add_data_arguments,
+    add_force_argument,
+    add_precision_argument,
+    batch_size_int,
+)
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime
 
 
@@ -30,6 +36,7 @@ def register(subparsers: Any) -> None:
     add_precision_argument(parser)
     add_force_argument(parser, "--output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_compile_argument(parser)
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -47,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     count = predict_file(
         args.model, args.input, args.output, text_columns=columns, batch_size=args.batch_size,
         max_length=args.max_length, device=args.device, progress=not args.no_progress,
-        replace=args.force, precision=args.precision,
+        replace=args.force, precision=args.precision, compile=args.compile,
     )  # fmt: skip
     print(f"predictions: {args.output} ({count} rows)")
     return 0

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.data.files import examples_from_rows, stream_rows
 from pyramid_bert.data.user_task import input_limit
 from pyramid_bert.errors import CheckpointError, ConfigError
@@ -50,6 +51,7 @@ def predict_file(
     progress: bool = True,
     replace: bool = False,
     precision: str | None = None,
+    compile: bool = False,
 ) -> int:
     """Predict every row of ``input_path`` with the model in ``folder``; write ``output_path`` (an existing file only
     with ``replace``); returns the row count. ``precision``: ``fp32`` or ``int8`` (None: the one the folder's config
@@ -57,7 +59,8 @@ def predict_file(
 
     Streams: rows are read :data:`CHUNK_BATCHES` batches at a time, predicted (sorted by length, padded per batch)
     and written as they come, so memory does not grow with the file. The first chunk is checked before the model is
-    loaded; a bad row further on stops the run and leaves ``output_path`` as it was.
+    loaded; a bad row further on stops the run and leaves ``output_path`` as it was. ``compile``: predict under
+    ``torch.compile`` (:func:`pyramid_bert.compiling.compile_model`).
     """
 
     output = Path(output_path)
@@ -72,6 +75,8 @@ def predict_file(
     first = next(chunks, [])
     _chunk_texts(columns, first, input_path, text_columns)  # an empty file or a missing column: before loading
     model, tokenizer = _load(folder, precision, device)
+    if compile:
+        compile_model(model)
     length = _input_length(model, tokenizer, max_length)
     label_name, score_name = _output_names(columns)
     count = 0

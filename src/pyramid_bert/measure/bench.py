@@ -22,6 +22,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.data import MODEL_NAMES, resolve_model, tokenize_split
 from pyramid_bert.errors import CheckpointError, ConfigError
 from pyramid_bert.geometry import flops_geometry
@@ -298,15 +299,15 @@ def bench_split(
     ``options``: further ``pyramidize`` options (distance, duplicity_attention, merge); they are named in the
     row's method column.
 
-    ``compile``: run both through ``torch.compile(dynamic=True)`` (the selection itself stays eager); the warm-up
-    pass compiles, so give ``warmup >= 1``.
+    ``compile``: run both through :func:`pyramid_bert.compiling.compile_model`; the warm-up pass compiles, so give
+    ``warmup >= 1``.
     """
 
     pyramid = pyramidize(copy.deepcopy(dense), None if ratios else list(lengths), method=method, m=m,
                          keep_ratios=list(ratios) if ratios else None, **(options or {}))  # fmt: skip
     options_label = "".join(f"+{k}" if v is True else f"+{v}" for k, v in (options or {}).items() if v not in (False, "euclidean"))
     if compile:
-        dense, pyramid = torch.compile(dense, dynamic=True), torch.compile(pyramid, dynamic=True)
+        dense, pyramid = compile_model(copy.deepcopy(dense)), compile_model(pyramid)
     speed = measure_split_speed(
         pyramid, dense, encodings, batch_size=batch_size, device=torch.device(device), warmup=warmup, repeats=repeats
     )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.data import TASK_NAMES, tokenize_split
 from pyramid_bert.data.user_task import align_labels
 from pyramid_bert.errors import ConfigError, DataError
@@ -104,6 +105,7 @@ def evaluate_checkpoint(
     task_data: TaskData | None = None,
     write_json: bool = True,
     precision: str | None = None,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Score checkpoint ``path`` on ``split`` of its task (or ``task``) and measure its speed and memory.
 
@@ -127,6 +129,8 @@ def evaluate_checkpoint(
             folders written by ``finetune`` or ``compress`` only.
         precision: run the model (and its dense twin in the speed measurement) at ``fp32`` or ``int8``
             (:mod:`pyramid_bert.precision`; None: the precision the folder's config names, else fp32).
+        compile: score and time the model (and its dense twin) under ``torch.compile``
+            (:func:`pyramid_bert.compiling.compile_model`).
 
     Returns:
         An :class:`~pyramid_bert.measure.evaluation.Evaluation`: the metric and scores, the schedule and its cost
@@ -142,14 +146,14 @@ def evaluate_checkpoint(
     encodings = tokenize_for_model(run.model, run.tokenizer, run.task, split)  # for the metric (timing: _timing_inputs)
     check_labels_fit(run.task, run.model.config.num_labels, encodings["labels"], str(run.folder))
     encodings = take(encodings, subset_indices(len(encodings["labels"]), max_examples, run.config.seed))
-    quantize(run.model.to(torch_device), run.precision)
+    _to_runtime(run, torch_device, compile)
     result = _score(run, encodings, split=split, batch_size=eval_batch_size, device=torch_device)
     result.only_infer = only_infer or None
     if measure_speed:
         timing = dict(warmup=timing_warmup, repeats=timing_repeats, examples=timing_examples, dense_modes=timing_dense_modes)
         _measure_speed_into(
             result, run, split, max_examples, batch_size=eval_batch_size, device=torch_device,
-            time_train_step=time_train_step, **timing,
+            time_train_step=time_train_step, compile=compile, **timing,
         )  # fmt: skip
     if measure_memory:
         train_batch = run.config.resolved_batch_size()
@@ -161,6 +165,13 @@ def evaluate_checkpoint(
     result.eval_seconds = time.perf_counter() - started
     result.result_json = _write_result(result, run, split, only_infer) if write_json else None
     return result
+
+
+def _to_runtime(run: _Run, device: Any, compile: bool) -> None:
+    """Move the run's model to ``device``, at its precision, under ``torch.compile`` if asked."""
+    quantize(run.model.to(device), run.precision)
+    if compile:
+        compile_model(run.model)
 
 
 @dataclass
@@ -276,6 +287,7 @@ def _score(
 def _measure_speed_into(
     result: Evaluation, run: _Run, split: str, max_examples: int | None, *, batch_size: int, device: torch.device,
     warmup: int, repeats: int, examples: int | None, dense_modes: tuple[str, ...], time_train_step: bool,
+    compile: bool = False,
 ) -> None:  # fmt: skip
     """Speed against the dense twin (both protocols, and a training step), or 1.0 for a model that selects nothing."""
     if not run.selected:
@@ -285,7 +297,7 @@ def _measure_speed_into(
     speed = _measure_speed(
         run.model, run.folder, timed, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
         train_batch_size=run.config.resolved_batch_size() if time_train_step and run.precision == "fp32" else None,
-        dense_modes=dense_modes, precision=run.precision,
+        dense_modes=dense_modes, precision=run.precision, compile=compile,
     )  # fmt: skip
     result.speed = speed
     result.speedup = {"paper": dict(speed["paper_speedup"]), "sorted": dict(speed["real_speedup"])}
@@ -326,11 +338,14 @@ def _measure_speed(
     train_batch_size: int | None,
     dense_modes: tuple[str, ...],
     precision: str = "fp32",
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Whole-split inference speed (every batching mode) and, optionally, a training step, against the dense twin
     (at the same ``precision``; a quantized model has no training step)."""
 
     dense_model = quantize(_load_dense(folder).to(device), precision)
+    if compile:
+        compile_model(dense_model)
     speed = measure_split_speed(
         model, dense_model, encodings, batch_size=batch_size, device=device, warmup=warmup, repeats=repeats,
         dense_modes=dense_modes,

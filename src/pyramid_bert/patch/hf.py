@@ -7,6 +7,8 @@ the pyramid logic below is shared.
 
 Modifications of the encoder (``BertEncoder``, DistilBERT's ``Transformer``, ``AlbertTransformer``, ...):
 - before layer 1, Input-first-k truncates the sequence to ``lengths[0]`` tokens;
+- before layer 1, it plans what every layer keeps of the batch (:func:`pyramid_bert.patch.plan.plan_batch`: widths
+  and per-example counts from the attention mask, so no layer reads a tensor value on the host);
 - it carries a key-padding mask ``[B, n]`` from layer to layer and gives each layer an attention mask
   ``[B, 1, 1, n]`` for its own length (None when nothing is padded), in the format the model's attention
   implementation expects (additive float for eager, bool for SDPA);
@@ -29,6 +31,7 @@ own code, so ``output_hidden_states`` / ``output_attentions`` report every layer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +44,7 @@ from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_siz
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.families import SUPPORTED_MODEL_TYPES, Family, find_family
 from pyramid_bert.patch.masks import key_padding_mask, layer_attention_mask
+from pyramid_bert.patch.plan import BatchPlan, LayerPlan, plan_batch
 from pyramid_bert.patch.quantize import quantize
 from pyramid_bert.patch.saved_config import mark_config, unmark_config
 from pyramid_bert.precision import stored_precision
@@ -51,8 +55,7 @@ from pyramid_bert.selection import (
     first_k,
     gather_tokens,
     kcenter_greedy,
-    random_select,
-    ratio_counts,
+    random_order,
 )
 from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
 
@@ -258,7 +261,8 @@ class LayerState:
     key_mask_in: torch.Tensor | None = None
     key_mask_out: torch.Tensor | None = None
     captured: tuple[torch.Tensor, torch.Tensor] | None = None
-    real_lengths: torch.Tensor | None = None  # [B] real tokens per example at the encoder input (keep ratios)
+    plan: LayerPlan | None = None  # what this layer keeps of the current batch (set by the encoder)
+    random_draws: torch.Tensor | None = None  # [B, n] Random-select's draws for the current batch
     sizes_in: torch.Tensor | None = None  # [B, n] input tokens each token stands for (duplicity / merge)
     sizes_out: torch.Tensor | None = None
     kept_order: torch.Tensor | None = None  # [B, k] positions (in this layer's input) kept by the last forward
@@ -296,8 +300,8 @@ class PyramidEncoderMixin:
         if settings.method == "input_first_k":
             hidden_states, key_mask = hidden_states[:, : settings.lengths[0]], key_mask[:, : settings.lengths[0]]
             positions = None if positions is None else positions[:, : settings.lengths[0]]
-        padded = mask_kind is not None and not bool(key_mask.all())
-        real_lengths = key_mask.sum(dim=1) if settings.keep_ratios is not None else None
+        plan = plan_batch(settings, key_mask, mask_kind is not None, len(self._pyramid_states))
+        draws = random_draws(plan, key_mask, self._pyramid_states[0]) if settings.method == "random" else None
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
         outputs = []
         for index, layer in enumerate(self._pyramid_layers()):
@@ -306,8 +310,9 @@ class PyramidEncoderMixin:
             if settings.options.duplicity_attention and index > 0:  # at layer 1 every size is 1: log 1 = 0
                 layer_mask = size_bias(sizes, key_mask, hidden_states.dtype)
             else:
-                layer_mask = layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if padded else None
-            state.key_mask_in, state.real_lengths, state.sizes_in = key_mask, real_lengths, sizes
+                layer_mask = layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if plan.padded else None
+            state.key_mask_in, state.plan, state.sizes_in = key_mask, plan.layers[index], sizes
+            state.random_draws = draws[index] if draws else None
             state.positions_in = positions
             hidden_states = self._pyramid_call(layer, hidden_states, layer_mask, state, kwargs)
             positions = _positions_out(positions, state, key_mask.shape[1])
@@ -347,8 +352,8 @@ class PyramidLayerMixin:
     """Forward of a pyramid encoder layer; mixed in front of the model's own layer class by :func:`pyramidize`.
 
     The encoder sets ``self._pyramid.key_mask_in`` ``[B, n]`` before the call and reads ``key_mask_out`` after it.
-    ``key_mask_in`` is kept until the next forward, so gradient checkpointing can re-run the layer; Random-select
-    then draws anew in the re-run, so use it without checkpointing.
+    ``key_mask_in`` (and Random-select's draws) are kept until the next forward, so gradient checkpointing can
+    re-run the layer and select the same tokens.
     """
 
     def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
@@ -371,55 +376,10 @@ class PyramidLayerMixin:
     def _pyramid_reduce(
         self, hidden: torch.Tensor, key_mask: torch.Tensor, attention_weights: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """This layer's selection: ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]``."""
-        state: LayerState = self._pyramid
-        settings = state.settings
-        method = settings.method
-        if method == "input_first_k":
-            return hidden, key_mask
-        if method == "average_pool":
-            window = settings.pool_windows[state.index]
-            return average_pool(hidden, key_mask, window) if window > 1 else (hidden, key_mask)
-        tokens = hidden.shape[1]
-        counts = None
-        if settings.keep_ratios is not None:
-            current = key_mask.sum(dim=1)
-            counts = ratio_counts(state.real_lengths, current, settings.keep_ratios[state.index])
-            k = int(counts.max())
-            if k == tokens and bool((counts == current).all()):
-                return hidden, key_mask
-        else:
-            k = min(settings.lengths[state.index], tokens)
-            if k == tokens:
-                return hidden, key_mask
-        with torch.no_grad():
-            if method == "coreset":
-                indices = kcenter_greedy(hidden, k, m=settings.options.m, mask=key_mask, distance=settings.options.distance)
-            elif method == "attention":
-                indices = attention_select(self._pyramid_significance(key_mask, attention_weights), k, key_mask)
-            elif method == "first_k":
-                indices = first_k(key_mask, k)
-            else:  # random
-                indices = random_select(key_mask, k, self._pyramid_generator(hidden.device))
-        kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
-        state.kept_order, state.kept_mask = ordered, kept_mask
-        if settings.options.tracks_sizes:
-            kept = self._pyramid_assign(hidden, key_mask, ordered, kept, kept_mask)
-        return kept, kept_mask
-
-    def _pyramid_assign(
-        self, hidden: torch.Tensor, key_mask: torch.Tensor, ordered: torch.Tensor, kept: torch.Tensor,
-        kept_mask: torch.Tensor,
-    ) -> torch.Tensor:  # fmt: skip
-        """Assign dropped tokens to their nearest kept token: sets ``sizes_out [B, k]``; merges if asked."""
-        state: LayerState = self._pyramid
-        sizes = state.sizes_in
-        with torch.no_grad():
-            slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.options.distance)
-        state.sizes_out = cluster_sizes(sizes, key_mask, slots, ordered.shape[1])
-        if state.settings.options.merge:
-            kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
-        return kept
+        """This layer's selection: ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]`` (see :func:`reduce_tokens`)."""
+        return reduce_tokens(
+            hidden, key_mask, self._pyramid, lambda: self._pyramid_significance(key_mask, attention_weights)
+        )
 
     def _pyramid_significance(self, key_mask: torch.Tensor, attention_weights: torch.Tensor | None) -> torch.Tensor:
         """Attention received per key ``[B, n]``, from the layer's probabilities or its captured Q and K."""
@@ -436,11 +396,75 @@ class PyramidLayerMixin:
             attention_weights = scores.softmax(dim=-1)
         return attention_significance(attention_weights, key_mask)
 
-    def _pyramid_generator(self, device: torch.device) -> torch.Generator:
-        generators = self._pyramid.generators
-        if str(device) not in generators:
-            generators[str(device)] = torch.Generator(device=device).manual_seed(self._pyramid.settings.seed)
-        return generators[str(device)]
+
+def reduce_tokens(
+    hidden: torch.Tensor, key_mask: torch.Tensor, state: LayerState, significance: Callable[[], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's token selection, whatever the model family: ``hidden [B, n, D]``, ``key_mask [B, n]`` ->
+    ``[B, k, D], [B, k]`` with k from ``state.plan``; CLS first, kept tokens in their original order.
+
+    ``significance()`` gives Attention-select's scores ``[B, n]`` (called for that method only). Sets
+    ``state.kept_order``, ``state.kept_mask`` and, with sizes tracked, ``state.sizes_out``. Reads no tensor value
+    on the host: the plan (:func:`pyramid_bert.patch.plan.plan_batch`) holds the width and per-example counts.
+    """
+    settings, plan = state.settings, state.plan
+    if plan.keeps_all:
+        return hidden, key_mask
+    if settings.method == "average_pool":
+        return average_pool(hidden, key_mask, settings.pool_windows[state.index])
+    with torch.no_grad():
+        indices = _select(hidden, key_mask, plan.width, state, significance)
+    kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, plan.counts)
+    state.kept_order, state.kept_mask = ordered, kept_mask
+    if settings.options.tracks_sizes:
+        kept = _assign_sizes(hidden, key_mask, ordered, kept, kept_mask, state)
+    return kept, kept_mask
+
+
+def _select(
+    hidden: torch.Tensor, key_mask: torch.Tensor, k: int, state: LayerState, significance: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """The ``k`` positions ``[B, k]`` the layer's method selects, in selection order."""
+    method, options = state.settings.method, state.settings.options
+    if method == "coreset":
+        return kcenter_greedy(hidden, k, m=options.m, mask=key_mask, distance=options.distance)
+    if method == "attention":
+        return attention_select(significance(), k, key_mask)
+    if method == "first_k":
+        return first_k(key_mask, k)
+    return random_order(key_mask, k, state.random_draws)
+
+
+def _assign_sizes(
+    hidden: torch.Tensor, key_mask: torch.Tensor, ordered: torch.Tensor, kept: torch.Tensor, kept_mask: torch.Tensor,
+    state: LayerState,
+) -> torch.Tensor:  # fmt: skip
+    """Assign dropped tokens to their nearest kept token: sets ``state.sizes_out [B, k]``; merges if asked."""
+    sizes = state.sizes_in
+    with torch.no_grad():
+        slots = assign_to_centers(hidden, key_mask, ordered, kept_mask, state.settings.options.distance)
+    state.sizes_out = cluster_sizes(sizes, key_mask, slots, ordered.shape[1])
+    if state.settings.options.merge:
+        kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
+    return kept
+
+
+@torch.compiler.disable
+def random_draws(plan: BatchPlan, key_mask: torch.Tensor, state: LayerState) -> list[torch.Tensor | None]:
+    """Random-select's uniform draws ``[B, n_j]`` for each selecting layer (None for the others), drawn in layer
+    order from the generator of the mask's device (one per device, shared by every layer, seeded on first use).
+
+    Drawn before the encoder runs and outside ``torch.compile`` graphs (dynamo cannot pass a ``torch.Generator``
+    to an op): one graph break per forward, for this method only. The draws are those the layers would make.
+    """
+    device, (batch, width) = key_mask.device, key_mask.shape
+    if str(device) not in state.generators:
+        state.generators[str(device)] = torch.Generator(device=device).manual_seed(state.settings.seed)
+    generator, draws = state.generators[str(device)], []
+    for layer in plan.layers:
+        draws.append(None if layer.keeps_all else torch.rand(batch, width, generator=generator, device=device))
+        width = layer.width
+    return draws
 
 
 _CLASS_CACHE: dict[tuple[type, tuple[type, ...]], type] = {}
