@@ -83,3 +83,15 @@ def test_summaries_pair_each_call_with_the_reference_call_of_the_same_sentence_a
     assert rows["dense fp32"].p50_ms == pytest.approx(2500.0) and rows["dense fp32"].calls == 2
     with pytest.raises(ConfigError, match="reference variant"):
         summarize(samples[2:])
+
+
+def test_compiled_variants_follow_each_chosen_variant_and_pair_with_their_dense_twin():
+    from pyramid_bert.measure.latency import deploy_variants, twin_name
+
+    names = [variant.name for variant in deploy_variants("int8", compile=True)]
+    assert names == [
+        "dense fp32", "dense int8", "pyramid int8",
+        "dense fp32 compiled", "dense int8 compiled", "pyramid int8 compiled",
+    ]  # fmt: skip
+    assert twin_name("pyramid int8 compiled") == "dense int8 compiled"
+    assert [variant.name for variant in deploy_variants("fp32")] == ["dense fp32", "pyramid fp32"]

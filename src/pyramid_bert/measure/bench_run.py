@@ -172,8 +172,8 @@ def run_bench(request: BenchRequest, *, echo: Callable[[str], None] = print_now)
         check_output_file(request.csv, "--csv", force=request.force)
     if not (request.whole_split or request.latency) and request.options:
         raise ConfigError("--distance/--duplicity-attention/--merge: with --task only (whole passes over real inputs)")
-    if not request.whole_split and request.compile:
-        raise ConfigError("--compile: with --task or --train only (whole passes over real inputs)")
+    if not (request.whole_split or request.latency) and request.compile:
+        raise ConfigError("--compile: with --task, --train or --latency only (whole passes over real inputs)")
     if request.threads:
         torch.set_num_threads(request.threads)
     m_values = parse_m_list(request.m)
@@ -213,7 +213,7 @@ def _bench_latency(
          f"{settings.to_dict()}")  # fmt: skip
     samples = deploy_samples(
         model, settings, encodings, batch_sizes=request.batch_sizes, requests=request.requests,
-        repeats=request.repeats, warmup=request.warmup, variants=deploy_variants(request.precision),
+        repeats=request.repeats, warmup=request.warmup, variants=deploy_variants(request.precision, compile=request.compile),
     )  # fmt: skip
     return samples, format_deploy_table(summarize(samples))
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pyramid_bert.compiling import compile_model
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.measure.timing import time_interleaved
 from pyramid_bert.patch.hf import pyramidize
@@ -38,6 +39,8 @@ from pyramid_bert.training.batching import make_batches
 
 #: ``builder(dense_fp32_model, pyramid_settings)`` -> the model to time (a fresh copy; the input is not changed).
 Builder = Callable[[nn.Module, PyramidSettings], nn.Module]
+#: Graphs torch.compile may keep per code object while the variants are timed (its default, 8, is one model's worth).
+RECOMPILE_LIMIT = 128
 #: Kinds of samples: one request at batch 1, or one pass over the split at a batch size.
 LATENCY, THROUGHPUT = "latency", "throughput"
 
@@ -69,12 +72,20 @@ DEFAULT_VARIANTS: tuple[Variant, ...] = (
 )
 
 
-def deploy_variants(precision: str | None = None) -> tuple[Variant, ...]:
-    """:data:`DEFAULT_VARIANTS` at ``precision`` (None: all), always with the reference ``dense fp32`` first."""
-    if precision is None:
-        return DEFAULT_VARIANTS
-    check_precision(precision)
-    return tuple(v for v in DEFAULT_VARIANTS if v is DEFAULT_VARIANTS[0] or v.name.endswith(precision))
+def compiled(variant: Variant) -> Variant:
+    """``variant`` run under ``torch.compile`` (:func:`pyramid_bert.compiling.compile_model`), named
+    ``<name> compiled``; its first calls (the warm-up) compile."""
+    return Variant(f"{variant.name} compiled", lambda dense, settings: compile_model(variant.build(dense, settings)))
+
+
+def deploy_variants(precision: str | None = None, *, compile: bool = False) -> tuple[Variant, ...]:
+    """:data:`DEFAULT_VARIANTS` at ``precision`` (None: all), always with the reference ``dense fp32`` first; with
+    ``compile``, each of them also compiled (:func:`compiled`)."""
+    chosen = DEFAULT_VARIANTS
+    if precision is not None:
+        check_precision(precision)
+        chosen = tuple(v for v in DEFAULT_VARIANTS if v is DEFAULT_VARIANTS[0] or v.name.endswith(precision))
+    return chosen + tuple(compiled(variant) for variant in chosen) if compile else chosen
 
 
 @dataclass
@@ -117,8 +128,9 @@ def single_sentences(encodings: dict[str, torch.Tensor], count: int | None = Non
 def measure_latency(
     models: dict[str, nn.Module], sentences: Sequence[dict[str, torch.Tensor]], *, repeats: int = 3, warmup: int = 1
 ) -> list[Sample]:
-    """Time every model on every sentence (batch 1), ``repeats`` times, after ``warmup`` untimed passes over the first
-    few sentences; the order of the models rotates with each sentence. Returns one :class:`Sample` per call."""
+    """Time every model on every sentence (batch 1), ``repeats`` times, after ``warmup`` untimed passes over all of
+    them (so a compiled model has made the graphs of every length before it is timed); the order of the models
+    rotates with each sentence. Returns one :class:`Sample` per call."""
     if not sentences:
         raise ConfigError("latency: give at least one sentence")
     if repeats < 1 or warmup < 0:
@@ -127,7 +139,7 @@ def measure_latency(
     samples: list[Sample] = []
     with torch.inference_mode():
         for _ in range(warmup):
-            for inputs in sentences[:8]:
+            for inputs in sentences:
                 for name in names:
                     models[name](**inputs)
         for repeat in range(repeats):
@@ -176,12 +188,15 @@ def deploy_samples(
     other batch size: the whole of ``encodings``) of each variant built from the float32 ``dense`` model."""
     models = build_variants(dense, settings, variants)
     samples: list[Sample] = []
-    for batch_size in batch_sizes:
-        if batch_size == 1:
-            sentences = single_sentences(encodings, requests)
-            samples += measure_latency(models, sentences, repeats=repeats, warmup=warmup)
-        else:
-            samples += measure_throughput(models, encodings, batch_size=batch_size, repeats=repeats, warmup=warmup)
+    # Compiled variants share the model code, so each adds its graphs to the same per-code cache: without room for
+    # all of them, torch.compile stops compiling after 8 and runs the rest eagerly, unannounced in the timings.
+    with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+        for batch_size in batch_sizes:
+            if batch_size == 1:
+                sentences = single_sentences(encodings, requests)
+                samples += measure_latency(models, sentences, repeats=repeats, warmup=warmup)
+            else:
+                samples += measure_throughput(models, encodings, batch_size=batch_size, repeats=repeats, warmup=warmup)
     return samples
 
 
