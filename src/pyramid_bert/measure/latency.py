@@ -19,7 +19,6 @@ Every call's time is kept (:class:`Sample`), so a table can be rebuilt from the 
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,7 +29,8 @@ from torch import nn
 
 from pyramid_bert.compiling import compile_model
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.measure.timing import time_interleaved
+from pyramid_bert.measure.speed import split_forward
+from pyramid_bert.measure.timing import SpeedupStats, time_interleaved
 from pyramid_bert.patch.hf import pyramidize
 from pyramid_bert.patch.quantize import quantize
 from pyramid_bert.precision import check_precision
@@ -162,22 +162,20 @@ def measure_throughput(
     batch, interleaved repeats. Returns one :class:`Sample` per pass."""
     batches = make_batches(encodings, batch_size, "sorted")
     tokens = int(encodings["attention_mask"].sum())
-
-    def one_pass(model: nn.Module) -> Callable[[], None]:
-        def run() -> None:
-            with torch.inference_mode():
-                for batch in batches:
-                    model(**batch.inputs)
-
-        return run
-
-    timings = time_interleaved({name: one_pass(model) for name, model in models.items()}, warmup=warmup, repeats=repeats)
+    passes = {name: split_forward(model, batches, _device(model)) for name, model in models.items()}
+    timings = time_interleaved(passes, warmup=warmup, repeats=repeats)
     threads = torch.get_num_threads()
     return [
         Sample(THROUGHPUT, name, threads, batch_size, repeat, -1, tokens, seconds)
         for name, stats in timings.items()
         for repeat, seconds in enumerate(stats.samples)
     ]
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where ``model``'s weights are (CPU for one without float parameters, e.g. fully int8)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def deploy_samples(
@@ -245,14 +243,14 @@ def summarize(samples: Sequence[Sample], reference: str = "dense fp32") -> list[
             raise ConfigError(f"summarize: no samples of the reference variant {reference!r} for {kind} batch {batch_size}")
         base = by_variant[reference]
         for variant, times in by_variant.items():
-            seconds, ratios = np.asarray(list(times.values())), paired_ratios(base, times)
+            seconds, speedup = np.asarray(list(times.values())), SpeedupStats.of(paired_ratios(base, times))
             twin = by_variant.get(twin_name(variant) or "")
             rows.append(DeployRow(
                 kind=kind, variant=variant, threads=threads, batch_size=batch_size, calls=len(seconds),
                 p50_ms=1e3 * float(np.quantile(seconds, 0.5)), p95_ms=1e3 * float(np.quantile(seconds, 0.95)),
-                mean_ms=1e3 * float(seconds.mean()), speedup=float(statistics.median(ratios)),
-                speedup_q25=float(np.quantile(ratios, 0.25)), speedup_q75=float(np.quantile(ratios, 0.75)),
-                vs_dense_twin=None if twin is None else float(statistics.median(paired_ratios(twin, times))),
+                mean_ms=1e3 * float(seconds.mean()), speedup=speedup.median, speedup_q25=speedup.q25,
+                speedup_q75=speedup.q75,
+                vs_dense_twin=None if twin is None else SpeedupStats.of(paired_ratios(twin, times)).median,
             ))  # fmt: skip
     return rows
 

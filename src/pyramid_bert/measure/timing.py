@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +55,12 @@ class SpeedupStats:
 
     def to_dict(self) -> dict[str, float]:
         return {"median": self.median, "q25": self.q25, "q75": self.q75}
+
+    @classmethod
+    def of(cls, ratios: Sequence[float]) -> SpeedupStats:
+        """The median and quartiles of paired ratios ``T(base) / T(other)`` (at least one)."""
+        ratios = [float(ratio) for ratio in ratios]
+        return cls(median=float(statistics.median(ratios)), q25=_quantile(ratios, 0.25), q75=_quantile(ratios, 0.75))
 
 
 def time_interleaved(
@@ -101,10 +107,7 @@ def speedup_stats(base: TimingStats, other: TimingStats) -> SpeedupStats:
             f"speedup_stats: base and other need the same, non-zero number of paired samples "
             f"(got {len(base.samples)} and {len(other.samples)})"
         )
-    ratios = [b / o for b, o in zip(base.samples, other.samples, strict=True)]
-    return SpeedupStats(
-        median=float(statistics.median(ratios)), q25=_quantile(ratios, 0.25), q75=_quantile(ratios, 0.75)
-    )
+    return SpeedupStats.of([b / o for b, o in zip(base.samples, other.samples, strict=True)])
 
 
 @dataclass(frozen=True)
