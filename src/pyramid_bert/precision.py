@@ -41,3 +41,8 @@ def mark_precision(config: Any, precision: str) -> None:
             delattr(config, CONFIG_KEY)
         return
     setattr(config, CONFIG_KEY, precision)
+
+
+class PrecisionNotAppliedWarning(UserWarning):
+    """A model whose config asks for a precision was loaded at float32 (e.g. through Hugging Face's Auto classes,
+    which also serve training); :func:`pyramid_bert.load_pyramid_model` applies the precision and silences it."""

@@ -22,7 +22,7 @@ from pyramid_bert.patch.auto_config import PyramidAutoConfig
 
 # top-level transformers import runs the Auto hook), so its names are looked up at call time
 from pyramid_bert.patch.saved_config import dense_config_class, on_new_config_class
-from pyramid_bert.precision import stored_precision
+from pyramid_bert.precision import PrecisionNotAppliedWarning, stored_precision
 from pyramid_bert.spec import PyramidSettings
 
 __all__ = ["PyramidAutoConfig", "PyramidAutoModel", "PyramidAutoModelForSequenceClassification", "register_models"]
@@ -46,6 +46,7 @@ class _PyramidLoader:
                 f"{pretrained_model_name_or_path}: this model was chosen to run at {precision} (config.json "
                 f"'precision'); loaded as float32. For {precision} inference: pyramid_bert.load_pyramid_model(path), "
                 f"or pyramid_bert.patch.quantize.quantize(model, {precision!r})",
+                PrecisionNotAppliedWarning,
                 stacklevel=2,
             )
         return with_stored_selection(model)

@@ -31,6 +31,7 @@ own code, so ``output_hidden_states`` / ``output_attentions`` report every layer
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,7 @@ from pyramid_bert.patch.masks import key_padding_mask, layer_attention_mask
 from pyramid_bert.patch.plan import BatchPlan, LayerPlan, plan_batch
 from pyramid_bert.patch.quantize import quantize
 from pyramid_bert.patch.saved_config import mark_config, unmark_config
-from pyramid_bert.precision import stored_precision
+from pyramid_bert.precision import PrecisionNotAppliedWarning, stored_precision
 from pyramid_bert.selection import (
     attention_select,
     attention_significance,
@@ -217,7 +218,9 @@ def load_pyramid_model(path: str, precision: str | None = None, **from_pretraine
     ``AutoModelForSequenceClassification`` itself; one saved before (model_type "bert" and a ``pyramid`` entry) loads
     dense there and is pyramidized here (saving it again writes the new form)."""
 
-    model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
+    with warnings.catch_warnings():  # the precision is applied right below
+        warnings.simplefilter("ignore", PrecisionNotAppliedWarning)
+        model = AutoModelForSequenceClassification.from_pretrained(path, **from_pretrained_kwargs)
     quantize(model, precision or stored_precision(model.config))
     stored = getattr(model.config, CONFIG_KEY, None)
     if stored and not is_pyramidized(model):
