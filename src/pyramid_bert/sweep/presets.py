@@ -118,7 +118,7 @@ DEFAULT_SPEED_TARGETS = (1.4, 2.0, 3.0, 3.6)
 
 DEFAULT = Preset(
     name="default",
-    description="the main job (about 40 min on 2 CPU cores): all methods and CS+ and First-k + merging, 4 schedules "
+    description="the main job (33 min estimated, 50 min measured on 2 busy CPU cores): all methods and CS+ and First-k + merging, 4 schedules "
     "each chosen on measured speed (near 1.4X, 2X, 3X, 3.6X), 3 seeds, pyramid trials warm-started from a dense "
     "model per seed, every configuration timed in a separate pass",
     tasks=("rt-polarity",),
