@@ -109,3 +109,31 @@ def test_reproduce_with_the_selection_preset_prints_the_per_configuration_tables
     printed = capsys.readouterr().out
     assert "best baseline on dev" in printed and "| CS+ | 1 |" in printed
     assert (out / "report" / "variants.md").is_file()
+
+
+def test_configurations_named_with_a_group_are_compared_within_their_group_only():
+    records = []
+    for seed, offset in enumerate((0.0, 0.02, -0.01)):
+        records += [
+            _record("dense", "dense", seed, 0.80, 0.80 + offset),
+            _record("Att@2X", "attention", seed, 0.79, 0.79 + offset),
+            _record("CS+@2X", "coreset", seed, 0.78, 0.785 + offset + 0.001 * seed, options={"merge": True}),
+            _record("Att@3X", "attention", seed, 0.74, 0.74 + offset),
+            _record("CS+@3X", "coreset", seed, 0.76, 0.76 + offset + 0.001 * seed, options={"merge": True}),
+        ]
+    tables = variant_tables(records)
+    assert [(t.group, t.best_baseline) for t in tables] == [("2X", "Att@2X"), ("3X", "Att@3X")]
+    for table in tables:
+        assert [row.name for row in table.rows] == ["dense", f"Att@{table.group}", f"CS+@{table.group}"]
+    three = {row.name: row for row in tables[1].rows}
+    assert three["CS+@3X"].vs_best_baseline.mean == pytest.approx(0.02 + 0.001)  # against Att@3X, not Att@2X
+    assert three["CS+@3X"].vs_dense.family == 3  # its own Holm family: Att's and CS+'s comparisons at 3X
+    assert "### t, 3X (accuracy" in variants_markdown(tables)
+
+
+def test_accuracy_preset_plans_whole_split_trials_in_two_groups():
+    trials = plan("--preset", "accuracy")
+    dense = [t for t in trials if t.method == "dense"]
+    assert len(dense) == 3 and all(t.max_train_examples is None and t.epochs == 1.0 for t in trials)
+    groups = {t.variant.rsplit("@", 1)[1] for t in trials if t.method != "dense"}
+    assert groups == {"2X", "3X"}

@@ -9,6 +9,10 @@ one seed; speed does not depend on the weights) and two paired differences over 
 - against the best *baseline*: among the paper's baselines (no options), the one with the best mean dev
   metric (dev chooses, test reports).
 
+Configurations named ``NAME@GROUP`` (e.g. ``Att@2X``, ``CS+@2X``, ``Att@3X``) are compared within their group:
+one table per task and group, each with the dense rows, its own best baseline and its own Holm family; names without
+``@`` form one group.
+
 Models whose dev predictions are more than 95% one class are flagged (test predictions in stores recorded before
 dev shares were) and are not chosen as the best baseline.
 """
@@ -69,6 +73,12 @@ class VariantTable:
     metric_name: str | None
     rows: list[VariantRow]
     best_baseline: str | None
+    group: str | None = None
+
+
+def group_of(name: str) -> str | None:
+    """The comparison group of a configuration named ``NAME@GROUP`` (``"CS+@2X"`` -> ``"2X"``); None without ``@``."""
+    return name.rsplit("@", 1)[1] if "@" in name else None
 
 
 def row_name(record: TrialRecord) -> str:
@@ -100,10 +110,27 @@ def variant_tables(records: Iterable[TrialRecord]) -> list[VariantTable]:
         if share is not None:
             row.majority_share[spec.seed] = share
         metric_names.setdefault(spec.task, result.get("metric_name"))
-    return [_compare(task, list(rows.values()), metric_names.get(task)) for task, rows in by_task.items()]
+    return [
+        _compare(task, group_rows, metric_names.get(task), group)
+        for task, rows in by_task.items()
+        for group, group_rows in _groups(list(rows.values())).items()
+    ]
 
 
-def _compare(task: str, rows: list[VariantRow], metric_name: str | None) -> VariantTable:
+def _groups(rows: list[VariantRow]) -> dict[str | None, list[VariantRow]]:
+    """The rows of each comparison group (in order of first appearance), the dense rows in every group."""
+    groups: dict[str | None, list[VariantRow]] = {}
+    for row in rows:
+        if row.method != "dense":
+            groups.setdefault(group_of(row.name), [])
+    dense = [row for row in rows if row.method == "dense"]
+    for row in rows:
+        if row.method != "dense":
+            groups[group_of(row.name)].append(row)
+    return {group: [*dense, *members] for group, members in groups.items()} or {None: dense}
+
+
+def _compare(task: str, rows: list[VariantRow], metric_name: str | None, group: str | None = None) -> VariantTable:
     rows.sort(key=lambda row: row.method != "dense")  # dense first, then in planned order
     dense = next((row for row in rows if row.method == "dense"), None)
     baselines = [row for row in rows if row.is_baseline and not row.flagged]
@@ -117,7 +144,7 @@ def _compare(task: str, rows: list[VariantRow], metric_name: str | None) -> Vari
     adjusted = iter(holm([diff for row in compared for diff in (row.vs_dense, row.vs_best_baseline)]))
     for row in compared:  # one family per table: every comparison it makes, Holm-corrected together
         row.vs_dense, row.vs_best_baseline = next(adjusted), next(adjusted)
-    return VariantTable(task, metric_name, rows, best.name if best else None)
+    return VariantTable(task, metric_name, rows, best.name if best else None, group)
 
 
 def _pct(value: float | None) -> str:
@@ -134,7 +161,7 @@ def variants_markdown(tables: Sequence[VariantTable]) -> str:
     parts = []
     for table in tables:
         parts.append(
-            f"### {table.task} ({table.metric_name or 'metric'} x 100, test; best baseline on dev: "
+            f"### {table.task}{'' if table.group is None else f', {table.group}'} ({table.metric_name or 'metric'} x 100, test; best baseline on dev: "
             f"{table.best_baseline or '-'})\n\n"
             "| configuration | seeds | test mean [95% CI] | dev mean | sorted speedup | padded speedup | "
             "vs dense | vs best baseline | flag |\n|---|---|---|---|---|---|---|---|---|"

@@ -178,6 +178,41 @@ SELECTION = Preset(
     variants={task: selection_variants(task) for task in SELECTION_TASKS},
 )
 
+#: The accuracy study's two schedules (issue 24): Eq. 5 at N = 64 with (p, prune_upto) = (0.25, 3), measured 2.03X for
+#: Attention-select in the main job, and (0.1, 3), measured 3.15X; Average-pool's windows measured nearest (1.90X, 2.85X).
+ACCURACY_SCHEDULES = {
+    "2X": ("p=0.25 u=3", (40, 25, 16, 16, 16, 16), "w=5@3", (1, 1, 5, 1, 1, 1)),
+    "3X": ("p=0.1 u=3", (29, 13, 6, 6, 6, 6), "w=3@1", (3, 1, 1, 1, 1, 1)),
+}
+
+
+def accuracy_variants() -> tuple[Variant, ...]:
+    """The accuracy study's configurations, each named ``NAME@GROUP``: at each group's schedule, the two baselines the
+    goal names (Attention-select, Average-pool) and CS+; the report compares within a group (see
+    :mod:`pyramid_bert.report.variants`)."""
+    variants = []
+    for group, (label, lengths, pool_label, windows) in ACCURACY_SCHEDULES.items():
+        variants += [
+            Variant(f"Att@{group}", "attention", label, lengths=lengths),
+            Variant(f"Pool@{group}", "average_pool", pool_label, pool_windows=windows),
+            Variant(f"CS+@{group}", "coreset", label, lengths=lengths, m=1, options=CS_PLUS_OPTIONS),
+        ]
+    return tuple(variants)
+
+
+ACCURACY = Preset(
+    name="accuracy",
+    description="the accuracy study (issue 24): Attention-select, Average-pool and CS+ at about 2X and 3X on "
+    "rt-polarity, 3 seeds, the whole training split: dense 1 epoch, each configuration adapted from it for 1 epoch",
+    tasks=("rt-polarity",),
+    seeds=3,
+    budget=cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None),
+    threads=1,
+    protocol="warm",
+    adapt_budget=cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None),
+    variants={"rt-polarity": accuracy_variants()},
+)
+
 PAPER = Preset(
     name="paper",
     description="the paper's full grid: every schedule, 6 values of m, 20 seeds, GLUE settings (GPUs / Ray)",
@@ -186,7 +221,7 @@ PAPER = Preset(
     budget=TrainingBudget(),
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, SMOKE, SELECTION, PAPER)}
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, SMOKE, SELECTION, ACCURACY, PAPER)}
 #: The preset of ``pyramid-bert reproduce`` and ``sweep`` when none is named.
 DEFAULT_PRESET = DEFAULT.name
 
