@@ -3,6 +3,8 @@ precision (pyramid_bert.precision, pyramid_bert.patch.quantize)."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -57,7 +59,7 @@ def test_fp32_is_a_no_op_and_int8_twice_is_one_quantization():
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_runs_at_int8_with_the_same_shapes(method):
     fp32 = pyramid(method)
-    int8 = quantize(pyramid(method), "int8")  # not a deepcopy: Attention-select's hooks would fill the original's state
+    int8 = quantize(copy.deepcopy(fp32), "int8")  # a copy captures Attention-select's Q and K into its own modules
     assert is_pyramidized(int8) and pyramid_settings(int8) == pyramid_settings(fp32)
     reference, quantized = logits(fp32, batch()), logits(int8, batch())
     assert quantized.shape == reference.shape and torch.isfinite(quantized).all()
@@ -116,3 +118,19 @@ def test_a_saved_folder_loads_at_the_precision_its_config_names(tmp_path):
     assert torch.allclose(logits(as_trained, batch()), reference, atol=1e-5)
     mark_precision(model.config, "fp32")
     assert stored_precision(model.config) == "fp32" and not hasattr(model.config, "precision")
+
+
+def test_a_deep_copy_of_an_attention_select_pyramid_selects_from_its_own_attention():
+    original = pyramid("attention")
+    twin = copy.deepcopy(original)
+    with torch.no_grad():  # the twin's attention differs: were its hooks the original's, it would select with stale Q, K
+        for parameter in twin.bert.encoder.layer[0].attention.self.query.parameters():
+            parameter.mul_(3.0)
+    inputs = batch()
+    before = logits(original, inputs)
+    twin_logits = logits(twin, inputs)
+    fresh = pyramidize(unpyramidize(copy.deepcopy(twin)), settings=pyramid_settings(twin))
+    assert torch.equal(twin_logits, logits(fresh, inputs))
+    assert torch.equal(logits(original, inputs), before)
+    layer = original.bert.encoder.layer[0].attention.self.query
+    assert not hasattr(layer, "_pyramid_output")  # nothing kept between forwards

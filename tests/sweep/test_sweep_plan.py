@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pyramid_bert import schedule
-from pyramid_bert.errors import ConfigError
+from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.sweep.plan import (
     PAPER_CORESET_MS,
     ModelShape,
@@ -20,6 +20,7 @@ from pyramid_bert.sweep.plan import (
     pool_schedules,
 )
 from pyramid_bert.sweep.presets import PRESETS, get_preset
+from pyramid_bert.sweep.request import model_shape
 from pyramid_bert.sweep.spec import SWEEP_METHODS
 
 BERT_BASE = ModelShape(12, 768, 3072)
@@ -159,3 +160,21 @@ def test_trials_moved_onto_data_files_get_new_keys_and_warm_trials_follow_their_
     again = TrialSpec.from_dict(json.loads(json.dumps(moved[1].to_dict())))
     assert again.key == moved[1].key and again.finetune_config("/ck")["trial_options"]["data"]["max_length"] == 40
     assert "data" not in trials[1].identity()  # trials without files keep the keys they always had
+
+
+@pytest.mark.parametrize(
+    ("config", "shape"),
+    [
+        ({"model_type": "bert", "num_hidden_layers": 4, "hidden_size": 32, "intermediate_size": 64}, (4, 32, 64)),
+        ({"model_type": "distilbert", "n_layers": 3, "dim": 48, "hidden_dim": 96}, (3, 48, 96)),
+    ],
+)
+def test_a_sweep_reads_the_shape_of_each_family_from_its_own_config_names(tmp_path, config, shape):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert model_shape(str(tmp_path), synthetic=False) == shape
+
+
+def test_a_config_without_the_sizes_is_one_clear_error_naming_the_flag(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": 4}))
+    with pytest.raises(DataError, match="--model: .* lacks 'hidden_size'"):
+        model_shape(str(tmp_path), synthetic=False)

@@ -147,6 +147,8 @@ def unpyramidize(model: nn.Module) -> nn.Module:
         return model
     for handle in encoder._pyramid_hooks:
         handle.remove()
+    for module in encoder.modules():
+        module.__dict__.pop("_pyramid_output", None)  # Attention-select's captures (see _capture_queries_and_keys)
     for layer in _unique(encoder._pyramid_layers()):
         layer.__class__ = layer._pyramid_original_class
         del layer._pyramid_original_class, layer._pyramid
@@ -263,7 +265,6 @@ class LayerState:
     generators: dict[str, torch.Generator]
     key_mask_in: torch.Tensor | None = None
     key_mask_out: torch.Tensor | None = None
-    captured: tuple[torch.Tensor, torch.Tensor] | None = None
     plan: LayerPlan | None = None  # what this layer keeps of the current batch (set by the encoder)
     random_draws: torch.Tensor | None = None  # [B, n] Random-select's draws for the current batch
     sizes_in: torch.Tensor | None = None  # [B, n] input tokens each token stands for (duplicity / merge)
@@ -373,7 +374,8 @@ class PyramidLayerMixin:
         if state.settings.options.position == "end":
             layer_output, key_mask = self._pyramid_reduce(layer_output, key_mask, attention_weights)
         state.key_mask_out = key_mask
-        state.captured = None
+        if state.settings.method == "attention":
+            _drop_captures(self)
         return layer_output
 
     def _pyramid_reduce(
@@ -387,7 +389,7 @@ class PyramidLayerMixin:
     def _pyramid_significance(self, key_mask: torch.Tensor, attention_weights: torch.Tensor | None) -> torch.Tensor:
         """Attention received per key ``[B, n]``, from the layer's probabilities or its captured Q and K."""
         if attention_weights is None:  # SDPA and other fused kernels return no probabilities
-            query, key = self._pyramid.captured
+            query, key = _captured_projections(self)
             heads, head_size = self._pyramid_heads()
             batch, tokens, _ = query.shape
             query = query.view(batch, tokens, heads, head_size).transpose(1, 2).float()
@@ -481,18 +483,29 @@ def _pyramid_class(original: type, *mixins: type) -> type:
 
 
 def _capture_queries_and_keys(layer: nn.Module, hooks: list) -> None:
-    """Attention-select under SDPA: keep the layer's Q and K projections (no recomputation). The state is looked up
-    at each call (a shared module has one per schedule index); families whose hooks return the attention
-    probabilities themselves have no projections to capture."""
+    """Attention-select under SDPA: keep the layer's Q and K projections (no recomputation); families whose hooks
+    return the attention probabilities themselves have no projections to capture.
+
+    The hook is a module-level function that leaves the output on the projection module that ran it, where the layer
+    reads it back (:func:`_captured_projections`). Nothing refers to the layer: a ``copy.deepcopy`` of the model
+    captures into its own modules, and int8's swap of the projections (which carries the hooks over) keeps working."""
     projections = layer._pyramid_query_key()
-    if projections is None:
-        return
+    if projections is not None:
+        hooks.extend(projection.register_forward_hook(_keep_output) for projection in projections)
 
-    def keep_query(_module, _inputs, output):
-        layer._pyramid.captured = (output.detach(), None)
 
-    def keep_key(_module, _inputs, output):
-        layer._pyramid.captured = (layer._pyramid.captured[0], output.detach())
+def _keep_output(projection: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+    projection._pyramid_output = output.detach()  # a plain attribute (not a registered buffer)
 
-    hooks.append(projections[0].register_forward_hook(keep_query))
-    hooks.append(projections[1].register_forward_hook(keep_key))
+
+def _captured_projections(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Q and K outputs ``[B, n, H * d]`` the layer's projections produced in this call."""
+    query, key = layer._pyramid_query_key()
+    return query._pyramid_output, key._pyramid_output
+
+
+def _drop_captures(layer: nn.Module) -> None:
+    """Forget this call's captured Q and K (they are not kept between forwards)."""
+    for projection in layer._pyramid_query_key() or ():
+        if hasattr(projection, "_pyramid_output"):
+            del projection._pyramid_output

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pyramid_bert.data import TASK_NAMES, resolve_model, task_spec
 from pyramid_bert.errors import ConfigError, DataError
+from pyramid_bert.geometry import flops_geometry
 from pyramid_bert.spec import format_m
 from pyramid_bert.sweep.budget import estimate_pass_seconds, estimate_wall_seconds, provisional_trials
 from pyramid_bert.sweep.executors import default_workers
@@ -207,6 +209,7 @@ def model_shape(model: str, *, synthetic: bool) -> tuple[int, int, int]:
         )
     config = json.loads(config_path.read_text())
     try:
-        return int(config["num_hidden_layers"]), int(config["hidden_size"]), int(config["intermediate_size"])
-    except KeyError as missing:
-        raise DataError(f"--model: {config_path} lacks {missing}; is it a BERT-family encoder?") from None
+        geometry = flops_geometry(SimpleNamespace(**config))  # each family's own names (DistilBERT: dim, n_layers)
+    except AttributeError as missing:
+        raise DataError(f"--model: {config_path} lacks {missing.name!r}; is it a BERT-family encoder?") from None
+    return int(geometry["num_layers"]), int(geometry["hidden"]), int(geometry["intermediate"])
