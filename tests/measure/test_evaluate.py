@@ -241,3 +241,26 @@ def test_memory_pair_adds_a_training_step_at_the_dynamic_width(monkeypatch, tmp_
     dynamic = [call for call in calls if call["seq_len"] == 37]
     assert [(call["mode"], call["variant"], call["batch_size"]) for call in dynamic] == [
         ("train", "dense", 48), ("train", "pyramid", 48)]  # fmt: skip
+
+
+def test_memory_pair_measures_inference_at_the_asked_precision_and_training_at_fp32(monkeypatch, tmp_path):
+    from pyramid_bert.measure import memory as memory_module
+    from pyramid_bert.measure.evaluate import measure_memory_pair
+
+    calls = []
+    monkeypatch.setattr(memory_module, "measure_peak_memory", lambda folder, **kw: calls.append(kw) or {"peak_mb": 1})
+    measure_memory_pair(tmp_path, n=64, batch_size=128, train_batch_size=48, device="cpu", selection=None,
+                        include_pyramid=True, precision="int8")  # fmt: skip
+    assert {call["precision"] for call in calls} == {"int8"}  # the child quantizes infer steps only (see below)
+
+
+def test_memory_probe_quantizes_the_inference_step_it_measures(runs, monkeypatch):
+    from pyramid_bert.measure import memory as memory_module
+
+    seen = []
+    monkeypatch.setattr(memory_module, "quantize", lambda model, precision: seen.append(precision) or model)
+    spec = {"checkpoint": str(runs["coreset"]), "variant": "pyramid", "batch_size": 2, "seq_len": 8, "device": "cpu",
+            "threads": 1, "selection": None}  # fmt: skip
+    memory_module._measure_here({**spec, "mode": "infer", "precision": "int8"})
+    memory_module._measure_here({**spec, "mode": "train", "precision": "int8"})
+    assert seen == ["int8"]

@@ -160,7 +160,7 @@ def evaluate_checkpoint(
         result.memory = measure_memory_pair(
             run.folder, n=run.task.max_length, batch_size=eval_batch_size, train_batch_size=train_batch,
             device=str(torch_device), selection=run.selection_spec, include_pyramid=run.selected,
-            dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()),
+            dynamic_train_width=int(real_lengths(encodings)[:train_batch].max()), precision=run.precision,
         )  # fmt: skip
     result.eval_seconds = time.perf_counter() - started
     result.result_json = _write_result(result, run, split, only_infer) if write_json else None
@@ -367,11 +367,13 @@ def measure_memory_pair(
     selection: dict[str, Any] | None,
     include_pyramid: bool,
     dynamic_train_width: int | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Peak memory (MB) of a training step and of inference, dense and pyramid, each in a fresh process.
 
     Keys ``train_dense``, ``infer_pyramid``, ... at N; with ``dynamic_train_width`` also ``train_dense_dynamic`` and
     ``train_pyramid_dynamic``: the training step on a batch padded to its longest example, of that many tokens.
+    Inference runs at ``precision``; training steps at float32.
     (Inference under dynamic or sorted batching peaks at the split's widest batch, usually N itself.)
     """
 
@@ -381,7 +383,7 @@ def measure_memory_pair(
         for variant in variants:
             memory[f"{mode}_{variant}"] = memory_probe.measure_peak_memory(
                 folder, mode=mode, variant=variant, batch_size=size, seq_len=n, device=device,
-                selection=selection if variant == "pyramid" else None,
+                selection=selection if variant == "pyramid" else None, precision=precision,
             )  # fmt: skip
     if dynamic_train_width is not None and dynamic_train_width < n:
         for variant in variants:

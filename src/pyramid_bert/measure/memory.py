@@ -39,6 +39,8 @@ from transformers import AutoModelForSequenceClassification
 
 from pyramid_bert.errors import PyramidBertError
 from pyramid_bert.patch.hf import is_pyramidized, load_pyramid_model, pyramidize, unpyramidize
+from pyramid_bert.patch.quantize import quantize
+from pyramid_bert.precision import check_precision
 
 MODES = ("train", "infer")
 VARIANTS = ("dense", "pyramid")
@@ -87,6 +89,8 @@ def _measure_here(spec: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     device = torch.device(spec["device"])
     model = _build_model(spec).to(device)
+    if spec["mode"] == "infer":
+        quantize(model, spec.get("precision") or "fp32")  # training steps stay at float32
     batch_size, seq_len = int(spec["batch_size"]), int(spec["seq_len"])
     vocab = int(model.config.vocab_size)
     inputs = {
@@ -155,11 +159,13 @@ def measure_peak_memory(
     selection: dict[str, Any] | None = None,
     threads: int | None = None,
     timeout: float = 900.0,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Peak memory of one ``mode`` step ("train": forward + backward + AdamW; "infer": forward) of the
     ``variant`` ("dense" or "pyramid") of ``checkpoint`` on a ``[batch_size, seq_len]`` batch, in a fresh
     process. ``selection``: pyramidize kwargs (with ``lengths``) to apply to the dense weights instead of the
-    checkpoint's own ``config.pyramid`` (only-infer). Returns a dict with ``peak_mb``, ``before_mb``,
+    checkpoint's own ``config.pyramid`` (only-infer). ``precision``: of the inference step (a training step is always
+    float32; see :mod:`pyramid_bert.patch.quantize`). Returns a dict with ``peak_mb``, ``before_mb``,
     ``step_mb`` and ``method``.
     """
 
@@ -169,7 +175,7 @@ def measure_peak_memory(
         raise PyramidBertError(f"variant: must be one of {', '.join(VARIANTS)}, got {variant!r}")
     spec = {
         "checkpoint": str(checkpoint), "mode": mode, "variant": variant, "batch_size": batch_size,
-        "seq_len": seq_len, "device": device, "selection": selection,
+        "seq_len": seq_len, "device": device, "selection": selection, "precision": check_precision(precision),
         "threads": threads if threads is not None else torch.get_num_threads(),
     }  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -187,7 +193,8 @@ def measure_peak_memory(
             result["method"] += " (unreliable: an earlier child had a higher peak)"
         bytes_per_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
         result["peak_mb"] = after * bytes_per_unit / 2**20
-    return {**result, "mode": mode, "variant": variant, "batch_size": batch_size, "seq_len": seq_len}
+    used = precision if mode == "infer" else "fp32"
+    return {**result, "mode": mode, "variant": variant, "batch_size": batch_size, "seq_len": seq_len, "precision": used}
 
 
 def main() -> int:
