@@ -69,7 +69,7 @@ from pyramid_bert.thresholds import (
 __all__ = [
     "METHODS", "RATIO_METHODS", "SIZE_METHODS", "SUPPORTED_MODEL_TYPES", "PyramidSettings", "find_encoder",
     "is_pyramidized", "kept_input_positions", "load_pyramid_model", "pyramid_settings", "pyramidize",
-    "selection_generators", "unpyramidize",
+    "selection_generators", "threshold_scores", "unpyramidize",
 ]  # fmt: skip
 
 CONFIG_KEY = "pyramid"
@@ -199,6 +199,15 @@ def selection_generators(model: nn.Module) -> dict[str, torch.Generator]:
     return encoder._pyramid_states[0].generators
 
 
+def threshold_scores(model: nn.Module) -> list[torch.Tensor | None]:
+    """After a forward of a model with keep thresholds: per layer, the relative scores ``[B, n_j]`` of its input
+    slots (see :mod:`pyramid_bert.thresholds`; padding slots hold 0), None for a layer that kept everything."""
+    encoder = find_encoder(model)
+    if not isinstance(encoder, PyramidEncoderMixin) or encoder._pyramid_settings.keep_thresholds is None:
+        raise ConfigError("threshold_scores: the model is not pyramidized with keep_thresholds")
+    return [state.scores for state in encoder._pyramid_states]
+
+
 def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
     """After a forward of a pyramidized ``model``: per layer, ``(positions [B, n_j], real [B, n_j])``: the input
     positions of the tokens that leave it (CLS first, original order) and which slots are real tokens (the others
@@ -286,6 +295,7 @@ class LayerState:
     positions_in: torch.Tensor | None = None  # [B, n] original input position of each input slot; None: 0..n-1
     soft_in: torch.Tensor | None = None  # [B, n] soft keep weights (keep thresholds, training); None: hard pruning
     soft_out: torch.Tensor | None = None
+    scores: torch.Tensor | None = None  # [B, n] keep thresholds: the relative scores of the last forward
 
 
 class PyramidEncoderMixin:
@@ -392,7 +402,7 @@ class PyramidLayerMixin:
         key_mask = state.key_mask_in
         state.sizes_out = state.sizes_in  # a layer that keeps every token passes the sizes on
         state.soft_out = state.soft_in
-        state.kept_order = None
+        state.kept_order = state.scores = None
         attention_output, attention_weights = self._pyramid_attention(hidden_states, *args, **kwargs)
         if state.settings.options.position == "middle":
             attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
@@ -483,7 +493,7 @@ def _select_by_threshold(
     layer's threshold, in selection order (highest score first), k the batch's largest count. Eager: k from one
     host read of the counts; under ``torch.compile`` k is ``bound`` (from the shape) and the slots beyond an
     example's count are padding."""
-    scores = significance()
+    scores = state.scores = significance()
     counts = threshold_counts(scores, key_mask, state.settings.keep_thresholds[state.index])
     width = bound if torch.compiler.is_compiling() else int(counts.max())  # the layer's one host read
     return attention_select(scores, width, key_mask), counts.clamp_max(width)
