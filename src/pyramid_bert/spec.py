@@ -9,7 +9,8 @@
   sweep's trial identity (:meth:`SelectionOptions.changed`) and the saved model config
   (:meth:`PyramidSettings.to_dict`): a new option is one new field here (and its use in the forward).
 - :class:`PyramidSettings`: a selection made concrete for one model: method, schedule (fixed ``lengths``,
-  ``keep_ratios`` or Average-pool's ``pool_windows``), Random-select's ``seed``, and the options.
+  ``keep_ratios``, Average-pool's ``pool_windows`` or Attention-select's adaptive ``keep_thresholds``),
+  Random-select's ``seed``, the options, and ``soft_threshold_temperature`` (training with a soft mask).
 
 Pure Python (no torch), so the command line can read it without importing the model stack.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,8 @@ METHODS = ("coreset", "attention", "average_pool", "first_k", "input_first_k", "
 RATIO_METHODS = ("coreset", "attention", "first_k", "random")
 #: Methods whose dropped tokens can be assigned to kept ones (duplicity attention, merging, distances).
 SIZE_METHODS = RATIO_METHODS
+#: Methods that take a keep-threshold schedule (adaptive counts): Attention-select, whose score has a natural scale.
+THRESHOLD_METHODS = ("attention",)
 #: Distances of k-center selection and of nearest-center assignment (see :mod:`pyramid_bert.selection`).
 DISTANCES = ("euclidean", "cosine", "standardized")
 #: How ``m`` = k - 1 (one round, Coreset-select-k-1) is spelled on the command line and in reports.
@@ -227,8 +231,12 @@ class PyramidSettings:
     """What a pyramidized model does; stored (flat, see :meth:`to_dict`) as ``model.config.pyramid``.
 
     Exactly one schedule: ``lengths`` (tokens kept after each layer), ``keep_ratios`` (each example keeps
-    ``ceil(r_j * its real tokens)``) or ``pool_windows`` (Average-pool). :meth:`validated` checks them against a
-    model's number of layers (:func:`pyramid_bert.pyramidize` does).
+    ``ceil(r_j * its real tokens)``), ``pool_windows`` (Average-pool) or ``keep_thresholds`` (Attention-select:
+    layer j keeps CLS and each real token whose attention received, relative to uniform attention, is at least
+    ``t_j``; 0 keeps all; see :mod:`pyramid_bert.thresholds`). ``soft_threshold_temperature`` T > 0 (with
+    ``keep_thresholds``): in training mode the layers keep every token and weigh it by ``sigmoid((s - t_j) / T)``
+    (LTP's soft mask); evaluation prunes hard. :meth:`validated` checks them against a model's number of layers
+    (:func:`pyramid_bert.pyramidize` does).
     """
 
     lengths: list[int] | None
@@ -238,6 +246,8 @@ class PyramidSettings:
     keep_ratios: list[float] | None = None
     options: SelectionOptions = field(default_factory=SelectionOptions)
     version: int = 1
+    keep_thresholds: list[float] | None = None
+    soft_threshold_temperature: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-able dict: the schedule fields and every option (the format of ``config.json``)."""
@@ -256,8 +266,35 @@ class PyramidSettings:
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
         self.options.check(self.method)
-        schedule = _checked_schedule(num_layers, self.method, self.lengths, self.pool_windows, self.keep_ratios)
-        return dataclasses.replace(self, **schedule, seed=int(self.seed))
+        thresholds = _checked_thresholds(num_layers, self.method, self.keep_thresholds, self.soft_threshold_temperature)
+        if thresholds is not None:
+            if self.lengths is not None or self.pool_windows is not None or self.keep_ratios is not None:
+                raise ConfigError("keep_thresholds: give lengths, keep_ratios or keep_thresholds, not two of them")
+            schedule = {"lengths": None, "pool_windows": None, "keep_ratios": None, "keep_thresholds": thresholds}
+        else:
+            schedule = _checked_schedule(num_layers, self.method, self.lengths, self.pool_windows, self.keep_ratios)
+        temperature = float(self.soft_threshold_temperature)
+        return dataclasses.replace(self, **schedule, seed=int(self.seed), soft_threshold_temperature=temperature)
+
+
+def _checked_thresholds(num_layers: int, method: str, thresholds: Any, temperature: Any) -> list[float] | None:
+    """The keep thresholds, validated (one finite number >= 0 per layer, for :data:`THRESHOLD_METHODS`), and the
+    soft mask's temperature (a finite number >= 0; > 0 only with thresholds). None when no thresholds are given."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
+        raise ConfigError(f"soft_threshold_temperature: must be a finite number >= 0 (0: off); got {temperature!r}")
+    if thresholds is None:
+        if temperature > 0:
+            raise ConfigError("soft_threshold_temperature: needs keep_thresholds (the soft mask is of thresholds)")
+        return None
+    if method not in THRESHOLD_METHODS:
+        raise ConfigError(f"keep_thresholds: for methods {', '.join(THRESHOLD_METHODS)} only, not {method!r}")
+    values = list(thresholds)
+    valid = [not isinstance(t, bool) and isinstance(t, (int, float)) and 0 <= t < math.inf for t in values]
+    if len(values) != num_layers or not all(valid):
+        raise ConfigError(
+            f"keep_thresholds: must be {num_layers} finite numbers >= 0 (one per layer, 0 = keep all); got {values}"
+        )
+    return [float(t) for t in values]
 
 
 def _checked_schedule(

@@ -38,6 +38,10 @@ CASES = {
     "input_first_k": dict(lengths=[12, 12, 12], method="input_first_k"),
     "random fixed": dict(lengths=FIXED, method="random", seed=3),
     "random ratios": dict(keep_ratios=RATIOS, method="random", seed=4),
+    "attention thresholds": dict(keep_thresholds=[0.9, 1.0, 1.3], method="attention"),
+    "attention eager thresholds end": dict(
+        keep_thresholds=[0.0, 1.5, 1.0], method="attention", attn="eager", position="end"
+    ),
 }
 
 
@@ -63,10 +67,12 @@ def test_the_compile_path_gives_the_eager_logits(case, monkeypatch, one_thread):
         expected = [eager(input_ids=ids, attention_mask=mask).logits for ids, mask in inputs()]
         monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
         for (input_ids, attention_mask), logits in zip(inputs(), expected, strict=True):
-            assert torch.allclose(compile_path(input_ids=input_ids, attention_mask=attention_mask).logits, logits, atol=1e-5)
+            assert torch.allclose(
+                compile_path(input_ids=input_ids, attention_mask=attention_mask).logits, logits, atol=1e-5
+            )
 
 
-@pytest.mark.parametrize("case", ["coreset m=1 ratios", "attention sdpa fixed", "random fixed"])
+@pytest.mark.parametrize("case", ["coreset m=1 ratios", "attention sdpa fixed", "random fixed", "attention thresholds"])
 def test_compiled_logits_equal_eager_logits(case, one_thread):
     """Traced by dynamo with dynamic shapes: two padded batches of different widths share one graph."""
     eager, compiled = pyramid_model(case), pyramid_model(case)
@@ -106,7 +112,7 @@ def graph_breaks(model: torch.nn.Module) -> tuple[int, list[str]]:
 
 
 @pytest.mark.parametrize("case", ["coreset m=0.3 duplicity merge fixed", "attention eager ratios", "average_pool",
-                                  "first_k ratios", "input_first_k"])  # fmt: skip
+                                  "first_k ratios", "input_first_k", "attention thresholds"])  # fmt: skip
 def test_no_more_graph_breaks_than_the_dense_model(case, one_thread):
     dense_breaks, _ = graph_breaks(tiny_bert())
     breaks, reasons = graph_breaks(pyramid_model(case))

@@ -157,6 +157,8 @@ batch_size_list = number_list(batch_size_int)
 positive_int_list = number_list(positive_int)
 #: Comma-separated ratios in (0, 1], e.g. keep ratios per layer.
 ratio_list = number_list(ratio_float)
+#: Comma-separated finite numbers >= 0, e.g. keep thresholds per layer.
+nonneg_float_list = number_list(nonneg_float)
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -75,7 +75,7 @@ def only_infer_spec(args: argparse.Namespace) -> dict[str, Any] | None:
     spec: dict[str, Any] = {"method": args.only_infer, **options_from_args(args).to_dict()}
     if args.schedule != "fixed":
         spec["schedule"] = args.schedule
-    for key in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios"):
+    for key in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios", "keep_thresholds"):
         if getattr(args, key) is not None:
             spec[key] = getattr(args, key)
     return spec

@@ -17,6 +17,8 @@ from pyramid_bert.cli.flags import (
     data_files,
     describe_task,
     load_files_task,
+    nonneg_float,
+    nonneg_float_list,
     positive_float,
     positive_int,
     positive_int_list,
@@ -51,6 +53,11 @@ def add_ratio_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep-ratio schedule: per layer, the fraction of each example's real tokens kept, e.g. 0.5,0.25,...",
     )  # fmt: skip
     parser.add_argument(
+        "--keep-thresholds", type=nonneg_float_list,
+        help="attention only, adaptive schedule: per layer, keep CLS and each token whose attention received is at "
+        "least this multiple of uniform attention (e.g. 0.9,1,1,1.1,...; 0 = keep all); counts differ per example",
+    )  # fmt: skip
+    parser.add_argument(
         "--schedule", default="fixed", choices=("fixed", "ratio"),
         help="fixed: --p/--prune-upto give token counts at N (the paper); ratio: they give keep ratios of each "
         "example's real length (Eq. 5 without the floor)",
@@ -74,6 +81,11 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--distill-temperature", type=positive_float, default=2.0, help="distillation temperature (2)")
     parser.add_argument("--teacher", help="distillation teacher folder (default: --model, i.e. a warm start)")
+    parser.add_argument(
+        "--soft-threshold-temperature", type=nonneg_float, default=0.0,
+        help="with --keep-thresholds: train with a soft mask, each token weighed by sigmoid((score - threshold) / T) "
+        "(LTP); evaluation prunes hard (default 0: hard pruning in training too)",
+    )  # fmt: skip
     parser.add_argument(
         "--batching", default="dynamic", choices=("dynamic", "padded"),
         help="training batches padded to their longest example (dynamic, default) or to N (padded)",
@@ -123,7 +135,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
         device=args.device, glue_dir=args.glue_dir, out=args.out, keep_ratios=args.keep_ratios,
         schedule=args.schedule, batching=args.batching, distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature, teacher=args.teacher,
+        distill_temperature=args.distill_temperature, teacher=args.teacher, keep_thresholds=args.keep_thresholds,
+        soft_threshold_temperature=args.soft_threshold_temperature,
     )  # fmt: skip
 
 

@@ -61,7 +61,7 @@ __all__ = ["SELECTION_KEYS", "evaluate_checkpoint", "measure_memory_pair", "pred
 #: The schedule of an only-infer selection, with its defaults; its options are :class:`SelectionOptions` fields.
 _SCHEDULE_DEFAULTS = {
     "method": "coreset", "lengths": None, "p": None, "prune_upto": None, "pool_windows": None, "keep_ratios": None,
-    "schedule": "fixed",
+    "schedule": "fixed", "keep_thresholds": None,
 }  # fmt: skip
 SELECTION_KEYS = (*_SCHEDULE_DEFAULTS, *SelectionOptions.names())
 

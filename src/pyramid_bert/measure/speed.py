@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from pyramid_bert.geometry import flops_geometry
+from pyramid_bert.measure.adaptive import realised_counts, realised_flops
 from pyramid_bert.measure.timing import ratio_range, speedup_stats, time_interleaved
 from pyramid_bert.patch.hf import pyramid_settings
 from pyramid_bert.schedule import batches_flops, encoder_flops, pool_lengths
@@ -44,7 +45,8 @@ def split_forward(model: nn.Module, batches: Sequence[Batch], device: torch.devi
 
 
 def predicted_split_speedup(model: nn.Module, dense_batches: Sequence[Batch], pyramid_batches: Sequence[Batch]) -> float:
-    """FLOPs(dense over its batches) / FLOPs(pyramid over its batches), from the pyramid model's settings."""
+    """FLOPs(dense over its batches) / FLOPs(pyramid over its batches), from the pyramid model's settings (keep
+    thresholds: from the widths the model realises on ``pyramid_batches``, one more pass over them)."""
 
     config = model.config
     geometry = flops_geometry(config)
@@ -54,6 +56,9 @@ def predicted_split_speedup(model: nn.Module, dense_batches: Sequence[Batch], py
     if settings is None:
         return dense / batches_flops(shapes, **geometry)
     position = settings.options.position
+    if settings.keep_thresholds is not None:  # adaptive counts: the widths this model really ran on these batches
+        realised = realised_counts(model, list(pyramid_batches))
+        return dense / realised_flops(realised, geometry, position)["batched"]
     if settings.method == "average_pool":
         pyramid = sum(
             size * _pool_flops(width, settings.pool_windows, geometry, position) for size, width, _ in shapes

@@ -59,11 +59,17 @@ from pyramid_bert.selection import (
     random_order,
 )
 from pyramid_bert.spec import METHODS, RATIO_METHODS, SIZE_METHODS, PyramidSettings, SelectionOptions
+from pyramid_bert.thresholds import (
+    relative_scores,
+    soft_keep_weights,
+    soft_key_bias,
+    threshold_counts,
+)
 
 __all__ = [
     "METHODS", "RATIO_METHODS", "SIZE_METHODS", "SUPPORTED_MODEL_TYPES", "PyramidSettings", "find_encoder",
     "is_pyramidized", "kept_input_positions", "load_pyramid_model", "pyramid_settings", "pyramidize",
-    "selection_generators", "unpyramidize",
+    "selection_generators", "threshold_scores", "unpyramidize",
 ]  # fmt: skip
 
 CONFIG_KEY = "pyramid"
@@ -78,6 +84,8 @@ def pyramidize(
     pool_windows: list[int] | tuple[int, ...] | None = None,
     seed: int = 0,
     keep_ratios: list[float] | tuple[float, ...] | None = None,
+    keep_thresholds: list[float] | tuple[float, ...] | None = None,
+    soft_threshold_temperature: float = 0.0,
     **options: Any,
 ) -> nn.Module:
     """Make ``model`` a Pyramid-BERT in place and return it.
@@ -100,6 +108,8 @@ def pyramidize(
             as its widest example needs. Every method but Input-first-k and Average-pool. The kept tokens of an
             example do not depend on the other examples of its batch (except for Random-select, and for a
             fractional ``m``, which is resolved against the batch's widest keep count).
+        keep_thresholds, soft_threshold_temperature: Attention-select's adaptive schedule and its soft mask in
+            training (see :class:`~pyramid_bert.spec.PyramidSettings` and :mod:`pyramid_bert.thresholds`).
         **options: fields of :class:`~pyramid_bert.spec.SelectionOptions` (defaults: the paper's algorithm):
             ``m`` (core-set centers per round: int >= 1; float in (0, 1) for ``ceil(m * k)``; None for ``k - 1``),
             ``position`` ("middle": after the attention sublayer, before the FFN; "end": after the FFN),
@@ -114,8 +124,9 @@ def pyramidize(
     """
     family, encoder = find_family(model)
     if settings is None:
-        settings = PyramidSettings(lengths, method, pool_windows, seed, keep_ratios, _options(options))
-    elif lengths is not None or keep_ratios is not None or pool_windows is not None or options:
+        thresholds = dict(keep_thresholds=keep_thresholds, soft_threshold_temperature=soft_threshold_temperature)
+        settings = PyramidSettings(lengths, method, pool_windows, seed, keep_ratios, _options(options), **thresholds)
+    elif lengths is not None or keep_ratios is not None or pool_windows is not None or keep_thresholds or options:
         raise ConfigError("pyramidize: give settings alone, or the keyword form (lengths, method, ...), not both")
     if is_pyramidized(model):
         unpyramidize(model)
@@ -127,7 +138,9 @@ def pyramidize(
     encoder._pyramid_settings = settings
     encoder._pyramid_hooks = []
     generators: dict[str, torch.Generator] = {}
-    encoder._pyramid_states = [LayerState(index=i, settings=settings, generators=generators) for i in range(len(layers))]
+    encoder._pyramid_states = [
+        LayerState(index=i, settings=settings, generators=generators) for i in range(len(layers))
+    ]
     for layer in _unique(layers):
         layer._pyramid_original_class = layer.__class__
         layer.__class__ = _pyramid_class(layer.__class__, family.layer_hooks, PyramidLayerMixin)
@@ -186,6 +199,15 @@ def selection_generators(model: nn.Module) -> dict[str, torch.Generator]:
     if not isinstance(encoder, PyramidEncoderMixin) or not encoder._pyramid_states:
         return {}
     return encoder._pyramid_states[0].generators
+
+
+def threshold_scores(model: nn.Module) -> list[torch.Tensor | None]:
+    """After a forward of a model with keep thresholds: per layer, the relative scores ``[B, n_j]`` of its input
+    slots (see :mod:`pyramid_bert.thresholds`; padding slots hold 0), None for a layer that kept everything."""
+    encoder = find_encoder(model)
+    if not isinstance(encoder, PyramidEncoderMixin) or encoder._pyramid_settings.keep_thresholds is None:
+        raise ConfigError("threshold_scores: the model is not pyramidized with keep_thresholds")
+    return [state.scores for state in encoder._pyramid_states]
 
 
 def kept_input_positions(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
@@ -272,6 +294,9 @@ class LayerState:
     kept_order: torch.Tensor | None = None  # [B, k] positions (in this layer's input) kept by the last forward
     kept_mask: torch.Tensor | None = None  # [B, k] which of those slots are real tokens
     positions_in: torch.Tensor | None = None  # [B, n] original input position of each input slot; None: 0..n-1
+    soft_in: torch.Tensor | None = None  # [B, n] soft keep weights (keep thresholds, training); None: hard pruning
+    soft_out: torch.Tensor | None = None
+    scores: torch.Tensor | None = None  # [B, n] keep thresholds: the relative scores of the last forward
 
 
 class PyramidEncoderMixin:
@@ -307,6 +332,7 @@ class PyramidEncoderMixin:
         plan = plan_batch(settings, key_mask, mask_kind is not None, len(self._pyramid_states))
         draws = random_draws(plan, key_mask, self._pyramid_states[0]) if settings.method == "random" else None
         sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
+        soft = initial_sizes(key_mask) if self.training and settings.soft_threshold_temperature > 0 else None
         outputs = []
         for index, layer in enumerate(self._pyramid_layers()):
             state: LayerState = self._pyramid_states[index]
@@ -315,13 +341,16 @@ class PyramidEncoderMixin:
                 layer_mask = size_bias(sizes, key_mask, hidden_states.dtype)
             else:
                 layer_mask = layer_attention_mask(key_mask, mask_kind, hidden_states.dtype) if plan.padded else None
-            state.key_mask_in, state.plan, state.sizes_in = key_mask, plan.layers[index], sizes
+            if soft is not None and index > 0:  # soft keep weights count as fractional keys (at layer 1 all 1)
+                duplicity = sizes if settings.options.duplicity_attention else None
+                layer_mask = _with_soft_bias(soft, duplicity, hidden_states.dtype)
+            state.key_mask_in, state.plan, state.sizes_in, state.soft_in = key_mask, plan.layers[index], sizes, soft
             state.random_draws = draws[index] if draws else None
             state.positions_in = positions
             hidden_states = self._pyramid_call(layer, hidden_states, layer_mask, state, kwargs)
             positions = _positions_out(positions, state, key_mask.shape[1])
-            key_mask, sizes = state.key_mask_out, state.sizes_out
-            state.key_mask_out = state.sizes_out = None  # the inputs stay: checkpointing re-runs
+            key_mask, sizes, soft = state.key_mask_out, state.sizes_out, state.soft_out
+            state.key_mask_out = state.sizes_out = state.soft_out = None  # the inputs stay: checkpointing re-runs
             outputs.append(hidden_states)
         self._pyramid_last = (key_mask, sizes)  # [B, l_L] and sizes (or None): for pooling over the kept tokens
         return hidden_states, outputs
@@ -332,6 +361,13 @@ class PyramidEncoderMixin:
     ) -> torch.Tensor:  # fmt: skip
         """Call one layer with its attention mask ``[B, 1, 1, n]`` (families that need more override this)."""
         return layer(hidden, layer_mask, **kwargs)
+
+
+def _with_soft_bias(soft: torch.Tensor, sizes: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+    """The additive mask ``[B, 1, 1, n]`` of a layer under soft keep weights ``soft [B, n]`` (0 for padding):
+    ``log(w)`` per key, plus ``log(size)`` with duplicity attention (``sizes``)."""
+    weights = soft if sizes is None else soft * sizes.clamp_min(1.0)
+    return soft_key_bias(weights, dtype)[:, None, None, :]
 
 
 def _positions_out(positions: torch.Tensor | None, state: LayerState, tokens: int) -> torch.Tensor | None:
@@ -366,7 +402,8 @@ class PyramidLayerMixin:
         state: LayerState = self._pyramid
         key_mask = state.key_mask_in
         state.sizes_out = state.sizes_in  # a layer that keeps every token passes the sizes on
-        state.kept_order = None
+        state.soft_out = state.soft_in
+        state.kept_order = state.scores = None
         attention_output, attention_weights = self._pyramid_attention(hidden_states, *args, **kwargs)
         if state.settings.options.position == "middle":
             attention_output, key_mask = self._pyramid_reduce(attention_output, key_mask, attention_weights)
@@ -398,8 +435,14 @@ class PyramidLayerMixin:
             scores = scores.masked_fill(~key_mask[:, None, None, :], -math.inf)
             if self._pyramid.settings.options.duplicity_attention and self._pyramid.sizes_in is not None:
                 scores = scores + torch.log(self._pyramid.sizes_in.clamp_min(1.0))[:, None, None, :].float()
+            if self._pyramid.soft_in is not None:  # the layer's own attention weighs keys by their soft weights
+                scores = scores + soft_key_bias(self._pyramid.soft_in, torch.float32)[:, None, None, :]
             attention_weights = scores.softmax(dim=-1)
-        return attention_significance(attention_weights, key_mask)
+        queries = key_mask if self._pyramid.soft_in is None else self._pyramid.soft_in  # soft: weighted queries
+        significance = attention_significance(attention_weights, queries)
+        if self._pyramid.settings.keep_thresholds is not None:
+            return relative_scores(significance, attention_weights.shape[1])
+        return significance
 
 
 def reduce_tokens(
@@ -417,9 +460,14 @@ def reduce_tokens(
         return hidden, key_mask
     if settings.method == "average_pool":
         return average_pool(hidden, key_mask, settings.pool_windows[state.index])
+    if state.soft_in is not None:
+        return _soft_threshold(hidden, key_mask, state, significance), key_mask
     with torch.no_grad():
-        indices = _select(hidden, key_mask, plan.width, state, significance)
-    kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, plan.counts)
+        if settings.keep_thresholds is not None:
+            indices, counts = _select_by_threshold(key_mask, plan.width, state, significance)
+        else:
+            indices, counts = _select(hidden, key_mask, plan.width, state, significance), plan.counts
+    kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
     state.kept_order, state.kept_mask = ordered, kept_mask
     if settings.options.tracks_sizes:
         kept = _assign_sizes(hidden, key_mask, ordered, kept, kept_mask, state)
@@ -438,6 +486,34 @@ def _select(
     if method == "first_k":
         return first_k(key_mask, k)
     return random_order(key_mask, k, state.random_draws)
+
+
+def _select_by_threshold(
+    key_mask: torch.Tensor, bound: int, state: LayerState, significance: Callable[[], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep thresholds: ``(indices [B, k], counts [B])``: CLS and the real tokens whose relative score reaches the
+    layer's threshold, in selection order (highest score first), k the batch's largest count. Eager: k from one
+    host read of the counts; under ``torch.compile`` k is ``bound`` (from the shape) and the slots beyond an
+    example's count are padding."""
+    scores = state.scores = significance()
+    counts = threshold_counts(scores, key_mask, state.settings.keep_thresholds[state.index])
+    width = bound if torch.compiler.is_compiling() else int(counts.max())  # the layer's one host read
+    return attention_select(scores, width, key_mask), counts.clamp_max(width)
+
+
+def _soft_threshold(
+    hidden: torch.Tensor, key_mask: torch.Tensor, state: LayerState, significance: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """Keep thresholds in training with a soft mask: every token stays, weighed by its keep weight
+    ``sigmoid((s - t) / T)`` times those of the layers before (``state.soft_out [B, n]``, also the keys' weights
+    in the next layers' attention). ``hidden [B, n, D]`` -> ``[B, n, D]``."""
+    settings = state.settings
+    with torch.no_grad():
+        weights = soft_keep_weights(
+            significance(), key_mask, settings.keep_thresholds[state.index], settings.soft_threshold_temperature
+        )
+    state.soft_out = state.soft_in * weights
+    return hidden * state.soft_out[:, :, None].to(hidden.dtype)
 
 
 def _assign_sizes(

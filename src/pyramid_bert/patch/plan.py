@@ -10,7 +10,10 @@ from the key-padding mask alone, so no layer reads a tensor value on the host:
   width and the widths follow from the shape; with a mask they take one host read for the whole batch (eager), or,
   under ``torch.compile``, the widths are bounded from the shape (``ceil(r_j * N)``, equal to the eager widths
   whenever the batch is padded to its longest example) and the slots beyond an example's count are padding;
-- Average-pool: ``1 + ceil((n - 1) / w_j)`` tokens; Input-first-k truncates the input once and layers keep all.
+- Average-pool: ``1 + ceil((n - 1) / w_j)`` tokens; Input-first-k truncates the input once and layers keep all;
+- keep thresholds: the counts depend on the layer's attention, so each selecting layer decides them itself
+  (:func:`pyramid_bert.patch.hf.reduce_tokens`); the plan only says which layers select (threshold > 0) and gives
+  each the bound on its width (:func:`pyramid_bert.thresholds.threshold_width_bound`).
 
 The same one host read (eager, a mask given) also says whether any token is padding: layers of an unpadded batch
 get no attention mask (faster attention kernels). Under ``torch.compile`` nothing is read: a given mask is used.
@@ -26,6 +29,7 @@ import torch
 from pyramid_bert.schedule import ratio_keep
 from pyramid_bert.selection import ratio_counts
 from pyramid_bert.spec import PyramidSettings
+from pyramid_bert.thresholds import threshold_width_bound
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ def plan_batch(settings: PyramidSettings, key_mask: torch.Tensor, masked: bool, 
     """
     tokens = key_mask.shape[1]
     compiling = torch.compiler.is_compiling()
+    if settings.keep_thresholds is not None:
+        return _plan_thresholds(settings.keep_thresholds, key_mask, masked, compiling)
     if settings.keep_ratios is not None and masked:
         return _plan_ratios_masked(settings.keep_ratios, key_mask, compiling)
     padded = masked and (compiling or not bool(key_mask.all()))
@@ -112,3 +118,16 @@ def _plan_ratios_masked(ratios: list[float], key_mask: torch.Tensor, compiling: 
         for width, previous, same, count in zip(widths, previous_widths, same_counts, counts, strict=True)
     ]
     return BatchPlan(layers, padded)
+
+
+def _plan_thresholds(thresholds: list[float], key_mask: torch.Tensor, masked: bool, compiling: bool) -> BatchPlan:
+    """Keep thresholds: layer j selects when ``t_j > 0``; its ``width`` is only a bound (the layer reads its counts'
+    maximum in eager mode). Once a layer has selected, examples keep different counts: every later layer is
+    masked."""
+    selects = [threshold > 0 for threshold in thresholds]
+    padded_input = masked and (compiling or not bool(key_mask.all()))
+    width, layers = key_mask.shape[1], []
+    for threshold in thresholds:
+        width = threshold_width_bound(width, threshold)
+        layers.append(LayerPlan(width, threshold == 0))
+    return BatchPlan(layers, padded_input or any(selects))

@@ -51,7 +51,8 @@ class FinetuneConfig:
     at temperature ``distill_temperature`` (regression: mean squared error to the teacher's outputs).
     ``data``: for the user's own data files, what the run was trained on (file names, columns, N and the SHA-256 of
     the files' bytes: :func:`pyramid_bert.data.user_task.files_identity`), so that a finished or interrupted run is
-    reused only on the same data; None for a named task.
+    reused only on the same data; None for a named task. ``keep_thresholds`` (Attention-select's adaptive schedule)
+    and ``soft_threshold_temperature`` (its soft mask in training): see :class:`~pyramid_bert.spec.PyramidSettings`.
     """
 
     task: str
@@ -79,6 +80,8 @@ class FinetuneConfig:
     distill_temperature: float = 2.0
     teacher: str | None = None
     data: dict[str, Any] | None = None
+    keep_thresholds: list[float] | None = None
+    soft_threshold_temperature: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,7 +184,8 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
         raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
     check_distillation(config)
     if config.method == DENSE:
-        given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios") if getattr(config, n) is not None]
+        given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios", "keep_thresholds")
+                 if getattr(config, n) is not None]  # fmt: skip
         if given:
             raise ConfigError(
                 f"--method dense keeps every token and takes no schedule; remove {', '.join(map(flag, given))}"
@@ -209,6 +213,9 @@ def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int
     method = config.method
     if method == DENSE:
         return None
+    if config.keep_thresholds is not None:  # adaptive counts: nominal lengths keep all (realised: measure.adaptive)
+        check_thresholds(config, num_layers)
+        return [n] * num_layers
     ratios = resolve_ratios(config, num_layers)
     if ratios is not None:  # nominal lengths: the widths for an input of n real tokens
         return schedule.ratio_lengths(n, ratios)
@@ -265,6 +272,16 @@ def resolve_ratios(config: FinetuneConfig, num_layers: int) -> list[float] | Non
     if config.p is None or config.prune_upto is None:
         raise ConfigError("--schedule ratio needs --p and --prune-upto (Eq. 5 as keep ratios), or give --keep-ratios")
     return schedule.sequence_ratios(num_layers, config.p, config.prune_upto)
+
+
+def check_thresholds(config: FinetuneConfig, num_layers: int) -> None:
+    """--keep-thresholds alone (no other schedule) and valid for the method; ConfigError naming the flag."""
+    others = [name for name in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios") if getattr(config, name)]
+    if others or config.schedule != "fixed":
+        raise ConfigError(f"--keep-thresholds: the one schedule; remove {', '.join(map(flag, others or ['schedule']))}")
+    settings = PyramidSettings(None, config.method, keep_thresholds=config.keep_thresholds,
+                               soft_threshold_temperature=config.soft_threshold_temperature)  # fmt: skip
+    _with_flag("--keep-thresholds", settings.validated, num_layers)
 
 
 def check_prune_upto(prune_upto: object, num_layers: int) -> None:
@@ -379,6 +396,12 @@ def apply_selection(model: Any, config: FinetuneConfig, lengths: list[int] | Non
 
     if config.method == DENSE:
         return model
+    if config.keep_thresholds is not None:
+        settings = PyramidSettings(
+            None, config.method, seed=config.seed, options=config.selection, keep_thresholds=config.keep_thresholds,
+            soft_threshold_temperature=config.soft_threshold_temperature,
+        )  # fmt: skip
+        return pyramidize(model, settings=settings)
     ratios = resolve_ratios(config, model.config.num_hidden_layers)
     windows = list(config.pool_windows or []) if config.method == "average_pool" else None
     settings = PyramidSettings(

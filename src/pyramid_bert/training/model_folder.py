@@ -62,6 +62,8 @@ def nominal_lengths(settings: dict[str, Any] | None, n: int) -> list[int] | None
         return None
     if settings.get("keep_ratios"):
         return schedule.ratio_lengths(n, settings["keep_ratios"])
+    if settings.get("keep_thresholds"):  # adaptive: known only after running (pyramid_bert.measure.adaptive)
+        return [n] * len(settings["keep_thresholds"])
     if settings.get("pool_windows"):
         return schedule.pool_lengths(n, settings["pool_windows"])
     return [min(length, n) for length in settings["lengths"]]
