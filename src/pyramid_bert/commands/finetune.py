@@ -75,6 +75,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--distill-temperature", type=positive_float, default=2.0, help="distillation temperature (2)")
     parser.add_argument("--teacher", help="distillation teacher folder (default: --model, i.e. a warm start)")
     parser.add_argument(
+        "--length-drop", type=weight_float, default=0.0, metavar="BOUND",
+        help="LengthDrop training of a keep-ratio schedule (default 0: off): each step also runs one random schedule "
+        "between the given one (the smallest) and keeping everything, each layer dropping at most BOUND of the "
+        "previous layer's tokens (1: any); the saved model serves every schedule in between (2 forwards per step)",
+    )  # fmt: skip
+    parser.add_argument(
         "--batching", default="dynamic", choices=("dynamic", "padded"),
         help="training batches padded to their longest example (dynamic, default) or to N (padded)",
     )  # fmt: skip
@@ -123,7 +129,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples, seed=args.seed,
         device=args.device, glue_dir=args.glue_dir, out=args.out, keep_ratios=args.keep_ratios,
         schedule=args.schedule, batching=args.batching, distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature, teacher=args.teacher,
+        distill_temperature=args.distill_temperature, teacher=args.teacher, length_drop=args.length_drop,
     )  # fmt: skip
 
 
