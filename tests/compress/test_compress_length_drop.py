@@ -8,13 +8,13 @@ import json
 
 import pytest
 import torch
+from test_compress import load_csv_task, tiny_settings, write_task_csv
 
 from pyramid_bert import cli, load_pyramid_model, pyramid_settings
 from pyramid_bert.compress import Candidate, CompressSettings, compress
 from pyramid_bert.compress.shared import plan_shared_models
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.reschedule import set_keep_ratios
-from test_compress import load_csv_task, tiny_settings, write_task_csv
 from train_fixtures import make_keyword_task, write_tiny_bert
 
 #: One group (same method, m and options): Eq. 5 as ratios on the 2-layer tiny model, [0.5, 0.5] and [0.25, 0.25].
