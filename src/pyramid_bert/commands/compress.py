@@ -22,6 +22,7 @@ from pyramid_bert.cli.flags import (
     positive_float,
     positive_int,
     seed_int,
+    weight_float,
 )
 from pyramid_bert.commands.finetune import add_runtime_arguments, prepare_runtime, print_table
 
@@ -44,6 +45,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--candidates", metavar="FILE", help="JSON list of configurations to try (default: 4 keep-ratio schedules of CS+, core-set selection with cosine distance, duplicity attention and merging)")
     parser.add_argument("--dense-epochs", type=positive_float, default=2.0, help="epochs of the dense fine-tune (default 2)")
     parser.add_argument("--adapt-epochs", type=positive_float, default=0.5, help="epochs adapting each configuration (default 0.5)")
+    parser.add_argument(
+        "--length-drop", type=weight_float, default=0.0, metavar="BOUND",
+        help="train ONE LengthDrop model (per group of candidates differing only in their keep-ratio schedule) "
+        "instead of one fine-tune per candidate, and time and score every candidate's schedule with it; BOUND in "
+        "(0, 1] is the most of the previous layer's tokens a layer of a random training schedule drops (1: any; it "
+        "must reach every candidate's schedule, the error says the least that does); default 0: off",
+    )  # fmt: skip
     parser.add_argument("--lr", type=positive_float, default=1e-4, help="peak learning rate (default 1e-4)")
     parser.add_argument("--batch-size", type=batch_size_int, default=32, help="train batch (default 32)")
     parser.add_argument("--eval-batch-size", type=batch_size_int, default=128, help="inference and timing batch (default 128)")
@@ -69,7 +77,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         candidates=candidates, dense_epochs=args.dense_epochs, adapt_epochs=args.adapt_epochs, lr=args.lr,
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, timing_examples=args.timing_examples,
         timing_repeats=args.repeats, max_train_examples=args.max_train_examples, seed=args.seed, device=args.device,
-        precisions=("fp32", "int8") if args.precision == "int8" else ("fp32",),
+        precisions=("fp32", "int8") if args.precision == "int8" else ("fp32",), length_drop=args.length_drop,
     )  # fmt: skip
 
 

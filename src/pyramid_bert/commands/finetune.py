@@ -87,6 +87,12 @@ def register(subparsers: Any) -> None:
         "(LTP); evaluation prunes hard (default 0: hard pruning in training too)",
     )  # fmt: skip
     parser.add_argument(
+        "--length-drop", type=weight_float, default=0.0, metavar="BOUND",
+        help="LengthDrop training of a keep-ratio schedule (default 0: off): each step also runs one random schedule "
+        "between the given one (the smallest) and keeping everything, each layer dropping at most BOUND of the "
+        "previous layer's tokens (1: any); the saved model serves every schedule in between (2 forwards per step)",
+    )  # fmt: skip
+    parser.add_argument(
         "--batching", default="dynamic", choices=("dynamic", "padded"),
         help="training batches padded to their longest example (dynamic, default) or to N (padded)",
     )  # fmt: skip
@@ -136,7 +142,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         device=args.device, glue_dir=args.glue_dir, out=args.out, keep_ratios=args.keep_ratios,
         schedule=args.schedule, batching=args.batching, distill_weight=args.distill_weight,
         distill_temperature=args.distill_temperature, teacher=args.teacher, keep_thresholds=args.keep_thresholds,
-        soft_threshold_temperature=args.soft_threshold_temperature,
+        soft_threshold_temperature=args.soft_threshold_temperature, length_drop=args.length_drop,
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from pyramid_bert.compress.choose import POINTS, dev_loss, loss_interval
 from pyramid_bert.data.user_task import DataFiles, files_identity
 from pyramid_bert.io import atomic_write_json, mark_output_dir
 from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.patch.reschedule import set_keep_ratios
 from pyramid_bert.patch.saved_config import CODE_FILE, INSTALL_COMMAND
 from pyramid_bert.precision import mark_precision
 from pyramid_bert.report.frontier import pareto_frontier
@@ -47,6 +48,8 @@ def write_output(result: CompressResult, settings: CompressSettings, task: TaskD
     if tmp.exists():
         shutil.rmtree(tmp)
     model, tokenizer = load_pyramid_model(str(chosen), precision="fp32"), AutoTokenizer.from_pretrained(chosen)
+    if result.chosen_row.get("shared_model"):  # one LengthDrop model served every schedule: ship the chosen one
+        set_keep_ratios(model, result.chosen_row["keep_ratios"])
     tokenizer.model_max_length = task.max_length  # pipelines and predict truncate at the model's N
     mark_precision(model.config, chosen_precision(result))  # float32 weights; load_pyramid_model quantizes at load
     model.save_pretrained(tmp, safe_serialization=True)
@@ -206,13 +209,26 @@ def report(result: CompressResult, settings: CompressSettings, task: TaskData, t
         f"# compress report: {task.name}\n\n{_summary(result, settings, task.metric)}\n{table}\n"
         f"![dev metric against real speedup]({PLOT_FILE})\n\n## How\n\n"
         f"- dense model: {'the given model as is (warm start)' if notes['warm_start'] else f'fine-tuned from {settings.model} ({settings.dense_epochs:g} epochs)'}; "
-        f"each configuration adapted from it ({settings.adapt_epochs:g} epochs, lr {settings.lr:g}, batch {settings.batch_size})\n"
+        + _adaptation(settings) +
         f"- real speedup: median of paired ratios T(dense) / T(pyramid), same weights, same length-sorted batches "
         f"padded per batch, {settings.timing_repeats} interleaved repeats, {notes['threads']} thread(s)\n"
         f"- data: {', '.join(f'{k} {v}' for k, v in notes['splits'].items())}; N = {task.max_length}"
         f" ({data_notes.get('max_length_rule', 'the task N')})"
         + (f"; {data_notes['held_out']}" if data_notes.get("held_out") else "")
         + f"\n- wall time: {notes['seconds']:.0f} s (all runs of this compress together)\n\n## Settings\n\n{setting_lines}\n"
+    )
+
+
+def _adaptation(settings: CompressSettings) -> str:
+    """The report's line on how the configurations came from the dense model (one fine-tune each, or LengthDrop)."""
+    how = f"{settings.adapt_epochs:g} epochs, lr {settings.lr:g}, batch {settings.batch_size}"
+    if not settings.length_drop:
+        return f"each configuration adapted from it ({how})\n"
+    return (
+        f"one LengthDrop model adapted from it ({how}; each step the smallest schedule of its configurations and one "
+        f"random schedule between that and keeping everything, bound {settings.length_drop:g}: 2 forwards and "
+        "backwards per step) for each group of configurations differing only in their schedule; every row marked "
+        "[LengthDrop] is that one model run at the row's schedule (no fine-tune per schedule)\n"
     )
 
 

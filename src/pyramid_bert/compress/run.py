@@ -9,6 +9,10 @@ Steps (the paper's Section 5 workflow, on the warm protocol):
    With ``precisions`` ``("fp32", "int8")`` every configuration is also scored and timed at int8 (the same weights,
    dynamically quantized, :mod:`pyramid_bert.patch.quantize`), and the dense model at int8 is one more row: precision
    is one more axis of the candidates, each row timed against the float32 dense model;
+   With ``length_drop`` > 0 (``--length-drop``), step 2 trains ONE LengthDrop model per group of candidates that
+   differ only in their keep-ratio schedule (:mod:`pyramid_bert.compress.shared`) and measures every candidate with
+   that model at the candidate's schedule (rows marked ``[LengthDrop]``, with ``shared_model``): no fine-tune per
+   schedule;
 3. the choice (:func:`pyramid_bert.compress.choose.choose`) on dev; test is only reported;
 4. ``out``: a Hugging Face folder (config with the pyramid settings and labels, safetensors weights, tokenizer with
    ``model_max_length`` = N) plus ``README.md`` (model card), ``report.md``, ``pareto.png`` and ``compress.json``.
@@ -39,11 +43,14 @@ from pyramid_bert.compress.choose import Compare, choose
 from pyramid_bert.compress.dev_noise import DevDifference, dev_difference
 from pyramid_bert.compress.measure import is_fine_tuned_classifier, metric_of
 from pyramid_bert.compress.output import write_output
+from pyramid_bert.compress.shared import SharedModel, plan_shared_models
 from pyramid_bert.data import resolve_model
 from pyramid_bert.data.user_task import align_labels
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.io import atomic_write_json, check_output_dir
+from pyramid_bert.length_drop import check_length_drop
 from pyramid_bert.patch.hf import load_pyramid_model
+from pyramid_bert.patch.reschedule import set_keep_ratios
 from pyramid_bert.precision import check_precision
 from pyramid_bert.training import checkpoint, loop
 from pyramid_bert.training.config import FinetuneConfig, resolve_device, validate_config
@@ -54,6 +61,8 @@ if TYPE_CHECKING:
 STATE_FILE = "state.json"
 #: How often a fine-tune in progress saves its resume state (a kill loses at most this much training).
 SAVE_EVERY_SECONDS = 120.0
+#: How the label of a row measured with a shared LengthDrop model says so.
+SHARED_MARK = "[LengthDrop]"
 #: Settings that change only the choice, not what is trained and measured.
 CHOICE_FIELDS = ("out", "target_speedup", "max_drop", "device")
 
@@ -78,6 +87,9 @@ class CompressSettings:
     seed: int = 0
     device: str = "cpu"
     precisions: tuple[str, ...] = ("fp32",)
+    #: > 0: one LengthDrop model per group of candidates (:mod:`pyramid_bert.compress.shared`), trained once with this
+    #: bound (:mod:`pyramid_bert.length_drop`) and run at every candidate's schedule; 0: one fine-tune per candidate.
+    length_drop: float = 0.0
 
     def check(self) -> None:
         """Ranges and the goal, before any data or model is read."""
@@ -99,16 +111,19 @@ class CompressSettings:
             check_precision(precision)
         if "int8" in self.precisions and not self.device.startswith("cpu"):
             raise ConfigError(f"--precision int8: runs on the CPU only; got --device {self.device}")
+        check_length_drop(self.length_drop)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "candidates": [c.to_dict() for c in self.candidates]}
 
     def identity(self) -> dict[str, Any]:
         """What the trained and measured results depend on (all but the goal, ``out`` and the device; ``precisions``
-        only when int8 is tried, so work files of runs before precisions existed stay valid)."""
+        only when int8 is tried and ``length_drop`` only when on, so work files of runs before them stay valid)."""
         identity = {key: value for key, value in self.to_dict().items() if key not in CHOICE_FIELDS}
         if tuple(identity["precisions"]) == ("fp32",):
             del identity["precisions"]
+        if identity["length_drop"] == 0:
+            del identity["length_drop"]
         return identity
 
 
@@ -152,12 +167,18 @@ def compress(
         check_output_dir(out, "--out", kind="compress", force=force, whole=True)
         started = time.perf_counter()
         task, warm = _warm_start(settings, task)
+        shared = _shared_models(settings)  # before any training: a bound that misses a candidate stops here
         state = _load_state(work, settings, task)
-        with _Progress(settings, task, progress, train_dense=not warm) as bar:
+        trainings = len(shared) if shared is not None else len(settings.candidates)
+        with _Progress(settings, task, progress, train_dense=not warm, trainings=trainings) as bar:
             dense = _dense_stage(settings, task, work, state, bar, warm)
             rows = _dense_int8_rows(settings, task, work, state, dense)
-            for candidate in settings.candidates:
-                rows += _candidate_stage(settings, task, work, state, dense, candidate, bar)
+            if shared is not None:
+                for model in shared:
+                    rows += _shared_stage(settings, task, work, state, dense, model, bar)
+            else:
+                for candidate in settings.candidates:
+                    rows += _candidate_stage(settings, task, work, state, dense, candidate, bar)
         state["seconds"] = state.get("seconds", 0.0) + time.perf_counter() - started
         _save_state(work, state)
         compare = _with_dev_intervals(rows, dense, task.metric, settings.seed)
@@ -292,6 +313,43 @@ def _candidate_stage(
     return [state["candidates"][key] for key in keys]
 
 
+def _shared_models(settings: CompressSettings) -> list[SharedModel] | None:
+    """With ``--length-drop``: the LengthDrop models that serve the candidates (None without it)."""
+    if settings.length_drop == 0:
+        return None
+    num_layers = AutoConfig.from_pretrained(resolve_model(settings.model)).num_hidden_layers
+    return plan_shared_models(settings.candidates, num_layers, settings.length_drop)
+
+
+def _shared_stage(
+    settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], dense: dict, model: SharedModel,
+    bar: _Progress,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One LengthDrop model trained from the dense model, then each of its candidates measured with that model at the
+    candidate's schedule and each precision (one row each, saying the model it shares); cached in ``state``."""
+
+    keys = [[_row_key(candidate.key, precision) for precision in settings.precisions] for candidate in model.candidates]
+    if all(key in state["candidates"] for row_keys in keys for key in row_keys):
+        bar.skip(settings.adapt_epochs)
+        return [state["candidates"][key] for row_keys in keys for key in row_keys]
+    bar.stage(model.label, settings.adapt_epochs)
+    config = _finetune_config(settings, task, dense["checkpoint"], work / model.key, **model.finetune_fields())
+    validate_config(config, check_task_name=False)
+    path = str(loop.finetune(config, task_data=task, progress=False, step_callback=bar.step, evaluate_dev=False,
+                             save_every_seconds=SAVE_EVERY_SECONDS))
+    shared = {"shared_model": model.key, "shared_by": len(model.candidates), "trained_keep_ratios": model.smallest}
+    for candidate, ratios, row_keys in zip(model.candidates, model.ratios, keys, strict=True):
+        for key, precision in zip(row_keys, settings.precisions, strict=True):
+            if key not in state["candidates"]:
+                state["candidates"][key] = {
+                    "label": _row_label(f"{candidate.label} {SHARED_MARK}", precision), "key": key,
+                    "candidate": candidate.to_dict(), "checkpoint": path, "precision": precision,
+                    "keep_ratios": list(ratios), **shared, **_measured(settings, task, path, precision, list(ratios)),
+                }  # fmt: skip
+                _save_state(work, state)
+    return [state["candidates"][key] for row_keys in keys for key in row_keys]
+
+
 def _dense_int8_rows(
     settings: CompressSettings, task: TaskData, work: Path, state: dict[str, Any], dense: dict
 ) -> list[dict[str, Any]]:
@@ -307,10 +365,14 @@ def _dense_int8_rows(
     return [state["candidates"][key]]
 
 
-def _measured(settings: CompressSettings, task: TaskData, path: str, precision: str) -> dict[str, Any]:
-    """The real speedup of the model at ``path`` run at ``precision`` against the float32 dense model (same weights,
-    no selection), and its dev and test scores."""
+def _measured(
+    settings: CompressSettings, task: TaskData, path: str, precision: str, keep_ratios: list[float] | None = None
+) -> dict[str, Any]:
+    """The real speedup of the model at ``path`` run at ``precision`` (and at ``keep_ratios``, when given, instead of
+    its stored schedule) against the float32 dense model (same weights, no selection), and its dev and test scores."""
     model, tokenizer = load_pyramid_model(path, precision=precision), AutoTokenizer.from_pretrained(path)
+    if keep_ratios is not None:
+        set_keep_ratios(model, keep_ratios)
     speed = measure.real_speedup(
         model, measure.load_dense(path), tokenizer, task, examples=settings.timing_examples,
         batch_size=settings.eval_batch_size, repeats=settings.timing_repeats, device=resolve_device(settings.device),
@@ -331,12 +393,14 @@ def _row_label(label: str, precision: str) -> str:
 class _Progress:
     """One bar over every planned training step of the run (ETA), the current configuration as its postfix."""
 
-    def __init__(self, settings: CompressSettings, task: TaskData, enabled: bool, *, train_dense: bool) -> None:
+    def __init__(
+        self, settings: CompressSettings, task: TaskData, enabled: bool, *, train_dense: bool, trainings: int
+    ) -> None:
         examples = len(task.splits["train"])
         if settings.max_train_examples is not None:
             examples = min(examples, settings.max_train_examples)
         self.steps_per_epoch = math.ceil(examples / settings.batch_size)
-        total = (self._steps(settings.dense_epochs) if train_dense else 0) + len(settings.candidates) * self._steps(settings.adapt_epochs)
+        total = (self._steps(settings.dense_epochs) if train_dense else 0) + trainings * self._steps(settings.adapt_epochs)
         self.bar = tqdm(total=total, desc="compress", unit="step", disable=not enabled, dynamic_ncols=True)
         self.base = 0
 

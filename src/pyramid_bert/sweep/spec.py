@@ -28,10 +28,12 @@ _LATER_FIELD_DEFAULTS: dict[str, Any] = {
 #: Selection options that were trial fields before ``options`` existed (they stay top-level: old keys hold).
 _TOP_LEVEL_OPTIONS = ("m", "position")
 #: FinetuneConfig fields a trial may set through ``options``: every other selection option (see
-#: :class:`pyramid_bert.spec.SelectionOptions`; a new one reaches trials, their keys and their configs from there)
-#: and distillation. Only the options a trial gives enter its identity, so older keys hold.
+#: :class:`pyramid_bert.spec.SelectionOptions`; a new one reaches trials, their keys and their configs from there),
+#: distillation and LengthDrop training (``length_drop``). Only the options a trial gives enter its identity, so older
+#: keys hold.
 OPTION_FIELDS = (
     *(name for name in SelectionOptions.names() if name not in _TOP_LEVEL_OPTIONS), "distill_weight", "distill_temperature",
+    "length_drop",
 )
 #: How a pyramid configuration is fine-tuned: from the pretrained model (the paper's protocol) or from the
 #: dense model of the same task and seed, fine-tuned once and shared ("warm").

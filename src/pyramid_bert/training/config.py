@@ -21,6 +21,7 @@ from pyramid_bert import __version__, schedule
 from pyramid_bert.data import MODEL_NAMES, TASK_NAMES
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
 from pyramid_bert.geometry import flops_geometry
+from pyramid_bert.length_drop import check_length_drop
 from pyramid_bert.patch.hf import pyramidize, unpyramidize
 from pyramid_bert.spec import DENSE, METHODS, RATIO_METHODS, PyramidSettings, SelectionOptions, flag
 
@@ -53,6 +54,9 @@ class FinetuneConfig:
     the files' bytes: :func:`pyramid_bert.data.user_task.files_identity`), so that a finished or interrupted run is
     reused only on the same data; None for a named task. ``keep_thresholds`` (Attention-select's adaptive schedule)
     and ``soft_threshold_temperature`` (its soft mask in training): see :class:`~pyramid_bert.spec.PyramidSettings`.
+    ``length_drop`` > 0 (keep-ratio schedules only) trains LengthDrop (:mod:`pyramid_bert.length_drop`): each step
+    runs the stored schedule (the smallest) and one random schedule between it and keeping everything, ``length_drop``
+    bounding how much one layer of a draw drops; evaluation and the saved model use the stored schedule.
     """
 
     task: str
@@ -82,6 +86,7 @@ class FinetuneConfig:
     data: dict[str, Any] | None = None
     keep_thresholds: list[float] | None = None
     soft_threshold_temperature: float = 0.0
+    length_drop: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,6 +188,7 @@ def validate_config(config: FinetuneConfig, *, check_task_name: bool = True) -> 
     if config.schedule not in SCHEDULE_KINDS:
         raise ConfigError(f"--schedule: must be one of {', '.join(SCHEDULE_KINDS)}; got {config.schedule!r}")
     check_distillation(config)
+    check_length_drop_config(config)
     if config.method == DENSE:
         given = [n for n in ("lengths", "p", "prune_upto", "pool_windows", "keep_ratios", "keep_thresholds")
                  if getattr(config, n) is not None]  # fmt: skip
@@ -205,6 +211,18 @@ def check_distillation(config: FinetuneConfig) -> None:
         raise ConfigError(f"--teacher: {teacher!r} is neither a model name ({', '.join(MODEL_NAMES)}) nor a folder")
     if config.teacher is not None and weight == 0:
         raise ConfigError("--teacher: given without --distill-weight (> 0); add a weight or drop the teacher")
+
+
+def check_length_drop_config(config: FinetuneConfig) -> None:
+    """--length-drop: a number in [0, 1]; above 0 only with a keep-ratio schedule (what a draw changes)."""
+    if check_length_drop(config.length_drop) == 0:
+        return
+    if config.method not in RATIO_METHODS or (config.keep_ratios is None and config.schedule != "ratio"):
+        raise ConfigError(
+            "--length-drop: trains a keep-ratio schedule under random draws; give --keep-ratios, or --schedule ratio "
+            f"with --p and --prune-upto, with a method of {', '.join(RATIO_METHODS)}; got --method {config.method}"
+            + ("" if config.method not in RATIO_METHODS else " with a fixed schedule")
+        )
 
 
 def resolve_lengths(config: FinetuneConfig, n: int, num_layers: int) -> list[int] | None:

@@ -37,10 +37,13 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-from pyramid_bert import data  # data.load_task, looked up at call time (tests replace it)
+# data.load_task is looked up at call time (tests replace it)
+from pyramid_bert import data, length_drop
 from pyramid_bert.data import resolve_model
 from pyramid_bert.errors import CheckpointError, ConfigError, DataError
 from pyramid_bert.geometry import flops_geometry
+from pyramid_bert.patch.hf import pyramid_settings
+from pyramid_bert.patch.reschedule import set_keep_ratios
 from pyramid_bert.training import checkpoint
 from pyramid_bert.training.batching import real_lengths
 from pyramid_bert.training.config import (
@@ -287,25 +290,52 @@ def _one_step(run: _Run, step: int) -> tuple[float, float]:
         batch = {key: value[:, :width] if value.dim() == 2 else value for key, value in batch.items()}
     batch = {key: value.to(run.device) for key, value in batch.items()}
     started = time.perf_counter()
-    loss = _loss(run, batch)
-    loss.backward()
+    loss_value = _backward(run, batch, step)
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), MAX_GRAD_NORM)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    loss_value = float(loss.detach())
     return loss_value, time.perf_counter() - started
 
 
-def _loss(run: _Run, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The task loss of ``batch``, combined with distillation to the teacher when there is one."""
+def _backward(run: _Run, batch: dict[str, torch.Tensor], step: int) -> float:
+    """Forward and backward of ``batch`` under each schedule of the step (one: the model's own; LengthDrop: its own
+    and one random draw, :func:`pyramid_bert.length_drop.sandwich`), the gradients of their mean loss accumulated;
+    returns that mean. The model leaves with its own schedule."""
+
+    teacher_logits = _teacher_logits(run, batch)
+    if run.config.length_drop == 0:
+        loss = _loss(run, batch, teacher_logits)
+        loss.backward()
+        return float(loss.detach())
+    stored = pyramid_settings(run.model).keep_ratios
+    schedules = length_drop.sandwich(stored, run.config.length_drop, run.config.seed, step)
+    total = 0.0
+    try:
+        for ratios in schedules:
+            set_keep_ratios(run.model, ratios)
+            loss = _loss(run, batch, teacher_logits) / len(schedules)
+            loss.backward()  # one graph at a time: the memory of one forward
+            total += float(loss.detach())
+    finally:
+        set_keep_ratios(run.model, stored)
+    return total
+
+
+def _teacher_logits(run: _Run, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The distillation teacher's logits of ``batch`` (None without a teacher); one forward, no gradients."""
+    if run.teacher is None:
+        return None
+    with torch.no_grad():
+        return run.teacher(**{key: value for key, value in batch.items() if key != "labels"}).logits
+
+
+def _loss(run: _Run, batch: dict[str, torch.Tensor], teacher_logits: torch.Tensor | None) -> torch.Tensor:
+    """The task loss of ``batch``, combined with distillation to the teacher's logits when there are some."""
 
     outputs = run.model(**batch)
-    if run.teacher is None:
+    if teacher_logits is None:
         return outputs.loss
-
-    with torch.no_grad():
-        teacher_logits = run.teacher(**{key: value for key, value in batch.items() if key != "labels"}).logits
     distill = distillation_loss(
         outputs.logits, teacher_logits, run.config.distill_temperature, regression=run.task.is_regression
     )
@@ -351,12 +381,24 @@ def _run_info(run: _Run, state: dict[str, Any], metrics: dict[str, Any]) -> dict
             "resumed_at_steps": state["resumed_at"],
             "threads": torch.get_num_threads(),
             "batching": run.config.batching,
+            **_length_drop_info(run),
         },
         "metrics": metrics,
         "device": str(run.device),
         "versions": versions(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _length_drop_info(run: _Run) -> dict[str, Any]:
+    """What ``run.json["train"]`` says of LengthDrop: its bound and the forwards each step ran (none without it)."""
+    if run.config.length_drop == 0:
+        return {}
+    teacher = 1 if run.teacher is not None else 0
+    return {"length_drop": {
+        "bound": run.config.length_drop, "schedules_per_step": "the stored (smallest) and one random draw",
+        "forwards_per_step": length_drop.FORWARDS_PER_STEP + teacher, "backwards_per_step": length_drop.FORWARDS_PER_STEP,
+    }}  # fmt: skip
 
 
 def _write_finished(run: _Run, out: Path, run_info: dict[str, Any]) -> None:
