@@ -20,11 +20,13 @@ CLI_BOUNDARY = ("pyramid_bert.cli", "pyramid_bert.commands")
 OPTIONAL_DEPENDENCIES = {"datasets", "ray"}
 #: (module, function) allowed to import lazily: the package root's re-exports (PEP 562), because importing any
 #: module of the package, the CLI's included, runs the root first, so the root must not import torch; and the
-#: post-import hooks the root installs, which load the Auto classes only once transformers' Auto modules load.
+#: post-import hooks the root installs, which load the Auto classes only once transformers' Auto modules load (and
+#: the Auto loader's pyramidize, whose module imports model families that cannot load while the hook fires).
 LAZY_RE_EXPORTS = {
     ("pyramid_bert", "__getattr__"),
     ("pyramid_bert.patch.auto_hooks", "_register_config"),
     ("pyramid_bert.patch.auto_hooks", "_register_models"),
+    ("pyramid_bert.patch.auto_model", "with_stored_selection"),
 }
 
 

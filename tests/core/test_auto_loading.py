@@ -262,3 +262,11 @@ def test_a_folder_of_every_family_loads_pyramidized_through_auto_classes(builder
     input_ids, attention_mask = batch()
     assert is_pyramidized(loaded) and pyramid_settings(loaded) == pyramid_settings(model)
     torch.testing.assert_close(logits(loaded, input_ids, attention_mask), logits(model, input_ids, attention_mask))
+
+
+def test_a_model_module_imported_first_in_a_fresh_process_loads_with_the_auto_hooks_installed():
+    # transformers' modeling_bert loads modeling_auto half-way through its own imports; the hook that then registers
+    # our Auto classes must not import model families' modules that need the half-initialised ones
+    code = "import pyramid_bert; from transformers.models.bert import modeling_bert; print(modeling_bert.BertModel)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "BertModel" in done.stdout and "Warning" not in done.stderr, done.stderr[-2000:]

@@ -17,10 +17,7 @@ from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.patch import hf  # a module object: this module may load while patch.hf is half imported (its
 from pyramid_bert.patch.auto_config import PyramidAutoConfig
-
-# top-level transformers import runs the Auto hook), so its names are looked up at call time
 from pyramid_bert.patch.saved_config import dense_config_class, on_new_config_class
 from pyramid_bert.precision import PrecisionNotAppliedWarning, stored_precision
 from pyramid_bert.spec import PyramidSettings
@@ -79,7 +76,13 @@ LOADERS = (PyramidAutoModel, PyramidAutoModelForSequenceClassification)
 
 
 def with_stored_selection(model: nn.Module) -> nn.Module:
-    """``model`` pyramidized with the settings of its ``config.pyramid`` (a ConfigError when there are none)."""
+    """``model`` pyramidized with the settings of its ``config.pyramid`` (a ConfigError when there are none).
+
+    :mod:`pyramid_bert.patch.hf` is imported here, at call time: this module loads from the hook that fires when
+    transformers' ``modeling_auto`` loads, which can be in the middle of transformers' own imports (e.g.
+    ``modeling_layers`` half initialized), and patch.hf imports model families' modules that need those."""
+    from pyramid_bert.patch import hf
+
     stored = getattr(model.config, hf.CONFIG_KEY, None)
     if not stored:
         raise ConfigError(
