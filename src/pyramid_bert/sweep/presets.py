@@ -211,6 +211,7 @@ ACCURACY = Preset(
     protocol="warm",
     adapt_budget=cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None),
     variants={"rt-polarity": accuracy_variants()},
+    speed_pass=SpeedPass(repeats=6, examples=256),
 )
 
 PAPER = Preset(
