@@ -229,26 +229,31 @@ def _reference_groups(
             continue
         removed = min(len(groups) - keep, len(mergeable) // 2)
         vectors = {i: _reference_mean(points, groups[i], weight) for i in mergeable}
-
-        def cosine(i: int, j: int) -> float:
-            if i == j:
-                return 1.0
-            a, b = vectors[i], vectors[j]
-            return round(float(a @ b) / (max(float(a.norm()), 1e-12) * max(float(b.norm()), 1e-12)) * GRID) / GRID
-
-        def f(c: float) -> float:
-            return round((c if c > margin else alpha * math.expm1(c - margin)) * GRID) / GRID
-
-        energy = {i: sum(f(cosine(i, j)) for j in mergeable) / len(mergeable) for i in mergeable}
+        cosine = {
+            (i, j): _reference_cosine(vectors[i], vectors[j]) if i != j else 1.0 for i in mergeable for j in mergeable
+        }
+        energy = {i: sum(_reference_kernel(cosine[i, j], margin, alpha) for j in mergeable) / len(mergeable)
+                  for i in mergeable}  # fmt: skip
         ranked = sorted(mergeable, key=lambda i: (-energy[i], i))[: 2 * removed]
         sources, targets = ranked[0::2], ranked[1::2]
         for source in sources:
             best = targets[0]
             for target in targets[1:]:
-                if cosine(source, target) > cosine(source, best):
+                if cosine[source, target] > cosine[source, best]:
                     best = target
             groups[best] += groups.pop(source)
     return groups
+
+
+def _reference_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """cos(a, b) from its definition (a zero vector: 0), on the grid of :data:`GRID`."""
+    value = float(a @ b) / (max(float(a.norm()), 1e-12) * max(float(b.norm()), 1e-12))
+    return round(value * GRID) / GRID
+
+
+def _reference_kernel(c: float, margin: float, alpha: float) -> float:
+    """Eq. 4 for one similarity, on the grid of :data:`GRID`."""
+    return round((c if c > margin else alpha * math.expm1(c - margin)) * GRID) / GRID
 
 
 def _reference_mean(points: torch.Tensor, members: list[int], weight: dict[int, float]) -> torch.Tensor:

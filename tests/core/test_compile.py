@@ -38,6 +38,8 @@ CASES = {
     "input_first_k": dict(lengths=[12, 12, 12], method="input_first_k"),
     "random fixed": dict(lengths=FIXED, method="random", seed=3),
     "random ratios": dict(keep_ratios=RATIOS, method="random", seed=4),
+    "energy ratios": dict(keep_ratios=[0.5, 0.25, 0.25], method="energy"),
+    "energy duplicity margin fixed": dict(lengths=FIXED, method="energy", duplicity_attention=True, energy_margin=0.3),
 }
 
 
@@ -66,7 +68,7 @@ def test_the_compile_path_gives_the_eager_logits(case, monkeypatch, one_thread):
             assert torch.allclose(compile_path(input_ids=input_ids, attention_mask=attention_mask).logits, logits, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["coreset m=1 ratios", "attention sdpa fixed", "random fixed"])
+@pytest.mark.parametrize("case", ["coreset m=1 ratios", "attention sdpa fixed", "random fixed", "energy ratios"])
 def test_compiled_logits_equal_eager_logits(case, one_thread):
     """Traced by dynamo with dynamic shapes: two padded batches of different widths share one graph."""
     eager, compiled = pyramid_model(case), pyramid_model(case)
@@ -106,7 +108,7 @@ def graph_breaks(model: torch.nn.Module) -> tuple[int, list[str]]:
 
 
 @pytest.mark.parametrize("case", ["coreset m=0.3 duplicity merge fixed", "attention eager ratios", "average_pool",
-                                  "first_k ratios", "input_first_k"])  # fmt: skip
+                                  "first_k ratios", "input_first_k", "energy duplicity margin fixed"])  # fmt: skip
 def test_no_more_graph_breaks_than_the_dense_model(case, one_thread):
     dense_breaks, _ = graph_breaks(tiny_bert())
     breaks, reasons = graph_breaks(pyramid_model(case))

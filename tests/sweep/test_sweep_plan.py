@@ -10,6 +10,7 @@ from pyramid_bert import schedule
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.sweep.plan import (
     PAPER_CORESET_MS,
+    MethodVariant,
     ModelShape,
     TrainingBudget,
     grid_schedules,
@@ -20,7 +21,7 @@ from pyramid_bert.sweep.plan import (
     pool_schedules,
 )
 from pyramid_bert.sweep.presets import PRESETS, get_preset
-from pyramid_bert.sweep.spec import SWEEP_METHODS
+from pyramid_bert.sweep.spec import SWEEP_ACCEPTED_METHODS, SWEEP_METHODS
 
 BERT_BASE = ModelShape(12, 768, 3072)
 MINILM = ModelShape(6, 384, 1536)
@@ -75,6 +76,17 @@ def test_full_plan_counts_every_method_schedule_m_and_seed():
     assert trials[0].seed == 0 and trials[-1].seed == 1  # seed-major
     coreset_ms = {t.m for t in trials if t.method == "coreset"}
     assert coreset_ms == {1, 0.1, 0.2, 0.3, 0.4, None}
+
+
+def test_energy_is_swept_when_named_and_not_by_default():
+    """The default methods stay the paper's; energy, named, gets the grid's schedules like the other methods."""
+    assert "energy" not in SWEEP_METHODS and "energy" in SWEEP_ACCEPTED_METHODS
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM, methods=("energy", "dense"))
+    assert len([t for t in trials if t.method == "energy"]) == len(grid_schedules(64, MINILM))
+    variant = MethodVariant("PiToMe", "energy", (("duplicity_attention", True),))
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM, methods=("dense",),
+                         method_variants=(variant,))  # fmt: skip
+    assert {t.variant for t in trials if t.method == "energy"} == {"PiToMe"}
 
 
 def test_smoke_plan_gives_every_column_one_schedule_per_measured_target_and_the_budget():

@@ -64,7 +64,10 @@ def plan_batch(settings: PyramidSettings, key_mask: torch.Tensor, masked: bool, 
         steps = ratio_merge_steps(tuple(settings.keep_ratios), key_mask.shape[1])
     else:
         widths = [layer.width for layer in plan.layers]
-        steps = [merge_steps(previous, width) for previous, width in zip([key_mask.shape[1], *widths[:-1]], widths, strict=True)]
+        steps = [
+            merge_steps(previous, width)
+            for previous, width in zip([key_mask.shape[1], *widths[:-1]], widths, strict=True)
+        ]
     layers = [
         dataclasses.replace(layer, merge_steps=0 if layer.keeps_all else count)
         for layer, count in zip(plan.layers, steps, strict=True)
