@@ -34,7 +34,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 
 from pyramid_bert.schedule import ratio_keep
 from pyramid_bert.spec import AUTO_MARGIN
@@ -123,10 +122,10 @@ def energy_merge(
     keep = torch.minimum(keep, mask.sum(dim=1))
     left, alive = mask.sum(dim=1) - keep, mask.clone()
     dest = torch.arange(tokens, device=x.device).expand(batch, tokens)  # each token's current representative
-    merged = work
-    for _ in range(steps if tokens > 2 else 0):
-        dest, alive, left = _merge_step(merged, alive, dest, left, margin, alpha)
-        merged = _cluster_means(work, weights, dest)
+    gram = torch.bmm(work, work.transpose(1, 2))  # [B, n, n]: the merged tokens' products follow from it
+    for step in range(steps if tokens > 2 else 0):
+        products = gram if step == 0 else _cluster_products(gram, weights, dest)
+        dest, alive, left = _merge_step(_cosines(products), alive, dest, left, margin, alpha)
     drop = alive & (keep == 1)[:, None]  # keep only CLS: the last mergeable token goes, counted in CLS's size
     drop[:, 0] = False
     dest = dest.masked_fill(drop.gather(1, dest), 0)
@@ -134,42 +133,49 @@ def energy_merge(
     return _kept_slots(alive, dest, mask, k)
 
 
+def _cluster_products(gram: torch.Tensor, weights: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
+    """Dot products ``[B, n, n]`` of the merged tokens (at their representatives' positions; zero elsewhere): each
+    merged token is ``sum_i share_i x_i`` over its members, so the products are ``S G S^T`` with ``G`` the input
+    tokens' Gram matrix and ``S [B, n, n]`` the shares (a token alone has share exactly 1). Cheaper than averaging
+    ``[B, n, D]`` states and multiplying them again whenever n is below the hidden size, or near it."""
+    totals = torch.zeros_like(weights).scatter_add(1, dest, weights)
+    share = weights / totals.gather(1, dest).clamp_min(torch.finfo(weights.dtype).tiny)  # [B, n]
+    shares = torch.zeros_like(gram).scatter(1, dest[:, None, :], share[:, None, :])  # [b, p, i]: i's share in p
+    return torch.bmm(torch.bmm(shares, gram), shares.transpose(1, 2))
+
+
+def _cosines(products: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities ``[B, n, n]`` (float64, symmetric, self exactly 1, on the grid of :data:`GRID`) from dot
+    products; a zero vector has cosine 0 with the others (norms clamped at 1e-12, as ``F.normalize``)."""
+    norms = products.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt().clamp_min(1e-12)
+    similarity = (products / (norms[:, :, None] * norms[:, None, :])).double()
+    similarity = snap((similarity + similarity.transpose(1, 2)) / 2)
+    similarity.diagonal(dim1=1, dim2=2).fill_(1.0)
+    return similarity
+
+
 def _merge_step(
-    y: torch.Tensor, alive: torch.Tensor, dest: torch.Tensor, left: torch.Tensor, margin: float, alpha: float
+    similarity: torch.Tensor, alive: torch.Tensor, dest: torch.Tensor, left: torch.Tensor, margin: float, alpha: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One merge step over the current tokens ``y [B, n, D]`` (``alive [B, n]``): ``(dest, alive, left)`` after it."""
-    batch, tokens, _ = y.shape
+    """One merge step given the current tokens' cosines ``[B, n, n]`` (``alive [B, n]``): ``(dest, alive, left)``."""
+    batch, tokens, _ = similarity.shape
     mergeable = alive.clone()
     mergeable[:, 0] = False
     count = mergeable.sum(dim=1)
     removed = torch.minimum(left, count // 2)  # [B]
-    unit = F.normalize(y, dim=-1)
-    similarity = torch.bmm(unit, unit.transpose(1, 2)).double()  # [B, n, n]
-    similarity = snap((similarity + similarity.transpose(1, 2)) / 2)  # symmetric and on the grid (see GRID)
-    similarity.diagonal(dim1=1, dim2=2).fill_(1.0)
     energy = (snap(energy_kernel(similarity, margin, alpha)) * mergeable[:, None, :]).sum(dim=2)  # exact sums
     energy = (energy / count.clamp_min(1)[:, None]).masked_fill(~mergeable, -math.inf)
     ranked = torch.sort(energy, dim=1, descending=True, stable=True).indices
     sources, targets = ranked[:, 0::2], ranked[:, 1::2]  # A: ranks 0, 2, ...; B: ranks 1, 3, ...
-    moving = torch.arange(sources.shape[1], device=y.device) < removed[:, None]
-    open_targets = torch.arange(targets.shape[1], device=y.device) < removed[:, None]
+    moving = torch.arange(sources.shape[1], device=alive.device) < removed[:, None]
+    open_targets = torch.arange(targets.shape[1], device=alive.device) < removed[:, None]
     pairs = similarity.gather(1, sources[:, :, None].expand(-1, -1, tokens))
     pairs = pairs.gather(2, targets[:, None, :].expand(-1, sources.shape[1], -1))  # [B, |A|, |B|]
     best = pairs.masked_fill(~open_targets[:, None, :], -math.inf).argmax(dim=2)  # first maximum: lower B rank
-    mapping = torch.arange(tokens, device=y.device).expand(batch, tokens)
+    mapping = torch.arange(tokens, device=alive.device).expand(batch, tokens)
     mapping = mapping.scatter(1, sources, torch.where(moving, targets.gather(1, best), sources))
     alive = alive.scatter(1, sources, alive.gather(1, sources) & ~moving)
     return mapping.gather(1, dest), alive, left - removed
-
-
-def _cluster_means(x: torch.Tensor, weights: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
-    """``[B, n, D]``: at each representative, the ``weights``-weighted mean of the tokens ``dest`` sends to it (a
-    token alone stays exactly itself); other rows are left as they are."""
-    sums = torch.zeros_like(x).scatter_add(1, dest[:, :, None].expand_as(x), x * weights[:, :, None])
-    totals = torch.zeros_like(weights).scatter_add(1, dest, weights)
-    members = torch.zeros_like(weights).scatter_add(1, dest, torch.ones_like(weights))
-    means = sums / totals.clamp_min(torch.finfo(x.dtype).tiny)[:, :, None]
-    return torch.where((members > 1)[:, :, None], means, x)
 
 
 def _kept_slots(
