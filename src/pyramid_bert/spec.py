@@ -3,7 +3,7 @@
 - :data:`METHODS` (and :data:`DENSE`, :data:`RATIO_METHODS`, :data:`SIZE_METHODS`): the methods and what each takes.
 - :func:`parse_m`: the one reader of ``m``, k-Center-greedy-batch-m's centers per round.
 - :class:`SelectionOptions`: how a method selects (``m``, ``position``, ``distance``, ``duplicity_attention``,
-  ``merge``). Each option is ONE dataclass field whose metadata (:func:`option`) gives its command-line help, its
+  ``merge``, ``energy_margin``). Each option is ONE dataclass field whose metadata (:func:`option`) gives its command-line help, its
   choices or parser, and the methods it applies to. From that declaration alone follow the command-line flags
   (:func:`add_option_arguments`, :func:`options_from_args`), the checks (:meth:`SelectionOptions.check`), the
   sweep's trial identity (:meth:`SelectionOptions.changed`) and the saved model config
@@ -27,12 +27,19 @@ from pyramid_bert.errors import ConfigError
 from pyramid_bert.schedule import POSITIONS, validate_lengths, validate_ratios
 
 DENSE = "dense"
-#: Token-selection methods: core-set (the paper's) and the paper's five baselines.
-METHODS = ("coreset", "attention", "average_pool", "first_k", "input_first_k", "random")
+#: The paper's token-selection methods: core-set and its five baselines.
+PAPER_METHODS = ("coreset", "attention", "average_pool", "first_k", "input_first_k", "random")
+#: Token-selection methods: the paper's and energy-aware merging (PiToMe's, :mod:`pyramid_bert.energy`).
+METHODS = (*PAPER_METHODS, "energy")
 #: Methods that take a keep-ratio schedule (Input-first-k truncates the input once; Average-pool uses windows).
-RATIO_METHODS = ("coreset", "attention", "first_k", "random")
-#: Methods whose dropped tokens can be assigned to kept ones (duplicity attention, merging, distances).
-SIZE_METHODS = RATIO_METHODS
+RATIO_METHODS = ("coreset", "attention", "first_k", "random", "energy")
+#: Methods that assign each dropped token to its nearest kept token (by ``distance``; ``merge`` averages them).
+NEAREST_METHODS = ("coreset", "attention", "first_k", "random")
+#: Methods whose kept tokens can carry the number of input tokens they stand for (duplicity attention): those that
+#: assign dropped tokens to their nearest kept one, and energy, which merges along its own matching.
+SIZE_METHODS = (*NEAREST_METHODS, "energy")
+#: Energy's margin: a number, or PiToMe's depth schedule (see :func:`pyramid_bert.energy.layer_margin`).
+AUTO_MARGIN = "auto"
 #: Methods that take a keep-threshold schedule (adaptive counts): Attention-select, whose score has a natural scale.
 THRESHOLD_METHODS = ("attention",)
 #: Distances of k-center selection and of nearest-center assignment (see :mod:`pyramid_bert.selection`).
@@ -86,6 +93,17 @@ def _number(text: str) -> int | float | str:
     return text
 
 
+def parse_margin(value: object) -> float | str:
+    """Energy's margin from the command line, a config or code: ``"auto"`` (PiToMe's depth schedule) or a number in
+    [-1, 1] (a cosine similarity), as a float. Anything else: ConfigError naming ``--energy-margin``."""
+    if isinstance(value, str) and value.strip().lower() == AUTO_MARGIN:
+        return AUTO_MARGIN
+    number = _number(value.strip()) if isinstance(value, str) else value
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not -1.0 <= number <= 1.0:
+        raise ConfigError(f"--energy-margin: must be auto or a cosine similarity in [-1, 1]; got {value!r}")
+    return float(number)
+
+
 def format_m(m: int | float | None) -> str:
     """``m`` as the command line spells it: ``1``, ``0.2``, ``k-1``."""
     return "k-1" if m is None else f"{m:g}"
@@ -125,14 +143,19 @@ class SelectionOptions:
     distance: str = field(default="euclidean", metadata=option(
         "distance of core-set selection and of assigning dropped tokens to kept ones (default euclidean, the "
         "paper's; standardized divides each dimension by its spread over the example's tokens)",
-        choices=DISTANCES, methods=SIZE_METHODS,
+        choices=DISTANCES, methods=NEAREST_METHODS,
     ))  # fmt: skip
     duplicity_attention: bool = field(default=False, metadata=option(
-        "kept tokens count the dropped tokens nearest to them; attention adds log(count) to their logits "
-        "(the paper's Remark 1)", methods=SIZE_METHODS,
+        "kept tokens count the dropped tokens nearest to them (energy: merged into them); attention adds "
+        "log(count) to their logits (the paper's Remark 1)", methods=SIZE_METHODS,
     ))  # fmt: skip
     merge: bool = field(default=False, metadata=option(
-        "each kept token becomes the count-weighted mean of its nearest tokens (CLS excepted)", methods=SIZE_METHODS,
+        "each kept token becomes the count-weighted mean of its nearest tokens (CLS excepted; method energy always "
+        "merges, along its own matching)", methods=NEAREST_METHODS,
+    ))  # fmt: skip
+    energy_margin: float | str = field(default=AUTO_MARGIN, metadata=option(
+        "method energy: cosine similarity above which a neighbour counts fully in a token's energy; auto (default): "
+        "PiToMe's 0.9 - 0.9 * layer / layers", parse=parse_margin, example="0.5", methods=("energy",),
     ))  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -141,7 +164,8 @@ class SelectionOptions:
 
     @property
     def tracks_sizes(self) -> bool:
-        """Whether kept tokens carry the number of input tokens they stand for (see :mod:`pyramid_bert.duplicity`)."""
+        """Whether these options make kept tokens carry the number of input tokens they stand for (see
+        :mod:`pyramid_bert.duplicity`); method energy always does (:attr:`PyramidSettings.tracks_sizes`)."""
         return self.duplicity_attention or self.merge
 
     @classmethod
@@ -259,6 +283,12 @@ class PyramidSettings:
         """Inverse of :meth:`to_dict`; options missing from older configs take their defaults."""
         known = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data and f.name != "options"}
         return cls(**known, options=SelectionOptions.from_dict(data))
+
+    @property
+    def tracks_sizes(self) -> bool:
+        """Whether kept tokens carry the number of input tokens they stand for: with the size options, and always
+        for energy (its merges are size-weighted means, as ToMe's)."""
+        return self.options.tracks_sizes or self.method == "energy"
 
     def validated(self, num_layers: int) -> PyramidSettings:
         """These settings checked for a model with ``num_layers`` encoder layers (ConfigError names what is wrong),

@@ -42,6 +42,8 @@ CASES = {
     "attention eager thresholds end": dict(
         keep_thresholds=[0.0, 1.5, 1.0], method="attention", attn="eager", position="end"
     ),
+    "energy ratios": dict(keep_ratios=[0.5, 0.25, 0.25], method="energy"),
+    "energy duplicity margin fixed": dict(lengths=FIXED, method="energy", duplicity_attention=True, energy_margin=0.3),
 }
 
 
@@ -72,7 +74,9 @@ def test_the_compile_path_gives_the_eager_logits(case, monkeypatch, one_thread):
             )
 
 
-@pytest.mark.parametrize("case", ["coreset m=1 ratios", "attention sdpa fixed", "random fixed", "attention thresholds"])
+@pytest.mark.parametrize(
+    "case", ["coreset m=1 ratios", "attention sdpa fixed", "random fixed", "attention thresholds", "energy ratios"]
+)
 def test_compiled_logits_equal_eager_logits(case, one_thread):
     """Traced by dynamo with dynamic shapes: two padded batches of different widths share one graph."""
     eager, compiled = pyramid_model(case), pyramid_model(case)
@@ -112,7 +116,8 @@ def graph_breaks(model: torch.nn.Module) -> tuple[int, list[str]]:
 
 
 @pytest.mark.parametrize("case", ["coreset m=0.3 duplicity merge fixed", "attention eager ratios", "average_pool",
-                                  "first_k ratios", "input_first_k", "attention thresholds"])  # fmt: skip
+                                  "first_k ratios", "input_first_k", "attention thresholds",
+                                  "energy duplicity margin fixed"])  # fmt: skip
 def test_no_more_graph_breaks_than_the_dense_model(case, one_thread):
     dense_breaks, _ = graph_breaks(tiny_bert())
     breaks, reasons = graph_breaks(pyramid_model(case))

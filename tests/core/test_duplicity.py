@@ -221,7 +221,7 @@ def test_bad_size_options_name_the_valid_choices():
         pyramidize(tiny_bert(), [16, 8, 8], duplicity_attention="yes")
 
 
-@pytest.mark.parametrize("method", SIZE_METHODS + ("input_first_k",))
+@pytest.mark.parametrize("method", SIZE_METHODS + ("input_first_k", "energy"))
 @pytest.mark.parametrize("schedule", [dict(lengths=[16, 10, 6]), dict(keep_ratios=[0.8, 0.5, 0.3])])
 def test_kept_input_positions_are_nested_subsets_of_the_input_in_order(method, schedule):
     if method == "input_first_k":

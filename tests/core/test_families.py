@@ -77,7 +77,10 @@ SIZE_VARIANTS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("options", SIZE_VARIANTS + [dict(keep_ratios=True)], ids=str)
+ENERGY_VARIANTS = [dict(method="energy", keep_ratios=True), dict(method="energy", duplicity_attention=True)]
+
+
+@pytest.mark.parametrize("options", SIZE_VARIANTS + [dict(keep_ratios=True)] + ENERGY_VARIANTS, ids=str)
 @pytest.mark.parametrize(("family", "attn"), CASES)
 def test_core_set_variants_and_keep_ratios_give_each_example_its_own_result(family, attn, options):
     options = dict(options)

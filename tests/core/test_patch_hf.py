@@ -325,7 +325,7 @@ def test_average_pool_settings_round_trip(tmp_path):
         )
 
 
-@pytest.mark.parametrize("method", ["coreset", "attention", "first_k", "average_pool"])
+@pytest.mark.parametrize("method", ["coreset", "attention", "first_k", "average_pool", "energy"])
 def test_gradient_checkpointing_gives_the_same_gradients(method):
     input_ids, attention_mask = batch(batch_size=4, tokens=20)
     labels = torch.tensor([0, 1, 2, 0])

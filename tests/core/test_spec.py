@@ -63,7 +63,7 @@ def test_options_are_canonical_and_checked_when_made():
     with pytest.raises(ConfigError, match="--merge: must be true or false"):
         SelectionOptions(merge="yes")
     with pytest.raises(
-        ConfigError, match="--duplicity-attention: for methods coreset, attention, first_k, random only"
+        ConfigError, match="--duplicity-attention: for methods coreset, attention, first_k, random, energy only"
     ):
         SelectionOptions(duplicity_attention=True).check("average_pool")
     assert SelectionOptions(m=2).check("coreset").m == 2
@@ -131,7 +131,7 @@ def test_each_option_reaches_the_trial_key_and_the_trials_config(option):
 def test_each_option_reaches_the_saved_config_and_loads_back(option, tmp_path):
     _, value = changed_value(option)
     model = tiny_bert()
-    pyramidize(model, [12, 8, 8], **{option.name: value})
+    pyramidize(model, [12, 8, 8], method=option.metadata["methods"][0], **{option.name: value})
     assert model.config.pyramid[option.name] == value
     model.save_pretrained(tmp_path)
     loaded = load_pyramid_model(str(tmp_path))

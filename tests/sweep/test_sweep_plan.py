@@ -10,6 +10,7 @@ from pyramid_bert import schedule
 from pyramid_bert.errors import ConfigError, DataError
 from pyramid_bert.sweep.plan import (
     PAPER_CORESET_MS,
+    MethodVariant,
     ModelShape,
     TrainingBudget,
     grid_schedules,
@@ -21,7 +22,7 @@ from pyramid_bert.sweep.plan import (
 )
 from pyramid_bert.sweep.presets import PRESETS, get_preset
 from pyramid_bert.sweep.request import model_shape
-from pyramid_bert.sweep.spec import SWEEP_METHODS
+from pyramid_bert.sweep.spec import SWEEP_ACCEPTED_METHODS, SWEEP_METHODS
 
 BERT_BASE = ModelShape(12, 768, 3072)
 MINILM = ModelShape(6, 384, 1536)
@@ -78,6 +79,17 @@ def test_full_plan_counts_every_method_schedule_m_and_seed():
     assert coreset_ms == {1, 0.1, 0.2, 0.3, 0.4, None}
 
 
+def test_energy_is_swept_when_named_and_not_by_default():
+    """The default methods stay the paper's; energy, named, gets the grid's schedules like the other methods."""
+    assert "energy" not in SWEEP_METHODS and "energy" in SWEEP_ACCEPTED_METHODS
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM, methods=("energy", "dense"))
+    assert len([t for t in trials if t.method == "energy"]) == len(grid_schedules(64, MINILM))
+    variant = MethodVariant("PiToMe", "energy", (("duplicity_attention", True),))
+    trials = plan_trials(tasks={"rt-polarity": 64}, model="minilm-l6", shape=MINILM, methods=("dense",),
+                         method_variants=(variant,))  # fmt: skip
+    assert {t.variant for t in trials if t.method == "energy"} == {"PiToMe"}
+
+
 def test_smoke_plan_gives_every_column_one_schedule_per_measured_target_and_the_budget():
     from pyramid_bert.sweep.request import SweepRequest, plan_sweep
 
@@ -108,9 +120,9 @@ def test_bad_method_preset_and_empty_inputs_are_refused_with_the_valid_names():
         plan_trials(tasks={"t": 64}, model="m", shape=MINILM, methods=("fast",))
     with pytest.raises(ConfigError, match="tasks"):
         plan_trials(tasks={}, model="m", shape=MINILM)
-    with pytest.raises(ConfigError, match="default, smoke, selection, paper"):
+    with pytest.raises(ConfigError, match="default, smoke, selection, accuracy, paper"):
         get_preset("fast")
-    assert set(PRESETS) == {"default", "smoke", "selection", "paper"}
+    assert set(PRESETS) == {"default", "smoke", "selection", "accuracy", "paper"}
     with pytest.raises(ConfigError, match="method must be one of"):
         method_schedules("magic", 64, MINILM)
 

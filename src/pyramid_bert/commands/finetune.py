@@ -35,7 +35,8 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, method_default: s
     """--method/--lengths/--p/--prune-upto/--pool-windows and every selection option (shared with ``evaluate``)."""
     parser.add_argument(
         "--method", default=method_default,
-        help="coreset (default), attention, first_k, random, input_first_k, average_pool, or dense",
+        help="coreset (default), attention, first_k, random, input_first_k, average_pool, energy (PiToMe's "
+        "energy-aware merging), or dense",
     )  # fmt: skip
     parser.add_argument("--lengths", type=positive_int_list, help="kept tokens per encoder layer, e.g. 80,50,32,32,32,32")
     parser.add_argument("--p", type=ratio_float, help="Eq. 5 pruning ratio in (0, 1] (with --prune-upto)")

@@ -40,7 +40,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
         help="task to sweep (repeat or comma-separate for several; default: the preset's)",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or local folder (default {DEFAULT_MODEL})")
-    parser.add_argument("--methods", help="comma-separated methods (default: the preset's: all six + dense, and in default and smoke CS+ and 1st+merge)")
+    parser.add_argument("--methods", help="comma-separated methods (default: the preset's: all six + dense, and in default and smoke CS+ and 1st+merge; energy when named)")
     parser.add_argument("--seeds", type=positive_int, help="number of seeds, 0..N-1 (default: the preset's)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument(

@@ -42,6 +42,7 @@ from transformers import AutoModelForSequenceClassification
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 
 from pyramid_bert.duplicity import assign_to_centers, cluster_sizes, initial_sizes, merge_clusters, size_bias
+from pyramid_bert.energy import energy_merge, layer_margin
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.patch.families import SUPPORTED_MODEL_TYPES, Family, find_family
 from pyramid_bert.patch.masks import key_padding_mask, layer_attention_mask
@@ -99,7 +100,8 @@ def pyramidize(
         lengths: tokens kept after each encoder layer, one non-increasing int per layer (e.g. from
             :func:`pyramid_bert.schedule.sequence_lengths`). Input-first-k needs a constant schedule (the input
             is truncated once to ``lengths[0]``). Average-pool takes ``pool_windows`` instead.
-        method: one of ``METHODS``.
+        method: one of ``METHODS``; "energy" is PiToMe's energy-aware merging (:mod:`pyramid_bert.energy`): every
+            removed token is merged into a kept one, sizes are tracked, CLS never merges.
         pool_windows: Average-pool only: one window (= stride) per layer, 1 meaning no pooling at that layer.
         seed: seeds Random-select's generator.
         keep_ratios: instead of ``lengths``, one non-increasing ratio in (0, 1] per layer (e.g. from
@@ -117,8 +119,10 @@ def pyramidize(
             paper's; "cosine"; "standardized"), ``duplicity_attention`` (the paper's Remark 1 made practical: each
             kept token carries the number of input tokens it stands for, accumulated over layers, and attention adds
             ``log(count)`` to the keys' logits), ``merge`` (each kept token becomes the count-weighted mean of the
-            tokens assigned to it, CLS excepted; with ``duplicity_attention``, ToMe-style merging). The last three
-            for methods in ``SIZE_METHODS``.
+            tokens assigned to it, CLS excepted; with ``duplicity_attention``, ToMe-style merging): ``distance``
+            and ``merge`` for methods in ``NEAREST_METHODS``, ``duplicity_attention`` for ``SIZE_METHODS`` (the
+            former and "energy"); ``energy_margin`` (energy only: a cosine in [-1, 1], or "auto" for PiToMe's
+            ``0.9 - 0.9 * layer / layers``).
 
     A second call replaces the first; :func:`unpyramidize` restores the dense model.
     """
@@ -331,7 +335,7 @@ class PyramidEncoderMixin:
             positions = None if positions is None else positions[:, : settings.lengths[0]]
         plan = plan_batch(settings, key_mask, mask_kind is not None, len(self._pyramid_states))
         draws = random_draws(plan, key_mask, self._pyramid_states[0]) if settings.method == "random" else None
-        sizes = initial_sizes(key_mask) if settings.options.tracks_sizes else None
+        sizes = initial_sizes(key_mask) if settings.tracks_sizes else None
         soft = initial_sizes(key_mask) if self.training and settings.soft_threshold_temperature > 0 else None
         outputs = []
         for index, layer in enumerate(self._pyramid_layers()):
@@ -462,6 +466,8 @@ def reduce_tokens(
         return average_pool(hidden, key_mask, settings.pool_windows[state.index])
     if state.soft_in is not None:
         return _soft_threshold(hidden, key_mask, state, significance), key_mask
+    if settings.method == "energy":
+        return merge_by_energy(hidden, key_mask, state)
     with torch.no_grad():
         if settings.keep_thresholds is not None:
             indices, counts = _select_by_threshold(key_mask, plan.width, state, significance)
@@ -469,7 +475,7 @@ def reduce_tokens(
             indices, counts = _select(hidden, key_mask, plan.width, state, significance), plan.counts
     kept, kept_mask, ordered = gather_tokens(hidden, key_mask, indices, counts)
     state.kept_order, state.kept_mask = ordered, kept_mask
-    if settings.options.tracks_sizes:
+    if settings.tracks_sizes:
         kept = _assign_sizes(hidden, key_mask, ordered, kept, kept_mask, state)
     return kept, kept_mask
 
@@ -528,6 +534,22 @@ def _assign_sizes(
     if state.settings.options.merge:
         kept = merge_clusters(hidden, sizes, key_mask, slots, kept)
     return kept
+
+
+def merge_by_energy(hidden: torch.Tensor, key_mask: torch.Tensor, state: LayerState) -> tuple[torch.Tensor, torch.Tensor]:
+    """Energy-aware merging (:mod:`pyramid_bert.energy`): ``[B, n, D], [B, n]`` -> ``[B, k, D], [B, k]``, each kept
+    token the size-weighted mean of the tokens merged into it (CLS its own embedding). Sets ``state.kept_order``,
+    ``state.kept_mask`` and ``state.sizes_out``; the merge steps and widths come from ``state.plan``."""
+    settings, plan = state.settings, state.plan
+    margin = layer_margin(settings.options.energy_margin, state.index, len(settings.keep_ratios or settings.lengths))
+    with torch.no_grad():
+        ordered, kept_mask, slots = energy_merge(
+            hidden, key_mask, state.sizes_in, plan.width, plan.merge_steps, margin, counts=plan.counts
+        )
+    kept = hidden.gather(1, ordered[:, :, None].expand(-1, -1, hidden.shape[-1]))
+    state.kept_order, state.kept_mask = ordered, kept_mask
+    state.sizes_out = cluster_sizes(state.sizes_in, key_mask, slots, plan.width)
+    return merge_clusters(hidden, state.sizes_in, key_mask, slots, kept), kept_mask
 
 
 @torch.compiler.disable

@@ -14,6 +14,8 @@ from the key-padding mask alone, so no layer reads a tensor value on the host:
 - keep thresholds: the counts depend on the layer's attention, so each selecting layer decides them itself
   (:func:`pyramid_bert.patch.hf.reduce_tokens`); the plan only says which layers select (threshold > 0) and gives
   each the bound on its width (:func:`pyramid_bert.thresholds.threshold_width_bound`).
+- energy merging (:mod:`pyramid_bert.energy`) also needs its number of merge steps per layer, a host int: from the
+  widths, or with per-example counts the most any example length up to the batch's width needs (no read either way).
 
 The same one host read (eager, a mask given) also says whether any token is padding: layers of an unpadded batch
 get no attention mask (faster attention kernels). Under ``torch.compile`` nothing is read: a given mask is used.
@@ -21,11 +23,13 @@ get no attention mask (faster attention kernels). Under ``torch.compile`` nothin
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 
+from pyramid_bert.energy import merge_steps, ratio_merge_steps
 from pyramid_bert.schedule import ratio_keep
 from pyramid_bert.selection import ratio_counts
 from pyramid_bert.spec import PyramidSettings
@@ -36,11 +40,12 @@ from pyramid_bert.thresholds import threshold_width_bound
 class LayerPlan:
     """What one layer does to the batch: ``width`` tokens leave it (an int; symbolic under ``torch.compile``);
     ``keeps_all``: it keeps every token (no selection); ``counts [B]``: tokens each example keeps (keep ratios with a
-    mask), or None when every example keeps ``width``."""
+    mask), or None when every example keeps ``width``; ``merge_steps``: energy's merge steps (0 for other methods)."""
 
     width: int
     keeps_all: bool
     counts: torch.Tensor | None = None
+    merge_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,26 @@ def plan_batch(settings: PyramidSettings, key_mask: torch.Tensor, masked: bool, 
 
     ``masked``: whether the model gave an attention mask (False: every token is real, and nothing is read).
     """
+    plan = _plan_widths(settings, key_mask, masked, num_layers)
+    if settings.method != "energy":
+        return plan
+    if settings.keep_ratios is not None and masked:
+        steps = ratio_merge_steps(tuple(settings.keep_ratios), key_mask.shape[1])
+    else:
+        widths = [layer.width for layer in plan.layers]
+        steps = [
+            merge_steps(previous, width)
+            for previous, width in zip([key_mask.shape[1], *widths[:-1]], widths, strict=True)
+        ]
+    layers = [
+        dataclasses.replace(layer, merge_steps=0 if layer.keeps_all else count)
+        for layer, count in zip(plan.layers, steps, strict=True)
+    ]
+    return BatchPlan(layers, plan.padded)
+
+
+def _plan_widths(settings: PyramidSettings, key_mask: torch.Tensor, masked: bool, num_layers: int) -> BatchPlan:
+    """:func:`plan_batch` but energy's merge steps."""
     tokens = key_mask.shape[1]
     compiling = torch.compiler.is_compiling()
     if settings.keep_thresholds is not None:

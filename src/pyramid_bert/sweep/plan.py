@@ -20,14 +20,14 @@ from typing import Any
 from pyramid_bert import schedule as schedule_model
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.spec import parse_m
-from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, TrialSpec
+from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_ACCEPTED_METHODS, SWEEP_METHODS, TrialSpec
 
 #: The paper's values of m for Coreset-select (Section 6.1); None means k - 1 (Coreset-select-k-1).
 PAPER_CORESET_MS: tuple[int | float | None, ...] = (1, 0.1, 0.2, 0.3, 0.4, None)
 #: Average-pool windows (= strides) of Appendix C.
 PAPER_POOL_WINDOWS: tuple[int, ...] = (2, 3, 4, 5, 6)
 #: Methods whose schedules come from the Table 9 grid.
-GRID_METHODS = ("coreset", "attention", "first_k", "random")
+GRID_METHODS = ("coreset", "attention", "first_k", "random", "energy")
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def method_schedules(
         return pool_schedules(n, shape, position=position)
     if method == "dense":
         return [Schedule(label="dense", lengths=None, predicted_speedup=1.0, space_reduction=0.0)]
-    raise ConfigError(f"method must be one of {', '.join(SWEEP_METHODS)}; got {method!r}")
+    raise ConfigError(f"method must be one of {', '.join(SWEEP_ACCEPTED_METHODS)}; got {method!r}")
 
 
 def nearest_schedules(schedules: Sequence[Schedule], targets: Iterable[float]) -> list[Schedule]:
@@ -290,8 +290,8 @@ def _check_plan(
     protocol: str,
 ) -> None:
     for method in methods:
-        if method not in SWEEP_METHODS:
-            raise ConfigError(f"method must be one of {', '.join(SWEEP_METHODS)}; got {method!r}")
+        if method not in SWEEP_ACCEPTED_METHODS:
+            raise ConfigError(f"method must be one of {', '.join(SWEEP_ACCEPTED_METHODS)}; got {method!r}")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     if not tasks:

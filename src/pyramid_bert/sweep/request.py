@@ -22,7 +22,7 @@ from pyramid_bert.sweep.budget import estimate_pass_seconds, estimate_wall_secon
 from pyramid_bert.sweep.executors import default_workers
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
 from pyramid_bert.sweep.presets import DEFAULT_PRESET, Preset, get_preset
-from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_METHODS, TrialSpec, with_data
+from pyramid_bert.sweep.spec import PROTOCOLS, SWEEP_ACCEPTED_METHODS, TrialSpec, with_data
 from pyramid_bert.sweep.speed_plan import SpeedGroup, SpeedPass, speed_groups
 from pyramid_bert.sweep.variants import plan_variant_trials
 
@@ -89,12 +89,12 @@ def plan_sweep(request: SweepRequest) -> SweepSetup:
         task_lengths = {task: task_length(task) for task in (request.tasks or preset.tasks)}
     named_variants = {variant.name: variant for variant in preset.method_variants}
     methods = list(request.methods or (*preset.methods, *named_variants))
-    unknown = [method for method in methods if method not in SWEEP_METHODS and method not in named_variants]
+    unknown = [method for method in methods if method not in SWEEP_ACCEPTED_METHODS and method not in named_variants]
     if unknown:
-        valid = ", ".join((*SWEEP_METHODS, *named_variants))
+        valid = ", ".join((*SWEEP_ACCEPTED_METHODS, *named_variants))
         raise ConfigError(f"--methods: unknown method {unknown[0]!r}; valid methods: {valid}")
     method_variants = tuple(named_variants[name] for name in methods if name in named_variants)
-    methods = [method for method in methods if method in SWEEP_METHODS]
+    methods = [method for method in methods if method in SWEEP_ACCEPTED_METHODS]
     seeds = preset.seeds if request.seeds is None else request.seeds
     _check_at_least_one(("--seeds", seeds), ("--threads", request.threads), ("--workers", request.workers))
     protocol = request.protocol or preset.protocol

@@ -13,10 +13,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyramid_bert.spec import DENSE, METHODS, SelectionOptions, parse_m
+from pyramid_bert.spec import DENSE, METHODS, PAPER_METHODS, SelectionOptions, parse_m
 
-#: Selection methods of the paper plus "dense" (the unpruned baseline).
-SWEEP_METHODS = (*METHODS, DENSE)
+#: Selection methods of the paper plus "dense" (the unpruned baseline): what a sweep runs unless told otherwise.
+SWEEP_METHODS = (*PAPER_METHODS, DENSE)
+#: Every method a sweep runs when named (``--methods``, a preset's methods or method variants): also "energy".
+SWEEP_ACCEPTED_METHODS = (*METHODS, DENSE)
 
 # Fields that say where things go rather than what the trial is: never part of its identity.
 _NON_IDENTITY_FIELDS = frozenset({"schedule", "device", "glue_dir", "variant"})

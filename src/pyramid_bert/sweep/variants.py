@@ -15,7 +15,7 @@ from typing import Any
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.sweep.plan import ModelShape, TrainingBudget, plan_trials
-from pyramid_bert.sweep.spec import OPTION_FIELDS, SWEEP_METHODS, TrialSpec
+from pyramid_bert.sweep.spec import OPTION_FIELDS, SWEEP_ACCEPTED_METHODS, TrialSpec
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Variant:
     options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.method not in SWEEP_METHODS or self.method == "dense":
+        if self.method not in SWEEP_ACCEPTED_METHODS or self.method == "dense":
             raise ConfigError(f"variant {self.name}: method must be a selection method, got {self.method!r}")
         given = [n for n in ("keep_ratios", "pool_windows", "lengths") if getattr(self, n) is not None]
         if len(given) != 1:
