@@ -13,6 +13,7 @@ from pyramid_bert.selection import (
     average_pool,
     average_pool_reference,
     compiled_rounds,
+    distance_space,
     first_k,
     gather_tokens,
     kcenter_greedy,
@@ -370,3 +371,18 @@ def test_kcenter_greedy_inside_torch_compile_equals_eager():
 
     compiled = torch.compile(select, dynamic=False)
     assert torch.equal(compiled(x, mask), select(x, mask))
+
+
+def test_the_standardized_space_stays_finite_when_subnormal_numbers_are_flushed_to_zero():
+    # one real token: every std is 0, so the floor decides; onnxruntime flushes subnormal divisors to 0 (found by the
+    # ONNX export's check), which torch.set_flush_denormal(True) reproduces
+    x = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True, False, False, False, False], [True, True, True, False, False]])
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormal numbers")
+    try:
+        space = distance_space(x, mask, "standardized")
+    finally:
+        torch.set_flush_denormal(False)
+    assert torch.isfinite(space).all()
+    assert torch.equal(space[1], distance_space(x[1:], mask[1:], "standardized")[0])
