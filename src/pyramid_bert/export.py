@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import tempfile
 import time
 import warnings
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,6 +39,8 @@ from pyramid_bert.errors import ConfigError
 from pyramid_bert.io import atomic_write_bytes, check_output_file
 from pyramid_bert.patch.hf import load_pyramid_model, pyramid_settings
 from pyramid_bert.precision import check_precision, stored_precision
+from pyramid_bert.schedule import ratio_keep
+from pyramid_bert.selection import resolve_m
 
 try:
     from pyramid_bert import onnx_ops
@@ -54,10 +58,20 @@ UNEXPORTABLE = {
     "it (RuntimeError: SymIntArrayRef expected to contain only concrete integers), and no ONNX graph would "
     "reproduce torch's random stream, so its logits could not be checked against eager PyTorch",
 }
+#: Keep ratios and fractional m become float32 in the graph: torch.onnx computes ``ceil(r * N)`` of symbolic sizes in
+#: float32 and turns the Python float ``r`` of ``ratio_counts`` into a float32 constant (measured: 0.6 is stored as
+#: 0.6000000238, so a graph keeps 16 of 25 tokens where PyTorch keeps 15). Values whose rounding differs from
+#: PyTorch's at any length up to the model's limit are refused (:func:`_float32_rounding`); 0.5, 0.25, ...
+#: export.
+ROUNDING_REASON = (
+    "the exported graph computes {what} in float32 (torch.onnx makes Python floats and symbolic sizes float32), "
+    "which rounds differently from PyTorch (float64) at {var} = {lengths} (e.g. {graph} vs {eager} {noun} at {var} = "
+    "{first}); values such as 0.5, 0.25, 0.75 and 0.125 export"
+)
 #: The export example (batch, tokens): neither 0 nor 1, which torch.export would fix as constants.
 EXAMPLE_SHAPE = (2, 16)
 #: Lengths of the unpadded batch-1 checks (those above the model's limit are left out; the limit is added).
-CHECK_LENGTHS = (2, 3, 5, 8, 13, 21, 34, 64, 128)
+CHECK_LENGTHS = (2, 3, 5, 8, 13, 21, 25, 34, 47, 64, 128)
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -157,6 +171,9 @@ def export_model(
     method = _check_exportable(model)
     names = _input_names(model)
     limit = input_limit(model.config, None)
+    rounding = _float32_rounding(model, limit)
+    if rounding is not None:
+        raise ConfigError(f"method {method!r} with these settings cannot be exported to ONNX: {rounding}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pyramid-bert-onnx-") as work:
         graph = Path(work) / "model.onnx"
@@ -175,12 +192,12 @@ def verification_inputs(
     config: Any, names: tuple[str, ...], limit: int, seed: int = 0
 ) -> list[dict[str, torch.Tensor]]:
     """The generated inputs an exported graph is checked on: batch 1 unpadded at each of :data:`CHECK_LENGTHS`
-    (within ``limit``) and at ``limit``; a padded batch of 4 (lengths 1..N of different residues) at N = 23 and at
-    ``limit``. Random token ids below the vocabulary size (seeded); ``token_type_ids`` 0 then 1 when asked for."""
+    (within ``limit``) and at ``limit``; padded batches (real lengths of different residues) of 23, 30 and ``limit``
+    tokens. Random token ids below the vocabulary size (seeded); ``token_type_ids`` 0 then 1 when asked for."""
     generator = torch.Generator().manual_seed(seed)
     vocab = int(getattr(config, "vocab_size", 1000))
     lengths = sorted({length for length in CHECK_LENGTHS if length <= limit} | {limit})
-    shapes = [[length] for length in lengths] + [[23, 17, 6, 2], [limit, limit - 1, (limit + 1) // 2, 3]]
+    shapes = [[length] for length in lengths] + [[23, 17, 6, 2], [30, 9, 25], [limit, limit - 1, (limit + 1) // 2, 3]]
     inputs = []
     for real in shapes:
         real = [min(length, limit) for length in real]
@@ -218,6 +235,39 @@ def _check_exportable(model: nn.Module) -> str:
     if dtypes != {torch.float32} or _is_quantized(model):
         raise ConfigError("export: the model must be float32 (int8 is applied to the exported graph: --precision int8)")
     return method
+
+
+def _float32_rounding(model: nn.Module, limit: int) -> str | None:
+    """Why the graph would round a keep ratio or a fractional ``m`` differently from PyTorch at some length up to
+    ``limit`` (see :data:`ROUNDING_REASON`), or None. Both float32 forms the graph uses are simulated for every N."""
+    settings = pyramid_settings(model)
+    values = []
+    if settings is not None and settings.keep_ratios is not None:
+        values += [(f"ceil({ratio} * N)", ratio, lambda n, r=ratio: ratio_keep(r, n)) for ratio in settings.keep_ratios]
+    m = None if settings is None else settings.options.m
+    if isinstance(m, float):
+        values.append((f"m = ceil({m} * k)", m, lambda k: resolve_m(m, k)))
+    for what, value, eager in values:
+        single = np.float32(value)
+        wrong = []
+        for n in range(1, limit + 1):
+            graph = {math.ceil(single * np.float32(n)), math.ceil(float(single) * n)}  # sizes; per-example counts
+            graph = {min(n, max(1, count)) if what.startswith("ceil") else max(1, count) for count in graph}
+            if graph != {eager(n)}:
+                wrong.append((n, max(graph - {eager(n)} or graph)))
+        if wrong:
+            lengths = ", ".join(str(n) for n, _ in wrong[:5]) + (", ..." if len(wrong) > 5 else "")
+            first, graph_count = wrong[0]
+            return ROUNDING_REASON.format(
+                what=what,
+                lengths=lengths,
+                graph=graph_count,
+                eager=eager(first),
+                first=first,
+                var="N" if what.startswith("ceil") else "k",
+                noun="tokens" if what.startswith("ceil") else "centers",
+            )
+    return None
 
 
 def _is_quantized(model: nn.Module) -> bool:
@@ -294,7 +344,13 @@ def _compare(
         mask = example["attention_mask"]
         where = f"batch {mask.shape[0]} x {mask.shape[1]} tokens{' padded' if not bool(mask.all()) else ''}"
         try:
-            difference = float((_run(session, example) - _eager_logits(model, example)).abs().max())
+            eager = _eager_logits(model, example)
+        except ConfigError as error:
+            raise ConfigError(
+                f"method {method!r}: eager PyTorch fails on a generated input ({where}): {error}"
+            ) from None
+        try:
+            difference = float((_run(session, example) - eager).abs().max())
         except Exception as error:  # noqa: BLE001 - onnxruntime's failure is the reason
             failures.append(f"{where}: onnxruntime failed ({str(error).splitlines()[0][:200]})")
             continue

@@ -113,9 +113,9 @@ def distance_space(x: torch.Tensor, mask: torch.Tensor, distance: str) -> torch.
     """``x [B, N, D]`` mapped so that squared Euclidean distance there orders pairs as ``distance`` does.
 
     Euclidean: ``x`` itself (detached). Cosine: unit vectors. Standardised: each dimension divided by its
-    standard deviation over the real tokens (``mask [B, N]``) of its example (floored at 1e-6 of the largest, and
-    at the dtype's smallest normal number). Padding rows never change the result for real tokens. Float32 or
-    float64, detached.
+    standard deviation over the real tokens (``mask [B, N]``) of its example (floored at 1e-6 of the largest; at 1
+    when that is not a normal number, e.g. an example with one real token). Padding rows never change the result
+    for real tokens. Float32 or float64, detached.
     """
     work = x.detach()
     if work.dtype not in (torch.float32, torch.float64):
@@ -128,8 +128,10 @@ def distance_space(x: torch.Tensor, mask: torch.Tensor, distance: str) -> torch.
     count = weights.sum(dim=1, keepdim=True).clamp_min(1.0)
     mean = (work * weights).sum(dim=1, keepdim=True) / count
     std = (((work - mean) ** 2 * weights).sum(dim=1, keepdim=True) / count).sqrt()  # [B, 1, D]
-    # a normal number even when every std is 0 (one real token): onnxruntime flushes subnormal divisors to 0
-    floor = (std.amax(dim=-1, keepdim=True) * 1e-6).clamp_min(torch.finfo(work.dtype).tiny)
+    floor = std.amax(dim=-1, keepdim=True) * 1e-6
+    # every std 0 (one real token, or all alike): their distances are 0 at any scale; dividing by a floor near the
+    # dtype's smallest number would overflow (inf), and onnxruntime flushes a subnormal divisor to 0
+    floor = torch.where(floor >= torch.finfo(work.dtype).tiny, floor, torch.ones_like(floor))
     return work / std.clamp_min(floor)
 
 

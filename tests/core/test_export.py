@@ -30,7 +30,7 @@ EXPORTING = {
     "coreset m=4 (one round at short inputs)": dict(lengths=[12, 8, 6], method="coreset", m=4),
     "coreset m=k-1 ratios": dict(keep_ratios=[0.5, 0.5, 0.25], method="coreset", m=None),
     "coreset m=0.5 ratios standardized duplicity merge": dict(
-        keep_ratios=[0.6, 0.5, 0.25],
+        keep_ratios=[0.75, 0.5, 0.25],
         method="coreset",
         m=0.5,
         distance="standardized",
@@ -114,6 +114,30 @@ def test_random_select_is_refused_with_the_measured_reason_and_nothing_is_writte
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ConfigError, match="SymIntArrayRef expected to contain only concrete integers"):
         export._export_graph(model, ("input_ids", "attention_mask"), 64, tmp_path / "x.onnx")  # the reason, measured
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        (
+            dict(keep_ratios=[0.6, 0.5, 0.25], method="first_k"),
+            r"ceil\(0.6 \* N\) in float32 .* 4 vs 3 tokens at N = 5",
+        ),
+        (dict(keep_ratios=[0.5, 0.5, 0.25], method="coreset", m=0.2), r"m = ceil\(0.2 \* k\) in float32"),
+    ],
+    ids=["keep ratio 0.6", "m 0.2"],
+)
+def test_ratios_that_float32_rounds_differently_are_refused_before_exporting(case, reason, tmp_path):
+    with pytest.raises(ConfigError, match=reason):
+        export.export_model(model_of(case), tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_float32_rounding_refusal_is_real_the_check_on_generated_inputs_catches_it_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "_float32_rounding", lambda model, limit: None)
+    with pytest.raises(ConfigError, match=r"'first_k': the exported graph does not match eager .*logits differ"):
+        export.export_model(model_of(dict(keep_ratios=[0.6, 0.5, 0.25], method="first_k")), tmp_path / "m.onnx")
 
 
 def test_a_graph_that_disagrees_with_eager_is_refused_and_not_written(tmp_path, monkeypatch):

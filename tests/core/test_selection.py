@@ -386,3 +386,13 @@ def test_the_standardized_space_stays_finite_when_subnormal_numbers_are_flushed_
         torch.set_flush_denormal(False)
     assert torch.isfinite(space).all()
     assert torch.equal(space[1], distance_space(x[1:], mask[1:], "standardized")[0])
+
+
+@pytest.mark.parametrize("m", [1, None])
+def test_standardized_coreset_handles_an_example_with_one_real_token_in_a_padded_batch(m):
+    # every std of that example is 0: dividing by a floor near float32's smallest number overflowed (a ConfigError
+    # for non-finite hidden states, in eager PyTorch, whenever keep ratios left a short example one token)
+    x, _ = random_padded_batch(3, 7, 6, seed=5, dtype=torch.float32)
+    mask = torch.arange(7)[None, :] < torch.tensor([7, 1, 4])[:, None]
+    got = kcenter_greedy(x, 4, m=m, mask=mask, distance="standardized")
+    assert torch.equal(got, kcenter_greedy_reference(x, 4, m=m, mask=mask, distance="standardized"))
