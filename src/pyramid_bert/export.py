@@ -7,7 +7,8 @@ the k-center rounds). What makes a graph right is measured, not assumed: before 
 under onnxruntime on generated inputs other than the export example (batch 1 at several lengths, up to the model's
 limit, and padded batches) and its logits must match eager PyTorch within ``tolerance``; otherwise the export is
 refused with the inputs that disagreed. Methods that cannot be exported at all are refused up front
-(:data:`UNEXPORTABLE`, with the measured reason).
+(:data:`UNEXPORTABLE`, with the measured reason), and so are keep ratios or a fractional ``m`` that the graph's
+float32 arithmetic rounds differently from PyTorch at some length (:data:`ROUNDING_REASON`).
 
 ``int8``: onnxruntime's dynamic int8 quantization (``quantize_dynamic``, QInt8 weights) of the checked float32
 graph; its logits are reported against eager float32 (they differ by quantization, so no tolerance applies).

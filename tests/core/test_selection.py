@@ -374,8 +374,8 @@ def test_kcenter_greedy_inside_torch_compile_equals_eager():
 
 
 def test_the_standardized_space_stays_finite_when_subnormal_numbers_are_flushed_to_zero():
-    # one real token: every std is 0, so the floor decides; onnxruntime flushes subnormal divisors to 0 (found by the
-    # ONNX export's check), which torch.set_flush_denormal(True) reproduces
+    # one real token: every std is 0, so the floor decides; it must be a normal number, as a runtime that flushes
+    # subnormal numbers to 0 (torch.set_flush_denormal(True) here) would divide by 0
     x = torch.randn(2, 5, 4)
     mask = torch.tensor([[True, False, False, False, False], [True, True, True, False, False]])
     if not torch.set_flush_denormal(True):
