@@ -113,8 +113,9 @@ def distance_space(x: torch.Tensor, mask: torch.Tensor, distance: str) -> torch.
     """``x [B, N, D]`` mapped so that squared Euclidean distance there orders pairs as ``distance`` does.
 
     Euclidean: ``x`` itself (detached). Cosine: unit vectors. Standardised: each dimension divided by its
-    standard deviation over the real tokens (``mask [B, N]``) of its example (floored at 1e-6 of the largest).
-    Padding rows never change the result for real tokens. Float32 or float64, detached.
+    standard deviation over the real tokens (``mask [B, N]``) of its example (floored at 1e-6 of the largest; at 1
+    when that is not a normal number, e.g. an example with one real token). Padding rows never change the result
+    for real tokens. Float32 or float64, detached.
     """
     work = x.detach()
     if work.dtype not in (torch.float32, torch.float64):
@@ -127,7 +128,10 @@ def distance_space(x: torch.Tensor, mask: torch.Tensor, distance: str) -> torch.
     count = weights.sum(dim=1, keepdim=True).clamp_min(1.0)
     mean = (work * weights).sum(dim=1, keepdim=True) / count
     std = (((work - mean) ** 2 * weights).sum(dim=1, keepdim=True) / count).sqrt()  # [B, 1, D]
-    floor = std.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(work.dtype).tiny) * 1e-6
+    floor = std.amax(dim=-1, keepdim=True) * 1e-6
+    # every std 0 (one real token, or all alike): their distances are 0 at any scale; dividing by a floor near the
+    # dtype's smallest number would overflow (inf), and onnxruntime flushes a subnormal divisor to 0
+    floor = torch.where(floor >= torch.finfo(work.dtype).tiny, floor, torch.ones_like(floor))
     return work / std.clamp_min(floor)
 
 
@@ -489,10 +493,9 @@ def average_pool(x: torch.Tensor, mask: torch.Tensor | None, window: int) -> tup
     rest, rest_mask = x[:, 1:], mask[:, 1:]
     groups = math.ceil((tokens - 1) / window)
     pad = groups * window - (tokens - 1)
-    weights = rest_mask.to(x.dtype)
-    if pad:
-        rest = torch.nn.functional.pad(rest, (0, 0, 0, pad))
-        weights = torch.nn.functional.pad(weights, (0, pad))
+    # padded even when pad is 0: a branch on it would fix the exported graph (torch.export) to the example's case
+    rest = torch.nn.functional.pad(rest, (0, 0, 0, pad))
+    weights = torch.nn.functional.pad(rest_mask.to(x.dtype), (0, pad))
     sums = (rest * weights[..., None]).view(batch, groups, window, dim).sum(dim=2)
     counts = weights.view(batch, groups, window).sum(dim=2)
     pooled = sums / counts.clamp_min(1.0)[..., None]

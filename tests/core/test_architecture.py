@@ -17,7 +17,7 @@ MAX_FUNCTION_LINES = 80
 #: Packages whose modules may import inside functions: the CLI imports its commands' work lazily (fast --help).
 CLI_BOUNDARY = ("pyramid_bert.cli", "pyramid_bert.commands")
 #: Dependencies a base install may lack (extras of pyproject.toml), imported where they are needed.
-OPTIONAL_DEPENDENCIES = {"datasets", "ray"}
+OPTIONAL_DEPENDENCIES = {"datasets", "ray", "onnx", "onnxruntime", "onnxscript"}
 #: (module, function) allowed to import lazily: the package root's re-exports (PEP 562), because importing any
 #: module of the package, the CLI's included, runs the root first, so the root must not import torch; and the
 #: post-import hooks the root installs, which load the Auto classes only once transformers' Auto modules load (and

@@ -13,6 +13,7 @@ from pyramid_bert.selection import (
     average_pool,
     average_pool_reference,
     compiled_rounds,
+    distance_space,
     first_k,
     gather_tokens,
     kcenter_greedy,
@@ -370,3 +371,28 @@ def test_kcenter_greedy_inside_torch_compile_equals_eager():
 
     compiled = torch.compile(select, dynamic=False)
     assert torch.equal(compiled(x, mask), select(x, mask))
+
+
+def test_the_standardized_space_stays_finite_when_subnormal_numbers_are_flushed_to_zero():
+    # one real token: every std is 0, so the floor decides; it must be a normal number, as a runtime that flushes
+    # subnormal numbers to 0 (torch.set_flush_denormal(True) here) would divide by 0
+    x = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True, False, False, False, False], [True, True, True, False, False]])
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormal numbers")
+    try:
+        space = distance_space(x, mask, "standardized")
+    finally:
+        torch.set_flush_denormal(False)
+    assert torch.isfinite(space).all()
+    assert torch.equal(space[1], distance_space(x[1:], mask[1:], "standardized")[0])
+
+
+@pytest.mark.parametrize("m", [1, None])
+def test_standardized_coreset_handles_an_example_with_one_real_token_in_a_padded_batch(m):
+    # every std of that example is 0: dividing by a floor near float32's smallest number overflowed (a ConfigError
+    # for non-finite hidden states, in eager PyTorch, whenever keep ratios left a short example one token)
+    x, _ = random_padded_batch(3, 7, 6, seed=5, dtype=torch.float32)
+    mask = torch.arange(7)[None, :] < torch.tensor([7, 1, 4])[:, None]
+    got = kcenter_greedy(x, 4, m=m, mask=mask, distance="standardized")
+    assert torch.equal(got, kcenter_greedy_reference(x, 4, m=m, mask=mask, distance="standardized"))

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "lra",
     "compress",
     "predict",
+    "export",
     "analyze",
     "ablate",
 )
