@@ -186,9 +186,14 @@ ACCURACY_SCHEDULES = {
 }
 
 
+#: Energy-aware merging (PiToMe-style, :mod:`pyramid_bert.energy`) with duplicity-weighted attention (ToMe's
+#: proportional attention), PiToMe's depth schedule of the margin.
+ENERGY_OPTIONS = (("duplicity_attention", True),)
+
+
 def accuracy_variants() -> tuple[Variant, ...]:
     """The accuracy study's configurations, each named ``NAME@GROUP``: at each group's schedule, the two baselines the
-    goal names (Attention-select, Average-pool) and CS+; the report compares within a group (see
+    goal names (Attention-select, Average-pool), CS+ and energy-aware merging; the report compares within a group (see
     :mod:`pyramid_bert.report.variants`)."""
     variants = []
     for group, (label, lengths, pool_label, windows) in ACCURACY_SCHEDULES.items():
@@ -196,13 +201,15 @@ def accuracy_variants() -> tuple[Variant, ...]:
             Variant(f"Att@{group}", "attention", label, lengths=lengths),
             Variant(f"Pool@{group}", "average_pool", pool_label, pool_windows=windows),
             Variant(f"CS+@{group}", "coreset", label, lengths=lengths, m=1, options=CS_PLUS_OPTIONS),
+            Variant(f"Energy@{group}", "energy", label, lengths=lengths, options=ENERGY_OPTIONS),
         ]
     return tuple(variants)
 
 
 ACCURACY = Preset(
     name="accuracy",
-    description="the accuracy study (issue 24): Attention-select, Average-pool and CS+ at about 2X and 3X on "
+    description="the accuracy study (issue 24): Attention-select, Average-pool, CS+ and energy merging at about 2X "
+    "and 3X on "
     "rt-polarity, 3 seeds, the whole training split: dense 1 epoch, each configuration adapted from it for 1 epoch",
     tasks=("rt-polarity",),
     seeds=3,
