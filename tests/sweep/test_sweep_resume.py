@@ -295,3 +295,37 @@ def test_a_store_begun_before_the_timing_pass_is_not_resumed_with_one(tmp_path, 
     error = capsys.readouterr().err
     assert "speed_pass not recorded" in error and "older pyramid-bert" in error and "another --out" in error
     assert store.read_bytes() == before
+
+
+def test_extend_adds_configurations_to_a_finished_study_and_keeps_its_trials(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from pyramid_bert.cli import main
+    from pyramid_bert.sweep import presets
+    from pyramid_bert.sweep.variants import Variant
+
+    out = tmp_path / "study"
+    flags = ["sweep", "--preset", "selection", "--task", "trec", "--seeds", "1", "--synthetic", "--out", str(out),
+             "--no-progress"]  # fmt: skip
+    assert main(flags) == 0
+    store_path = out / "results.sqlite"
+    with ResultsStore(store_path) as store:
+        before = {record.spec.key: record.finished_at for record in store.records()}
+    selection = presets.PRESETS["selection"]
+    added = Variant("1st+dup", "first_k", "r=0.5,0.25", keep_ratios=presets.SELECTION_RATIOS,
+                    options=(("duplicity_attention", True),))  # fmt: skip
+    grown = dataclasses.replace(selection, variants={**selection.variants, "trec": (*selection.variants["trec"], added)})
+    monkeypatch.setitem(presets.PRESETS, "selection", grown)
+    capsys.readouterr()
+    assert main([*flags, "--resume"]) == 2  # another plan: refused, and told how to grow it
+    assert "--extend" in capsys.readouterr().err
+    assert main([*flags, "--extend"]) == 2 and "--extend needs --resume" in capsys.readouterr().err
+    assert main([*flags, "--resume", "--extend"]) == 0
+    with ResultsStore(store_path) as store:
+        after = {record.spec.key: record for record in store.records()}
+        assert "1st+dup" in store.get_meta("sweep")["variants"]["trec"]  # the extended plan is the recorded one
+    assert len(after) == len(before) + 1 and {r.spec.variant for r in after.values()} >= {"1st+dup"}
+    assert all(after[key].finished_at == finished for key, finished in before.items())  # nothing ran again
+    fewer = dataclasses.replace(selection, variants={**selection.variants, "trec": selection.variants["trec"][:-1]})
+    monkeypatch.setitem(presets.PRESETS, "selection", fewer)
+    assert main([*flags, "--resume", "--extend"]) == 2  # a configuration removed is no extension

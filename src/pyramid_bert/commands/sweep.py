@@ -47,6 +47,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, *, default_out: str) ->
         "--resume", action="store_true", help="continue the sweep in --out: finished trials are kept and not run again"
     )
     parser.add_argument("--retry-failed", action="store_true", help="with --resume: run failed trials again")
+    parser.add_argument(
+        "--extend", action="store_true",
+        help="with --resume: the preset may add configurations (variants, methods) or a separate timing pass to the "
+        "recorded plan; finished trials are kept",
+    )  # fmt: skip
     parser.add_argument("--executor", default="local", help=f"where trials run: {', '.join(EXECUTORS)} (default local)")
     parser.add_argument(
         "--address", help="with --executor ray: 'auto' or HOST:PORT of a Ray head (default: start Ray here)"
@@ -118,6 +123,8 @@ def plan_from_args(args: argparse.Namespace):  # noqa: ANN201 - SweepSetup (impo
 
     if args.retry_failed and not args.resume:
         raise ConfigError("--retry-failed needs --resume")
+    if getattr(args, "extend", False) and not args.resume:
+        raise ConfigError("--extend needs --resume (it grows the plan of an existing store)")
     return plan_sweep(request_from_args(args))
 
 
@@ -151,12 +158,12 @@ def _run_locked(setup: Any, args: argparse.Namespace):  # noqa: ANN202 - SweepSu
     from pyramid_bert.sweep.store import ResultsStore
 
     if args.resume:
-        check_resumed_plan(setup.store_path, setup.settings)  # another plan: refused before anything runs
+        check_resumed_plan(setup.store_path, setup.settings, extend=getattr(args, "extend", False))  # else refused
     if not args.synthetic and "data" not in setup.settings:  # the user's files were read when planning
         check_data(setup.settings["tasks"], glue_dir=args.glue_dir)
     trial_fn = _trial_function(synthetic=args.synthetic)
     with ResultsStore(setup.store_path) as store:
-        record_plan(store, setup.settings)
+        record_plan(store, setup.settings, extend=getattr(args, "extend", False))
         if setup.speed_pass is not None:
             _speed_pass(setup, store, args)
         executor = make_executor(

@@ -8,6 +8,11 @@ them. Where a trial runs (``--executor``, ``--workers``) is not part of the plan
 plan (written by library calls) resumes and gets this run's plan; settings that a recorded plan lacks (it
 predates them) are not compared, except the separate timing pass: a store begun without one (an older pyramid-bert,
 whose trials timed themselves and whose schedules were chosen on predicted speed) is not resumed with one.
+
+``--extend`` (with ``--resume``) lets a finished or running study grow: configurations may be added (the named
+variants of each task, the methods and method variants: every recorded one stays) and a separate timing pass may be
+added (it then times every configuration, old ones included, and the report uses its speeds); every other setting
+must be the recorded one. The store then records the extended plan.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pyramid_bert.sweep.store import ResultsStore, open_existing
 PLAN_META = "sweep"
 #: Settings that say where trials run, not what they are: a resumed run may change them.
 PLACEMENT_SETTINGS = ("executor", "workers")
+#: Settings ``--extend`` may grow: lists of configuration names to which names may be added, none removed.
+EXTENDABLE_SETTINGS = ("variants", "methods", "method_variants")
 #: The flags behind each setting, for the message.
 _FLAGS = {
     "preset": "--preset",
@@ -45,8 +52,9 @@ _FLAGS = {
 }
 
 
-def check_resumed_plan(store_path: str | Path, settings: dict[str, Any]) -> None:
-    """Refuse (ConfigError) to resume the store at ``store_path`` with ``settings`` other than its recorded plan.
+def check_resumed_plan(store_path: str | Path, settings: dict[str, Any], *, extend: bool = False) -> None:
+    """Refuse (ConfigError) to resume the store at ``store_path`` with ``settings`` other than its recorded plan
+    (with ``extend``: other than that plan with configurations or a timing pass added).
 
     Reads the store read-only; a missing store or one without a recorded plan passes.
     """
@@ -55,36 +63,46 @@ def check_resumed_plan(store_path: str | Path, settings: dict[str, Any]) -> None
         return
     with open_existing(store_path) as store:
         recorded = store.get_meta(PLAN_META)
-    differences = plan_differences(recorded, settings) if recorded else []
+    differences = plan_differences(recorded, settings, extend=extend) if recorded else []
     if differences:
+        grow = "" if extend else "; --extend adds configurations or a timing pass to it"
         raise ConfigError(
             f"--resume: the sweep in {store_path} was planned with other settings: {'; '.join(differences)}. "
-            "Resume it with the flags it was started with (its report lists them), or run this plan into "
+            f"Resume it with the flags it was started with (its report lists them){grow}, or run this plan into "
             "another --out"
         )
 
 
-def record_plan(store: ResultsStore, settings: dict[str, Any]) -> None:
-    """Record ``settings`` as the plan of ``store`` unless it has one (then :func:`check_resumed_plan` ran)."""
-    if store.get_meta(PLAN_META) is None:
+def record_plan(store: ResultsStore, settings: dict[str, Any], *, extend: bool = False) -> None:
+    """Record ``settings`` as the plan of ``store`` unless it has one (then :func:`check_resumed_plan` ran), or, with
+    ``extend``, as its extended plan."""
+    if extend or store.get_meta(PLAN_META) is None:
         store.set_meta(PLAN_META, settings)
 
 
-def plan_differences(recorded: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    """Each setting of the ``recorded`` plan that ``settings`` changes, as "name recorded (now new; flag)"."""
+def plan_differences(recorded: dict[str, Any], settings: dict[str, Any], *, extend: bool = False) -> list[str]:
+    """Each setting of the ``recorded`` plan that ``settings`` changes, as "name recorded (now new; flag)";
+    with ``extend``, added configuration names and an added timing pass are no change."""
     old, new = _leaves(recorded), _leaves(_as_stored(settings))
     differences = []
-    if "speed_pass" not in recorded and settings.get("speed_pass"):
+    if "speed_pass" not in recorded and settings.get("speed_pass") and not extend:
         differences.append("speed_pass not recorded (now a separate timing pass; the store was begun by an older "
                            "pyramid-bert, whose trials timed themselves: resume it with that version)")  # fmt: skip
     for name, value in old.items():
         top = name.split(".")[0]
-        if top in PLACEMENT_SETTINGS or new.get(name) == value:
+        if top in PLACEMENT_SETTINGS or new.get(name) == value or (extend and _grown(top, value, new.get(name))):
             continue
         flag = _FLAGS.get(top)
         now = _short(new[name]) if name in new else "not set"
         differences.append(f"{name} {_short(value)} (now {now}{f'; {flag}' if flag else ''})")
     return differences
+
+
+def _grown(top: str, recorded: Any, now: Any) -> bool:
+    """Whether ``now`` keeps every configuration name of ``recorded`` (an extendable setting's list) and adds some."""
+    if top not in EXTENDABLE_SETTINGS or not isinstance(now, list):
+        return False
+    return recorded is None or (isinstance(recorded, list) and set(map(str, recorded)) <= set(map(str, now)))
 
 
 def _as_stored(settings: dict[str, Any]) -> Any:
