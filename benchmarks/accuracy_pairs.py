@@ -1,0 +1,56 @@
+"""The accuracy study's goal check: each configuration against dense and against EACH baseline of its group.
+
+    python benchmarks/accuracy_pairs.py benchmarks/accuracy_study/trials.jsonl [--out benchmarks/accuracy_study/pairs.md]
+
+``pyramid-bert report trials.jsonl --variants`` compares each configuration with dense and with the best baseline
+on dev; the goal of issue 24 names two baselines (Attention-select and Average-pool), so this table gives every
+paired test difference (x 100, mean over seeds [95% t interval]) against dense and against each baseline of the
+same group (``NAME@GROUP``), Holm-corrected within the group (family size stated), with each row's measured speedup
+(separate timing pass) beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyramid_bert.report.aggregate import apply_speed_pass
+from pyramid_bert.report.stats import format_difference, holm, paired_difference
+from pyramid_bert.report.variants import VariantTable, variant_tables
+from pyramid_bert.sweep.store import open_existing
+from pyramid_bert.sweep.store_export import store_from_export
+
+
+def group_markdown(table: VariantTable) -> str:
+    dense = next(row for row in table.rows if row.method == "dense")
+    baselines = [row for row in table.rows if row.is_baseline]
+    others = [row for row in table.rows if row.method != "dense"]
+    comparisons = [(row, other) for row in others for other in (dense, *baselines) if other is not row]
+    adjusted = holm([paired_difference(row.test, other.test) for row, other in comparisons])
+    header = ["configuration", "seeds", "sorted speedup", "vs dense", *(f"vs {b.name}" for b in baselines)]
+    lines = [f"### {table.task}, {table.group}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cells = {(row.name, other.name): diff for (row, other), diff in zip(comparisons, adjusted, strict=True)}
+    for row in others:
+        speed = row.speedup("sorted")
+        line = [row.name, str(len(row.test)), "-" if speed is None else f"{speed:.2f}X"]
+        line += [format_difference(cells.get((row.name, other.name)), scale=100.0) or "" for other in (dense, *baselines)]
+        lines.append("| " + " | ".join(line) + " |")
+    lines += ["", f"\\* significant at 95% after Holm's correction over this group's {len(comparisons)} comparisons.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("export", help="trials export of the study (pyramid-bert report STORE --export FILE)")
+    parser.add_argument("--out", help="also write the tables here")
+    args = parser.parse_args()
+    with store_from_export(args.export) as store_path, open_existing(store_path) as store:
+        tables = variant_tables(apply_speed_pass(store.records(), store.speeds()))
+    text = "\n".join(group_markdown(table) for table in tables)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
