@@ -168,7 +168,8 @@ SELECTION_TASKS = ("rt-polarity", "trec", "sms-spam")
 SELECTION = Preset(
     name="selection",
     description="the selection-quality study: 9 configurations at one ~3X schedule on rt-polarity, trec and "
-    "sms-spam, 3 seeds, warm-started from the default preset's dense models, 0.5 epoch of adaptation each",
+    "sms-spam, 3 seeds, warm-started from the default preset's dense models, 0.5 epoch of adaptation each, every "
+    "configuration timed in a separate pass",
     tasks=SELECTION_TASKS,
     seeds=3,
     budget=DEFAULT.budget,
@@ -176,6 +177,7 @@ SELECTION = Preset(
     protocol="warm",
     adapt_budget=cpu_budget(epochs=0.5, lr=5e-5, batch_size=32, max_train_examples=4000, max_eval_examples=None),
     variants={task: selection_variants(task) for task in SELECTION_TASKS},
+    speed_pass=SpeedPass(repeats=6, examples=256),
 )
 
 #: The accuracy study's two schedules (issue 24): Eq. 5 at N = 64 with (p, prune_upto) = (0.25, 3), measured 2.03X for
