@@ -1,6 +1,7 @@
 """Test accuracy at fp32 and int8, dense and pyramid, over seeds; and how often int8 changes the kept tokens.
 
     OMP_NUM_THREADS=1 python benchmarks/precision_accuracy.py RUNS_DIR [--out benchmarks/precision_accuracy.md]
+    python benchmarks/precision_accuracy.py --from benchmarks/precision_accuracy.csv --out T.md   # rebuild the tables
 
 RUNS_DIR holds, per seed s, ``dense-s{s}`` (a dense fine-tune) and pyramid configurations adapted from it, named
 ``<config>-s{s}`` (the configurations: ``--configs``, default pyr2x, csp2x, pyr3x). Every model is scored on the
@@ -8,12 +9,15 @@ whole test split of its task at each precision (``evaluate_checkpoint(..., preci
 configuration the tokens kept at every layer by the fp32 and the int8 model are compared on the same sentences
 (share of test sentences whose kept set differs somewhere; mean Jaccard overlap of the kept sets). Means with 95%
 Student-t intervals over the seeds; paired differences over the same seeds (``pyramid_bert.report.stats``).
-Writes the Markdown table (atomically) and prints it.
+Writes the Markdown table and, beside it (same name, ``.csv``), the per-seed numbers it is built from (both
+atomically), and prints the table; ``--from CSV`` rebuilds the table from such a file alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 from pathlib import Path
 
 import torch
@@ -57,34 +61,78 @@ def test_encodings(folder: Path):
     return tokenize_split(AutoTokenizer.from_pretrained(folder), task, "test")
 
 
+CSV_FIELDS = ("model", "seed", "precision", "accuracy", "examples", "kept_differs", "kept_jaccard")
+
+
+def measure(runs: Path, names: list[str], seeds: list[int]) -> list[dict]:
+    """Per model and seed: test accuracy at each precision; for pyramid models, fp32-vs-int8 kept-token agreement
+    (on the int8 row)."""
+    rows = []
+    for seed in seeds:
+        for name in names:
+            folder = runs / f"{name}-s{seed}"
+            for precision in PRECISIONS:
+                result = evaluate_checkpoint(folder, split="test", measure_speed=False, write_json=False,
+                                             precision=precision, device="cpu")  # fmt: skip
+                rows.append({"model": name, "seed": seed, "precision": precision, "accuracy": result.metric,
+                             "examples": result.examples, "kept_differs": "", "kept_jaccard": ""})  # fmt: skip
+                print(name, seed, precision, f"{result.metric:.4f}", result.examples, flush=True)
+            if name != "dense":
+                agreement = selection_agreement(folder, test_encodings(folder))
+                rows[-1].update(kept_differs=agreement["differs"], kept_jaccard=agreement["jaccard"])
+                print(name, seed, agreement, flush=True)
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a per-seed CSV written by this script, numbers parsed."""
+    rows = []
+    for row in csv.DictReader(path.open()):
+        row["seed"], row["examples"], row["accuracy"] = int(row["seed"]), int(row["examples"]), float(row["accuracy"])
+        rows.append(row)
+    return rows
+
+
+def rows_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="?", help="folder of checkpoints (not with --from)")
+    parser.add_argument("--from", dest="source", type=Path, help="rebuild the tables from this per-seed CSV")
     parser.add_argument("--configs", default="pyr2x,csp2x,pyr3x")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default="benchmarks/precision_accuracy.md")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    names = ["dense", *args.configs.split(",")]
-    accuracy: dict[tuple[str, str], dict[int, float]] = {}
-    agreement: dict[str, list[dict[str, float]]] = {}
-    for seed in seeds:
-        for name in names:
-            folder = args.runs / f"{name}-s{seed}"
-            for precision in PRECISIONS:
-                result = evaluate_checkpoint(folder, split="test", measure_speed=False, write_json=False,
-                                             precision=precision, device="cpu")  # fmt: skip
-                accuracy.setdefault((name, precision), {})[seed] = result.metric
-                print(name, seed, precision, f"{result.metric:.4f}", result.examples, flush=True)
-            if name != "dense":
-                agreement.setdefault(name, []).append(selection_agreement(folder, test_encodings(folder)))
-                print(name, seed, agreement[name][-1], flush=True)
-    table = format_tables(names, accuracy, agreement, result.examples, seeds)
+    if (args.runs is None) == (args.source is None):
+        parser.error("give RUNS_DIR or --from CSV (one of them)")
+    if args.source is not None:
+        rows = read_rows(args.source)
+    else:
+        rows = measure(args.runs, ["dense", *args.configs.split(",")], [int(s) for s in args.seeds.split(",")])
+        atomic_write_text(Path(args.out).with_suffix(".csv"), rows_csv(rows))
+    table = format_tables(rows)
     atomic_write_text(args.out, table)
     print(table)
 
 
-def format_tables(names, accuracy, agreement, examples: int, seeds) -> str:
+def format_tables(rows: list[dict]) -> str:
+    """The accuracy table and the kept-token agreement table of ``rows`` (see :func:`measure`)."""
+    names = list(dict.fromkeys(row["model"] for row in rows))
+    seeds = sorted({row["seed"] for row in rows})
+    examples = rows[0]["examples"]
+    accuracy: dict[tuple[str, str], dict[int, float]] = {}
+    agreement: dict[str, list[dict[str, float]]] = {}
+    for row in rows:
+        accuracy.setdefault((row["model"], row["precision"]), {})[row["seed"]] = row["accuracy"]
+        if row["kept_differs"] not in ("", None):
+            agreement.setdefault(row["model"], []).append(
+                {"differs": float(row["kept_differs"]), "jaccard": float(row["kept_jaccard"])})
     dense = accuracy["dense", "fp32"]
     lines = [
         f"Test accuracy x 100 on the whole rt-polarity test split ({examples} sentences), seeds {seeds}: mean [95% t "

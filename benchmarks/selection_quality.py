@@ -2,12 +2,14 @@
 densely fine-tuned model of a selection-quality store, no further training, at the study's schedule and at two
 schedules that select later (where tokens are more redundant).
 
-    python benchmarks/selection_quality.py STORE_DIR [--tasks rt-polarity,trec] [--out training_free.md]
+    python benchmarks/selection_quality.py STORE_DIR [--tasks rt-polarity,trec] [--schedules early] [--out training_free.md]
+    python benchmarks/selection_quality.py --from benchmarks/selection_quality/training_free.jsonl --out T.md  # rebuild
 
 STORE_DIR: the folder of `pyramid-bert sweep --preset selection` (results.sqlite + checkpoints/). Every
-evaluation uses the trials' own dev/test subsets (640 examples, seeded per seed) and is cached in
-STORE_DIR/training_free.jsonl, so an interrupted run resumes. Prints and writes a Markdown section: test metric
-(x 100) mean [95% CI] over seeds, the loss against dense, and the paired difference to plain core-set
+evaluation uses the trials' own dev/test data (the store's ``max_eval_examples``: whole splits in the current preset)
+and is cached in STORE_DIR/training_free.jsonl (``--cache`` to name another file), so an interrupted run resumes;
+that file, one line per evaluation and seed, is the per-seed data the tables are rebuilt from (``--from``). Prints
+and writes a Markdown section: test metric (x 100) mean [95% CI] over seeds, the loss against dense, and the paired difference to plain core-set
 selection (CS); dev chooses the best baseline.
 """
 
@@ -75,16 +77,22 @@ def evaluations(store_dir: Path, tasks: list[str] | None):
                 yield spec.task, spec.seed, store_dir / "checkpoints" / spec.key[:16], spec.max_eval_examples
 
 
-def run_all(store_dir: Path, tasks: list[str] | None) -> list[dict]:
-    cache_path = store_dir / "training_free.jsonl"
+def read_cache(cache_path: Path) -> dict[tuple, dict]:
+    """The evaluations recorded in ``cache_path`` (one JSON line each), by (task, seed, schedule, config, split)."""
     cache = {}
     if cache_path.exists():
         for line in cache_path.read_text().splitlines():
             row = json.loads(line)
             cache[(row["task"], row["seed"], row["schedule"], row["config"], row["split"])] = row
+    return cache
+
+
+def run_all(store_dir: Path, tasks: list[str] | None, cache_path: Path, schedules: list[str]) -> list[dict]:
+    """Evaluate every configuration of ``schedules`` on every dense model of the store (cached in ``cache_path``)."""
+    cache = read_cache(cache_path)
     for task, seed, folder, max_examples in evaluations(store_dir, tasks):
         jobs = [("dense", "-", split) for split in ("dev", "test")]
-        for schedule in SCHEDULES:
+        for schedule in schedules:
             names = CONFIGS if schedule.startswith("early") else LATE_CONFIGS
             jobs += [(name, schedule, split) for name in names for split in ("dev", "test")]
         for name, schedule, split in jobs:
@@ -148,16 +156,31 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("store_dir", type=Path)
+    parser.add_argument("store_dir", type=Path, nargs="?", help="the selection study's folder (not with --from)")
     parser.add_argument("--tasks", help="comma-separated tasks (default: every task with a dense model)")
+    parser.add_argument("--schedules", default=",".join(name.split()[0] for name in SCHEDULES),
+                        help="comma-separated schedules: early, late, latest (default: all three)")  # fmt: skip
+    parser.add_argument("--cache", type=Path, help="the evaluations file (default STORE_DIR/training_free.jsonl)")
+    parser.add_argument("--from", dest="source", type=Path, help="rebuild the tables from this evaluations file alone")
     parser.add_argument("--out", default="training_free.md")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    from transformers.utils import logging
+    if (args.store_dir is None) == (args.source is None):
+        parser.error("give STORE_DIR or --from FILE (one of them)")
+    chosen = args.schedules.split(",")
+    unknown = sorted(set(chosen) - {name.split()[0] for name in SCHEDULES})
+    if unknown:
+        parser.error(f"--schedules: unknown {unknown}; valid: early, late, latest")
+    if args.source is not None:
+        rows = list(read_cache(args.source).values())
+    else:
+        torch.set_num_threads(1)
+        from transformers.utils import logging
 
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    rows = run_all(args.store_dir, args.tasks.split(",") if args.tasks else None)
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+        cache = args.cache or args.store_dir / "training_free.jsonl"
+        schedules = [name for name in SCHEDULES if name.split()[0] in chosen]
+        rows = run_all(args.store_dir, args.tasks.split(",") if args.tasks else None, cache, schedules)
     text = markdown(rows)
     atomic_write_text(args.out, text)
     print(text)

@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 from torch import nn
+from torch.ao.nn.quantized import dynamic as quantized_dynamic
 
 from pyramid_bert import is_pyramidized, load_pyramid_model, pyramid_settings, pyramidize, unpyramidize
 from pyramid_bert.errors import ConfigError
@@ -45,6 +46,13 @@ def test_int8_swaps_every_linear_and_stays_close_to_fp32():
     assert quantized.shape == reference.shape
     assert not torch.equal(quantized, reference)  # it really runs other arithmetic
     assert torch.allclose(quantized, reference, atol=0.05)
+
+
+def test_int8_scales_each_output_channel_of_a_weight_on_its_own():
+    model = quantize(tiny_bert(), "int8")
+    weights = [module.weight() for module in model.modules() if isinstance(module, quantized_dynamic.Linear)]
+    assert weights and all(weight.qscheme() == torch.per_channel_affine for weight in weights)
+    assert all(weight.q_per_channel_scales().numel() == weight.shape[0] for weight in weights)
 
 
 def test_fp32_is_a_no_op_and_int8_twice_is_one_quantization():

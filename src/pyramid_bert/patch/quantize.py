@@ -1,7 +1,7 @@
 """Run a (pyramid or dense) classifier at a precision on the CPU: ``fp32`` (as trained) or ``int8``.
 
 ``int8`` is PyTorch's dynamic quantization of every ``nn.Linear`` (:func:`torch.ao.quantization.quantize_dynamic`,
-``qint8`` weights with one scale per tensor, activations quantized per call): the weights are
+``qint8`` weights with one scale per output channel, activations quantized per call): the weights are
 stored as int8, each matmul runs on int8 (fbgemm / oneDNN kernels), its output is float32 again, so everything
 between the matmuls -- LayerNorm, softmax, GELU and the pyramid's token selection, which reads the hidden states --
 stays float32 and the pyramid patch works unchanged.
@@ -11,9 +11,11 @@ length-sorted test sentences, interleaved repeats in one process; ``benchmarks/p
 ``benchmarks/deploy_speed.md``):
 
 - ``torch.ao.quantization.quantize_dynamic`` (chosen): 2.0X over fp32 dense at batch 1 (p50 per request), 1.3-1.7X
-  at batch 32-128; test accuracy -0.7 [-1.4, -0.0] points on the dense model (3 seeds); an in-place module swap, so
-  the pyramid forward, its selection and its masks are untouched. Deprecated in favour of torchao, but present and
-  working in torch 2.13 (its deprecation warnings are silenced here).
+  at batch 32-128; an in-place module swap, so the pyramid forward, its selection and its masks are untouched.
+  Deprecated in favour of torchao, but present and working in torch 2.13 (its deprecation warnings are silenced
+  here). Weights are scaled per output channel (``per_channel_dynamic_qconfig``), not per tensor (the default):
+  on the dense model the per-tensor scheme lost 0.7 [0.0, 1.4] points of test accuracy (3 seeds) and per-channel
+  loses less at the same speed (both in ``benchmarks/precision_accuracy.md`` and ``benchmarks/deploy_speed.md``).
 - torchao 0.18's ``Int8DynamicActivationInt8WeightConfig``: slower than fp32 in eager mode on this CPU (0.85X at
   batch 1, 1.1X at batch 32: its int8 matmul is not a fused kernel without ``torch.compile``); more accurate (per-token
   activation scales: 80.5 vs 80.2 of quantize_dynamic, fp32 80.6, one seed); not a dependency.
@@ -34,7 +36,7 @@ import warnings
 import torch
 from torch import nn
 from torch.ao.nn.quantized import dynamic as quantized_dynamic
-from torch.ao.quantization import quantize_dynamic
+from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from pyramid_bert.errors import ConfigError
 from pyramid_bert.precision import check_precision
@@ -58,7 +60,7 @@ def quantize(model: nn.Module, precision: str) -> nn.Module:
     with warnings.catch_warnings():  # torch 2.13 says torch.ao.quantization is deprecated (see the module docstring)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor", category=UserWarning)
         warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated", category=DeprecationWarning)
-        quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
     return model.eval()
 
 

@@ -1,0 +1,46 @@
+"""Tables in benchmarks/*.md that a benchmark script measured are what its committed raw data rebuilds.
+
+Each entry names the script, the arguments that rebuild a table from committed data alone (no model, no timing), and
+the Markdown file that must contain the rebuilt table verbatim: a number edited by hand, or data committed without
+its table (or the reverse), fails here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+#: (script, its arguments (``{out}``: a scratch file it writes), the committed file holding the table)
+REBUILDS = {
+    "deploy_speed": (
+        "deploy_speed_table.py",
+        ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
+        "deploy_speed.md",
+    ),
+    "precision_accuracy": (
+        "precision_accuracy.py",
+        ["--from", "benchmarks/precision_accuracy.csv", "--out", "{out}"],
+        "precision_accuracy.md",
+    ),
+}
+
+
+def rebuilt_table(script: str, args: list[str], out: Path) -> str:
+    command = [sys.executable, str(BENCHMARKS / script), *(arg.format(out=out) for arg in args)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out.read_text() if "{out}" in args else done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(REBUILDS))
+def test_the_committed_table_is_rebuilt_from_its_committed_data(name, tmp_path):
+    script, args, committed = REBUILDS[name]
+    table = rebuilt_table(script, args, tmp_path / "table.md").strip()
+    assert table, f"{script} rebuilt nothing"
+    assert table in (BENCHMARKS / committed).read_text(), f"benchmarks/{committed} differs from what {script} rebuilds"
