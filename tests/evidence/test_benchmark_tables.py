@@ -18,6 +18,11 @@ BENCHMARKS = ROOT / "benchmarks"
 
 #: (script, its arguments (``{out}``: a scratch file it writes), the committed file holding the table)
 REBUILDS = {
+    "accuracy_pairs": (
+        "accuracy_pairs.py",
+        ["benchmarks/accuracy_study/trials.jsonl", "--out", "{out}"],
+        "accuracy_study/pairs.md",
+    ),
     "deploy_speed": (
         "deploy_speed_table.py",
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
