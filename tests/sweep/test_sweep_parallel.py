@@ -169,6 +169,33 @@ def test_workers_of_a_killed_driver_exit_instead_of_training_on(tmp_path):
         driver.kill()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_an_interrupted_driver_stops_its_running_trials_and_exits(tmp_path):
+    """Ctrl-C sent to the driver alone (SIGINT to its pid, not its process group): the driver exits without waiting
+    for the running trials (they sleep 120 s) and stops their workers."""
+    (tmp_path / "sleepy.py").write_text(SLEEPY_TRIAL)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_dir)], env=env,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(path.name) for path in pid_dir.iterdir()]
+        assert len(workers) == 2
+        driver.send_signal(signal.SIGINT)
+        try:
+            driver.wait(timeout=60)  # a liveness wait, not a timing claim: the trials would run 120 s
+        except subprocess.TimeoutExpired:
+            pytest.fail("the interrupted driver is still waiting for its running trials")
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        driver.kill()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -203,10 +203,25 @@ class _WorkerPool:
         self._executor = self._start()
 
     def shutdown(self) -> None:
-        """Cancel what has not started and stop the workers (without waiting for running jobs)."""
+        """Cancel what has not started and stop the workers, running trials included: an interrupted driver
+        (Ctrl-C, an exception) must not wait for them, and ``--resume`` runs them again."""
         for future in self.in_flight:
             future.cancel()
-        self._executor.shutdown(wait=not self.in_flight, cancel_futures=True)
+        if self.in_flight:
+            _terminate_workers(self._executor)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """SIGTERM to every worker process of ``pool``. ``shutdown(wait=False)`` alone leaves them running their
+    trials, and the interpreter's exit then joins them: the driver would hang until each trial ends."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((pool._processes or {}).values()):  # the pool's own table of its processes (3.8-3.13)
+        if process.is_alive():
+            process.terminate()
 
 
 def _finish(queue: JobQueue, outcome: dict[str, Any]) -> list[dict[str, Any]]:
