@@ -28,6 +28,11 @@ REBUILDS = {
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
         "deploy_speed.md",
     ),
+    "int8_scheme": (
+        "int8_scheme.py",
+        ["--from", "benchmarks/int8_scheme.csv", "--out", "{out}"],
+        "int8_scheme.md",
+    ),
     "precision_accuracy": (
         "precision_accuracy.py",
         ["--from", "benchmarks/precision_accuracy.csv", "--out", "{out}"],
