@@ -24,7 +24,7 @@ import torch
 
 from pyramid_bert.io import atomic_write_text
 from pyramid_bert.measure.evaluate import evaluate_checkpoint
-from pyramid_bert.report.stats import mean_ci, paired_difference
+from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.sweep.presets import SELECTION_RATIOS, SELECTION_TRUNCATION
 from pyramid_bert.sweep.store import open_existing
 
@@ -117,13 +117,33 @@ def _fmt(values: dict[int, float]) -> str:
     return f"{100 * ci.mean:.1f}{interval}"
 
 
-def _diff(a: dict[int, float], b: dict[int, float]) -> str:
-    diff = paired_difference(a, b)
-    if diff is None:
-        return ""
-    if diff.low is None:
-        return f"{100 * diff.mean:+.1f}"
-    return f"{100 * diff.mean:+.1f} [{100 * diff.low:+.1f}, {100 * diff.high:+.1f}]" + (" *" if diff.significant else "")
+def schedule_table(cells: dict, schedule: str) -> list[str]:
+    """One schedule's rows: test metric, loss against dense, difference to CS and to the best baseline on dev; every
+    difference of the table is one Holm family (``*``: significant after the correction; raw intervals shown)."""
+    present = [name for name in CONFIGS if (schedule, name) in cells]
+    baselines = [n for n in present if CONFIGS[n][1]]
+    best = max(baselines, key=lambda n: statistics.fmean(cells[(schedule, n)]["dev"].values()), default=None)
+    dense = cells[("-", "dense")]["test"]
+    cs = cells.get((schedule, "CS"), {}).get("test", {})
+    pairs = []  # (row, column, difference)
+    for name in present:
+        test = cells[(schedule, name)]["test"]
+        pairs.append((name, "loss", paired_difference(dense, test)))
+        if name != "CS" and cs:
+            pairs.append((name, "cs", paired_difference(test, cs)))
+        if best and name != best:
+            pairs.append((name, "best", paired_difference(test, cells[(schedule, best)]["test"])))
+    adjusted = holm([difference for _, _, difference in pairs])
+    tested = sum(difference is not None and difference.p_value is not None for difference in adjusted)
+    text = {(name, column): format_difference(difference, scale=100.0)
+            for (name, column, _), difference in zip(pairs, adjusted, strict=True)}  # fmt: skip
+    lines = [f"{schedule}; best baseline on dev: {best or '-'}\n",
+             "| configuration | test [95% CI] | loss vs dense | vs CS | vs best baseline |", "|---|---|---|---|---|"]  # fmt: skip
+    for name in present:
+        cells_text = [text.get((name, column), "") for column in ("loss", "cs", "best")]
+        lines.append(f"| {name} | {_fmt(cells[(schedule, name)]['test'])} | " + " | ".join(cells_text) + " |")
+    lines += ["", f"\\* significant at 95% after Holm's correction over this table's {tested} differences (raw intervals).", ""]
+    return lines
 
 
 def markdown(rows: list[dict]) -> str:
@@ -133,24 +153,11 @@ def markdown(rows: list[dict]) -> str:
             row["seed"]] = row["metric"]  # fmt: skip
     parts = []
     for task, cells in table.items():
-        dense = cells[("-", "dense")]
         parts.append(f"### {task}: training-free (dense fine-tuned model, selection at inference only)\n")
-        parts.append(f"dense: test {_fmt(dense['test'])}\n")
+        parts.append(f"dense: test {_fmt(cells[('-', 'dense')]['test'])}\n")
         for schedule in SCHEDULES:
-            present = [name for name in CONFIGS if (schedule, name) in cells]
-            if not present:
-                continue
-            baselines = [n for n in present if CONFIGS[n][1]]
-            best = max(baselines, key=lambda n: statistics.fmean(cells[(schedule, n)]["dev"].values()), default=None)
-            parts.append(f"{schedule}; best baseline on dev: {best or '-'}\n")
-            parts.append("| configuration | test [95% CI] | loss vs dense | vs CS | vs best baseline |\n|---|---|---|---|---|")
-            cs = cells.get((schedule, "CS"), {}).get("test", {})
-            for name in present:
-                test = cells[(schedule, name)]["test"]
-                loss = _diff(dense["test"], test)
-                vs_best = _diff(test, cells[(schedule, best)]["test"]) if best and name != best else ""
-                parts.append(f"| {name} | {_fmt(test)} | {loss} | {_diff(test, cs) if name != 'CS' else ''} | {vs_best} |")
-            parts.append("")
+            if any((schedule, name) in cells for name in CONFIGS):
+                parts += schedule_table(cells, schedule)
     return "\n".join(parts)
 
 

@@ -33,6 +33,17 @@ REBUILDS = {
         ["--from", "benchmarks/int8_scheme.csv", "--out", "{out}"],
         "int8_scheme.md",
     ),
+    "selection_pairs": (
+        "accuracy_pairs.py",
+        ["benchmarks/selection_quality/trials.jsonl", "--out", "{out}",
+         "--pairs", "CS+:CS,1st+merge:1st,CS+:1st+merge,CS+KD:CS+,CS+:Pool,CS+:Att"],
+        "selection_quality/pairs.md",
+    ),
+    "selection_training_free": (
+        "selection_quality.py",
+        ["--from", "benchmarks/selection_quality/training_free.jsonl", "--out", "{out}"],
+        "selection_quality/training_free.md",
+    ),
     "precision_accuracy": (
         "precision_accuracy.py",
         ["--from", "benchmarks/precision_accuracy.csv", "--out", "{out}"],
