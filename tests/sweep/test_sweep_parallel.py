@@ -144,20 +144,25 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
-def test_workers_of_a_killed_driver_exit_instead_of_training_on(tmp_path):
-    """A driver killed with SIGKILL (no clean-up runs) must not leave its workers running their trials."""
+def _driver_running_two_trials(tmp_path, **popen) -> tuple[subprocess.Popen, list[int]]:
+    """A sweep driver process whose two workers are each inside a 120 s trial; their pids."""
     (tmp_path / "sleepy.py").write_text(SLEEPY_TRIAL)
     (tmp_path / "driver.py").write_text(DRIVER)
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_dir)], env=env)
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_dir)], env=env, **popen)
+    deadline = time.monotonic() + 120
+    while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    return driver, [int(path.name) for path in pid_dir.iterdir()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_workers_of_a_killed_driver_exit_instead_of_training_on(tmp_path):
+    """A driver killed with SIGKILL (no clean-up runs) must not leave its workers running their trials."""
+    driver, workers = _driver_running_two_trials(tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        workers = [int(path.name) for path in pid_dir.iterdir()]
         assert len(workers) == 2
         driver.send_signal(signal.SIGKILL)
         driver.wait()
@@ -173,18 +178,8 @@ def test_workers_of_a_killed_driver_exit_instead_of_training_on(tmp_path):
 def test_an_interrupted_driver_stops_its_running_trials_and_exits(tmp_path):
     """Ctrl-C sent to the driver alone (SIGINT to its pid, not its process group): the driver exits without waiting
     for the running trials (they sleep 120 s) and stops their workers."""
-    (tmp_path / "sleepy.py").write_text(SLEEPY_TRIAL)
-    (tmp_path / "driver.py").write_text(DRIVER)
-    pid_dir = tmp_path / "pids"
-    pid_dir.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_dir)], env=env,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    driver, workers = _driver_running_two_trials(tmp_path, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        workers = [int(path.name) for path in pid_dir.iterdir()]
         assert len(workers) == 2
         driver.send_signal(signal.SIGINT)
         try:
