@@ -134,10 +134,14 @@ def sleepy_trial(config):
 '''
 
 DRIVER = '''
-import sys
+import signal, sys
 from pyramid_bert.sweep.executors import LocalExecutor
 from sleepy import sleepy_trial
 if __name__ == "__main__":
+    # Ctrl-C as a driver started from a shell gets it: the test process's own signal state (a handler set to
+    # ignore, or a blocked mask, both inherited by subprocesses) must not decide what is tested
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     jobs = [(f"k{i}", {"pid_dir": sys.argv[1]}) for i in range(2)]
     for _ in LocalExecutor(2).run(jobs, sleepy_trial):
         pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,12 @@ def run_sweep(
         for key, need in unmet.items():
             recorder.record(blocked_outcome(key, need))
         runnable = [job for job in jobs if job[0] not in unmet]
-        for outcome in executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started):
-            recorder.record(outcome)
+        # closed on any exit: a Ctrl-C while an outcome is being recorded must stop the workers now, not when the
+        # traceback that holds the suspended generator is freed at interpreter exit (after the pool's exit hook
+        # has started waiting for the running trials)
+        with closing(executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started)) as outcomes:
+            for outcome in outcomes:
+                recorder.record(outcome)
     finally:
         recorder.bar.close()
     return SweepSummary(planned=len(trials), already_done=len(trials) - len(pending), ran=recorder.ran,
