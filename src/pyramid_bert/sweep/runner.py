@@ -97,9 +97,8 @@ def run_sweep(
         for key, need in unmet.items():
             recorder.record(blocked_outcome(key, need))
         runnable = [job for job in jobs if job[0] not in unmet]
-        # closed on any exit: a Ctrl-C while an outcome is being recorded must stop the workers now, not when the
-        # traceback that holds the suspended generator is freed at interpreter exit (after the pool's exit hook
-        # has started waiting for the running trials)
+        # closed explicitly on any exit (an interrupt, a store error), so the pool stops its workers then whatever
+        # else may still refer to the generator
         with closing(executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started)) as outcomes:
             for outcome in outcomes:
                 recorder.record(outcome)
