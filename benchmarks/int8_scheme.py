@@ -3,11 +3,15 @@ per tensor (torch's default dynamic qconfig) and at int8 with one scale per outp
 
     OMP_NUM_THREADS=1 python benchmarks/int8_scheme.py RUNS_DIR [--seeds 0,1,2] [--out benchmarks/int8_scheme.md]
     python benchmarks/int8_scheme.py --from benchmarks/int8_scheme.csv --out T.md      # rebuild the table
+    OMP_NUM_THREADS=1 python benchmarks/int8_scheme.py --speed DENSE_FOLDER             # their speed, side by side
 
 RUNS_DIR holds ``dense-s{seed}`` folders (as for ``benchmarks/precision_accuracy.py``). Each is scored on the whole
 test split of its task. The per-tensor scheme is not an option of the library: this script swaps torch's default
 qconfig into :func:`pyramid_bert.patch.quantize.quantize` for those rows only. Writes the per-seed CSV beside the
 Markdown table (both atomically) and prints the table: means with 95% t intervals over the seeds, paired differences.
+``--speed`` times the two int8 schemes of one dense model side by side in this process (``bench --latency``'s
+functions: 200 single test sentences, and 640 length-sorted ones at batch 32, 5 interleaved repeats) and prints
+per-channel's speedup over per-tensor.
 """
 
 from __future__ import annotations
@@ -18,10 +22,20 @@ import io
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from torch import nn
+from transformers import AutoModelForSequenceClassification
 
 from pyramid_bert.io import atomic_write_text
+from pyramid_bert.measure.bench import task_encodings
 from pyramid_bert.measure.evaluate import evaluate_checkpoint
+from pyramid_bert.measure.latency import (
+    format_deploy_table,
+    measure_latency,
+    measure_throughput,
+    single_sentences,
+    summarize,
+)
 from pyramid_bert.patch import quantize as quantize_module
 from pyramid_bert.report.stats import format_difference, mean_ci, paired_difference
 
@@ -56,6 +70,20 @@ def measure(runs: Path, seeds: list[int]) -> list[dict]:
     return rows
 
 
+def speed(folder: Path) -> str:
+    """Per-channel against per-tensor int8 of the dense model at ``folder``: the deploy table, per-tensor as 1.00X."""
+    torch.set_num_threads(1)
+    models = {}
+    for scheme in ("int8 per tensor", "int8 per channel"):
+        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        with per_tensor_weights(SCHEMES[scheme][1]):
+            models[scheme] = quantize_module.quantize(model, "int8")
+    encodings = task_encodings("rt-polarity", None, 640)
+    samples = measure_latency(models, single_sentences(encodings, 200), repeats=5)
+    samples += measure_throughput(models, encodings, batch_size=32, repeats=5)
+    return format_deploy_table(summarize(samples, reference="int8 per tensor"), reference="int8 per tensor")
+
+
 def table(rows: list[dict]) -> str:
     values: dict[str, dict[int, float]] = {}
     for row in rows:
@@ -81,11 +109,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="?", help="folder of dense-s{seed} checkpoints (not with --from)")
     parser.add_argument("--from", dest="source", type=Path, help="rebuild the table from this per-seed CSV")
+    parser.add_argument("--speed", type=Path, metavar="DENSE_FOLDER", help="time the two schemes of this model")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default="benchmarks/int8_scheme.md")
     args = parser.parse_args()
+    if args.speed is not None:
+        print(speed(args.speed))
+        return
     if (args.runs is None) == (args.source is None):
-        parser.error("give RUNS_DIR or --from CSV (one of them)")
+        parser.error("give RUNS_DIR, --from CSV or --speed DENSE_FOLDER (one of them)")
     if args.source is not None:
         rows = list(csv.DictReader(args.source.open()))
     else:

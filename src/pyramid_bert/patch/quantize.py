@@ -15,7 +15,7 @@ length-sorted test sentences, interleaved repeats in one process; ``benchmarks/p
   Deprecated in favour of torchao, but present and working in torch 2.13 (its deprecation warnings are silenced
   here). Weights are scaled per output channel (``per_channel_dynamic_qconfig``), not per tensor (the default):
   on three dense rt-polarity models the per-tensor scheme loses 0.8 [0.3, 1.4] points of test accuracy and
-  per-channel 0.1 [-1.3, +1.5], at the same speed (``benchmarks/int8_scheme.md``, ``benchmarks/deploy_speed.md``).
+  per-channel 0.1 [-1.3, +1.5], at 0.99X the speed (``benchmarks/int8_scheme.py``, ``benchmarks/deploy_speed.md``).
 - torchao 0.18's ``Int8DynamicActivationInt8WeightConfig``: slower than fp32 in eager mode on this CPU (0.85X at
   batch 1, 1.1X at batch 32: its int8 matmul is not a fused kernel without ``torch.compile``); more accurate (per-token
   activation scales: 80.5 vs 80.2 of quantize_dynamic, fp32 80.6, one seed); not a dependency.
