@@ -14,8 +14,8 @@ task / group (the contrasts a study was designed for), Holm-corrected over those
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from pyramid_bert.io import atomic_write_text
 from pyramid_bert.report.aggregate import apply_speed_pass
 from pyramid_bert.report.stats import format_difference, holm, paired_difference
 from pyramid_bert.report.variants import VariantTable, variant_tables
@@ -76,7 +76,7 @@ def main() -> None:
     else:
         text = "\n".join(group_markdown(table) for table in tables)
     if args.out:
-        Path(args.out).write_text(text)
+        atomic_write_text(args.out, text)
     print(text)
 
 

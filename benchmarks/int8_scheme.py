@@ -107,17 +107,16 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", type=Path, nargs="?", help="folder of dense-s{seed} checkpoints (not with --from)")
-    parser.add_argument("--from", dest="source", type=Path, help="rebuild the table from this per-seed CSV")
-    parser.add_argument("--speed", type=Path, metavar="DENSE_FOLDER", help="time the two schemes of this model")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("runs", type=Path, nargs="?", help="folder of dense-s{seed} checkpoints")
+    source.add_argument("--from", dest="source", type=Path, help="rebuild the table from this per-seed CSV")
+    source.add_argument("--speed", type=Path, metavar="DENSE_FOLDER", help="time the two schemes of this model")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default="benchmarks/int8_scheme.md")
     args = parser.parse_args()
     if args.speed is not None:
         print(speed(args.speed))
         return
-    if (args.runs is None) == (args.source is None):
-        parser.error("give RUNS_DIR, --from CSV or --speed DENSE_FOLDER (one of them)")
     if args.source is not None:
         rows = list(csv.DictReader(args.source.open()))
     else:

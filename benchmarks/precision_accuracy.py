@@ -103,14 +103,13 @@ def rows_csv(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", type=Path, nargs="?", help="folder of checkpoints (not with --from)")
-    parser.add_argument("--from", dest="source", type=Path, help="rebuild the tables from this per-seed CSV")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("runs", type=Path, nargs="?", help="folder of checkpoints")
+    source.add_argument("--from", dest="source", type=Path, help="rebuild the tables from this per-seed CSV")
     parser.add_argument("--configs", default="pyr2x,csp2x,pyr3x")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default="benchmarks/precision_accuracy.md")
     args = parser.parse_args()
-    if (args.runs is None) == (args.source is None):
-        parser.error("give RUNS_DIR or --from CSV (one of them)")
     if args.source is not None:
         rows = read_rows(args.source)
     else:

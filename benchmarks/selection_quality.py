@@ -163,16 +163,15 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("store_dir", type=Path, nargs="?", help="the selection study's folder (not with --from)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("store_dir", type=Path, nargs="?", help="the selection study's folder")
     parser.add_argument("--tasks", help="comma-separated tasks (default: every task with a dense model)")
     parser.add_argument("--schedules", default=",".join(name.split()[0] for name in SCHEDULES),
                         help="comma-separated schedules: early, late, latest (default: all three)")  # fmt: skip
     parser.add_argument("--cache", type=Path, help="the evaluations file (default STORE_DIR/training_free.jsonl)")
-    parser.add_argument("--from", dest="source", type=Path, help="rebuild the tables from this evaluations file alone")
+    source.add_argument("--from", dest="source", type=Path, help="rebuild the tables from this evaluations file alone")
     parser.add_argument("--out", default="training_free.md")
     args = parser.parse_args()
-    if (args.store_dir is None) == (args.source is None):
-        parser.error("give STORE_DIR or --from FILE (one of them)")
     chosen = args.schedules.split(",")
     unknown = sorted(set(chosen) - {name.split()[0] for name in SCHEDULES})
     if unknown:
