@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pyramid_bert.errors import ConfigError
@@ -39,11 +39,11 @@ OnStart = Callable[[str], None]
 
 
 class Executor(Protocol):
-    """Runs trial jobs and yields their outcomes in completion order; closing the generator stops what runs."""
+    """Runs trial jobs and yields their outcomes in completion order."""
 
     def run(
         self, jobs: Sequence[Job], trial_fn: TrialFunction, *, needs: Needs | None = None, on_start: OnStart | None = None
-    ) -> Generator[dict[str, Any], None, None]: ...
+    ) -> Iterator[dict[str, Any]]: ...
 
     def close(self) -> None: ...
 

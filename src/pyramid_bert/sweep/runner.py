@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,11 +96,8 @@ def run_sweep(
         for key, need in unmet.items():
             recorder.record(blocked_outcome(key, need))
         runnable = [job for job in jobs if job[0] not in unmet]
-        # closed explicitly on any exit (an interrupt, a store error), so the pool stops its workers then whatever
-        # else may still refer to the generator
-        with closing(executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started)) as outcomes:
-            for outcome in outcomes:
-                recorder.record(outcome)
+        for outcome in executor.run(runnable, trial_fn, needs=needs, on_start=recorder.started):
+            recorder.record(outcome)
     finally:
         recorder.bar.close()
     return SweepSummary(planned=len(trials), already_done=len(trials) - len(pending), ran=recorder.ran,
