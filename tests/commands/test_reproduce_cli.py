@@ -46,7 +46,7 @@ def test_sweep_then_report_rebuilds_the_tables(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--preset", "huge"], "preset must be one of default, smoke, selection, accuracy, paper"),
+        (["--preset", "huge"], "preset must be one of default, smoke, selection, accuracy, accuracy-trec, paper"),
         (["--protocol", "cold"], "--protocol must be one of warm, paper"),
         (["--workers", "0"], "argument --workers: must be an int >= 1"),
         (["--adapt-epochs", "0"], "argument --adapt-epochs: must be a finite number > 0"),

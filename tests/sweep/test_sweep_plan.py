@@ -120,9 +120,9 @@ def test_bad_method_preset_and_empty_inputs_are_refused_with_the_valid_names():
         plan_trials(tasks={"t": 64}, model="m", shape=MINILM, methods=("fast",))
     with pytest.raises(ConfigError, match="tasks"):
         plan_trials(tasks={}, model="m", shape=MINILM)
-    with pytest.raises(ConfigError, match="default, smoke, selection, accuracy, paper"):
+    with pytest.raises(ConfigError, match="default, smoke, selection, accuracy, accuracy-trec, paper"):
         get_preset("fast")
-    assert set(PRESETS) == {"default", "smoke", "selection", "accuracy", "paper"}
+    assert set(PRESETS) == {"default", "smoke", "selection", "accuracy", "accuracy-trec", "paper"}
     with pytest.raises(ConfigError, match="method must be one of"):
         method_schedules("magic", 64, MINILM)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyramid_bert.errors import ConfigError
-from pyramid_bert.schedule import PAPER_GRID
+from pyramid_bert.schedule import PAPER_GRID, sequence_ratios
 from pyramid_bert.sweep.plan import PAPER_CORESET_MS, MethodVariant, TrainingBudget
 from pyramid_bert.sweep.spec import SWEEP_METHODS
 from pyramid_bert.sweep.speed_plan import SpeedPass
@@ -192,11 +192,28 @@ ACCURACY_SCHEDULES = {
 #: proportional attention), PiToMe's depth schedule of the margin.
 ENERGY_OPTIONS = (("duplicity_attention", True),)
 
+#: Keep-ratio schedules (Eq. 5 as ratios, :func:`pyramid_bert.schedule.sequence_ratios`) near the two speeds: every
+#: example is pruned in proportion to its own length, so they also prune short inputs (trec's questions, about 12
+#: tokens, are not pruned by fixed lengths of 16 or more). FLOPs model 2.25X and 3.0X for 24-48 tokens; "3X" is the
+#: selection study's schedule. LengthDrop trains at the "3X" ratios and serves "2X" too (it lies between them and 1).
+ACCURACY_RATIOS = {"2X": ("r p=0.35 u=2", (0.35, 2)), "3X": ("r p=0.25 u=2", (0.25, 2))}
+
+#: LengthDrop (:mod:`pyramid_bert.length_drop`) with LAT's widest bound: each step draws anything down to the smallest.
+LENGTH_DROP_OPTIONS = (*CS_PLUS_OPTIONS, ("length_drop", 1.0))
+#: Distillation to the dense starting model, the selection study's weight.
+DISTILL_OPTIONS = (*CS_PLUS_OPTIONS, ("distill_weight", 0.5))
+
+
+def _ratios(group: str) -> tuple[str, tuple[float, ...]]:
+    label, (p, prune_upto) = ACCURACY_RATIOS[group]
+    return label, tuple(sequence_ratios(6, p, prune_upto))
+
 
 def accuracy_variants() -> tuple[Variant, ...]:
-    """The accuracy study's configurations, each named ``NAME@GROUP``: at each group's schedule, the two baselines the
-    goal names (Attention-select, Average-pool), CS+ and energy-aware merging; the report compares within a group (see
-    :mod:`pyramid_bert.report.variants`)."""
+    """The accuracy study's configurations on rt-polarity, each named ``NAME@GROUP``: at each group's schedule, the
+    two baselines the goal names (Attention-select, Average-pool), CS+ and energy-aware merging; then CS+ on keep
+    ratios (``CS+r``), LengthDrop trained at the "3X" ratios (``LD``) and CS+ with distillation (``CS+KD``). The report
+    compares within a group (see :mod:`pyramid_bert.report.variants`)."""
     variants = []
     for group, (label, lengths, pool_label, windows) in ACCURACY_SCHEDULES.items():
         variants += [
@@ -205,8 +222,34 @@ def accuracy_variants() -> tuple[Variant, ...]:
             Variant(f"CS+@{group}", "coreset", label, lengths=lengths, m=1, options=CS_PLUS_OPTIONS),
             Variant(f"Energy@{group}", "energy", label, lengths=lengths, options=ENERGY_OPTIONS),
         ]
+    label, lengths = ACCURACY_SCHEDULES["3X"][:2]
+    variants.append(Variant("CS+KD@3X", "coreset", label, lengths=lengths, m=1, options=DISTILL_OPTIONS))
+    for group in ACCURACY_RATIOS:
+        label, ratios = _ratios(group)
+        variants.append(Variant(f"CS+r@{group}", "coreset", label, keep_ratios=ratios, m=1, options=CS_PLUS_OPTIONS))
+    label, ratios = _ratios("3X")
+    variants.append(Variant("LD@3X", "coreset", label, keep_ratios=ratios, m=1, options=LENGTH_DROP_OPTIONS))
     return tuple(variants)
 
+
+def second_task_variants() -> tuple[Variant, ...]:
+    """The accuracy study's second task: Attention-select, Average-pool and CS+ at each group's keep ratios (Average-
+    pool at the windows of rt-polarity), and LengthDrop trained at the "3X" ratios."""
+    variants = []
+    for group, (_, _, pool_label, windows) in ACCURACY_SCHEDULES.items():
+        label, ratios = _ratios(group)
+        variants += [
+            Variant(f"Att@{group}", "attention", label, keep_ratios=ratios),
+            Variant(f"Pool@{group}", "average_pool", pool_label, pool_windows=windows),
+            Variant(f"CS+@{group}", "coreset", label, keep_ratios=ratios, m=1, options=CS_PLUS_OPTIONS),
+        ]
+    label, ratios = _ratios("3X")
+    variants.append(Variant("LD@3X", "coreset", label, keep_ratios=ratios, m=1, options=LENGTH_DROP_OPTIONS))
+    return tuple(variants)
+
+
+#: Both tasks of the accuracy study train at the same budget: the whole training split, 1 epoch each.
+ACCURACY_BUDGET = cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None)
 
 ACCURACY = Preset(
     name="accuracy",
@@ -215,11 +258,25 @@ ACCURACY = Preset(
     "rt-polarity, 3 seeds, the whole training split: dense 1 epoch, each configuration adapted from it for 1 epoch",
     tasks=("rt-polarity",),
     seeds=3,
-    budget=cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None),
+    budget=ACCURACY_BUDGET,
     threads=1,
     protocol="warm",
-    adapt_budget=cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None),
+    adapt_budget=ACCURACY_BUDGET,
     variants={"rt-polarity": accuracy_variants()},
+    speed_pass=SpeedPass(repeats=6, examples=256),
+)
+
+ACCURACY_TREC = Preset(
+    name="accuracy-trec",
+    description="the accuracy study's second task (issue 24): Attention-select, Average-pool, CS+ and LengthDrop at "
+    "about 2X and 3X keep ratios on trec, 3 seeds, the accuracy study's budget",
+    tasks=("trec",),
+    seeds=3,
+    budget=ACCURACY_BUDGET,
+    threads=1,
+    protocol="warm",
+    adapt_budget=ACCURACY_BUDGET,
+    variants={"trec": second_task_variants()},
     speed_pass=SpeedPass(repeats=6, examples=256),
 )
 
@@ -231,7 +288,9 @@ PAPER = Preset(
     budget=TrainingBudget(),
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, SMOKE, SELECTION, ACCURACY, PAPER)}
+PRESETS: dict[str, Preset] = {
+    preset.name: preset for preset in (DEFAULT, SMOKE, SELECTION, ACCURACY, ACCURACY_TREC, PAPER)
+}
 #: The preset of ``pyramid-bert reproduce`` and ``sweep`` when none is named.
 DEFAULT_PRESET = DEFAULT.name
 
