@@ -16,6 +16,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 
+#: The geometries of benchmarks/families.md, in its table's order.
+FAMILY_GEOMETRIES = ("minilm-l6", "distilbert-small", "albert-small", "deberta-small", "modernbert-small", "bert-base",
+                     "distilbert-base", "albert-base", "deberta-base", "modernbert-base")  # fmt: skip
+
 #: (script, its arguments (``{out}``: a scratch file it writes), the committed file holding the table)
 REBUILDS = {
     "accuracy_pairs": (
@@ -27,6 +31,15 @@ REBUILDS = {
         "deploy_speed_table.py",
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
         "deploy_speed.md",
+    ),
+    **{
+        f"analyses_{table}": ("analyses_tables.py", [table], "analyses.md")
+        for table in ("m", "only-infer", "position", "redundancy")
+    },
+    "families": (
+        "families_table.py",
+        [f"benchmarks/families/{geometry}_fixed.csv" for geometry in FAMILY_GEOMETRIES],
+        "families.md",
     ),
     "int8_scheme": (
         "int8_scheme.py",

@@ -91,3 +91,10 @@ def test_holm_adjusts_a_family_of_p_values_by_hand():
     assert adjusted[0].low == family[0].low and adjusted[0].p_value == 0.01  # raw interval and p kept
     assert "Holm-adjusted over 3: 0.030" in verdict(adjusted[0], other="dense")
     assert holm([diff(0.2)])[0].p_adjusted == pytest.approx(0.2)
+
+
+def test_a_mean_difference_that_rounds_to_zero_is_printed_without_a_minus_sign():
+    # 79.271 - 79.271 computed from per-seed values is about -1e-14: "-0.0" would read as a loss
+    difference = PairedDifference(-1e-14, -1.64, 1.64, 3, 0.99)
+    assert format_difference(difference) == "+0.0 [-1.6, +1.6]"
+    assert format_difference(PairedDifference(-0.04, -0.9, -0.04, 3, 0.04)) == "+0.0 [-0.9, -0.0] *"

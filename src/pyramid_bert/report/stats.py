@@ -126,12 +126,19 @@ def format_difference(difference: PairedDifference | None, *, scale: float = 1.0
     ``+1.2 (same on all 3 seeds)``, or ``missing`` for None; values multiplied by ``scale`` (100 for fractions)."""
     if difference is None:
         return missing
-    mean, mark = f"{scale * difference.mean:+.1f}", " *" if difference.significant else ""
+    mean, mark = _signed(scale * difference.mean), " *" if difference.significant else ""
     if difference.low is None or difference.high is None:
         return f"{mean} (1 seed)"
     if difference.no_spread:
         return f"{mean} (same on all {difference.n} seeds){mark}"
     return f"{mean} [{scale * difference.low:+.1f}, {scale * difference.high:+.1f}]{mark}"
+
+
+def _signed(value: float) -> str:
+    """A mean to one decimal with its sign; one that rounds to zero is ``+0.0``, not ``-0.0`` (an interval's end keeps
+    its ``-0.0``: it says the end lies just below zero)."""
+    text = f"{value:+.1f}"
+    return "+0.0" if text == "-0.0" else text
 
 
 def verdict(difference: PairedDifference | None, *, other: str, scale: float = 100.0) -> str:
