@@ -37,7 +37,9 @@ def per_seed(row: dict[str, str]) -> dict[int, float]:
 
 def mean_text(row: dict[str, str]) -> str:
     summary = mean_ci(list(per_seed(row).values()))
-    return f"{summary.mean:.1f}" if summary.low is None else f"{summary.mean:.1f} [{summary.low:.1f}, {summary.high:.1f}]"
+    return (
+        f"{summary.mean:.1f}" if summary.low is None else f"{summary.mean:.1f} [{summary.low:.1f}, {summary.high:.1f}]"
+    )
 
 
 def by_schedule(rows: list[dict[str, str]]) -> dict[str, dict[str, dict[str, str]]]:
@@ -112,11 +114,25 @@ def table_redundancy(folder: Path) -> str:
 
 TABLES = {
     "m": table_m,
-    "only-infer": lambda folder: table_pair(folder, "only-infer", "inference only", "fine-tuning + inference", [
-        "schedule, lengths", "inference only: test, predicted", "adaptation + inference: test, predicted",
-        "paired difference"]),
-    "position": lambda folder: table_pair(folder, "position", "middle", "end", [
-        "schedule, lengths", "middle: test, predicted", "end: test, predicted", "end - middle"]),
+    "only-infer": lambda folder: table_pair(
+        folder,
+        "only-infer",
+        "inference only",
+        "fine-tuning + inference",
+        [
+            "schedule, lengths",
+            "inference only: test, predicted",
+            "adaptation + inference: test, predicted",
+            "paired difference",
+        ],
+    ),
+    "position": lambda folder: table_pair(
+        folder,
+        "position",
+        "middle",
+        "end",
+        ["schedule, lengths", "middle: test, predicted", "end: test, predicted", "end - middle"],
+    ),
     "redundancy": table_redundancy,
 }
 

@@ -36,6 +36,7 @@ REBUILDS = {
         f"analyses_{table}": ("analyses_tables.py", [table], "analyses.md")
         for table in ("m", "only-infer", "position", "redundancy")
     },
+    "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
     "families": (
         "families_table.py",
         [f"benchmarks/families/{geometry}_fixed.csv" for geometry in FAMILY_GEOMETRIES],
@@ -48,8 +49,13 @@ REBUILDS = {
     ),
     "selection_pairs": (
         "accuracy_pairs.py",
-        ["benchmarks/selection_quality/trials.jsonl", "--out", "{out}",
-         "--pairs", "CS+:CS,1st+merge:1st,CS+:1st+merge,CS+KD:CS+,CS+:Pool,CS+:Att"],
+        [
+            "benchmarks/selection_quality/trials.jsonl",
+            "--out",
+            "{out}",
+            "--pairs",
+            "CS+:CS,1st+merge:1st,CS+:1st+merge,CS+KD:CS+,CS+:Pool,CS+:Att",
+        ],
         "selection_quality/pairs.md",
     ),
     "selection_training_free": (
@@ -78,3 +84,19 @@ def test_the_committed_table_is_rebuilt_from_its_committed_data(name, tmp_path):
     table = rebuilt_table(script, args, tmp_path / "table.md").strip()
     assert table, f"{script} rebuilt nothing"
     assert table in (BENCHMARKS / committed).read_text(), f"benchmarks/{committed} differs from what {script} rebuilds"
+
+
+def markdown_table(text: str, header_start: str) -> str:
+    """The Markdown table of ``text`` whose header row starts with ``header_start``."""
+    start = text.index(header_start)
+    end = text.find("\n\n", start)
+    return text[start : end if end >= 0 else len(text)].strip()
+
+
+def test_the_kept_token_table_is_the_committed_output_of_kept_tokens_py():
+    # kept_tokens.py needs a fine-tuned checkpoint (not committed); its whole output is, and the study quotes it
+    output = (BENCHMARKS / "selection_quality" / "kept_tokens.md").read_text()
+    study = (BENCHMARKS / "selection_quality.md").read_text()
+    table = markdown_table(output, "| tokens | layer |")
+    assert table.count("\n") >= 10
+    assert markdown_table(study, "| tokens | layer |") == table
