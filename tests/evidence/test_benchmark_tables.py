@@ -36,6 +36,7 @@ REBUILDS = {
         f"analyses_{table}": ("analyses_tables.py", [table], "analyses.md")
         for table in ("m", "only-infer", "position", "redundancy")
     },
+    "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
     "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
     "families": (
         "families_table.py",

@@ -119,3 +119,20 @@ def test_a_cell_says_how_many_of_its_models_predicted_one_class() -> None:
     assert format_cell(rows) == "53.3 ± 5.8 (3) one class 2/3"
     assert format_cell(rows[2:]) == "60.0 ± 0.0 (1)"
     assert format_cell([{"accuracy": 0.5}]) == "50.0 ± 0.0 (1)"  # older files without the field
+
+
+def test_the_paired_table_applies_holm_over_its_differences(tmp_path) -> None:
+    # CS - First-k and CS - no pruning are both +4, +6, +8 points: t = 6 / (2 / sqrt(3)) = 5.2 with 2 degrees of
+    # freedom, p = 0.035 each, significant alone; Holm over the 2 makes both 0.07: not significant
+    args = lra_args(tmp_path)
+    results = []
+    for seed, cs in enumerate((0.50, 0.52, 0.54)):
+        config = lra_command.experiment_config(args, "bigbird", seed)
+        config.task = "lra-image"
+        result = fake_result(config, {"first_k": 0.46, "no_pruning": 0.46})
+        results.append(dict(result, rows=result["rows"] + [dict(result["rows"][0], label="cs_opt", accuracy=cs)]))
+    paired = format_table4(group_cells(results)).split("CS (m=1) minus")[1]
+    assert "Holm's correction over the table's 2 differences" in paired
+    # the raw interval 6 +- 4.30 * 2 / sqrt(3) excludes 0, but no star
+    assert "| bigbird | First-k | +6.0 [+1.0, +11.0] |" in paired
+    assert "| bigbird | no pruning | +6.0 [+1.0, +11.0] |" in paired

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyramid_bert.data.lra import LRA_TASK_NAMES
 from pyramid_bert.lra.experiment import METHOD_TITLES, PAPER_TABLE4, TABLE4_METHODS
-from pyramid_bert.report.stats import format_difference, paired_difference
+from pyramid_bert.report.stats import PairedDifference, format_difference, holm, paired_difference
 
 Cell = list[dict[str, object]]
 
@@ -62,6 +62,8 @@ def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
         paper = PAPER_TABLE4.get((backbone, task), {}).get(label)
         return "-" if not rows else f"{format_cell(rows)} [{'-' if paper is None else paper}]"
 
+    differences = _paired_differences(cells, tasks)
+    family = sum(difference is not None and difference.p_value is not None for difference in differences.values())
     return "\n".join([
         "Test accuracy %, mean ± std over seeds (number of seeds) [paper]:",
         "",
@@ -73,21 +75,30 @@ def format_table4(cells: dict[tuple[str, str, str], Cell]) -> str:
         *_method_rows(cells, tasks, lambda backbone, task, label: _speed_entry(cells.get((backbone, task, label)))),
         "",
         "CS (m=1) minus each other method, test accuracy points paired on the seeds (same initial weights and"
-        " subsets), mean [95% t interval] (* significant at 95% on its own, uncorrected: the t test, or the exact"
-        " sign-flip test when every seed gave the same difference):",
+        f" subsets), mean [raw 95% t interval] (* significant at 95% after Holm's correction over the table's {family}"
+        " differences: the t test, or the exact sign-flip test when every seed gave the same difference):",
         "",
-        *_method_rows(cells, tasks, lambda backbone, task, label: _paired_entry(cells, backbone, task, label)),
+        *_method_rows(cells, tasks, lambda backbone, task, label: format_difference(
+            differences.get((backbone, task, label)), missing="-")),
     ])  # fmt: skip
 
 
-def _paired_entry(cells: dict[tuple[str, str, str], Cell], backbone: str, task: str, label: str) -> str:
-    """``CS (m=1) - label`` on the seeds both cells have, or "-"."""
+def _paired_differences(
+    cells: dict[tuple[str, str, str], Cell], tasks: list[str]
+) -> dict[tuple[str, str, str], PairedDifference | None]:
+    """(backbone, task, method) -> ``CS (m=1) - method`` on the seeds both cells have (None where there is none),
+    Holm-corrected over every difference of the table."""
+    keys = [(backbone, task, label) for backbone in sorted({backbone for backbone, _, _ in cells})
+            for task in tasks for label in TABLE4_METHODS]  # fmt: skip
+    return dict(zip(keys, holm([_paired(cells, *key) for key in keys]), strict=True))
 
+
+def _paired(cells: dict[tuple[str, str, str], Cell], backbone: str, task: str, label: str) -> PairedDifference | None:
     reference, other = cells.get((backbone, task, "cs_opt")), cells.get((backbone, task, label))
     if label == "cs_opt" or not reference or not other:
-        return "-"
+        return None
     by_seed = [{int(row["seed"]): 100 * float(row["accuracy"]) for row in rows} for rows in (reference, other)]
-    return format_difference(paired_difference(*by_seed), missing="-")
+    return paired_difference(*by_seed)
 
 
 def _method_rows(cells: dict[tuple[str, str, str], Cell], tasks: list[str], entry) -> list[str]:
