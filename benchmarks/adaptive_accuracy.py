@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sqlite3
 from pathlib import Path
 
@@ -24,8 +25,9 @@ import torch
 from transformers import AutoTokenizer
 
 from pyramid_bert import data, load_pyramid_model, pyramidize, unpyramidize
+from pyramid_bert.io import atomic_write_text
 from pyramid_bert.measure.adaptive import calibrate_thresholds, realised_counts, realised_speedup
-from pyramid_bert.report.stats import paired_difference
+from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
 from pyramid_bert.training.batching import make_batches
 from pyramid_bert.training.scoring import score_split, tokenize_for_model
@@ -70,27 +72,33 @@ def measure_seed(seed: int, folder: str, task: data.TaskData) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: per target, mean test accuracy of each kind and the paired difference threshold - ratio."""
+    """Markdown: per target, mean test accuracy of each kind and the paired difference threshold - ratio (Holm over
+    the targets), the dev difference, and the FLOPs model's speedups from the realised widths."""
     lines = ["| target | ratio: test | threshold: test | threshold - ratio, test [95% CI] | dev difference | "
              "FLOPs speedup sorted (ratio / threshold) | per example (ratio / threshold) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for target in dict.fromkeys(row["target"] for row in rows):
+    targets = list(dict.fromkeys(row["target"] for row in rows))
+    cells, test_diffs = [], []
+    for target in targets:
         by_kind = {kind: {int(r["seed"]): r for r in rows if r["target"] == target and r["kind"] == kind}
                    for kind in ("ratio", "threshold")}  # fmt: skip
         metric = {kind: {s: 100 * float(r["test"]) for s, r in by_kind[kind].items()} for kind in by_kind}
         dev = {kind: {s: 100 * float(r["dev"]) for s, r in by_kind[kind].items()} for kind in by_kind}
-        test_diff = paired_difference(metric["threshold"], metric["ratio"])
-        dev_diff = paired_difference(dev["threshold"], dev["ratio"])
+        test_diffs.append(paired_difference(metric["threshold"], metric["ratio"]))
         mean = {(kind, key): sum(float(r[key]) for r in by_kind[kind].values()) / len(by_kind[kind])
                 for kind in by_kind for key in ("flops_sorted", "flops_per_example")}  # fmt: skip
+        cells.append((target, mean_ci(list(metric["ratio"].values())).mean, mean_ci(list(metric["threshold"].values())).mean,
+                      format_difference(paired_difference(dev["threshold"], dev["ratio"])), mean))  # fmt: skip
+    for (target, ratio, threshold, dev_text, mean), diff in zip(cells, holm(test_diffs), strict=True):
         lines.append(
-            f"| {target} | {sum(metric['ratio'].values()) / len(metric['ratio']):.1f} | "
-            f"{sum(metric['threshold'].values()) / len(metric['threshold']):.1f} | "
-            f"{test_diff.mean:+.1f} [{test_diff.low:+.1f}, {test_diff.high:+.1f}] | {dev_diff.mean:+.1f} | "
+            f"| {target} | {ratio:.1f} | {threshold:.1f} | {format_difference(diff)} | {dev_text} | "
             f"{mean['ratio', 'flops_sorted']:.2f}X / {mean['threshold', 'flops_sorted']:.2f}X | "
             f"{mean['ratio', 'flops_per_example']:.2f}X / {mean['threshold', 'flops_per_example']:.2f}X |"
         )
     seeds = sorted({int(row["seed"]) for row in rows})
-    return "\n".join(lines) + f"\n\nSeeds {seeds}; accuracy x 100 on the whole rt-polarity splits; intervals: t over seeds.\n"
+    return "\n".join(lines) + (
+        f"\n\nSeeds {seeds}; accuracy x 100 on the whole rt-polarity splits; intervals: t over seeds, raw; * = "
+        f"significant after Holm's correction over the {len(targets)} test differences.\n"
+    )
 
 
 def main() -> None:
@@ -108,12 +116,13 @@ def main() -> None:
         task = data.load_task("rt-polarity")
         rows = [row for seed, folder in sorted(dense_checkpoints(Path(args.store)).items())
                 for row in measure_seed(seed, folder, task)]  # fmt: skip
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-    Path(args.out).write_text("# Adaptive keep vs keep ratios, training-free (rebuilt by benchmarks/adaptive_accuracy.py)\n\n"
-                              + table(rows))  # fmt: skip
+        stream = io.StringIO()
+        writer = csv.DictWriter(stream, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(args.csv, stream.getvalue())
+    atomic_write_text(args.out, "# Adaptive keep vs keep ratios, training-free (benchmarks/adaptive_accuracy.py)\n\n"
+                      + table(rows))  # fmt: skip
     print(table(rows))
 
 
