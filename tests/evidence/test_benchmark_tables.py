@@ -27,6 +27,11 @@ REBUILDS = {
         ["benchmarks/accuracy_study/trials.jsonl", "--out", "{out}"],
         "accuracy_study/pairs.md",
     ),
+    "adaptive_accuracy": (
+        "adaptive_accuracy.py",
+        ["--from-csv", "benchmarks/adaptive_accuracy.csv", "--out", "{out}"],
+        "adaptive_accuracy.md",
+    ),
     "deploy_speed": (
         "deploy_speed_table.py",
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
