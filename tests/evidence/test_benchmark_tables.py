@@ -44,7 +44,7 @@ REBUILDS = {
     "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
     "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
     "families": (
-        "families_table.py",
+        "bench_table.py",
         [f"benchmarks/families/{geometry}_fixed.csv" for geometry in FAMILY_GEOMETRIES],
         "families.md",
     ),

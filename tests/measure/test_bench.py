@@ -1,3 +1,5 @@
+import csv
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel
@@ -67,8 +69,9 @@ def test_parse_m_and_configs():
         parse_configs("8/16", 128, 2)
 
 
-def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths():
-    from pyramid_bert.measure.bench import bench_split, format_split_table
+def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths(tmp_path):
+    from pyramid_bert.io import write_csv_atomic
+    from pyramid_bert.measure.bench import SplitBenchRow, bench_split, format_split_table
 
     generator = torch.Generator().manual_seed(0)
     lengths = torch.randint(3, 17, (12,), generator=generator)
@@ -83,6 +86,11 @@ def test_bench_split_times_fixed_and_ratio_schedules_on_real_lengths():
     assert ratio.real_predicted > fixed.real_predicted
     assert fixed.real_ratio == pytest.approx(fixed.real_speedup / fixed.real_predicted)
     assert format_split_table([fixed, ratio]).count("\n") == 3
+    # what bench --csv writes reads back as the same rows, so a committed CSV rebuilds the table
+    write_csv_atomic(tmp_path / "rows.csv", [fixed.to_dict(), ratio.to_dict()])
+    with (tmp_path / "rows.csv").open(newline="") as stream:
+        read = [SplitBenchRow.from_csv(row) for row in csv.DictReader(stream)]
+    assert read == [fixed, ratio] and format_split_table(read) == format_split_table([fixed, ratio])
     merged = bench_split(tiny_model(), encodings, model_name="tiny", batch_size=4, ratios=[0.5, 0.25], repeats=1,
                          warmup=0, options={"distance": "cosine", "merge": True, "duplicity_attention": False})  # fmt: skip
     assert merged.method == "coreset+cosine+merge" and merged.real_predicted == ratio.real_predicted

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,12 @@ class SplitBenchRow:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_csv(cls, row: Mapping[str, str]) -> SplitBenchRow:
+        """The row that :meth:`to_dict` wrote as one CSV line (``bench --csv``), every field its own type again."""
+        types = {"int": int, "float": float, "str": str}
+        return cls(**{field.name: types[str(field.type)](row[field.name]) for field in fields(cls)})
 
 
 def schedule_label(lengths: Sequence[int] | None, ratios: Sequence[float] | None) -> str:
