@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real speedups (benchmarks/real_speedup.md): dense vs pyramid over real rt-polarity inputs, every batching mode,
 # fixed and keep-ratio schedules, batch 128 and batch 1 (with and without torch.compile), MiniLM and BERT-base
-# geometries. Run on an idle machine: `bash benchmarks/real_speedup.sh OUT_DIR` (about 20 minutes on 2 cores).
+# geometries. Run on an idle machine: `bash benchmarks/real_speedup.sh OUT_DIR` (about 20 minutes on 2 cores); the
+# committed CSVs are in benchmarks/real_speedup/.
 set -euo pipefail
 out="${1:-runs/real_speedup}"
 mkdir -p "$out"
@@ -24,3 +25,8 @@ bench --model minilm-l6 --batch-sizes 1 --examples 200 --threads 1 --repeats 3 -
   --configs "2:0.25" --compile --csv "$out/minilm_b1_ratio.csv"
 bench --model minilm-l6 --batch-sizes 1 --examples 200 --threads 1 --repeats 3 --schedule fixed \
   --configs "2:0.25" --compile --csv "$out/minilm_b1_fixed.csv"
+
+# the tables of benchmarks/real_speedup.md, rebuilt from the CSVs above
+python benchmarks/bench_table.py "$out/minilm_b128_fixed.csv" "$out/minilm_b128_ratio.csv" \
+  "$out/bertbase_b128_fixed.csv" "$out/bertbase_b128_ratio.csv"
+python benchmarks/bench_table.py "$out/minilm_b1_fixed.csv" "$out/minilm_b1_ratio.csv"
