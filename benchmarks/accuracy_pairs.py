@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy_pairs.py benchmarks/accuracy_study/trials.jsonl [--out benchmarks/accuracy_study/pairs.md]
     python benchmarks/accuracy_pairs.py STUDY/trials.jsonl --pairs "CS+:CS,CS+KD:CS+"   # named contrasts only
+                                                                 # (NAME finds NAME@GROUP in each group)
 
 ``pyramid-bert report trials.jsonl --variants`` compares each configuration with dense and with the best baseline
 on dev; the goal of issue 24 names two baselines (Attention-select and Average-pool), so this table gives every
@@ -42,9 +43,13 @@ def group_markdown(table: VariantTable) -> str:
 
 
 def pairs_markdown(table: VariantTable, pairs: list[tuple[str, str]]) -> str:
-    """The differences ``a - b`` (x 100) of ``table`` for each named pair both of whose rows it has, Holm-corrected."""
+    """The differences ``a - b`` (x 100) of ``table`` for each named pair both of whose rows it has, Holm-corrected
+    (a name ``A`` is also found as ``A@GROUP`` in a group's table); "" when it has none of them."""
     rows = {row.name: row for row in table.rows}
-    present = [(a, b) for a, b in pairs if a in rows and b in rows]
+    named = [tuple(name if name in rows else f"{name}@{table.group}" for name in pair) for pair in pairs]
+    present = [(a, b) for a, b in named if a in rows and b in rows]
+    if not present:
+        return ""
     adjusted = holm([paired_difference(rows[a].test, rows[b].test) for a, b in present])
     title = table.task if table.group is None else f"{table.task}, {table.group}"
     lines = [f"### {title}", "", "| difference | seeds | test, x 100 [95% CI] |", "|---|---|---|"]
@@ -72,7 +77,7 @@ def main() -> None:
     with store_from_export(args.export) as store_path, open_existing(store_path) as store:
         tables = variant_tables(apply_speed_pass(store.records(), store.speeds()))
     if pairs:
-        text = "\n".join(pairs_markdown(table, pairs) for table in tables)
+        text = "\n".join(markdown for table in tables if (markdown := pairs_markdown(table, pairs)))
     else:
         text = "\n".join(group_markdown(table) for table in tables)
     if args.out:

@@ -222,8 +222,8 @@ def accuracy_variants() -> tuple[Variant, ...]:
             Variant(f"CS+@{group}", "coreset", label, lengths=lengths, m=1, options=CS_PLUS_OPTIONS),
             Variant(f"Energy@{group}", "energy", label, lengths=lengths, options=ENERGY_OPTIONS),
         ]
-    label, lengths = ACCURACY_SCHEDULES["3X"][:2]
-    variants.append(Variant("CS+KD@3X", "coreset", label, lengths=lengths, m=1, options=DISTILL_OPTIONS))
+    for group, (label, lengths, _, _) in ACCURACY_SCHEDULES.items():
+        variants.append(Variant(f"CS+KD@{group}", "coreset", label, lengths=lengths, m=1, options=DISTILL_OPTIONS))
     for group in ACCURACY_RATIOS:
         label, ratios = _ratios(group)
         variants.append(Variant(f"CS+r@{group}", "coreset", label, keep_ratios=ratios, m=1, options=CS_PLUS_OPTIONS))
