@@ -41,6 +41,11 @@ REBUILDS = {
         f"analyses_{table}": ("analyses_tables.py", [table], "analyses.md")
         for table in ("m", "only-infer", "position", "redundancy")
     },
+    "length_drop": (
+        "length_drop_accuracy.py",
+        ["--from", "benchmarks/accuracy_study/length_drop.csv", "--out", "{out}"],
+        "accuracy_study/length_drop.md",
+    ),
     "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
     "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
     "families": (
