@@ -46,6 +46,16 @@ REBUILDS = {
         ["--from", "benchmarks/accuracy_study/length_drop.csv", "--out", "{out}"],
         "accuracy_study/length_drop.md",
     ),
+    "length_drop_trec": (
+        "length_drop_accuracy.py",
+        ["--from", "benchmarks/accuracy_study/trec/length_drop.csv", "--out", "{out}"],
+        "accuracy_study/trec/length_drop.md",
+    ),
+    "accuracy_pairs_trec": (
+        "accuracy_pairs.py",
+        ["benchmarks/accuracy_study/trec/trials.jsonl", "--out", "{out}"],
+        "accuracy_study/trec/pairs.md",
+    ),
     "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
     "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
     "families": (

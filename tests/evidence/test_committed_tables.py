@@ -1,6 +1,6 @@
 """The committed tables are what the committed per-trial data rebuilds: no number in benchmarks/ drifts from its data.
 
-Each folder under benchmarks/ that holds a ``trials.jsonl`` export (``pyramid-bert report STORE --export``) also
+Each folder under benchmarks/ (at any depth) that holds a ``trials.jsonl`` export (``pyramid-bert report STORE --export``) also
 holds the report rebuilt from it (``report/report.md``, or ``report/variants.md`` for a study of named configurations,
 ``report --variants``); rebuilding it here must give the same tables to the digit.
 """
@@ -14,10 +14,10 @@ import pytest
 from pyramid_bert import cli
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-EXPORTS = sorted(BENCHMARKS.glob("*/trials.jsonl"))
+EXPORTS = sorted(BENCHMARKS.glob("**/trials.jsonl"))
 
 
-@pytest.mark.parametrize("export", EXPORTS, ids=lambda path: path.parent.name)
+@pytest.mark.parametrize("export", EXPORTS, ids=lambda path: str(path.parent.relative_to(BENCHMARKS)))
 def test_the_committed_tables_are_rebuilt_from_the_committed_trials(export, tmp_path):
     out = tmp_path / "report"
     committed = export.parent / "report"
