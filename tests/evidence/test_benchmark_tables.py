@@ -20,6 +20,21 @@ BENCHMARKS = ROOT / "benchmarks"
 FAMILY_GEOMETRIES = ("minilm-l6", "distilbert-small", "albert-small", "deberta-small", "modernbert-small", "bert-base",
                      "distilbert-base", "albert-base", "deberta-base", "modernbert-base")  # fmt: skip
 
+#: The contrasts the accuracy study was designed for.
+ACCURACY_CONTRASTS = "CS+KD:CS+,CS+KD:Att,CS+KD:Pool,CS+:CS+r,LD:CS+r"
+
+#: Study pages that quote generated tables: each quoted file must appear in the page verbatim (the files themselves
+#: are checked against their data above and in test_committed_tables.py).
+QUOTED = {
+    "accuracy_study.md": [
+        "accuracy_study/report/variants.md",
+        "accuracy_study/named_pairs.md",
+        "accuracy_study/length_drop.md",
+        "accuracy_study/trec/report/variants.md",
+        "accuracy_study/trec/length_drop.md",
+    ],
+}
+
 #: (script, its arguments (``{out}``: a scratch file it writes), the committed file holding the table)
 REBUILDS = {
     "accuracy_pairs": (
@@ -55,6 +70,11 @@ REBUILDS = {
         "accuracy_pairs.py",
         ["benchmarks/accuracy_study/trec/trials.jsonl", "--out", "{out}"],
         "accuracy_study/trec/pairs.md",
+    ),
+    "accuracy_named_pairs": (
+        "accuracy_pairs.py",
+        ["benchmarks/accuracy_study/trials.jsonl", "--out", "{out}", "--pairs", ACCURACY_CONTRASTS],
+        "accuracy_study/named_pairs.md",
     ),
     "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
     "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
@@ -121,3 +141,9 @@ def test_the_kept_token_table_is_the_committed_output_of_kept_tokens_py():
     table = markdown_table(output, "| tokens | layer |")
     assert table.count("\n") >= 10
     assert markdown_table(study, "| tokens | layer |") == table
+
+
+@pytest.mark.parametrize(("page", "quoted"), [(page, name) for page, names in QUOTED.items() for name in names])
+def test_a_study_page_quotes_its_generated_tables_verbatim(page, quoted):
+    text = (BENCHMARKS / quoted).read_text().strip()
+    assert text and text in (BENCHMARKS / page).read_text(), f"benchmarks/{page} does not quote benchmarks/{quoted}"
