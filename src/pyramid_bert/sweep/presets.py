@@ -193,7 +193,7 @@ ACCURACY_SCHEDULES = {
 ENERGY_OPTIONS = (("duplicity_attention", True),)
 
 #: Keep-ratio schedules (Eq. 5 as ratios, :func:`pyramid_bert.schedule.sequence_ratios`) near the two speeds: every
-#: example is pruned in proportion to its own length, so they also prune short inputs (trec's questions, about 12
+#: example is pruned in proportion to its own length, so they also prune short inputs (trec's questions, about 13
 #: tokens, are not pruned by fixed lengths of 16 or more). FLOPs model 2.25X and 3.0X for 24-48 tokens; "3X" is the
 #: selection study's schedule. LengthDrop trains at the "3X" ratios and serves "2X" too (it lies between them and 1).
 ACCURACY_RATIOS = {"2X": ("r p=0.35 u=2", (0.35, 2)), "3X": ("r p=0.25 u=2", (0.25, 2))}
@@ -205,6 +205,8 @@ DISTILL_OPTIONS = (*CS_PLUS_OPTIONS, ("distill_weight", 0.5))
 
 
 def _ratios(group: str) -> tuple[str, tuple[float, ...]]:
+    """The label and keep ratios of ``group`` for the built-in model's 6 layers (the study's model, like the lengths
+    of :data:`ACCURACY_SCHEDULES`)."""
     label, (p, prune_upto) = ACCURACY_RATIOS[group]
     return label, tuple(sequence_ratios(6, p, prune_upto))
 
