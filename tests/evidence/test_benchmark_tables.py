@@ -77,6 +77,19 @@ REBUILDS = {
         "accuracy_study/named_pairs.md",
     ),
     "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
+    "real_speedup_batch128": (
+        "bench_table.py",
+        [
+            f"benchmarks/real_speedup/{name}.csv"
+            for name in ("minilm_b128_fixed", "minilm_b128_ratio", "bertbase_b128_fixed", "bertbase_b128_ratio")
+        ],
+        "real_speedup.md",
+    ),
+    "real_speedup_batch1": (
+        "bench_table.py",
+        ["benchmarks/real_speedup/minilm_b1_fixed.csv", "benchmarks/real_speedup/minilm_b1_ratio.csv"],
+        "real_speedup.md",
+    ),
     "selection_redundancy": ("analyses_tables.py", ["redundancy"], "selection_quality.md"),
     "families": (
         "bench_table.py",
