@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import sqlite3
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 from transformers import AutoTokenizer
 
 from pyramid_bert import data, load_pyramid_model, pyramidize, unpyramidize
-from pyramid_bert.io import atomic_write_text
+from pyramid_bert.io import atomic_write_text, write_csv_atomic
 from pyramid_bert.measure.adaptive import calibrate_thresholds, realised_counts, realised_speedup
 from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
@@ -117,11 +116,7 @@ def main() -> None:
         task = data.load_task("rt-polarity")
         rows = [row for seed, folder in sorted(dense_checkpoints(Path(args.store)).items())
                 for row in measure_seed(seed, folder, task)]  # fmt: skip
-        stream = io.StringIO()
-        writer = csv.DictWriter(stream, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(args.csv, stream.getvalue())
+        write_csv_atomic(args.csv, [{field: row[field] for field in FIELDS} for row in rows])
     atomic_write_text(args.out, "# Adaptive keep vs keep ratios, training-free (benchmarks/adaptive_accuracy.py)\n\n"
                       + table(rows))  # fmt: skip
     print(table(rows))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import sqlite3
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 from transformers import AutoTokenizer
 
 from pyramid_bert import data, load_pyramid_model
-from pyramid_bert.io import atomic_write_text
+from pyramid_bert.io import atomic_write_text, write_csv_atomic
 from pyramid_bert.measure.adaptive import calibrate_thresholds, realised_counts, realised_speedup
 from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
@@ -130,11 +129,7 @@ def main() -> None:
         p, prune_upto = args.target.split(",")
         rows = measure_seed(args.store, args.seed, (float(p), int(prune_upto)), args.temperature, args.work)
         if args.csv:
-            stream = io.StringIO()
-            writer = csv.DictWriter(stream, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-            atomic_write_text(args.csv, stream.getvalue())
+            write_csv_atomic(args.csv, [{field: row[field] for field in FIELDS} for row in rows])
     text = table(rows)
     if args.out:
         atomic_write_text(args.out, text + "\n")

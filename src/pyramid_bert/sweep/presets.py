@@ -253,33 +253,29 @@ def second_task_variants() -> tuple[Variant, ...]:
 #: Both tasks of the accuracy study train at the same budget: the whole training split, 1 epoch each.
 ACCURACY_BUDGET = cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None)
 
-ACCURACY = Preset(
-    name="accuracy",
-    description="the accuracy study (issue 24): Attention-select, Average-pool, CS+ and energy merging at about 2X "
-    "and 3X on "
-    "rt-polarity, 3 seeds, the whole training split: dense 1 epoch, each configuration adapted from it for 1 epoch",
-    tasks=("rt-polarity",),
-    seeds=3,
-    budget=ACCURACY_BUDGET,
-    threads=1,
-    protocol="warm",
-    adapt_budget=ACCURACY_BUDGET,
-    variants={"rt-polarity": accuracy_variants()},
-    speed_pass=SpeedPass(repeats=6, examples=256),
-)
+def accuracy_preset(name: str, description: str, task: str, variants: tuple[Variant, ...]) -> Preset:
+    """A preset of the accuracy study on ``task``: 3 seeds, the warm protocol with :data:`ACCURACY_BUDGET` for dense and
+    for each configuration's adaptation, one thread per trial, every configuration timed in a separate pass."""
+    return Preset(
+        name=name, description=description, tasks=(task,), seeds=3, budget=ACCURACY_BUDGET, threads=1,
+        protocol="warm", adapt_budget=ACCURACY_BUDGET, variants={task: variants},
+        speed_pass=SpeedPass(repeats=6, examples=256),
+    )  # fmt: skip
 
-ACCURACY_TREC = Preset(
-    name="accuracy-trec",
-    description="the accuracy study's second task (issue 24): Attention-select, Average-pool, CS+ and LengthDrop at "
-    "about 2X and 3X keep ratios on trec, 3 seeds, the accuracy study's budget",
-    tasks=("trec",),
-    seeds=3,
-    budget=ACCURACY_BUDGET,
-    threads=1,
-    protocol="warm",
-    adapt_budget=ACCURACY_BUDGET,
-    variants={"trec": second_task_variants()},
-    speed_pass=SpeedPass(repeats=6, examples=256),
+
+ACCURACY = accuracy_preset(
+    "accuracy",
+    "the accuracy study (issue 24): Attention-select, Average-pool, CS+ and energy merging at about 2X and 3X on "
+    "rt-polarity, 3 seeds, the whole training split: dense 1 epoch, each configuration adapted from it for 1 epoch",
+    "rt-polarity",
+    accuracy_variants(),
+)
+ACCURACY_TREC = accuracy_preset(
+    "accuracy-trec",
+    "the accuracy study's second task (issue 24): Attention-select, Average-pool, CS+ and LengthDrop at about 2X and "
+    "3X keep ratios on trec, 3 seeds, the accuracy study's budget",
+    "trec",
+    second_task_variants(),
 )
 
 PAPER = Preset(
