@@ -253,6 +253,7 @@ def second_task_variants() -> tuple[Variant, ...]:
 #: Both tasks of the accuracy study train at the same budget: the whole training split, 1 epoch each.
 ACCURACY_BUDGET = cpu_budget(epochs=1.0, lr=5e-5, batch_size=32, max_train_examples=None, max_eval_examples=None)
 
+
 def accuracy_preset(name: str, description: str, task: str, variants: tuple[Variant, ...]) -> Preset:
     """A preset of the accuracy study on ``task``: 3 seeds, the warm protocol with :data:`ACCURACY_BUDGET` for dense and
     for each configuration's adaptation, one thread per trial, every configuration timed in a separate pass."""
