@@ -97,7 +97,8 @@ def table(rows: list[dict]) -> str:
         flops = [[float(r[key]) for r in rows if r["config"] == config and r[key] not in ("", None)]
                  for key in ("flops_sorted", "flops_per_example")]  # fmt: skip
         speed = [f"{sum(values) / len(values):.2f}X" if values else "-" for values in flops]
-        lines.append(f"| {config} | {summary.mean:.1f} [{summary.low:.1f}, {summary.high:.1f}] | "
+        interval = "" if summary.low is None else f" [{summary.low:.1f}, {summary.high:.1f}]"
+        lines.append(f"| {config} | {summary.mean:.1f}{interval} | "
                      f"{format_difference(diffs.get((config, 'dense')))} | "
                      f"{format_difference(diffs.get((config, STUDY_ROWS[0])))} | {speed[0]} | {speed[1]} |")  # fmt: skip
     seeds = sorted({int(row["seed"]) for row in rows})
