@@ -47,6 +47,11 @@ REBUILDS = {
         ["--from-csv", "benchmarks/adaptive_accuracy.csv", "--out", "{out}"],
         "adaptive_accuracy.md",
     ),
+    "adaptive_training": (
+        "adaptive_training.py",
+        ["--from", *(f"benchmarks/adaptive_training/seed{seed}.csv" for seed in range(3)), "--out", "{out}"],
+        "adaptive_accuracy.md",
+    ),
     "deploy_speed": (
         "deploy_speed_table.py",
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
