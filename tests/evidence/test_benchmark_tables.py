@@ -81,6 +81,7 @@ REBUILDS = {
         ["benchmarks/accuracy_study/trials.jsonl", "--out", "{out}", "--pairs", ACCURACY_CONTRASTS],
         "accuracy_study/named_pairs.md",
     ),
+    "length_drop_step": ("length_drop_step.py", ["--from", "benchmarks/length_drop_step.csv"], "length_drop_step.md"),
     "lra_table4": ("lra_table4_summary.py", ["benchmarks/analyses/lra"], "lra_table4_results.md"),
     "real_speedup_batch128": (
         "bench_table.py",
