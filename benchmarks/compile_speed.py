@@ -10,12 +10,15 @@ medians of paired ratios, inter-quartile range in brackets.
     OMP_NUM_THREADS=1 flock /tmp/pyramid-timing.lock python benchmarks/compile_speed.py --batch-size 1
     OMP_NUM_THREADS=1 flock /tmp/pyramid-timing.lock python benchmarks/compile_speed.py --batch-size 32
     OMP_NUM_THREADS=1 flock /tmp/pyramid-timing.lock python benchmarks/compile_speed.py --floor   # what bounds batch 1
+
+``--csv FILE`` keeps every timed pass (model, repeat, seconds); ``--from FILE`` rebuilds the table from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import time
 
 import torch
@@ -23,8 +26,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from pyramid_bert import pyramidize
 from pyramid_bert.compiling import compile_model
+from pyramid_bert.io import write_csv_atomic
 from pyramid_bert.measure.bench import geometry_model, selection_timer, task_encodings
-from pyramid_bert.measure.timing import speedup_stats, time_interleaved
+from pyramid_bert.measure.timing import TimingStats, speedup_stats, time_interleaved
 from pyramid_bert.selection import compiled_rounds
 from pyramid_bert.training.batching import make_batches
 
@@ -41,7 +45,16 @@ def main() -> None:
     )
     parser.add_argument("--no-compile", action="store_true", help="eager models only")
     parser.add_argument("--floor", action="store_true", help="batch 1's bound: linears by tokens, profiles, shares")
+    parser.add_argument("--csv", help="keep every timed pass here")
+    parser.add_argument("--from", dest="from_csv", help="rebuild the table from this CSV without timing")
     args = parser.parse_args()
+    if args.from_csv:
+        with open(args.from_csv, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        times: dict[str, TimingStats] = {}
+        for row in rows:
+            times.setdefault(row["model"], TimingStats()).samples.append(float(row["seconds"]))
+        return print(table(times))
     torch.set_num_threads(1)
     encodings = task_encodings("rt-polarity", None, args.examples)
     batches = [b.inputs for b in make_batches(encodings, args.batch_size, "sorted")]
@@ -69,14 +82,22 @@ def main() -> None:
     times = time_interleaved(calls, warmup=0, repeats=args.repeats)
     print(f"# batch {args.batch_size}, {len(encodings['input_ids'])} sentences, {len(batches)} batches, 1 thread, "
           f"{args.repeats} interleaved repeats; dynamo: {dict(torch._dynamo.utils.counters['stats'])}")
-    print("| model | ms per pass | vs dense eager | vs dense compiled (same mode) |")
-    print("|---|---|---|---|")
+    if args.csv:
+        write_csv_atomic(args.csv, [{"model": name, "repeat": i, "seconds": seconds}
+                                    for name, stats in times.items() for i, seconds in enumerate(stats.samples)])  # fmt: skip
+    print(table(times))
+
+
+def table(times: dict[str, TimingStats]) -> str:
+    """Markdown: each model's median pass and its paired speedups over dense eager and dense compiled (same mode)."""
+    lines = ["| model | ms per pass | vs dense eager | vs dense compiled (same mode) |", "|---|---|---|---|"]
     for name, stats in times.items():
         base = speedup_stats(times["dense eager"], stats)
         mode = name.split("(")[-1].rstrip(")") if "compiled" in name else None
         same = speedup_stats(times[f"dense compiled ({mode})"], stats) if mode else None
         same_text = f"{same.median:.2f} [{same.q25:.2f}, {same.q75:.2f}]" if same else "-"
-        print(f"| {name} | {1e3 * stats.median:.0f} | {base.median:.2f} [{base.q25:.2f}, {base.q75:.2f}] | {same_text} |")
+        lines.append(f"| {name} | {1e3 * stats.median:.0f} | {base.median:.2f} [{base.q25:.2f}, {base.q75:.2f}] | {same_text} |")
+    return "\n".join(lines)
 
 
 def floor(dense, sentences) -> None:

@@ -52,6 +52,10 @@ REBUILDS = {
         ["--from", *(f"benchmarks/adaptive_training/seed{seed}.csv" for seed in range(3)), "--out", "{out}"],
         "adaptive_accuracy.md",
     ),
+    **{
+        f"compile_speed_{batch}": ("compile_speed.py", ["--from", f"benchmarks/compile_speed/{batch}.csv"], "compile_speed.md")
+        for batch in ("batch1", "batch32")
+    },
     "deploy_speed": (
         "deploy_speed_table.py",
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
