@@ -56,6 +56,11 @@ REBUILDS = {
         f"compile_speed_{batch}": ("compile_speed.py", ["--from", f"benchmarks/compile_speed/{batch}.csv"], "compile_speed.md")
         for batch in ("batch1", "batch32")
     },
+    "deploy_speed_candidates": (
+        "deploy_speed_table.py",
+        ["benchmarks/deploy_speed/candidates.csv"],
+        "deploy_speed.md",
+    ),
     "deploy_speed": (
         "deploy_speed_table.py",
         ["benchmarks/deploy_speed/threads1.csv", "benchmarks/deploy_speed/threads2.csv"],
