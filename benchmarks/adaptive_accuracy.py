@@ -16,7 +16,6 @@ dev and test splits; the FLOPs model's speedup from the widths each batch really
 from __future__ import annotations
 
 import argparse
-import csv
 import sqlite3
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 from transformers import AutoTokenizer
 
 from pyramid_bert import data, load_pyramid_model, pyramidize, unpyramidize
-from pyramid_bert.io import atomic_write_text, write_csv_atomic
+from pyramid_bert.io import atomic_write_text, read_csv_rows, write_csv_atomic
 from pyramid_bert.measure.adaptive import calibrate_thresholds, realised_counts, realised_speedup
 from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
@@ -109,8 +108,7 @@ def main() -> None:
     parser.add_argument("--from-csv", help="rebuild the table from this CSV without measuring")
     args = parser.parse_args()
     if args.from_csv:
-        with open(args.from_csv, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv_rows(args.from_csv)
     else:
         torch.set_num_threads(1)
         task = data.load_task("rt-polarity")

@@ -15,18 +15,17 @@ are printed). Figure 1 reads ``redundancy-dense/redundancy.csv`` and ``redundanc
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 from pathlib import Path
 
+from pyramid_bert.io import read_csv_rows
 from pyramid_bert.report.stats import PairedDifference, format_difference, holm, mean_ci, paired_difference
 
 ANALYSES = Path(__file__).resolve().parent / "analyses"
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as stream:
-        return list(csv.DictReader(stream))
+    return read_csv_rows(path)
 
 
 def per_seed(row: dict[str, str]) -> dict[int, float]:

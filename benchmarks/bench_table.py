@@ -8,18 +8,15 @@ of the files and of their lines.
 from __future__ import annotations
 
 import argparse
-import csv
 
+from pyramid_bert.io import read_csv_rows
 from pyramid_bert.measure.bench import SplitBenchRow, format_split_table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("csv", nargs="+", help="bench CSVs, in the table's order")
-    rows = []
-    for path in parser.parse_args().csv:
-        with open(path, newline="") as stream:
-            rows += [SplitBenchRow.from_csv(row) for row in csv.DictReader(stream)]
+    rows = [SplitBenchRow.from_csv(row) for row in read_csv_rows(*parser.parse_args().csv)]
     print(format_split_table(rows))
 
 

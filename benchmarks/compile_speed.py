@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import time
 
 import torch
@@ -26,7 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from pyramid_bert import pyramidize
 from pyramid_bert.compiling import compile_model
-from pyramid_bert.io import write_csv_atomic
+from pyramid_bert.io import read_csv_rows, write_csv_atomic
 from pyramid_bert.measure.bench import geometry_model, selection_timer, task_encodings
 from pyramid_bert.measure.timing import TimingStats, speedup_stats, time_interleaved
 from pyramid_bert.selection import compiled_rounds
@@ -49,8 +48,7 @@ def main() -> None:
     parser.add_argument("--from", dest="from_csv", help="rebuild the table from this CSV without timing")
     args = parser.parse_args()
     if args.from_csv:
-        with open(args.from_csv, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv_rows(args.from_csv)
         times: dict[str, TimingStats] = {}
         for row in rows:
             times.setdefault(row["model"], TimingStats()).samples.append(float(row["seconds"]))

@@ -13,7 +13,6 @@ reported, the first ``--warmup`` steps of each are dropped. ``--csv FILE`` keeps
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import tempfile
 import time
@@ -22,7 +21,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from pyramid_bert import data
-from pyramid_bert.io import write_csv_atomic
+from pyramid_bert.io import read_csv_rows, write_csv_atomic
 from pyramid_bert.training import loop
 from pyramid_bert.training.config import FinetuneConfig
 
@@ -79,8 +78,7 @@ def main() -> None:
     parser.add_argument("--from", dest="from_csv", help="rebuild the table from this CSV without timing")
     args = parser.parse_args()
     if args.from_csv:
-        with open(args.from_csv, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv_rows(args.from_csv)
     else:
         torch.set_num_threads(args.threads)
         rows = time_steps(args.steps, args.warmup, args.batch_size)

@@ -96,6 +96,15 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def read_csv_rows(*paths: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The rows of each CSV file (a header line, then one row per line) in turn, as dicts of strings."""
+    rows: list[dict[str, str]] = []
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as stream:
+            rows += list(csv.DictReader(stream))
+    return rows
+
+
 def write_csv_atomic(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> Path:
     """Write dict rows (columns from the first row) as CSV to ``path`` atomically."""
     buffer = io.StringIO()

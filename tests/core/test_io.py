@@ -115,3 +115,13 @@ def test_checkpoint_writes_json_with_the_one_atomic_writer(tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk gone"):
         checkpoint.atomic_write_json(path, {"x": 2})
     assert json.loads(path.read_text()) == {"x": 1} and [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_csv_rows_written_atomically_read_back_file_after_file(tmp_path):
+    from pyramid_bert.io import read_csv_rows, write_csv_atomic
+
+    write_csv_atomic(tmp_path / "a.csv", [{"seed": 0, "test": 0.5}, {"seed": 1, "test": 0.25}])
+    write_csv_atomic(tmp_path / "b.csv", [{"seed": 2, "test": "x, y"}])
+    assert read_csv_rows(tmp_path / "a.csv", tmp_path / "b.csv") == [
+        {"seed": "0", "test": "0.5"}, {"seed": "1", "test": "0.25"}, {"seed": "2", "test": "x, y"},
+    ]
