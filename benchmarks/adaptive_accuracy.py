@@ -16,8 +16,6 @@ dev and test splits; the FLOPs model's speedup from the widths each batch really
 from __future__ import annotations
 
 import argparse
-import sqlite3
-from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer
@@ -27,20 +25,12 @@ from pyramid_bert.io import atomic_write_text, read_csv_rows, write_csv_atomic
 from pyramid_bert.measure.adaptive import calibrate_thresholds, realised_counts, realised_speedup
 from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
+from pyramid_bert.sweep.store import finished_by_seed
 from pyramid_bert.training.batching import make_batches
 from pyramid_bert.training.scoring import score_split, tokenize_for_model
 
 TARGETS = ((0.25, 3), (0.25, 1), (0.1, 3))
 FIELDS = ["seed", "target", "kind", "dev", "test", "flops_sorted", "flops_per_example"]
-
-
-def dense_checkpoints(store: Path) -> dict[int, str]:
-    """Seed -> checkpoint folder of the store's finished dense rt-polarity trials."""
-    with sqlite3.connect(store) as connection:
-        rows = connection.execute(
-            "select seed, checkpoint from trials where method = 'dense' and status = 'ok' and task = 'rt-polarity'"
-        ).fetchall()
-    return {int(seed): checkpoint for seed, checkpoint in rows}
 
 
 def measure_seed(seed: int, folder: str, task: data.TaskData) -> list[dict]:
@@ -112,8 +102,8 @@ def main() -> None:
     else:
         torch.set_num_threads(1)
         task = data.load_task("rt-polarity")
-        rows = [row for seed, folder in sorted(dense_checkpoints(Path(args.store)).items())
-                for row in measure_seed(seed, folder, task)]  # fmt: skip
+        dense = finished_by_seed(args.store, task="rt-polarity")
+        rows = [row for seed, record in sorted(dense.items()) for row in measure_seed(seed, record.result["checkpoint"], task)]
         write_csv_atomic(args.csv, [{field: row[field] for field in FIELDS} for row in rows])
     atomic_write_text(args.out, "# Adaptive keep vs keep ratios, training-free (benchmarks/adaptive_accuracy.py)\n\n"
                       + table(rows))  # fmt: skip

@@ -16,7 +16,6 @@ per example). The table puts the study's trained rows at the same target beside 
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from pyramid_bert.io import atomic_write_text, read_csv_rows, write_csv_atomic
 from pyramid_bert.measure.adaptive import calibrate_thresholds, realised_counts, realised_speedup
 from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
+from pyramid_bert.sweep.store import finished_by_seed
 from pyramid_bert.training.batching import make_batches
 from pyramid_bert.training.config import FinetuneConfig
 from pyramid_bert.training.loop import finetune
@@ -35,17 +35,6 @@ from pyramid_bert.training.scoring import score_split, tokenize_for_model
 FIELDS = ["seed", "config", "dev", "test", "flops_sorted", "flops_per_example", "thresholds"]
 #: The accuracy study's trained rows shown beside the adaptive ones (their speedups are measured, not the FLOPs model's).
 STUDY_ROWS = ("Att@2X", "CS+r@2X")
-
-
-def study_trials(store: Path, variant: str | None) -> dict[int, tuple[float, float, str]]:
-    """Seed -> (dev, test, checkpoint) of the store's rt-polarity trials of ``variant`` (None: dense)."""
-    query = (
-        "select seed, dev_metric, test_metric, checkpoint from trials where status = 'ok' and task = 'rt-polarity' and "
-    )
-    query += "method = 'dense'" if variant is None else "json_extract(spec_json, '$.variant') = ?"
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as connection:
-        rows = connection.execute(query, () if variant is None else (variant,)).fetchall()
-    return {int(seed): (float(dev), float(test), checkpoint) for seed, dev, test, checkpoint in rows}
 
 
 def scored(model, tokenizer, task, seed: int, config: str, thresholds: list[float]) -> dict:
@@ -61,7 +50,7 @@ def scored(model, tokenizer, task, seed: int, config: str, thresholds: list[floa
 def measure_seed(store: Path, seed: int, target: tuple[float, int], temperature: float, work: Path) -> list[dict]:
     """The training-free and the soft-mask-trained rows of one seed, and the study's rows at the same target."""
     task = data.load_task("rt-polarity")
-    folder = study_trials(store, None)[seed][2]
+    folder = finished_by_seed(store, task="rt-polarity")[seed].result["checkpoint"]
     tokenizer, model = AutoTokenizer.from_pretrained(folder), load_pyramid_model(folder).eval()
     train = tokenize_for_model(model, tokenizer, task, "train")
     sample = torch.randperm(len(train["labels"]), generator=torch.Generator().manual_seed(seed))[:512]
@@ -75,9 +64,9 @@ def measure_seed(store: Path, seed: int, target: tuple[float, int], temperature:
     trained = load_pyramid_model(finetune(config, progress=False, evaluate_dev=False)).eval()
     rows.append(scored(trained, tokenizer, task, seed, f"threshold, soft mask T={temperature:g}, 1 epoch", thresholds))
     for name in (None, *STUDY_ROWS):
-        dev, test, _ = study_trials(store, name)[seed]
-        rows.append({"seed": seed, "config": name or "dense", "dev": dev, "test": test, "flops_sorted": "",
-                     "flops_per_example": "", "thresholds": ""})  # fmt: skip
+        result = finished_by_seed(store, task="rt-polarity", variant=name)[seed].result
+        rows.append({"seed": seed, "config": name or "dense", "dev": result["dev_metric"], "test": result["test_metric"],
+                     "flops_sorted": "", "flops_per_example": "", "thresholds": ""})  # fmt: skip
     return rows
 
 

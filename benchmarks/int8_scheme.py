@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from pyramid_bert.io import atomic_write_text
+from pyramid_bert.io import atomic_write_text, read_csv_rows
 from pyramid_bert.measure.bench import task_encodings
 from pyramid_bert.measure.evaluate import evaluate_checkpoint
 from pyramid_bert.measure.latency import (
@@ -118,7 +118,7 @@ def main() -> None:
         print(speed(args.speed))
         return
     if args.source is not None:
-        rows = list(csv.DictReader(args.source.open()))
+        rows = read_csv_rows(args.source)
     else:
         rows = measure(args.runs, [int(seed) for seed in args.seeds.split(",")])
         buffer = io.StringIO()

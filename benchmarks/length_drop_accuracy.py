@@ -16,7 +16,6 @@ trained model's (the same method, options and ratios: see the study's measured s
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from pathlib import Path
 
 import torch
@@ -28,27 +27,21 @@ from pyramid_bert.patch.reschedule import set_keep_ratios
 from pyramid_bert.report.stats import format_difference, holm, mean_ci, paired_difference
 from pyramid_bert.schedule import sequence_ratios
 from pyramid_bert.sweep.presets import ACCURACY_RATIOS
+from pyramid_bert.sweep.store import TrialRecord, finished_by_seed
 from pyramid_bert.training.scoring import score_split
 
 FIELDS = ["seed", "group", "config", "dev", "test"]
 LENGTH_DROP = "LD@3X"
 
 
-def store_trials(store: Path, task: str, variant: str | None) -> dict[int, tuple[float, float, str]]:
-    """Seed -> (dev, test, checkpoint) of the store's finished trials of ``variant`` (None: dense) on ``task``."""
-    query = "select seed, dev_metric, test_metric, checkpoint from trials where status = 'ok' and task = ? and "
-    query += "method = 'dense'" if variant is None else "json_extract(spec_json, '$.variant') = ?"
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as connection:
-        rows = connection.execute(query, (task,) if variant is None else (task, variant)).fetchall()
-    return {int(seed): (float(dev), float(test), checkpoint) for seed, dev, test, checkpoint in rows}
-
-
 def measure(store: Path, task_name: str, trained: str) -> list[dict]:
     """The rows of the CSV: per seed and group, dense, the trained model and LengthDrop at that group's ratios."""
     task = data.load_task(task_name)
-    dense, length_drop = store_trials(store, task_name, None), store_trials(store, task_name, LENGTH_DROP)
+    dense = finished_by_seed(store, task=task_name)
+    fixed = {group: finished_by_seed(store, task=task_name, variant=f"{trained}@{group}") for group in ACCURACY_RATIOS}
     rows = []
-    for seed, (_, stored_test, checkpoint) in sorted(length_drop.items()):
+    for seed, record in sorted(finished_by_seed(store, task=task_name, variant=LENGTH_DROP).items()):
+        checkpoint, stored_test = record.result["checkpoint"], record.result["test_metric"]
         model, tokenizer = load_pyramid_model(checkpoint).eval(), AutoTokenizer.from_pretrained(checkpoint)
         layers = model.config.num_hidden_layers
         for group, (_, (p, prune_upto)) in ACCURACY_RATIOS.items():
@@ -56,13 +49,16 @@ def measure(store: Path, task_name: str, trained: str) -> list[dict]:
             dev, test = (score_split(model, tokenizer, task, split)["metric"] for split in ("dev", "test"))
             if group == LENGTH_DROP.split("@")[1] and abs(test - stored_test) > 1e-9:
                 raise SystemExit(f"seed {seed}: LengthDrop at its own schedule scores {test}, the store {stored_test}")
-            other = store_trials(store, task_name, f"{trained}@{group}")
-            rows += [{"seed": seed, "group": group, "config": "dense", "dev": dense[seed][0], "test": dense[seed][1]},
-                     {"seed": seed, "group": group, "config": f"{trained}@{group}", "dev": other[seed][0],
-                      "test": other[seed][1]},
+            rows += [stored_row(dense[seed], group, "dense"), stored_row(fixed[group][seed], group, f"{trained}@{group}"),
                      {"seed": seed, "group": group, "config": LENGTH_DROP, "dev": dev, "test": test}]  # fmt: skip
             print(rows[-1], flush=True)
     return rows
+
+
+def stored_row(record: TrialRecord, group: str, config: str) -> dict:
+    """A CSV row of a trial the store scored: its seed, dev and test metric under ``group`` and ``config``."""
+    return {"seed": record.spec.seed, "group": group, "config": config, "dev": record.result["dev_metric"],
+            "test": record.result["test_metric"]}  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:

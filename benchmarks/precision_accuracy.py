@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from pyramid_bert import kept_input_positions, load_pyramid_model
-from pyramid_bert.io import atomic_write_text
+from pyramid_bert.io import atomic_write_text, read_csv_rows
 from pyramid_bert.measure.evaluate import evaluate_checkpoint
 from pyramid_bert.measure.latency import single_sentences
 from pyramid_bert.report.stats import format_difference, mean_ci, paired_difference
@@ -87,7 +87,7 @@ def measure(runs: Path, names: list[str], seeds: list[int]) -> list[dict]:
 def read_rows(path: Path) -> list[dict]:
     """The rows of a per-seed CSV written by this script, numbers parsed."""
     rows = []
-    for row in csv.DictReader(path.open()):
+    for row in read_csv_rows(path):
         row["seed"], row["examples"], row["accuracy"] = int(row["seed"]), int(row["examples"]), float(row["accuracy"])
         rows.append(row)
     return rows

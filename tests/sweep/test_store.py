@@ -17,6 +17,7 @@ from pyramid_bert.sweep.store import (
     ResultsStore,
     SpeedRecord,
     TrialRecord,
+    finished_by_seed,
     is_results_store,
     open_existing,
 )
@@ -239,3 +240,18 @@ def test_one_speed_row_serves_every_seed_of_a_configuration_and_a_retiming_repla
         timed = store.speeds()
     assert _spec(seed=0).config_key == _spec(seed=1).config_key
     assert len(timed) == 1 and timed[_spec(seed=2).config_key].result["speedup"]["median"] == 2.1
+
+
+def test_a_studys_finished_trials_by_seed_of_one_configuration_or_of_dense(tmp_path):
+    path = tmp_path / "results.sqlite"
+    dense = [_spec(seed, method="dense", schedule="dense", lengths=None, m=None) for seed in (0, 1)]
+    named = [_spec(seed, variant="CS+@2X") for seed in (0, 1)]
+    with ResultsStore(path) as store:
+        for spec in dense + named + [_spec(0, variant="Att@2X"), _spec(2, variant="CS+@2X", task="trec")]:
+            store.add(_ok(spec))
+        store.add(TrialRecord(spec=_spec(2, variant="CS+@2X"), status="failed", error="boom"))
+    assert {seed: r.spec for seed, r in finished_by_seed(path, task="rt-polarity").items()} == dict(enumerate(dense))
+    assert {seed: r.spec for seed, r in finished_by_seed(path, task="rt-polarity", variant="CS+@2X").items()} == dict(
+        enumerate(named)
+    )  # the failed seed 2 and the trec trial are left out
+    assert finished_by_seed(path, task="trec", variant="CS+@2X")[2].result["test_metric"] == pytest.approx(0.79)

@@ -409,6 +409,15 @@ def open_existing(path: str | Path) -> ResultsStore:
     return ResultsStore(path, create=False, read_only=True)
 
 
+def finished_by_seed(path: str | Path, *, task: str, variant: str | None = None) -> dict[int, TrialRecord]:
+    """Seed -> the finished trial on ``task`` of the named configuration ``variant`` of the store at ``path`` (a
+    study's ``NAME@GROUP``), or with ``variant`` None of its dense model; read-only."""
+    with open_existing(path) as store:
+        return {record.spec.seed: record for record in store.records()
+                if record.ok and record.spec.task == task
+                and (record.spec.method == "dense" if variant is None else record.spec.variant == variant)}  # fmt: skip
+
+
 def is_results_store(path: str | Path) -> bool:
     """True when ``path`` is an SQLite file carrying the pyramid-bert application id."""
     path = Path(path)
